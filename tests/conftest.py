@@ -1,0 +1,101 @@
+"""Shared fixtures: the real packaged model (loaded once per session), isolated settings,
+and builders for real files (PDFs via fpdf2)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+PDF_ZOO = SHARED / "pdf-zoo"
+GOV_PDFS = SHARED / "gov-pdfs"
+SEEDS = SHARED / "seeds"
+CORPUS = ROOT / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch, tmp_path_factory):
+    """No test reads the developer's config file or default knowledge base."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("KB_CONFIG", str(home / "no-config.toml"))
+    monkeypatch.setenv("KB_DIR", str(home / "default-kb"))
+    for var in ("KB_MODEL", "KB_DEVICE", "KB_INDEX", "KB_RERANKER", "KB_METHOD", "KB_UPLOAD_LIMIT_MB"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from kb.embed import Embedder
+
+    e = Embedder()
+    e.model()
+    return e
+
+
+@pytest.fixture
+def kb_dir(tmp_path) -> Path:
+    return tmp_path / "kb"
+
+
+@pytest.fixture
+def settings(kb_dir):
+    from kb.config import load_settings
+
+    return load_settings(kb_dir=kb_dir)
+
+
+@pytest.fixture
+def run_ingest(settings, embedder):
+    """Ingest with the shared model; returns the IngestReport."""
+    from ingest.pipeline import ingest
+
+    def run(*paths, **kwargs):
+        return ingest(list(paths), kwargs.pop("settings", settings), embedder=embedder, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def searcher(settings, embedder):
+    from kb.search import Searcher
+    from kb.store import Store
+
+    return Searcher(Store(settings.kb_dir), embedder)
+
+
+def kb_cli(*args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
+    """Run the real `kb` command in a subprocess (stdout/stderr captured, not a terminal)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "kb.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=full_env, input=input, timeout=timeout)
+
+
+def make_pdf(path: Path, pages: list[list[tuple[str, str]]], title: str | None = None,
+             author: str | None = None) -> Path:
+    """A real PDF: each page is a list of ("h"|"p", text); "h" is set large and bold."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    if title:
+        pdf.set_title(title)
+    if author:
+        pdf.set_author(author)
+    for blocks in pages:
+        pdf.add_page()
+        pdf.set_xy(20, 20)
+        for kind, text in blocks:
+            if kind == "h":
+                pdf.set_font("Helvetica", "B", 18)
+                pdf.multi_cell(170, 9, text)
+                pdf.ln(3)
+            else:
+                pdf.set_font("Helvetica", "", 11)
+                pdf.multi_cell(170, 5.5, text)
+                pdf.ln(4)
+    pdf.output(str(path))
+    return path

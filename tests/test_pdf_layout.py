@@ -1,0 +1,606 @@
+"""Tests for ingest.pdf_layout: reading order, headers, hyphenation, headings, robustness.
+
+Real files come from ../shared (gov-pdfs and pdf-zoo, see their READMEs); small PDFs
+for exact checks are written here with pypdf alone.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from pathlib import Path
+
+import pypdf
+import pytest
+from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PdfReadError
+from pypdf.generic import (
+    ArrayObject,
+    DictionaryObject,
+    FloatObject,
+    NameObject,
+    NumberObject,
+    StreamObject,
+)
+
+from ingest.pdf_layout import lay_out_pages
+from ingest.types import Page
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+GOV = SHARED / "gov-pdfs"
+ZOO = SHARED / "pdf-zoo"
+IRS = GOV / "irs_i1040nr_2007_instructions.pdf"
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+pytestmark = pytest.mark.skipif(not GOV.is_dir(), reason="../shared/gov-pdfs is not there")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _quiet_pypdf():
+    # pypdf warns a lot about fonts (fontTools is not installed); not what is tested here
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
+
+
+def flat(text: str) -> str:
+    """Text with all whitespace runs made single spaces."""
+    return " ".join(text.split())
+
+
+def lay_out(path: Path) -> list[Page]:
+    return lay_out_pages(PdfReader(path))
+
+
+@pytest.fixture(scope="module")
+def irs() -> tuple[list[Page], float]:
+    reader = PdfReader(IRS)
+    start = time.perf_counter()
+    pages = lay_out_pages(reader)
+    return pages, time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def federal_register() -> list[Page]:
+    return lay_out(GOV / "federal_register_2020-17221.pdf")
+
+
+# --------------------------------------------------------------------------------------
+# Small generated PDFs
+# --------------------------------------------------------------------------------------
+def _font(writer: PdfWriter, base: str) -> object:
+    return writer._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject(base),
+                NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
+            }
+        )
+    )
+
+
+def make_pdf(
+    contents: list[str],
+    *,
+    size: tuple[float, float] = (612, 792),
+    rotate: int | None = None,
+    form: str | None = None,
+) -> PdfReader:
+    """A PDF with one page per content stream; /F1 is Helvetica, /F2 Helvetica-Bold,
+    /X1 (if `form` is given) a form XObject with that content."""
+    writer = PdfWriter()
+    for content in contents:
+        page = writer.add_blank_page(*size)
+        fonts = DictionaryObject(
+            {
+                NameObject("/F1"): _font(writer, "/Helvetica"),
+                NameObject("/F2"): _font(writer, "/Helvetica-Bold"),
+            }
+        )
+        resources = DictionaryObject({NameObject("/Font"): fonts})
+        if form is not None:
+            xobject = StreamObject()
+            xobject.set_data(form.encode("latin-1"))
+            xobject[NameObject("/Type")] = NameObject("/XObject")
+            xobject[NameObject("/Subtype")] = NameObject("/Form")
+            xobject[NameObject("/BBox")] = ArrayObject([FloatObject(v) for v in (0, 0, *size)])
+            xobject[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+            resources[NameObject("/XObject")] = DictionaryObject(
+                {NameObject("/X1"): writer._add_object(xobject)}
+            )
+        page[NameObject("/Resources")] = resources
+        if rotate is not None:
+            page[NameObject("/Rotate")] = NumberObject(rotate)
+        stream = StreamObject()
+        stream.set_data(content.encode("latin-1"))
+        page[NameObject("/Contents")] = writer._add_object(stream)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    buffer.seek(0)
+    return PdfReader(buffer)
+
+
+def text_ops(lines: list[tuple]) -> str:
+    """(x, y, text[, font, size]) tuples as text-showing operators."""
+    ops = []
+    for x, y, text, *rest in lines:
+        font = rest[0] if rest else "F1"
+        size = rest[1] if len(rest) > 1 else 10
+        text = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        ops.append(f"BT /{font} {size} Tf {x} {y} Td ({text}) Tj ET")
+    return "\n".join(ops)
+
+
+def column(x: float, top: float, lines: list[str], pitch: float = 12, **kw) -> list[tuple]:
+    return [(x, top - i * pitch, line, *kw.get("style", ())) for i, line in enumerate(lines)]
+
+
+LEFT = [
+    "The council met in March to review",
+    "the budget for early childhood",
+    "programmes and agreed to expand",
+    "home visiting to every county.",
+]
+RIGHT = [
+    "Funding for the second year will",
+    "come from the state general fund",
+    "and from federal matching grants",
+    "awarded under the new statute.",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Reading order
+# --------------------------------------------------------------------------------------
+def test_irs_pages_numbered_in_order(irs):
+    pages, _ = irs
+    assert len(pages) == 50
+    assert [p.number for p in pages] == list(range(1, 51))
+    assert all(isinstance(p, Page) for p in pages)
+
+
+def test_irs_three_columns_are_not_interleaved(irs):
+    pages, _ = irs
+    # the README's known interleaving, from default extract_text() on page 6
+    assert not any("for The election does not apply to" in p.text for p in pages)
+    page6 = flat(pages[5].text)
+    assert "See Pub. 555, Community Property, for more details." in page6
+    assert (
+        "The election does not apply to dispositions of U.S. real property "
+        "interests discussed earlier." in page6
+    )
+    # a sentence running over four lines of the middle column of page 2
+    assert (
+        "If you are not a citizen of the United\nStates, specific rules apply to determine\n"
+        "if you are a resident alien or a\nnonresident alien for tax purposes." in pages[1].text
+    )
+
+
+def test_irs_columns_read_left_to_right(irs):
+    pages, _ = irs
+    text = pages[1].text
+    order = [
+        "Items to Note",  # column 1
+        "Additional Information",  # column 1, lower
+        "Resident Alien or Nonresident Alien",  # column 2
+        "Substantial Presence Test",  # column 2, lower
+        "Closer Connection to Foreign Country",  # column 3
+        "Who Must File",  # column 3, lower
+    ]
+    positions = [text.index(heading) for heading in order]
+    assert positions == sorted(positions)
+    # the end of column 2 runs on into the top of column 3 ...
+    assert "that you are physically present in the\n\ncountry at any time during the day." in text
+
+
+def test_irs_layout_is_fast_enough(irs):
+    _, seconds = irs
+    assert seconds < 15, f"IRS booklet took {seconds:.1f}s"
+
+
+def test_federal_register_three_columns_with_footnotes(federal_register):
+    page2 = flat(federal_register[1].text)
+    assert (
+        "The FAA sent Emergency AD 2018–23–51 to all affected civil aviation authorities "
+        "(CAAs) at the same time." in page2
+    )
+    # column 2 continues after the footnotes at the foot of column 1
+    assert "(EASA), the manufacturer, the operator, 5 Stall warning indication" in page2
+    assert "the operator, and the Ethiopian Civil Aviation Authority (ECAA)." not in page2
+
+
+def test_federal_register_figure_page_reads_above_then_below(federal_register):
+    """A figure (no text) spans the page: the column gutters run on through it."""
+    page7 = federal_register[6].text
+    top = [
+        "inserting a copy of figures 1 through 9",
+        "(1) In the Certificate Limitations and",
+        "(2) In the Operating Procedures chapter,\nrevise the General paragraph",
+        "(3) In the Operating Procedures chapter,\nreplace the existing Airspeed Unreliable",
+        "paragraph with the information in figure 2",
+    ]
+    positions = [page7.index(part) for part in top]
+    assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize(
+    "name, passage",
+    [
+        (
+            "cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf",
+            "Healthy homes are essential to a healthy community and population (1,2). hey "
+            "contribute to meeting physical needs (e.g., air, water, food, and shelter) and to "
+            "the occupants’ psychological and social health.",
+        ),
+        (
+            "cdc_mmwr_2011_v60_suppl_chd_stroke_deaths.pdf",
+            "Healthy People 2020 has four overarching goals",
+        ),
+        (
+            "census_disability_2010_report_excerpt.pdf",
+            "had a severe disability (Table 1). About 12.3 million people aged 6 years and "
+            "older (4.4 percent) needed assistance with one or more activities of daily living",
+        ),
+    ],
+)
+def test_two_and_three_column_reports_read_continuously(name, passage):
+    pages = lay_out(GOV / name)
+    assert any(passage in flat(p.text) for p in pages)
+
+
+def test_generated_two_columns_under_full_width_title():
+    lines = [(72, 720, "Statewide Plan for Infant Mental Health Services", "F2", 18)]
+    lines += column(72, 680, LEFT) + column(320, 680, RIGHT)  # baselines line up
+    pages = lay_out_pages(make_pdf([text_ops(lines)]))
+    text = pages[0].text
+    assert text.startswith("Statewide Plan for Infant Mental Health Services\n\n")
+    assert "\n".join(LEFT) in text
+    assert "\n".join(RIGHT) in text
+    assert text.index(LEFT[-1]) < text.index(RIGHT[0])
+    assert pages[0].headings == [(0, "Statewide Plan for Infant Mental Health Services")]
+
+
+def test_generated_columns_whose_paragraph_gaps_line_up():
+    """Both columns break a paragraph at the same height: still column by column."""
+    lines = column(72, 700, LEFT[:2]) + column(72, 650, LEFT[2:])
+    lines += column(320, 700, RIGHT[:2]) + column(320, 650, RIGHT[2:])
+    text = lay_out_pages(make_pdf([text_ops(lines)]))[0].text
+    assert text == "\n".join(LEFT[:2]) + "\n\n" + "\n".join(LEFT[2:]) + "\n\n" + "\n".join(
+        RIGHT[:2]
+    ) + "\n\n" + "\n".join(RIGHT[2:])
+
+
+def test_single_column_page_keeps_its_order():
+    page = lay_out(ZOO / "crazyones.pdf")[0]
+    assert page.text.startswith("The Crazy Ones\n\nOctober 14, 1998\n\nHeres to the crazy ones.")
+    assert page.text.endswith("\nare the ones who do.")
+    assert page.headings == [(0, "The Crazy Ones"), (16, "October 14, 1998")]
+
+
+def test_tables_are_read_row_by_row():
+    fbi = lay_out(GOV / "fbi_nics_background_checks_2015-11.pdf")[0].text
+    assert "\nAlabama 18,870 23,022 22,650 859 1,178 " in fbi
+    housing = lay_out(GOV / "cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf")[1].text
+    assert "\nMale 61,206 2,862 (4.7) Ref. — 60,721 2,962 (4.9) Ref. —\n" in housing
+
+
+# --------------------------------------------------------------------------------------
+# Lines, words and blocks
+# --------------------------------------------------------------------------------------
+def test_words_drawn_glyph_by_glyph_keep_their_spaces():
+    page = lay_out(GOV / "cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf")[0]
+    assert "homes, mobile homes, and vacant housing units." in page.text
+    assert "of 55,000 U.S. housing units, including apartments, single-family" in page.text
+
+
+def test_words_split_by_position_get_a_space_and_kerning_does_not():
+    content = (
+        "BT /F1 10 Tf 72 700 Td (Early) Tj 30 0 Td (childhood) Tj ET\n"  # gap: a space
+        "BT /F1 10 Tf 72 680 Td [(W) 80 (ellbeing) -20 (matters)] TJ ET\n"  # kerning only
+        "BT /F1 10 Tf 72 660 Td [(home) -300 (visits)] TJ ET"  # TJ word gap
+    )
+    text = lay_out_pages(make_pdf([content]))[0].text
+    assert text == "Early childhood\nWellbeingmatters\nhome visits"
+
+
+def test_blocks_split_on_paragraph_gaps_only():
+    lines = column(72, 700, LEFT) + column(72, 630, RIGHT)
+    text = lay_out_pages(make_pdf([text_ops(lines)]))[0].text
+    assert text == "\n".join(LEFT) + "\n\n" + "\n".join(RIGHT)
+
+
+def test_superscripts_stay_on_their_line():
+    page = lay_out(GOV / "campus_attacks_2010_report_excerpt.pdf")[0]
+    assert "(The Digest),7 there were 6,563" in page.text
+
+
+# --------------------------------------------------------------------------------------
+# Running headers and footers
+# --------------------------------------------------------------------------------------
+def test_irs_running_headers_and_footers_removed(irs):
+    pages, _ = irs
+    for page in pages[:48]:  # pages 49-50 are a separate two-page notice with its own header
+        assert not re.search(r"Page \d+ of 48", page.text), page.number
+        assert "MUST be removed before printing" not in page.text, page.number
+        assert not re.search(r"(^|\n)-\d+-($|\n)", page.text), page.number
+
+
+def test_federal_register_running_lines_removed(federal_register):
+    for page in federal_register:
+        assert "VerDate" not in page.text
+        assert "Sfmt" not in page.text
+        assert "jbell on DSKJLSW7X2PROD" not in page.text  # sideways, in the margin
+    for page in federal_register[1:]:
+        assert "Federal Register/Vol. 85" not in page.text.replace(" / ", "/")
+
+
+def test_generated_running_header_and_page_numbers():
+    contents = []
+    for n in range(1, 5):
+        lines = [(72, 760, "Quarterly Report on Home Visiting 2021"), (500, 760, f"Page {n} of 4")]
+        lines += column(72, 700, LEFT if n % 2 else RIGHT)
+        lines += [(300, 40, f"- {n} -")]
+        contents.append(text_ops(lines))
+    pages = lay_out_pages(make_pdf(contents))
+    assert [p.number for p in pages] == [1, 2, 3, 4]
+    for n, page in enumerate(pages, start=1):
+        assert page.text == "\n".join(LEFT if n % 2 else RIGHT)
+
+
+def test_short_document_keeps_its_margin_lines():
+    """Two pages are too few to call a repeated line a running header."""
+    contents = [
+        text_ops([(72, 760, "Quarterly Report on Home Visiting"), (72, 700, f"Body {n}.")])
+        for n in (1, 2)
+    ]
+    pages = lay_out_pages(make_pdf(contents))
+    assert all(p.text.startswith("Quarterly Report on Home Visiting") for p in pages)
+
+
+def test_bare_page_number_removed_even_on_one_page():
+    content = text_ops([(72, 700, "A single page of text."), (300, 36, "- 7 -")])
+    assert lay_out_pages(make_pdf([content]))[0].text == "A single page of text."
+
+
+# --------------------------------------------------------------------------------------
+# Hyphenation
+# --------------------------------------------------------------------------------------
+def test_real_line_end_hyphens_joined():
+    page = lay_out(GOV / "cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf")[0]
+    assert "population (1,2)" in page.text  # "popu-" / "lation (1,2)"
+    assert "environmental factors" in page.text  # "envi-" / "ronmental factors"
+    assert "popu-" not in page.text
+    campus = lay_out(GOV / "campus_attacks_2010_report_excerpt.pdf")[0]
+    assert "4,314 were degree-granting9" in campus.text  # compound seen whole elsewhere
+
+
+def test_generated_hyphenation():
+    lines = column(
+        72,
+        700,
+        [
+            "The state will fund the develop-",
+            "ment of a new social-",
+            "emotional screening tool for 1040-",
+            "NR filers and promote social-emotional health.",
+        ],
+    )
+    text = lay_out_pages(make_pdf([text_ops(lines)]))[0].text
+    assert "the development of a new social-emotional screening tool" in text
+    assert "tool for 1040-\nNR filers" in text  # capital letter next: not a broken word
+
+
+def test_word_broken_across_columns_is_joined():
+    lines = column(72, 700, ["Each county reports on the develop-"]) + column(
+        320, 700, ["ment of its home visiting network.", "Reports are due in May."]
+    )
+    text = lay_out_pages(make_pdf([text_ops(lines)]))[0].text
+    assert text == (
+        "Each county reports on the development of its home visiting network.\n"
+        "Reports are due in May."
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Headings
+# --------------------------------------------------------------------------------------
+def test_generated_headings_with_offsets():
+    lines = [
+        (72, 720, "Family Support Programs", "F1", 20),
+        *column(72, 690, ["Programs that help parents were reviewed in", "every region."]),
+        (72, 640, "Eligibility", "F2", 10),  # bold at body size, standing alone
+        *column(72, 624, ["Families qualify when a child is under", "three years of age."]),
+        (72, 580, "Services Offered to Families with Infants", "F1", 14),
+        (72, 564, "and Toddlers", "F1", 14),  # a heading wrapped onto two lines
+        *column(72, 540, ["Home visits, screening and referrals are", "offered at no cost."]),
+        (72, 500, "This sentence is large but it is body text.", "F1", 14),
+    ]
+    page = lay_out_pages(make_pdf([text_ops(lines)]))[0]
+    titles = [h for _, h in page.headings]
+    assert titles == [
+        "Family Support Programs",
+        "Eligibility",
+        "Services Offered to Families with Infants and Toddlers",
+    ]
+    for offset, heading in page.headings:
+        assert page.text[offset:].startswith(heading)
+        assert offset == 0 or page.text[offset - 1] == "\n"
+    assert [o for o, _ in page.headings] == sorted(o for o, _ in page.headings)
+
+
+def test_irs_headings_have_correct_offsets(irs):
+    pages, _ = irs
+    assert {"Items to Note", "Green Card Test", "Substantial Presence Test", "Who Must File"} <= {
+        h for _, h in pages[1].headings
+    }
+    assert any(h == "Closer Connection to Foreign Country" for _, h in pages[1].headings)
+    for page in pages:
+        offsets = [o for o, _ in page.headings]
+        assert offsets == sorted(offsets)
+        for offset, heading in page.headings:
+            assert page.text[offset:].startswith(heading), (page.number, heading)
+            assert offset == 0 or page.text[offset - 1] == "\n"
+
+
+def test_bold_run_in_heads_are_not_headings(irs):
+    pages, _ = irs
+    titles = {h for _, h in pages[1].headings}
+    assert not any(t.startswith("Form 1040NR-EZ") for t in titles)
+    assert "Form 1040NR-EZ. You may be able" in pages[1].text
+
+
+# --------------------------------------------------------------------------------------
+# Robustness
+# --------------------------------------------------------------------------------------
+def _open(path: Path) -> PdfReader | None:
+    reader = PdfReader(path)
+    if reader.is_encrypted:
+        try:
+            if not reader.decrypt(""):
+                return None
+        except (PdfReadError, NotImplementedError):
+            return None
+    return reader
+
+
+@pytest.mark.skipif(not ZOO.is_dir(), reason="../shared/pdf-zoo is not there")
+def test_every_zoo_file_lays_out():
+    skipped = []
+    for path in sorted(ZOO.glob("*.pdf")):
+        reader = _open(path)
+        if reader is None:
+            skipped.append(path.name)
+            continue
+        pages = lay_out_pages(reader)
+        assert [p.number for p in pages] == list(range(1, len(reader.pages) + 1)), path.name
+        for page in pages:
+            assert not CONTROL.search(page.text), path.name
+            assert page.text == page.text.strip()
+            page.text.encode("utf-8")  # no lone surrogates
+    assert set(skipped) == {
+        "crazyones-encrypted-256.pdf",
+        "r4-aes-user-password.pdf",
+        "libreoffice-writer-password.pdf",
+    }
+
+
+@pytest.mark.skipif(not ZOO.is_dir(), reason="../shared/pdf-zoo is not there")
+def test_zoo_texts():
+    assert "Hello World" in lay_out(ZOO / "multilang.pdf")[0].text
+    assert "مرحبا بالعالم" in lay_out(ZOO / "multilang.pdf")[0].text  # right to left
+    rotated = lay_out(ZOO / "indirect-rotation.pdf")
+    assert len(rotated) == 5 and all(len(p.text) > 200 for p in rotated)
+    ocr = lay_out(ZOO / "Seige_of_Vicksburg_Sample_OCR.pdf")
+    assert sum(len(p.text) for p in ocr) > 10_000
+    empty = _open(ZOO / "encrypted_doc_no_id.pdf")
+    assert [(p.text, p.headings) for p in lay_out_pages(empty)] == [("", [])] * 3
+
+
+def test_every_gov_file_lays_out(irs, federal_register):
+    for path in sorted(GOV.glob("*.pdf")):
+        if path == IRS:
+            pages = irs[0]
+        elif path.name.startswith("federal_register"):
+            pages = federal_register
+        else:
+            pages = lay_out(path)
+        assert len(pages) == len(PdfReader(path).pages)
+        for page in pages:
+            assert page.text.strip(), (path.name, page.number)
+            assert not CONTROL.search(page.text)
+            assert "\n\n\n" not in page.text
+
+
+def test_layout_keeps_the_text_of_plain_extraction(irs):
+    """Reordering must not lose characters: compare letter counts with plain text."""
+    pages, _ = irs
+    reader = PdfReader(IRS)
+    for number in (2, 6, 20, 35):
+        plain = reader.pages[number - 1].extract_text()
+        ours = pages[number - 1].text
+        count = lambda s: sum(c.isalnum() for c in s)  # noqa: E731
+        # running header + footer lines (~150 characters) are the only loss
+        assert count(plain) - 200 <= count(ours) <= count(plain), number
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "BT /F9 12 Tf 72 700 Td (unknown font) Tj ET",
+        "BT 72 700 Td (no font set) Tj ET",
+        "BT /F1 12 Tf 1 2 Tm (short matrix) Tj ET",
+        "BT /F1 0 Tf 72 700 Td (zero size) Tj ET",
+        "BT /F1 12 Tf 0 0 0 0 72 700 Tm (singular matrix) Tj ET",
+        "BT /F1 1e30 Tf 1e30 0 0 1e30 1e30 5 Tm (huge) Tj ET",
+        "Q Q q q BT /F1 12 Tf 72 700 Td (unbalanced) Tj",
+        "BT /F1 12 Tf 72 700 Td (a) Tj ] ] >> ET ET (x) Tj 5 Tf [(a) /N 5 (b)] TJ ' \" T* TD TL",
+        "q /X1 Do Q BT /F1 12 Tf 72 700 Td (page text) Tj ET",
+        " ".join(
+            f"BT /F1 8 Tf {72 + i % 50 * 10} {700 - i // 50 * 10} Td (x) Tj ET" for i in range(3000)
+        ),
+    ],
+)
+def test_odd_content_never_raises(content):
+    reader = make_pdf([content], form="BT /F1 12 Tf 72 650 Td (in a form) Tj ET /X1 Do")
+    pages = lay_out_pages(reader)
+    assert len(pages) == 1 and pages[0].number == 1
+    assert not CONTROL.search(pages[0].text)
+
+
+def test_empty_page_gives_empty_text():
+    assert lay_out_pages(make_pdf(["", "q Q"])) == [Page(1, "", []), Page(2, "", [])]
+
+
+def test_control_characters_removed():
+    content = "BT /F1 12 Tf 72 700 Td (a\\000b\\007c\\tq) Tj ET"
+    assert lay_out_pages(make_pdf([content]))[0].text == "abc q"
+
+
+def test_text_in_form_xobjects_is_placed_by_position():
+    reader = make_pdf(
+        ["BT /F1 12 Tf 72 600 Td (below the form) Tj ET q /X1 Do Q"],
+        form="BT /F1 12 Tf 72 700 Td (inside the form) Tj ET /X1 Do",  # and a cycle
+    )
+    assert lay_out_pages(reader)[0].text == "inside the form\n\nbelow the form"
+
+
+def test_font_missing_from_resources_falls_back_to_plain_text():
+    reader = make_pdf(["BT 72 700 Td (no font selected) Tj ET"])
+    assert lay_out_pages(reader)[0].text == "no font selected"
+
+
+def test_rotated_text_reads_in_order():
+    # drawn turned 90 degrees (as on a landscape page set with /Rotate)
+    content = (
+        "q 0 1 -1 0 500 100 cm BT /F1 12 Tf 0 0 Td (First line of the table) Tj "
+        "0 -14 Td (Second line of the table) Tj ET Q"
+    )
+    for rotate in (None, 90):
+        text = lay_out_pages(make_pdf([content], rotate=rotate))[0].text
+        assert text == "First line of the table\nSecond line of the table"
+
+
+def test_watermark_and_margin_text_do_not_break_lines():
+    content = text_ops(column(72, 700, LEFT)) + (
+        "\nBT /F1 40 Tf 0.7 0.7 -0.7 0.7 150 300 Tm (DRAFT) Tj ET"
+        "\nBT /F1 6 Tf 0 1 -1 0 20 300 Tm (printed 2021-03-04) Tj ET"
+    )
+    text = lay_out_pages(make_pdf([content]))[0].text
+    assert text.startswith("\n".join(LEFT) + "\n\n")
+    assert "DRAFT" in text and "printed 2021-03-04" in text
+
+
+def test_accepts_reader_with_pages_of_different_sizes():
+    reader = make_pdf([text_ops([(30, 150, "Small page text.")])], size=(200, 200))
+    assert lay_out_pages(reader)[0].text == "Small page text."
+
+
+def test_pypdf_version_is_supported():
+    assert int(pypdf.__version__.split(".")[0]) >= 6

@@ -135,11 +135,16 @@ def decode_text(data: bytes) -> tuple[str, list[str]]:
             except UnicodeDecodeError:
                 from charset_normalizer import from_bytes
 
-                best = from_bytes(data).best()
+                matches = from_bytes(data)
+                best = matches.best()
                 if best is None:
                     raise ExtractionError("not a text file: no text encoding fits its bytes") from None
-                text = str(best)
-                warnings.append(f"decoded as {best.encoding}")
+                # Short Latin-script texts fit several single-byte code pages equally well;
+                # when Windows-1252 fits as well as the best guess, it is by far the likeliest.
+                western = next((m for m in matches if m.encoding == "cp1252"), None)
+                chosen = western if western is not None and western.chaos <= best.chaos + 0.01 else best
+                text, encoding = str(chosen), chosen.encoding
+                warnings.append(f"decoded as {encoding}")
     if "\x00" in text:
         warnings.append(f"removed {text.count(chr(0))} NUL characters")
         text = text.replace("\x00", "")

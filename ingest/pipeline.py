@@ -242,7 +242,7 @@ def _pdf_result(f: discover.Found, future, settings: Settings):
     except ExtractionError as exc:
         return str(exc)
     except FutureTimeout:
-        return (f"extraction took longer than {settings.extract_timeout_s:.0f} s and was stopped "
+        return (f"extraction took longer than {settings.extract_timeout_s:g} s and was stopped "
                 "(a pathological PDF?); raise KB_EXTRACT_TIMEOUT_S to allow more")
     except MemoryError:
         return "ran out of memory while extracting (a pathological PDF?)"

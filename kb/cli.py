@@ -61,7 +61,7 @@ device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), hel
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @kb_option
 @json_option
 @model_option
@@ -70,10 +70,16 @@ device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), hel
 @click.option("--index", "index_kind", type=click.Choice(["auto", "flat", "hnsw"]), help="Force a FAISS index kind.")
 @click.option("--wait", "lock_wait_s", type=float, help="Seconds to wait for another ingest to finish (default 600).")
 def ingest(paths, kb_dir, as_json, model, device, rebuild, index_kind, lock_wait_s):
-    """Add, update and remove documents from files and folders (.txt .md .html .htm .pdf)."""
+    """Add, update and remove documents from files and folders (.txt .md .html .htm .pdf).
+
+    Files gone from an ingested folder are removed; unchanged files are skipped. With
+    --rebuild and no PATHS, only re-embeds what is stored (after a model change or damage).
+    """
     from ingest.pipeline import ingest as run_ingest
 
     try:
+        if not paths and not rebuild:
+            raise UsageError("Give at least one file or folder to ingest (or --rebuild to repair the index).")
         settings = load_settings(kb_dir=kb_dir, model=model, device=device, index=index_kind, lock_wait_s=lock_wait_s)
         progress = Progress(sys.stderr.isatty() and not as_json)
         try:

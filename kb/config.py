@@ -30,6 +30,7 @@ class Settings:
     reranker: str | None = None  # cross-encoder folder or hub name; none by default
     method: str = "fused"
     upload_limit_mb: int = 50
+    corpus_dir: Path | None = None  # where the app saves uploads and what it re-scans; None: corpus/ beside app.py
     extract_timeout_s: float = 120.0  # per PDF
     max_file_mb: int = 200
     checkpoint_s: float = 300.0  # a long ingest commits at least this often, so a crash loses little
@@ -48,6 +49,7 @@ ENV = {  # setting -> environment variable
     "reranker": "KB_RERANKER",
     "method": "KB_METHOD",
     "upload_limit_mb": "KB_UPLOAD_LIMIT_MB",
+    "corpus_dir": "KB_CORPUS",
     "extract_timeout_s": "KB_EXTRACT_TIMEOUT_S",
     "max_file_mb": "KB_MAX_FILE_MB",
     "checkpoint_s": "KB_CHECKPOINT_S",
@@ -86,6 +88,8 @@ def load_settings(**flags) -> Settings:
 def _coerce(values: dict) -> Settings:
     out = dict(values)
     out["kb_dir"] = Path(out["kb_dir"]).expanduser()
+    if out.get("corpus_dir"):
+        out["corpus_dir"] = Path(out["corpus_dir"]).expanduser().absolute()
     for key in ("hnsw_threshold", "upload_limit_mb", "max_file_mb"):
         if key in out:
             out[key] = _number(key, out[key], int)

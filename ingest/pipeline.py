@@ -61,102 +61,131 @@ class IngestReport:
 def ingest(paths: list[Path | str], settings: Settings, *, rebuild: bool = False,
            progress: Progress | None = None, on_wait: Callable[[str], None] | None = None,
            embedder: Embedder | None = None) -> IngestReport:
+    """Bring the knowledge base in step with `paths`, under the write lock."""
     started = time.perf_counter()
-    progress = progress or (lambda stage, done, total: None)
     embedder = embedder or Embedder(settings.model, settings.device)
     store = Store(settings.kb_dir)
-    report = IngestReport(kb_dir=str(store.root))
     with store.writer(wait=settings.lock_wait_s, on_wait=on_wait) as writer:
+        run = _Run(writer, settings, embedder, progress or (lambda stage, done, total: None))
+        run.plan([Path(p) for p in paths], rebuild)
+        run.read_embed_commit()
+    run.report.seconds = round(time.perf_counter() - started, 3)
+    return run.report
+
+
+@dataclass
+class _Pending:
+    """A file read and split, waiting to be embedded and committed."""
+
+    found: discover.Found
+    extracted: Extracted
+    passages: list
+    texts: list[str]  # what gets embedded for each passage
+
+
+class _Run:
+    """One ingest: its plan, the batch waiting to be committed, and the report."""
+
+    def __init__(self, writer, settings: Settings, embedder: Embedder, progress: Progress):
+        self.writer, self.settings, self.embedder, self.progress = writer, settings, embedder, progress
+        self.report = IngestReport(kb_dir=str(writer.store.root))
+        self.changes = Changes()
+        self.pending: list[_Pending] = []
+        self.repairs: list[tuple[int, str]] = []  # stored passages to embed again
+        self.embedded = 0
+        self.last_commit = time.perf_counter()
+
+    def plan(self, paths: list[Path], rebuild: bool) -> None:
+        writer, report = self.writer, self.report
         stored_model = writer.meta.get("model")
-        if stored_model and stored_model != embedder.name and not rebuild:
+        if stored_model and stored_model != self.embedder.name and not rebuild:
             raise ModelMismatch(
-                f"This knowledge base was built with {stored_model}, but the model setting is {embedder.name}. "
+                f"This knowledge base was built with {stored_model}, but the model setting is {self.embedder.name}. "
                 "Run `kb ingest --rebuild` to re-embed everything with the new model, or set KB_MODEL back.")
-        progress("scan", 0, 0)
-        stored = writer.documents_by_path()
-        plan = discover.plan([Path(p) for p in paths], stored)
+        self.progress("scan", 0, 0)
+        self.stored = writer.documents_by_path()
+        plan = discover.plan(paths, self.stored)
+        self.files = plan.new + plan.changed
         report.failed += [{"path": p, "reason": r} for p, r in plan.failed]
         report.unchanged = [d.name for d in plan.unchanged] + [d.name for _, d in plan.touched]
         report.removed = [d.name for d in plan.removed]
-        changes = Changes(removed_paths=[d.path for d in plan.removed],
-                          touched=[replace(d, size=f.size, mtime_ns=f.mtime_ns) for f, d in plan.touched],
-                          problems=dict(plan.failed),
-                          cleared_problems=_stale_problems(writer.problem_paths(), plan))
-        _sidecar_updates(plan.unchanged + [d for _, d in plan.touched], changes, report)
-
+        self.changes = Changes(removed_paths=[d.path for d in plan.removed],
+                               touched=[replace(d, size=f.size, mtime_ns=f.mtime_ns) for f, d in plan.touched],
+                               problems=dict(plan.failed),
+                               cleared_problems=_stale_problems(writer.problem_paths(), plan))
+        _sidecar_updates(plan.unchanged + [d for _, d in plan.touched], self.changes, report)
         # Stored passages the vector index lacks (a damaged index, or --rebuild) are embedded
         # again from their stored text; their source files are not read.
         writer.check(rebuild=rebuild)
         report.repaired_index = writer.damaged and not rebuild
-        replaced = {str(f.path) for f in plan.changed} | set(changes.removed_paths)
-        repairs = writer.passages_without_vectors(replaced)
-        known_hashes = {d.sha256: d.name for d in stored.values() if d.path not in replaced}
-        pending: list[tuple[discover.Found, Extracted, list, list[str]]] = []
-        embedded = 0
-        last_commit = time.perf_counter()
+        replaced = {str(f.path) for f in plan.changed} | set(self.changes.removed_paths)
+        self.repairs = writer.passages_without_vectors(replaced)
+        self.known_hashes = {d.sha256: d.name for d in self.stored.values() if d.path not in replaced}
 
-        def commit() -> None:
-            nonlocal changes, pending, repairs, embedded, last_commit
-            texts = [t for *_, texts in pending for t in texts] + [t for _, t in repairs]
-            vectors = np.zeros((0, writer.dim or 0), np.float32)
-            if texts:
-                report.model_loaded = True
-                total = embedded + len(texts)
-                progress("embed", embedded, total)
+    def read_embed_commit(self) -> None:
+        """Read every new or changed file, committing at least every `checkpoint_s` seconds."""
+        for i, (found, result) in enumerate(_extract_all(self.files, self.settings)):
+            self.progress("extract", i, len(self.files))
+            self._add(found, result)
+            if time.perf_counter() - self.last_commit > self.settings.checkpoint_s:
+                self._commit()
+        self.progress("extract", len(self.files), len(self.files))
+        self._commit()
+        counts = self.writer.counts()
+        self.report.passages, self.report.documents = counts["passages"], counts["documents"]
+        self.report.generation = self.writer.generation
 
-                def advance(n: int) -> None:
-                    nonlocal embedded
-                    embedded += n
-                    progress("embed", embedded, total)
-
-                vectors = embedder.encode(texts, progress=advance)
-            at = 0
-            for found, extracted, passages, _ in pending:
-                doc = _document(found, extracted, report)
-                changes.updates.append(DocumentUpdate(doc, passages, vectors[at:at + len(passages)]))
-                at += len(passages)
-                (report.updated if str(found.path) in stored else report.added).append(doc.name)
-                report.new_passages += len(passages)
-                changes.cleared_problems.append(str(found.path))
-            changes.repaired_vectors = {pid: v for (pid, _), v in zip(repairs, vectors[at:])}
-            report.repaired_passages += len(repairs)
-            progress("write", 0, 1)
-            report.generation = writer.commit(
-                changes, model=embedder.name, dim=vectors.shape[1] if vectors.size else writer.dim,
-                index_setting=settings.index, hnsw_threshold=settings.hnsw_threshold)
-            progress("write", 1, 1)
-            changes, pending, repairs = Changes(), [], []
-            last_commit = time.perf_counter()
-
-        files = plan.new + plan.changed
-        for i, (found, result) in enumerate(_extract_all(files, settings)):
-            progress("extract", i, len(files))
-            key = str(found.path)
-            if isinstance(result, str):
-                report.failed.append({"path": key, "reason": result})
-                changes.problems[key] = result
-                continue
-            if found.sha256 in known_hashes:
-                report.failed.append({"path": key, "reason": f"same content as {known_hashes[found.sha256]}, "
+    def _add(self, found: discover.Found, result: Extracted | str) -> None:
+        key = str(found.path)
+        if isinstance(result, str):
+            self._fail(key, result)
+        elif found.sha256 in self.known_hashes:
+            self.report.failed.append({"path": key, "reason": f"same content as {self.known_hashes[found.sha256]}, "
                                                              "already in the knowledge base; skipped"})
-                continue
-            known_hashes[found.sha256] = found.path.name
-            passages = split_pages(result.pages)
-            if not passages:
-                reason = "no passages: the file has no text to index"
-                report.failed.append({"path": key, "reason": reason})
-                changes.problems[key] = reason
-                continue
-            pending.append((found, result, passages, [index_text(p.text, p.section) for p in passages]))
-            if time.perf_counter() - last_commit > settings.checkpoint_s:
-                commit()
-        progress("extract", len(files), len(files))
-        commit()
-        counts = writer.counts()
-        report.passages, report.documents = counts["passages"], counts["documents"]
-        report.generation = writer.generation
-    report.seconds = round(time.perf_counter() - started, 3)
-    return report
+        elif not (passages := split_pages(result.pages)):
+            self._fail(key, "no passages: the file has no text to index")
+        else:
+            self.known_hashes[found.sha256] = found.path.name
+            self.pending.append(_Pending(found, result, passages, [index_text(p.text, p.section) for p in passages]))
+
+    def _fail(self, path: str, reason: str) -> None:
+        self.report.failed.append({"path": path, "reason": reason})
+        self.changes.problems[path] = reason
+
+    def _commit(self) -> None:
+        """Embed what is pending (and any repairs) in one length-sorted batch, then commit."""
+        report, changes = self.report, self.changes
+        vectors = self._embed([t for p in self.pending for t in p.texts] + [t for _, t in self.repairs])
+        at = 0
+        for p in self.pending:
+            doc = _document(p.found, p.extracted, report)
+            changes.updates.append(DocumentUpdate(doc, p.passages, vectors[at:at + len(p.passages)]))
+            at += len(p.passages)
+            (report.updated if str(p.found.path) in self.stored else report.added).append(doc.name)
+            report.new_passages += len(p.passages)
+            changes.cleared_problems.append(str(p.found.path))
+        changes.repaired_vectors = {pid: v for (pid, _), v in zip(self.repairs, vectors[at:])}
+        report.repaired_passages += len(self.repairs)
+        self.progress("write", 0, 1)
+        report.generation = self.writer.commit(
+            changes, model=self.embedder.name, dim=vectors.shape[1] if vectors.size else self.writer.dim,
+            index_setting=self.settings.index, hnsw_threshold=self.settings.hnsw_threshold)
+        self.progress("write", 1, 1)
+        self.changes, self.pending, self.repairs = Changes(), [], []
+        self.last_commit = time.perf_counter()
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.writer.dim or 0), np.float32)
+        self.report.model_loaded = True
+        total = self.embedded + len(texts)
+        self.progress("embed", self.embedded, total)
+
+        def advance(n: int) -> None:
+            self.embedded += n
+            self.progress("embed", self.embedded, total)
+
+        return self.embedder.encode(texts, progress=advance)
 
 
 def _stale_problems(problem_paths: list[str], plan: discover.Plan) -> list[str]:

@@ -545,10 +545,10 @@ class Writer:
         shutil.rmtree(final, ignore_errors=True)  # leftover of a crashed attempt at this generation
         index.save(tmp)
         for f in tmp.iterdir():
-            vec.fsync_file(f)
-        vec.fsync_dir(tmp)
+            vec.fsync(f)
+        vec.fsync(tmp)
         os.replace(tmp, final)
-        vec.fsync_dir(final.parent)
+        vec.fsync(final.parent)
 
     def _remove_old_generations(self, keep: set[int]) -> None:
         for path in self.store.root.iterdir():

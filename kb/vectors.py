@@ -67,9 +67,9 @@ def write(index, path: Path) -> None:
     """Write beside the target, fsync, rename: a reader sees the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
     faiss().write_index(index, str(tmp))
-    fsync_file(tmp)
+    fsync(tmp)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    fsync(path.parent)
 
 
 def read(path: Path, mmap: bool = False):
@@ -106,15 +106,8 @@ def search(index, query: np.ndarray, k: int, allowed: np.ndarray | None = None) 
     return scores[0][keep], ids[0][keep]
 
 
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') writes to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

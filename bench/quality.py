@@ -30,7 +30,7 @@ from kb.config import load_settings  # noqa: E402
 from kb.embed import Embedder  # noqa: E402
 from kb.models import Document, Filters, Passage  # noqa: E402
 from kb.rerank import Reranker  # noqa: E402
-from kb.search import Searcher  # noqa: E402
+from kb.search import FUSION, Searcher  # noqa: E402
 from kb.store import Changes, DocumentUpdate, Store  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"
@@ -42,9 +42,11 @@ PUBLISHED = {  # SciFact nDCG@10 / R@100, from ../shared/bench/scifact/REFERENCE
 }
 
 
-def methods(reranker: bool) -> list[tuple[str, str, bool]]:
-    rows = [("keyword", "keyword", False), ("dense", "dense", False), ("fused", "fused", False)]
-    return rows + ([("fused+rerank", "fused", True)] if reranker else [])
+def methods(reranker: bool) -> list[tuple[str, str, str, bool]]:
+    """(label, method, fusion, rerank) rows; `fused` is the default pipeline."""
+    rows = [("keyword", "keyword", FUSION, False), ("dense", "dense", FUSION, False),
+            ("fused (RRF, k=60)", "fused", "rrf", False), ("fused", "fused", FUSION, False)]
+    return rows + ([("fused+rerank", "fused", FUSION, True)] if reranker else [])
 
 
 def ms(values: list[float]) -> str:
@@ -64,8 +66,9 @@ def dev_table(embedder: Embedder, reranker: Reranker | None, docs: list[Path]) -
         print(f"\n### Dev questions ({len(questions)}, {', '.join(d.name for d in docs)})\n")
         print("| method | hit@1 | hit@5 | MRR@10 | answered | highlight holds evidence | ms p50 / p95 |")
         print("|---|---|---|---|---|---|---|")
-        for label, method, rerank in methods(reranker is not None):
+        for label, method, fusion, rerank in methods(reranker is not None):
             ranks, answered, times, lit = [], [], [], 0
+            searcher.fusion = fusion
             for q in questions:
                 t = time.perf_counter()
                 a = searcher.ask(q["question"], k=10, method=method, rerank=rerank)
@@ -130,8 +133,9 @@ def scifact_table(embedder: Embedder, reranker: Reranker | None) -> None:
     print(f"\n### BEIR SciFact test ({len(qrels)} queries, {snap.passages} abstracts)\n")
     print("| method | nDCG@10 | R@100 | retrieve ms p50 / p95 | ask (k=10, highlights) ms p50 / p95 | published nDCG@10 / R@100 |")
     print("|---|---|---|---|---|---|")
-    for label, method, rerank in methods(reranker is not None):
+    for label, method, fusion, rerank in methods(reranker is not None):
         ndcgs, recalls, times, ask_times = [], [], [], []
+        searcher.fusion = fusion
         for i, (qid, rel) in enumerate(sorted(qrels.items())):
             t = time.perf_counter()
             cands, _, _ = searcher.retrieve(snap, queries[qid], 100, Filters(), method, rerank)

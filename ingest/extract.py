@@ -83,6 +83,8 @@ def sniff(data: bytes) -> str:
         guesses = []
     for g in guesses:
         mime = g.mime_type or ""
+        if mime.startswith("message/") or mime == "application/mbox":
+            continue  # their "signatures" are English words ("Article", "From ", "Subject:")
         if "html" in mime or g.extension in (".html", ".htm", ".xhtml"):
             return "html"
         if g.confidence >= 0.5 and mime and not mime.startswith("text/") and g.extension not in (".txt",):

@@ -26,7 +26,7 @@ class Settings:
     model: str = DEFAULT_MODEL  # alias, local folder, or hub name
     device: str = "cpu"  # cpu or cuda, for embedding
     index: str = "auto"  # auto picks flat below hnsw_threshold passages
-    hnsw_threshold: int = 200_000
+    hnsw_threshold: int = 50_000  # flat search costs ~0.15 ms per 1,000 passages here (bench/query_latency.py)
     reranker: str | None = None  # cross-encoder folder or hub name; none by default
     method: str = "fused"
     upload_limit_mb: int = 50

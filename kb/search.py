@@ -44,7 +44,9 @@ class Searcher:
         with self._lock:
             generation = self.store.generation()
             if self._snapshot is None or self._snapshot.generation != generation:
-                snapshot = self.store.load_snapshot()
+                # Memory-mapped: opens faster and shares pages between processes; files are
+                # never changed in place (new generations get new names), so a map stays valid.
+                snapshot = self.store.load_snapshot(mmap=True)
                 if snapshot.model != self.embedder.name:
                     raise ModelMismatch(
                         f"The knowledge base was built with {snapshot.model}, but the model setting is "

@@ -109,6 +109,9 @@ def test_files_made_broken_on_purpose(tmp_path, run_ingest, kb_dir):
     _write(d / "utf16-nobom.txt", "Toddlers and caregivers in Ohio.\n".encode("utf-16-le"))
     _write(d / "nul.txt", b"Home visiting\x00 supports new parents\x00.\n")
     _write(d / "comment-only.md", "<!-- nothing but a comment -->\n\n   \n")
+    # plain prose whose first words match mail/news "magic" ("Article", "From ", "Subject:")
+    _write(d / "article.txt", "Article 1. Purpose. This chapter funds infant mental health consultation.\n")
+    _write(d / "from.md", "From the Director: early childhood mental health matters.\n")
     long_line = " ".join(f"term{i}" for i in range(30_000))
     _write(d / "long-line.txt", long_line)
     (d / "loop").mkdir()
@@ -122,7 +125,7 @@ def test_files_made_broken_on_purpose(tmp_path, run_ingest, kb_dir):
         locked.chmod(0)
     report = run_ingest(d)
     reasons = {Path(f["path"]).name: f["reason"] for f in report.failed}
-    assert sorted(report.added) == ["latin1.txt", "long-line.txt", "nul.txt", "utf16-nobom.txt", "utf16.txt"]
+    assert sorted(report.added) == ["article.txt", "from.md", "latin1.txt", "long-line.txt", "nul.txt", "utf16-nobom.txt", "utf16.txt"]
     assert "empty file" in reasons["zero.pdf"]
     assert "corrupt" in reasons["truncated.pdf"]
     assert "not a PDF" in reasons["page.pdf"] and "HTML" in reasons["page.pdf"]

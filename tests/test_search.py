@@ -110,6 +110,24 @@ def test_hnsw_index_grows_and_rebuilds(tmp_path, run_ingest, settings, searcher)
     assert {h.document.name for h in filtered.hits} == {"d3.txt"}
 
 
+def test_hnsw_file_searches_with_the_current_ef_setting(tmp_path):
+    import numpy as np
+
+    from kb import vectors as vec
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index = vec.build(np.arange(300), x, 16, "hnsw")
+    vec.faiss().downcast_index(index.index).hnsw.efSearch = 16  # as an older build saved it
+    vec.write(index, tmp_path / "v.faiss")
+    for mmap in (False, True):
+        loaded = vec.read(tmp_path / "v.faiss", mmap=mmap)
+        assert vec.faiss().downcast_index(loaded.index).hnsw.efSearch == vec.HNSW_EF_SEARCH
+        scores, ids = vec.search(loaded, x[7], 3)
+        assert ids[0] == 7 and scores[0] == pytest.approx(1.0, abs=1e-5)
+
+
 def test_reranker_stage_is_pluggable(tmp_path, corpus_searcher):
     """A tiny randomly initialised cross-encoder, built here, stands in for a real one."""
     from sentence_transformers import CrossEncoder

@@ -1,0 +1,166 @@
+"""Seconds from `streamlit run app.py` to the first answer in a headless browser, and per further question.
+
+    python bench/app_startup.py              # 3 runs
+    python bench/app_startup.py --runs 5 --kb /some/existing/kb
+
+Ingests /work/main/corpus (corpus/ beside app.py) into a temporary KB first (or uses --kb),
+and works out with the library what each question's first card must show (its top
+passage, or the not-answered warning). Chromium (/usr/bin/chromium through Playwright) is
+started once and kept: a user's browser is already open. Then, per run:
+  t0  spawn `streamlit run app.py --server.headless true` (KB_DIR pointing at the KB);
+  up  /_stcore/health answers;
+  first answer  the page opened at ?q=<first question> shows its expected first card;
+  further questions  type the question in the box + Enter, until the script has stopped
+      running and the first card is the expected one (new cards rendered).
+Each run starts a fresh Streamlit process (so a fresh model load); the page cache is warm
+after the first run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+from benchlib import OUT, ROOT, load_note, min_med, table, wait_for_quiet
+
+STREAMLIT = str(Path(sys.executable).with_name("streamlit"))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+FIRST = "What is DC:0-5?"
+FURTHER = ["How are states building the IECMH workforce?", "What is reflective supervision?",
+           "What does Project LAUNCH do?", "How is IECMH consultation financed through Medicaid?",
+           "What is the Pyramid Model?", "How do I renew a passport?"]
+NOT_ANSWERED = "Not answered"
+# The script has finished and the first card (or the not-answered warning) contains the expectation.
+DONE_JS = """(e) => {
+    if (document.querySelector('[data-testid=stStatusWidgetRunningIcon],[data-testid=stStatusWidgetRunningManIcon],[data-stale=true]')) return false;
+    const c = [...document.querySelectorAll('.kb-passage, [data-testid=stAlert]')].map(x => x.innerText);
+    return c.length > 0 && c[0].includes(e);
+}"""
+
+
+def expectations(kb: Path, questions: list[str]) -> dict[str, str]:
+    """What the first card must contain for each question, from the library itself."""
+    from kb.config import load_settings
+    from kb.embed import Embedder
+    from kb.search import Searcher
+    from kb.store import Store
+
+    s = load_settings(kb_dir=kb)
+    searcher = Searcher(Store(kb), Embedder(s.model, s.device))
+    out = {}
+    for q in questions:
+        a = searcher.ask(q, k=5, method=s.method)
+        out[q] = " ".join(a.hits[0].passage.text.split()[:6]) if a.answered and a.hits else NOT_ANSWERED
+    return out
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def one_run(browser, kb: Path, expected: dict[str, str], log: Path, timeout_s: float) -> dict:
+    port = free_port()
+    env = {**os.environ, "KB_DIR": str(kb), "KB_CORPUS": str(ROOT / "corpus")}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([STREAMLIT, "run", "app.py", "--server.headless", "true", "--server.port", str(port)],
+                            cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except Exception:
+                if proc.poll() is not None or time.perf_counter() - t0 > timeout_s:
+                    raise RuntimeError(f"streamlit did not come up; see {log}")
+                time.sleep(0.05)
+        up = time.perf_counter() - t0
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/?q={quote(FIRST)}")
+        page.wait_for_function(DONE_JS, arg=expected[FIRST], timeout=timeout_s * 1000, polling=20)
+        first = time.perf_counter() - t0
+        box = page.locator("input[aria-label='Question']")
+        further = []
+        for q in FURTHER:
+            t = time.perf_counter()
+            box.fill(q)
+            box.press("Enter")
+            page.wait_for_function(DONE_JS, arg=expected[q], timeout=timeout_s * 1000, polling=20)
+            further.append(time.perf_counter() - t)
+        page.close()
+        return {"up": up, "first": first, "further": further}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--kb", type=Path, help="an existing KB (default: ingest corpus/ into a temporary one)")
+    ap.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for any one answer")
+    ap.add_argument("--max-load", type=float, help="wait until the 1-min load average is below this")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=OUT, prefix="app-startup-") as tmp:
+        kb = args.kb
+        if kb is None:
+            kb = Path(tmp) / "kb"
+            subprocess.run([str(Path(sys.executable).with_name("kb")), "ingest", str(ROOT / "corpus"), "--kb", str(kb),
+                            "--json"], check=True, capture_output=True, cwd=ROOT)
+        expected = expectations(kb, [FIRST] + FURTHER)
+        order = [FIRST] + FURTHER
+        for before, after in zip(order, order[1:]):
+            if expected[before] == expected[after]:
+                sys.exit(f"{after!r} expects the same first card as {before!r}: its timing could not tell the "
+                         "new cards from the old; change the question list")
+        runs = []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for i in range(args.runs):
+                wait_for_quiet(args.max_load)
+                runs.append(one_run(browser, kb, expected, Path(tmp) / f"streamlit-{i}.log", args.timeout))
+                print(f"(run {i + 1}: up {runs[-1]['up']:.1f} s, first answer {runs[-1]['first']:.1f} s, further "
+                      f"{', '.join(f'{x:.2f}' for x in runs[-1]['further'])} s)", file=sys.stderr)
+            browser.close()
+
+    print(f"\n### App start-up and questions in headless Chromium ({args.runs} runs, each a fresh "
+          f"`streamlit run`; {load_note()}; min / median)\n")
+    further_all = [x for r in runs for x in r["further"]]
+    rows = [
+        ["`streamlit run` → server answers /_stcore/health", min_med([r["up"] for r in runs])],
+        [f"`streamlit run` → first answer visible (page opened at ?q={FIRST})", min_med([r["first"] for r in runs])],
+        ["page open → first answer (first minus server up)", min_med([r["first"] - r["up"] for r in runs])],
+        [f"further question: type + Enter → new cards ({len(FURTHER)} questions × {len(runs)} runs)",
+         min_med(further_all)],
+        ["further question, p95 / max", f"{sorted(further_all)[int(0.95 * (len(further_all) - 1))]:.2f} / "
+                                        f"{max(further_all):.2f}"],
+    ]
+    print(table(["interval", "seconds"], rows))
+    print("\n| further question | " + " | ".join(f"run {i + 1} s" for i in range(len(runs))) + " |")
+    print("|---|" + "---|" * len(runs))
+    for j, q in enumerate(FURTHER):
+        print(f"| {q} | " + " | ".join(f"{r['further'][j]:.2f}" for r in runs) + " |")
+
+
+if __name__ == "__main__":
+    main()

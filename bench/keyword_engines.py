@@ -10,34 +10,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import sqlite3
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import SCIFACT, load_note, p50_p95_ms, scifact_sentences, table
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"
-
-from kb.keyword import KeywordIndex, tokenize  # noqa: E402
+from kb.keyword import KeywordIndex, tokenize
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 200_000])
     args = ap.parse_args()
-    abstracts = [json.loads(l)["text"] for l in (SCIFACT / "corpus.jsonl").read_text().splitlines() if l.strip()]
-    sentences = [s for a in abstracts for s in a.split(". ") if s]
+    sentences = [s for abstract in scifact_sentences() for s in abstract]
     queries = [json.loads(l)["text"] for l in (SCIFACT / "queries.jsonl").read_text().splitlines()][:100]
-    print(f"\n### bm25s vs SQLite FTS5 (load average {os.getloadavg()[0]:.2f}, 2 cores, 100 SciFact queries, top 50)\n")
-    print("| passages | engine | build s | query ms p50 / p95 |\n|---|---|---|---|")
+    print(f"\n### bm25s vs SQLite FTS5 ({load_note()}; 100 SciFact queries, top 50)\n")
+    rows = []
     rng = random.Random(0)
     for n in args.sizes:
         texts = [" ".join(rng.choice(sentences) for _ in range(6)) for _ in range(n)]
@@ -50,7 +43,7 @@ def main() -> None:
             scores = index.scores(q)
             np.argpartition(-scores, 49)[:50]
             times.append(time.perf_counter() - t)
-        print(f"| {n:,} | bm25s | {build:.1f} | {_ms(times)} |")
+        rows.append([f"{n:,}", "bm25s", f"{build:.1f}", p50_p95_ms(times)])
         with tempfile.TemporaryDirectory() as tmp:
             con = sqlite3.connect(Path(tmp) / "fts.db")
             con.execute("CREATE VIRTUAL TABLE f USING fts5(t, tokenize=\"unicode61 tokenchars '-:.'\", detail=column)")
@@ -69,11 +62,8 @@ def main() -> None:
                             ).fetchall()
                 times.append(time.perf_counter() - t)
             con.close()
-        print(f"| {n:,} | FTS5 | {build:.1f} | {_ms(times)} |")
-
-
-def _ms(values: list[float]) -> str:
-    return f"{statistics.median(values) * 1000:.1f} / {np.percentile(values, 95) * 1000:.1f}"
+        rows.append([f"{n:,}", "FTS5", f"{build:.1f}", p50_p95_ms(times)])
+    print(table(["passages", "engine", "build s", "query ms p50 / p95"], rows))
 
 
 if __name__ == "__main__":

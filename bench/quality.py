@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import tempfile
 import time
@@ -20,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from benchlib import OUT, ROOT, SCIFACT, p50_p95_ms, scifact_docs  # noqa: E402  (puts ROOT on sys.path)
 from eval_dev import DEFAULT_QUESTIONS, first_hit, metrics  # noqa: E402
 
 from kb.config import load_settings  # noqa: E402
@@ -33,8 +31,6 @@ from kb.rerank import Reranker  # noqa: E402
 from kb.search import FUSION, Searcher  # noqa: E402
 from kb.store import Changes, DocumentUpdate, Store  # noqa: E402
 
-SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"
-OUT = ROOT / "bench" / "out"
 PUBLISHED = {  # SciFact nDCG@10 / R@100, from ../shared/bench/scifact/REFERENCE.md
     "keyword": "BM25 0.665–0.687 / 0.908–0.925",
     "dense": "all-MiniLM-L6-v2 0.645 / 0.925",
@@ -47,10 +43,6 @@ def methods(reranker: bool) -> list[tuple[str, str, str, bool]]:
     rows = [("keyword", "keyword", FUSION, False), ("dense", "dense", FUSION, False),
             ("fused (RRF, k=60)", "fused", "rrf", False), ("fused", "fused", FUSION, False)]
     return rows + ([("fused+rerank", "fused", FUSION, True)] if reranker else [])
-
-
-def ms(values: list[float]) -> str:
-    return f"{statistics.median(values) * 1000:.0f} / {np.percentile(values, 95) * 1000:.0f}"
 
 
 # ---- dev questions --------------------------------------------------------------------------
@@ -84,7 +76,7 @@ def dev_table(embedder: Embedder, reranker: Reranker | None, docs: list[Path]) -
             m = metrics(ranks, answered)
             found = sum(1 for r in ranks if r)
             print(f"| {label} | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['mrr@10']:.3f} | {m['answered']:.3f} | "
-                  f"{lit}/{found} | {ms(times)} |")
+                  f"{lit}/{found} | {p50_p95_ms(times)} |")
 
 
 # ---- SciFact ----------------------------------------------------------------------------------
@@ -95,7 +87,7 @@ def scifact_store(embedder: Embedder) -> Store:
     store = Store(folder)
     if store.exists() and store.generation() > 0:
         return store
-    docs = [json.loads(l) for l in (SCIFACT / "corpus.jsonl").read_text().splitlines() if l.strip()]
+    docs = scifact_docs()
     texts = [" ".join(f"{d['title']} {d['text']}".split()) for d in docs]
     t = time.perf_counter()
     vectors = embedder.encode(texts)
@@ -147,7 +139,7 @@ def scifact_table(embedder: Embedder, reranker: Reranker | None) -> None:
                 t = time.perf_counter()
                 searcher.ask(queries[qid], k=10, method=method, rerank=rerank)
                 ask_times.append(time.perf_counter() - t)
-        print(f"| {label} | {np.mean(ndcgs):.4f} | {np.mean(recalls):.4f} | {ms(times)} | {ms(ask_times)} | "
+        print(f"| {label} | {np.mean(ndcgs):.4f} | {np.mean(recalls):.4f} | {p50_p95_ms(times)} | {p50_p95_ms(ask_times)} | "
               f"{PUBLISHED.get(label, '')} |")
 
 
@@ -227,7 +219,7 @@ def rerank_cost_table(embedder: Embedder) -> None:
                 t = time.perf_counter()
                 searcher.ask(q, k=10)
                 times.append(time.perf_counter() - t)
-            print(f"| {depth or 'none'} | {ms(times)} |")
+            print(f"| {depth or 'none'} | {p50_p95_ms(times)} |")
 
 
 def main() -> None:

@@ -166,15 +166,17 @@ def ensure_kb(n: int, setting: str, seed: int, threshold: int, reuse: bool,
 # ---- opening it (fresh processes) -----------------------------------------------------------
 
 OPEN_SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
+sys.path.insert(0, {root!r} + "/bench")
+from benchlib import peak_rss_mib
 t0 = time.perf_counter()
 from kb.store import Store
 import faiss, bm25s
 t1 = time.perf_counter()
 snap = Store({folder!r}).load_snapshot(mmap={mmap})
 t2 = time.perf_counter()
-print(json.dumps({{"import_s": t1 - t0, "open_s": t2 - t1, "rss_mib": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]) / 1024,
+print(json.dumps({{"import_s": t1 - t0, "open_s": t2 - t1, "rss_mib": peak_rss_mib(),
                   "passages": snap.passages, "kind": snap.index_kind}}))
 """
 

@@ -274,13 +274,18 @@ def library_rows(store: Store) -> tuple[list[dict], list[dict]]:
             "File": d.name,
             "Format": d.kind or "",
             "Pages": str(d.pages) if d.pages else "",
-            "Ingested": (d.ingested_at or "").replace("T", " ").replace("+00:00", " UTC"),
+            "Ingested": _when(d.ingested_at),
             "Problems": "; ".join(d.warnings) if d.warnings else ("no passages" if not stats.get(d.id) else ""),
             "Path": d.path,
         })
-    problems = [{"File": p["name"], "Problem": p["reason"], "Seen": p["seen_at"].replace("T", " ").replace("+00:00", " UTC"),
+    problems = [{"File": p["name"], "Problem": p["reason"], "Seen": _when(p["seen_at"]),
                  "Path": p["path"]} for p in store.problems()]
     return rows, problems
+
+
+def _when(iso: str | None) -> str:
+    """A stored UTC timestamp as people read it: '2026-11-23 15:02:11 UTC'."""
+    return (iso or "").replace("T", " ").replace("+00:00", " UTC")
 
 
 def corpus_files(folder: Path) -> list[Path]:

@@ -491,11 +491,11 @@ class Writer:
 
             generation = self.generation + 1
             kind = vec.choose_kind(len(all_ids), index_setting, hnsw_threshold)
-            grown = np.concatenate([new_ids, rep_ids]).astype(np.int64)
             if kind == "hnsw" and self._index is not None and vec.kind_of(self._index) == "hnsw" and keep.all():
                 # Only additions: grow the existing graph instead of building it again.
                 index = self._index
-                index.add_with_ids(all_vecs[np.isin(all_ids, grown)], all_ids[np.isin(all_ids, grown)])
+                added = np.isin(all_ids, np.concatenate([new_ids, rep_ids]))
+                index.add_with_ids(all_vecs[added], all_ids[added])
             else:
                 index = vec.build(all_ids, all_vecs, dim, kind)
             vec.write(index, self.store.vectors_path(generation))
@@ -507,6 +507,7 @@ class Writer:
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
+            self._index = None  # it may hold additions that were just rolled back
             raise
         self.meta.update(new_meta)
         self._base = (all_ids, all_vecs)

@@ -16,6 +16,12 @@ class Page:
     number: int | None
     text: str
     headings: list[tuple[int, str]] = field(default_factory=list)
+    label: str | None = None  # printed page number ("24", "iv") when known; `number` is the PDF index
+    # Table spans in `text`: (start, end, header_end). Rows are lines, cells are tab-separated;
+    # [start, header_end) is the header row(s), repeated when the splitter cuts the table.
+    tables: list[tuple[int, int, int]] = field(default_factory=list)
+    footnotes: list[tuple[int, int]] = field(default_factory=list)  # (start, end) of footnote blocks
+    ocr: bool = False  # text recognised from the page image
 
 
 @dataclass
@@ -29,3 +35,5 @@ class Extracted:
     year: int | None = None
     page_count: int | None = None
     warnings: list[str] = field(default_factory=list)
+    url: str | None = None  # where it is published (a web page's address)
+    accessed: str | None = None  # ISO date the page was retrieved

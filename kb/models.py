@@ -18,8 +18,11 @@ class Document:
     doc_type: str | None
     pages: int | None  # page count for PDFs; None for flowing text
     ingested_at: str | None = None
-    kind: str | None = None  # pdf, html, markdown, text
+    kind: str | None = None  # the format that read it: pdf, html, markdown, text, docx, ...
     warnings: tuple[str, ...] = ()
+    url: str | None = None  # where the document is published (web pages: the address fetched)
+    accessed: str | None = None  # ISO date a web page was retrieved, for "accessed" in citations
+    states: tuple[str, ...] = ()  # US states/territories the document is about (two-letter codes)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class Passage:
     start: int  # character offsets into the extracted page text
     end: int
     text: str  # the source text of [start, end), whitespace collapsed
+    page_label: str | None = None  # the printed page number ("24", "iv"); cite this, open at `page`
+    ocr: bool = False  # the text was recognised from a page image, not read from a text layer
+    states: tuple[str, ...] = ()  # US states/territories the passage names (two-letter codes)
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,10 @@ class Filters:
     publishers: tuple[str, ...] = ()
     year_min: int | None = None
     year_max: int | None = None
+    states: tuple[str, ...] = ()  # two-letter codes: passages that name, or documents about, any of them
 
     def is_empty(self) -> bool:
-        return not (self.documents or self.doc_types or self.publishers
+        return not (self.documents or self.doc_types or self.publishers or self.states
                     or self.year_min is not None or self.year_max is not None)
 
 

@@ -17,8 +17,12 @@ from kb.config import Settings, load_settings
 from kb.errors import EmptyKnowledgeBase, KBError
 from kb.models import Answer, Filters, Hit
 from kb.search import Searcher
-from kb.store import Store
-from kb.uploads import ALLOWED_SUFFIXES, ALLOWED_TYPES, save_uploads
+from kb.backends import Backend, open_backend
+from kb.embedders import for_settings
+
+from ingest import formats
+from ingest.discover import corpus_files
+from ingest.uploads import ALLOWED_SUFFIXES, ALLOWED_TYPES, save_uploads
 
 APP_DIR = Path(__file__).resolve().parent
 STATIC_DIR = APP_DIR / "static"  # served at app/static/ when server.enableStaticServing is on
@@ -29,14 +33,14 @@ MAX_K = 20
 # ---- resources: one model and one searcher per process ------------------------------------------
 
 @st.cache_resource(show_spinner=False)
-def get_embedder(model: str, device: str):
+def get_embedder(s: Settings):
     """The shared Embedder. Its model starts loading in the background at once, so the first
     question does not wait for it when someone is still typing."""
-    embedder = sup.shared_embedder(model, device)
+    embedder = for_settings(s)
 
     def warm_up():
         try:
-            embedder.model()
+            embedder.load()
             embedder.encode_query("warm up")
         except Exception:  # reported when a search or ingest needs the model
             pass
@@ -46,10 +50,10 @@ def get_embedder(model: str, device: str):
 
 
 @st.cache_resource(show_spinner=False)
-def get_searcher(kb_dir: str, model: str, device: str, reranker: str | None) -> Searcher:
+def get_searcher(s: Settings) -> Searcher:
     """One Searcher per knowledge base; it reloads its index itself when the generation moves on."""
-    return Searcher(Store(kb_dir), get_embedder(model, device),
-                    sup.shared_reranker(reranker, device) if reranker else None)
+    return Searcher(open_backend(s), get_embedder(s),
+                    sup.shared_reranker(s.reranker, s.device) if s.reranker else None)
 
 
 def settings() -> Settings:
@@ -61,7 +65,7 @@ def settings() -> Settings:
 
 
 def searcher_for(s: Settings) -> Searcher:
-    return get_searcher(str(s.kb_dir), s.model, s.device, s.reranker)
+    return get_searcher(s)
 
 
 def corpus() -> Path:
@@ -111,7 +115,7 @@ def run_ingest(paths: list[Path], s: Settings):
             bar.progress(state[0], text=state[1])
 
     try:
-        report = ingest([Path(p) for p in paths], s, progress=progress, embedder=get_embedder(s.model, s.device),
+        report = ingest([Path(p) for p in paths], s, progress=progress, embedder=get_embedder(s),
                         on_wait=lambda message: notice.info(sup.escape_markdown(message)))
     except KBError as exc:
         bar.empty()
@@ -120,7 +124,7 @@ def run_ingest(paths: list[Path], s: Settings):
     bar.progress(1.0, text="Done")
     notice.empty()
     try:
-        sup.remove_stale_sources(STATIC_DIR, set(sup.known_hashes(Store(s.kb_dir))))
+        sup.remove_stale_sources(STATIC_DIR, set(sup.known_hashes(open_backend(s))))
     except (KBError, OSError):
         pass
     report_messages(report)
@@ -134,24 +138,24 @@ def ask_page() -> None:
     searcher = searcher_for(s)
     show_flash()
     try:
-        snapshot = searcher.snapshot()
+        reader = searcher.reader()
     except EmptyKnowledgeBase:
         first_run(s)
         return
     except KBError as exc:
         error(exc)
         return
-    store = searcher.store
+    backend = searcher.backend
     try:
-        facets = store.facets()
-        documents = store.documents()
+        facets = backend.facets()
+        documents = backend.documents()
     except KBError as exc:
         error(exc)
         return
     filters, k = sidebar_filters(facets, documents)
 
     st.title("Ask the IECMH policy knowledge base")
-    st.caption(f"{snapshot.passages} passages from {len(documents)} documents · every answer is a cited passage")
+    st.caption(f"{reader.generation.passages} passages from {len(documents)} documents · every answer is a cited passage")
     question = st.text_input("Question", key="q", bind="query-params", placeholder="e.g. What is DC:0-5?",
                              help="Press Enter to search. The question is kept in the page address, so you can "
                                   "bookmark or share the search.")
@@ -163,7 +167,7 @@ def ask_page() -> None:
             col.button(example, on_click=st.session_state.update, kwargs={"q": example}, width="stretch")
         return
     try:
-        answer = ask(searcher, question, k, filters, snapshot.generation, s.method)
+        answer = ask(searcher, question, k, filters, reader.generation.number, s.method)
     except KBError as exc:
         error(exc)
         return
@@ -209,7 +213,7 @@ def clear_filters(year_bounds) -> None:
 def ask(searcher: Searcher, question: str, k: int, filters: Filters, generation: int, method: str) -> Answer:
     """Searcher.ask, remembered for this session until the question, filters or index change,
     so the reruns that toggles and buttons cause do not search again."""
-    key = (str(searcher.store.root), question, k, filters, generation, method)
+    key = (searcher.backend.location, question, k, filters, generation, method)
     cached = st.session_state.get("_answer")
     if cached and cached[0] == key:
         return cached[1]
@@ -273,11 +277,17 @@ def result_card(hit: Hit, rank: int, answered: bool, searcher: Searcher) -> None
             st.markdown(sup.context_html(around, hit), unsafe_allow_html=True)
 
 
+def paged(document) -> bool:
+    """Whether the original opens at a page (PDFs) rather than as text."""
+    fmt = formats.by_kind(document.kind)
+    return fmt is not None and fmt.view == "pdf"
+
+
 def open_source(hit: Hit) -> None:
     """A link to the original file, served by Streamlit's static route: PDFs at the cited page,
     other formats as plain text (never as live HTML)."""
     try:
-        link = sup.source_link(hit.document, hit.passage, STATIC_DIR, hit.highlights)
+        link = sup.source_link(hit.document, hit.passage, STATIC_DIR, paged(hit.document), hit.highlights)
     except KBError as exc:
         st.caption(sup.escape_markdown(str(exc)))
         return
@@ -286,7 +296,7 @@ def open_source(hit: Hit) -> None:
                        help="Opens the original document in a new tab" +
                             (" as plain text." if link.as_text else " at the cited page."))
     else:  # static serving off (config.toml not picked up): offer the file as a download instead
-        path = sup.publish_source(hit.document, STATIC_DIR)
+        path = sup.publish_source(hit.document, STATIC_DIR, paged(hit.document))
         st.download_button("Download source", data=lambda: path.read_bytes(), file_name=(
             hit.document.name if not link.as_text else Path(hit.document.name).stem + ".txt"),
             mime="text/plain" if link.as_text else "application/pdf", on_click="ignore",
@@ -295,7 +305,7 @@ def open_source(hit: Hit) -> None:
 
 def first_run(s: Settings) -> None:
     folder = corpus()
-    files = sup.corpus_files(folder)
+    files = corpus_files(folder)
     st.title("Welcome to the IECMH policy knowledge base")
     st.info("The knowledge base is empty: there are no documents to search yet.", icon=":material/info:")
     st.caption(f"Knowledge base folder: {sup.escape_markdown(str(s.kb_dir))}")
@@ -316,12 +326,12 @@ def first_run(s: Settings) -> None:
 
 def library_page() -> None:
     s = settings()
-    store = Store(s.kb_dir)
+    backend = open_backend(s)
     folder = corpus()
     st.title("Library")
     show_flash()
     try:
-        rows, problems = sup.library_rows(store)
+        rows, problems = sup.library_rows(backend)
     except KBError as exc:
         error(exc)
         rows, problems = [], []
@@ -347,7 +357,7 @@ def library_page() -> None:
                                max_upload_size=s.upload_limit_mb, key=f"uploader-{generation}")
     if st.button("Add to the knowledge base", type="primary", disabled=not uploads, key="add-uploads",
                  icon=":material/upload_file:"):
-        add_uploads(uploads, folder, store, s)
+        add_uploads(uploads, folder, backend, s)
 
     st.subheader("Corpus folder")
     st.caption("Re-read the corpus folder: new and changed files are ingested, removed files leave the knowledge base.")
@@ -356,9 +366,9 @@ def library_page() -> None:
             st.rerun()
 
 
-def add_uploads(uploads, folder: Path, store: Store, s: Settings) -> None:
+def add_uploads(uploads, folder: Path, backend: Backend, s: Settings) -> None:
     try:
-        known = sup.known_hashes(store)
+        known = sup.known_hashes(backend)
     except KBError:
         known = {}
     result = save_uploads(folder, [(f.name, f.getvalue()) for f in uploads], s.upload_limit_mb, known)

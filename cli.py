@@ -1,4 +1,5 @@
-"""The `kb` command: ingest, ask, status. A thin layer: parse, call the library, print."""
+"""The `kb` command: ingest, ask, status, documents. A front end beside app.py: it parses,
+calls the library (kb/) and ingestion (ingest/), and prints."""
 from __future__ import annotations
 
 import json
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from .config import load_settings
-from .errors import KBError, UsageError
-from .models import Answer, Filters
+from kb.config import RUNTIMES, load_settings
+from kb.errors import KBError, UsageError
+from kb.models import Answer, Filters
 
 
 class Progress:
@@ -67,10 +68,11 @@ device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), hel
 @model_option
 @device_option
 @click.option("--rebuild", is_flag=True, help="Re-embed every stored passage (after a model change or damage).")
+@click.option("--runtime", type=click.Choice(RUNTIMES), help="Embedding runtime ($KB_RUNTIME).")
 @click.option("--index", "index_kind", type=click.Choice(["auto", "flat", "hnsw"]), help="Force a FAISS index kind.")
 @click.option("--wait", "lock_wait_s", type=float, help="Seconds to wait for another ingest to finish (default 600).")
-def ingest(paths, kb_dir, as_json, model, device, rebuild, index_kind, lock_wait_s):
-    """Add, update and remove documents from files and folders (.txt .md .html .htm .pdf).
+def ingest(paths, kb_dir, as_json, model, device, rebuild, runtime, index_kind, lock_wait_s):
+    """Add, update and remove documents from files and folders.
 
     Files gone from an ingested folder are removed; unchanged files are skipped. With
     --rebuild and no PATHS, only re-embeds what is stored (after a model change or damage).
@@ -80,7 +82,8 @@ def ingest(paths, kb_dir, as_json, model, device, rebuild, index_kind, lock_wait
     try:
         if not paths and not rebuild:
             raise UsageError("Give at least one file or folder to ingest (or --rebuild to repair the index).")
-        settings = load_settings(kb_dir=kb_dir, model=model, device=device, index=index_kind, lock_wait_s=lock_wait_s)
+        settings = load_settings(kb_dir=kb_dir, model=model, device=device, index=index_kind, lock_wait_s=lock_wait_s,
+                                 runtime=runtime)
         progress = Progress(sys.stderr.isatty() and not as_json)
         try:
             report = run_ingest(list(paths), settings, rebuild=rebuild, progress=progress,
@@ -157,19 +160,21 @@ def _parse_filters(values: tuple[str, ...]) -> Filters:
 @click.option("--reranker", help="Cross-encoder folder or hub name to rerank with ($KB_RERANKER).")
 @model_option
 @device_option
-def ask(question, kb_dir, k, as_json, questions, filters, method, reranker, model, device):
+@click.option("--runtime", type=click.Choice(RUNTIMES), help="Embedding runtime ($KB_RUNTIME).")
+def ask(question, kb_dir, k, as_json, questions, filters, method, reranker, model, device, runtime):
     """Print the passages that best answer QUESTION, with citations."""
-    from .embed import Embedder
-    from .rerank import Reranker
-    from .search import Searcher
-    from .store import Store
+    from kb.backends import open_backend
+    from kb.embedders import for_settings
+    from kb.rerank import Reranker
+    from kb.search import Searcher
 
     try:
         if bool(question) == bool(questions):
             raise UsageError("Give either a QUESTION or --questions FILE.")
-        settings = load_settings(kb_dir=kb_dir, model=model, device=device, reranker=reranker, method=method)
+        settings = load_settings(kb_dir=kb_dir, model=model, device=device, reranker=reranker, method=method,
+                                 runtime=runtime)
         filt = _parse_filters(filters)
-        searcher = Searcher(Store(settings.kb_dir), Embedder(settings.model, settings.device),
+        searcher = Searcher(open_backend(settings), for_settings(settings, shared=False),
                             Reranker(settings.reranker, settings.device) if settings.reranker else None)
         if questions:
             for n, line in enumerate(questions, 1):
@@ -181,40 +186,15 @@ def ask(question, kb_dir, k, as_json, questions, filters, method, reranker, mode
                 except (json.JSONDecodeError, KeyError, TypeError):
                     raise UsageError(f"Line {n} of {questions.name} is not a JSON object with a \"question\".") from None
                 answer = searcher.ask(text, k=k, filters=filt, method=settings.method)
-                click.echo(json.dumps(answer_json(answer, item.get("id")), ensure_ascii=False))
+                click.echo(json.dumps(answer.to_dict(item.get("id")), ensure_ascii=False))
             return
         answer = searcher.ask(question, k=k, filters=filt, method=settings.method)
     except KBError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(answer_json(answer), ensure_ascii=False))
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
         _print_answer(answer, color=sys.stdout.isatty())
-
-
-def answer_json(answer: Answer, qid=None) -> dict:
-    from .cite import quote_citation
-
-    out = {"id": qid, "question": answer.question, "answered": answer.answered}
-    if not answer.answered:
-        out["reason"] = answer.reason
-    out["passages"] = [{
-        "document": h.document.name,
-        "page": h.passage.page,
-        "section": h.passage.section,
-        "text": h.passage.text,
-        "score": round(h.score, 6),
-        "citation": h.citation,
-        "highlights": [list(s) for s in h.highlights],
-        "quote_citation": quote_citation(h),
-        "title": h.document.title,
-        "publisher": h.document.publisher,
-        "year": h.document.year,
-        "passage_id": h.passage.id,
-    } for h in answer.hits]
-    out["method"] = answer.method
-    out["seconds"] = round(answer.seconds, 4)
-    return out
 
 
 def _print_answer(answer: Answer, color: bool) -> None:
@@ -241,42 +221,22 @@ def _print_answer(answer: Answer, color: bool) -> None:
 @json_option
 def status(kb_dir, as_json):
     """What the knowledge base holds: documents, passages, model, index kind and size."""
-    from .store import Store
+    from kb.backends import open_backend
 
     try:
-        settings = load_settings(kb_dir=kb_dir)
-        store = Store(settings.kb_dir)
-        info = store_status(store)
+        info = open_backend(load_settings(kb_dir=kb_dir)).status()
     except KBError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False))
+        click.echo(json.dumps(info.to_dict(), ensure_ascii=False))
         return
-    click.echo(f"Knowledge base: {info['kb_dir']}")
-    for key in ("documents", "passages", "model", "dimension", "index", "generation", "updated_at"):
-        click.echo(f"  {key:<11} {info[key]}")
-    click.echo(f"  size        {info['bytes'] / 2**20:.1f} MiB (vectors {info['vector_bytes'] / 2**20:.1f} MiB)")
-    for p in info["problems"]:
+    click.echo(f"Knowledge base: {info.location} ({info.backend})")
+    for key in ("documents", "passages", "model", "dimension", "index", "generation", "updated_at", "schema"):
+        click.echo(f"  {key:<11} {getattr(info, key)}")
+    if info.bytes is not None:
+        click.echo(f"  size        {info.bytes / 2**20:.1f} MiB (vectors {(info.vector_bytes or 0) / 2**20:.1f} MiB)")
+    for p in info.problems:
         click.echo(f"  ✗ {p['name']}: {p['reason']}")
-
-
-def store_status(store) -> dict:
-    from .store import EmptyKnowledgeBase
-
-    if not store.exists():
-        raise EmptyKnowledgeBase(f"No knowledge base at {store.root}. Run `kb ingest corpus/` to create one.")
-    counts = store.counts()
-    meta = counts["meta"]
-    gen = int(meta.get("generation", 0))
-    vector_file = store.vectors_path(gen)
-    vector_bytes = vector_file.stat().st_size if vector_file.exists() else 0
-    total = sum(f.stat().st_size for f in store.root.rglob("*") if f.is_file())
-    return {
-        "kb_dir": str(store.root), "documents": counts["documents"], "passages": counts["passages"],
-        "model": meta.get("model"), "dimension": int(meta["dim"]) if meta.get("dim") else None,
-        "index": meta.get("index_kind"), "generation": gen, "updated_at": meta.get("updated_at"),
-        "vector_bytes": vector_bytes, "bytes": total, "problems": store.problems(),
-    }
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kb.models import Document
 
-from .extract import SUPPORTED, kind_of
+from . import formats
 from .metadata import SIDECAR_NAME
 
 
@@ -89,8 +89,8 @@ def _walk_folder(root: Path, found: dict, failed: list) -> None:
 
 
 def _add_file(path: Path, found: dict, failed: list, named: bool) -> None:
-    if kind_of(path) is None:
-        failed.append((str(path), f"unsupported file type {path.suffix or '(no extension)'!r}; supported: {SUPPORTED}"))
+    if formats.for_path(path) is None:
+        failed.append((str(path), formats.unsupported(path)))
         return
     try:
         st = path.stat()
@@ -141,3 +141,11 @@ def plan(paths: list[Path], stored: dict[str, Document]) -> Plan:
         if path not in removed:
             result.failed.append((str(path), "no such file or folder"))
     return result
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    """Files in a folder that an ingest would read (for the app's first-run screen)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and formats.for_path(p) and p.name != SIDECAR_NAME
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))

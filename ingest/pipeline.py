@@ -5,6 +5,7 @@ The model is loaded only if some passage needs embedding.
 """
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -13,14 +14,14 @@ from typing import Callable
 
 import numpy as np
 
+from kb.backends import Changes, DocumentUpdate, open_backend
 from kb.config import Settings
-from kb.embed import Embedder
+from kb.embedders import Embedder, for_settings
 from kb.errors import ExtractionError, ModelMismatch
 from kb.models import Document
-from kb.store import Changes, DocumentUpdate, Store, index_text
+from kb.tokens import index_text
 
-from . import discover, metadata
-from .extract import extract, read_bytes
+from . import discover, formats, metadata
 from .split import split_pages
 from .types import Extracted
 
@@ -63,10 +64,10 @@ def ingest(paths: list[Path | str], settings: Settings, *, rebuild: bool = False
            embedder: Embedder | None = None) -> IngestReport:
     """Bring the knowledge base in step with `paths`, under the write lock."""
     started = time.perf_counter()
-    embedder = embedder or Embedder(settings.model, settings.device)
-    store = Store(settings.kb_dir)
-    with store.writer(wait=settings.lock_wait_s, on_wait=on_wait) as writer:
-        run = _Run(writer, settings, embedder, progress or (lambda stage, done, total: None))
+    embedder = embedder or for_settings(settings, shared=False)
+    backend = open_backend(settings)
+    with backend.writer(wait=settings.lock_wait_s, on_wait=on_wait) as writer:
+        run = _Run(writer, backend.location, settings, embedder, progress or (lambda stage, done, total: None))
         run.plan([Path(p) for p in paths], rebuild)
         run.read_embed_commit()
     run.report.seconds = round(time.perf_counter() - started, 3)
@@ -86,9 +87,9 @@ class _Pending:
 class _Run:
     """One ingest: its plan, the batch waiting to be committed, and the report."""
 
-    def __init__(self, writer, settings: Settings, embedder: Embedder, progress: Progress):
+    def __init__(self, writer, location: str, settings: Settings, embedder: Embedder, progress: Progress):
         self.writer, self.settings, self.embedder, self.progress = writer, settings, embedder, progress
-        self.report = IngestReport(kb_dir=str(writer.store.root))
+        self.report = IngestReport(kb_dir=location)
         self.changes = Changes()
         self.pending: list[_Pending] = []
         self.repairs: list[tuple[int, str]] = []  # stored passages to embed again
@@ -97,10 +98,10 @@ class _Run:
 
     def plan(self, paths: list[Path], rebuild: bool) -> None:
         writer, report = self.writer, self.report
-        stored_model = writer.meta.get("model")
-        if stored_model and stored_model != self.embedder.name and not rebuild:
+        stored_model = writer.model
+        if stored_model and stored_model != self.embedder.identity and not rebuild:
             raise ModelMismatch(
-                f"This knowledge base was built with {stored_model}, but the model setting is {self.embedder.name}. "
+                f"This knowledge base was built with {stored_model}, but the model setting is {self.embedder.identity}. "
                 "Run `kb ingest --rebuild` to re-embed everything with the new model, or set KB_MODEL back.")
         self.progress("scan", 0, 0)
         self.stored = writer.documents_by_path()
@@ -168,15 +169,14 @@ class _Run:
         report.repaired_passages += len(self.repairs)
         self.progress("write", 0, 1)
         report.generation = self.writer.commit(
-            changes, model=self.embedder.name, dim=vectors.shape[1] if vectors.size else self.writer.dim,
-            index_setting=self.settings.index, hnsw_threshold=self.settings.hnsw_threshold)
+            changes, model=self.embedder.identity, dimension=vectors.shape[1] if vectors.size else self.writer.dimension)
         self.progress("write", 1, 1)
         self.changes, self.pending, self.repairs = Changes(), [], []
         self.last_commit = time.perf_counter()
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, self.writer.dim or 0), np.float32)
+            return np.zeros((0, self.writer.dimension or 0), np.float32)
         self.report.model_loaded = True
         total = self.embedded + len(texts)
         self.progress("embed", self.embedded, total)
@@ -185,7 +185,7 @@ class _Run:
             self.embedded += n
             self.progress("embed", self.embedded, total)
 
-        return self.embedder.encode(texts, progress=advance)
+        return self.embedder.encode_passages(texts, progress=advance)
 
 
 def _stale_problems(problem_paths: list[str], plan: discover.Plan) -> list[str]:
@@ -221,45 +221,55 @@ def _sidecar_updates(docs: list[Document], changes: Changes, report: IngestRepor
             changes.metadata.append(replace(doc, **wanted))
 
 
-# ---- extraction, with PDFs in worker processes under a time limit -----------------------------
+# ---- extraction, in worker processes under time and memory limits ---------------------------
+
+WORKER_MEMORY_BYTES = 4 * 1024**3
+
 
 def _extract_all(files: list[discover.Found], settings: Settings):
-    """Yield (found, Extracted or reason) in order; fills in found.sha256 from the bytes read."""
-    limit = settings.max_file_mb * 1024 * 1024
-    pdfs = [f for f in files if f.path.suffix.lower() == ".pdf" and f.size <= limit]
-    futures = {}
-    pool = None
-    if pdfs:
-        from pebble import ProcessPool
+    """Yield (found, Extracted or reason) in order; fills in found.sha256 from the bytes read.
 
-        pool = ProcessPool(max_workers=min(2, len(pdfs)), context=multiprocessing.get_context("spawn"),
-                           initializer=_limit_memory)
-        for f in pdfs:
-            futures[f.path] = pool.schedule(_extract_in_worker, args=(str(f.path),), timeout=settings.extract_timeout_s)
+    Every format is read in a worker process: a pathological file costs at most the time
+    limit, and a parser that crashes or runs out of memory takes only its worker down.
+    """
+    limit = settings.max_file_mb * 1024 * 1024
+    pool = _pool() if any(f.size <= limit for f in files) else None
+    futures = {f.path: pool.schedule(_extract_in_worker, args=(str(f.path),), timeout=settings.extract_timeout_s)
+               for f in files if f.size <= limit}
     try:
         for f in files:
-            if f.size > limit:
+            if f.path not in futures:
                 yield f, (f"file is {f.size / 2**20:.0f} MB, over the {settings.max_file_mb} MB limit "
                           "(KB_MAX_FILE_MB); skipped")
-                continue
-            if f.path in futures:
-                yield f, _pdf_result(f, futures[f.path], settings)
-                continue
-            try:
-                data = read_bytes(f.path)
-                f.sha256 = _sha(data)
-                yield f, extract(f.path, data)
-            except ExtractionError as exc:
-                yield f, str(exc)
-            except Exception as exc:  # a bug, but one file must not sink the batch
-                yield f, f"unexpected error while reading ({type(exc).__name__}: {exc})"
+            else:
+                yield f, _result(f, futures[f.path], settings)
     finally:
-        if pool is not None:
-            pool.stop()
-            pool.join()
+        for future in futures.values():
+            future.cancel()
 
 
-def _pdf_result(f: discover.Found, future, settings: Settings):
+_POOL = None
+
+
+def _pool():
+    """One pool of two workers per process, kept between ingests (starting one costs ~1 s)."""
+    global _POOL
+    from pebble import ProcessPool
+
+    if _POOL is None or not _POOL.active:
+        _POOL = ProcessPool(max_workers=2, context=multiprocessing.get_context("spawn"), initializer=_limit_memory)
+        import atexit
+
+        atexit.register(_stop_pool, _POOL)
+    return _POOL
+
+
+def _stop_pool(pool) -> None:
+    pool.stop()
+    pool.join(timeout=5)
+
+
+def _result(f: discover.Found, future, settings: Settings):
     from concurrent.futures import TimeoutError as FutureTimeout
 
     from pebble import ProcessExpired
@@ -272,27 +282,29 @@ def _pdf_result(f: discover.Found, future, settings: Settings):
         return str(exc)
     except FutureTimeout:
         return (f"extraction took longer than {settings.extract_timeout_s:g} s and was stopped "
-                "(a pathological PDF?); raise KB_EXTRACT_TIMEOUT_S to allow more")
+                "(a pathological file?); raise KB_EXTRACT_TIMEOUT_S to allow more")
     except MemoryError:
-        return "ran out of memory while extracting (a pathological PDF?)"
+        return "ran out of memory while extracting (a pathological file?)"
     except ProcessExpired as exc:
-        return f"the PDF reader crashed on this file (exit code {exc.exitcode})"
-    except Exception as exc:
+        return f"the reader crashed on this file (exit code {exc.exitcode})"
+    except Exception as exc:  # a bug, but one file must not sink the batch
         return f"unexpected error while reading ({type(exc).__name__}: {exc})"
-
-
-def _sha(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def _extract_in_worker(path: str):
     data = read_bytes(Path(path))
-    return _sha(data), extract(Path(path), data)
+    return hashlib.sha256(data).hexdigest(), formats.extract(Path(path), data)
 
 
-WORKER_MEMORY_BYTES = 4 * 1024**3
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise ExtractionError("permission denied: the file cannot be read by this user") from None
+    except IsADirectoryError:
+        raise ExtractionError("is a directory, not a file") from None
+    except OSError as exc:
+        raise ExtractionError(f"cannot be read ({exc.strerror or exc})") from None
 
 
 def _limit_memory() -> None:

@@ -16,9 +16,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UsageError
+from kb.errors import UsageError
 
-ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+from .formats import SUFFIXES as ALLOWED_SUFFIXES
 ALLOWED_TYPES = tuple(s.lstrip(".") for s in ALLOWED_SUFFIXES)  # for st.file_uploader(type=...)
 MAX_NAME_BYTES = 200  # leaves room for a " (NN)" suffix under the usual 255-byte limit
 MAX_COPIES = 999

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .keyword import tokenize
+from .tokens import tokenize
 from .models import Document, Passage
 
 MIN_COSINE = 0.30  # when the question names nothing specific, the topic test must carry it

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from .embed import Embedder
+from .backends import Backend
 from .errors import KBError
 from .models import Document, Filters, Hit, Passage
-from .store import Store
 
 SOURCES_SUBDIR = "sources"  # under the app's static/ folder, served at app/static/sources/
 STATIC_URL = "app/static"  # relative, so it also works under server.baseUrlPath
@@ -34,12 +33,6 @@ def corpus_dir(app_dir: Path | str, settings) -> Path:
     """The folder the app ingests and saves uploads into: the corpus_dir setting ($KB_CORPUS),
     else corpus/ beside app.py."""
     return settings.corpus_dir or Path(app_dir).absolute() / "corpus"
-
-
-@functools.lru_cache(maxsize=4)
-def shared_embedder(model: str, device: str) -> Embedder:
-    """One Embedder per (model, device) in this process, for searching and ingesting alike."""
-    return Embedder(model, device)
 
 
 @functools.lru_cache(maxsize=2)
@@ -177,16 +170,14 @@ class SourceLink:
     as_text: bool  # served as plain text (HTML, Markdown, text), not in its own format
 
 
-def source_file_name(document: Document) -> str:
-    """Content-addressed name in static/sources/: PDFs keep .pdf (the browser's viewer opens
-    them at #page=N); every other kind is served as .txt, i.e. text/plain with nosniff, so an
-    HTML document never runs as a page of the app's origin."""
-    kind = document.kind or ""
-    is_pdf = kind == "pdf" or (not kind and document.name.lower().endswith(".pdf"))
-    return f"{document.sha256}.pdf" if is_pdf else f"{document.sha256}.txt"
+def source_file_name(document: Document, paged: bool) -> str:
+    """Content-addressed name in static/sources/: paged documents (PDFs) keep .pdf (the
+    browser's viewer opens them at #page=N); every other kind is served as .txt, i.e.
+    text/plain with nosniff, so an HTML document never runs as a page of the app's origin."""
+    return f"{document.sha256}.pdf" if paged else f"{document.sha256}.txt"
 
 
-def publish_source(document: Document, static_dir: Path | str) -> Path:
+def publish_source(document: Document, static_dir: Path | str, paged: bool) -> Path:
     """Copy an ingested document's file into static/sources/ under its sha256, once.
 
     Only a file whose content still has the sha256 recorded at ingestion is published, so
@@ -196,7 +187,7 @@ def publish_source(document: Document, static_dir: Path | str) -> Path:
     if not document.sha256 or len(document.sha256) != 64 or not all(c in "0123456789abcdef" for c in document.sha256):
         raise SourceUnavailable(f"{document.name} has no recorded content hash; re-ingest it to open the source.")
     folder = Path(static_dir) / SOURCES_SUBDIR
-    target = folder / source_file_name(document)
+    target = folder / source_file_name(document, paged)
     if target.is_file():
         return target
     source = Path(document.path)
@@ -223,11 +214,11 @@ def publish_source(document: Document, static_dir: Path | str) -> Path:
     return target
 
 
-def source_link(document: Document, passage: Passage | None, static_dir: Path | str,
+def source_link(document: Document, passage: Passage | None, static_dir: Path | str, paged: bool,
                 highlights: list[tuple[int, int]] | None = None) -> SourceLink:
     """Publish the source if needed and return its URL: at the cited page for PDFs; for text,
     with a text fragment that scrolls to the highlighted sentence where the browser can."""
-    path = publish_source(document, static_dir)
+    path = publish_source(document, static_dir, paged)
     url = f"{STATIC_URL}/{SOURCES_SUBDIR}/{quote(path.name)}"
     as_text = not path.name.endswith(".pdf")
     if not as_text and passage is not None and passage.page is not None:
@@ -251,20 +242,20 @@ def _text_fragment(text: str, words: int = 6) -> str:
 
 # ---- the library -------------------------------------------------------------------------------
 
-def known_hashes(store: Store) -> dict[str, str]:
+def known_hashes(backend: Backend) -> dict[str, str]:
     """sha256 -> file name of every ingested document (empty when there is no knowledge base)."""
-    if not store.exists():
+    if not backend.exists():
         return {}
-    return {d.sha256: d.name for d in store.documents()}
+    return {d.sha256: d.name for d in backend.documents()}
 
 
-def library_rows(store: Store) -> tuple[list[dict], list[dict]]:
+def library_rows(backend: Backend) -> tuple[list[dict], list[dict]]:
     """(one row per document, one row per ingestion problem) for the library tables."""
-    if not store.exists():
+    if not backend.exists():
         return [], []
-    stats = store.document_stats()
+    stats = backend.passage_counts()
     rows = []
-    for d in store.documents():
+    for d in backend.documents():
         rows.append({
             "Title": d.title,
             "Passages": stats.get(d.id, 0),
@@ -279,23 +270,13 @@ def library_rows(store: Store) -> tuple[list[dict], list[dict]]:
             "Path": d.path,
         })
     problems = [{"File": p["name"], "Problem": p["reason"], "Seen": _when(p["seen_at"]),
-                 "Path": p["path"]} for p in store.problems()]
+                 "Path": p["path"]} for p in backend.problems()]
     return rows, problems
 
 
 def _when(iso: str | None) -> str:
     """A stored UTC timestamp as people read it: '2026-11-23 15:02:11 UTC'."""
     return (iso or "").replace("T", " ").replace("+00:00", " UTC")
-
-
-def corpus_files(folder: Path) -> list[Path]:
-    """Files in the corpus folder that ingestion would read (for the first-run screen)."""
-    from ingest.extract import kind_of
-
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and kind_of(p) and not
-                  any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def remove_stale_sources(static_dir: Path | str, keep: set[str]) -> int:

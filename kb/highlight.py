@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keyword import tokenize
+from .tokens import tokenize
 from .text import LIST_MARKER, sentences
 
 MAX_LIST_ITEMS = 10

@@ -65,6 +65,23 @@ class Hit:
     highlights: list[tuple[int, int]] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)  # per-stage scores, for debugging
 
+    def to_dict(self) -> dict:
+        """The JSON shape of a result, the same in `kb ask --json` and every other front end."""
+        d, p = self.document, self.passage
+        return {
+            "document": d.name, "page": p.page, "page_label": p.page_label, "section": p.section,
+            "text": p.text, "score": round(self.score, 6), "citation": self.citation,
+            "highlights": [list(s) for s in self.highlights], "quote_citation": self.quote_citation,
+            "title": d.title, "publisher": d.publisher, "year": d.year, "url": d.url,
+            "states": list(p.states), "ocr": p.ocr, "passage_id": p.id,
+        }
+
+    @property
+    def quote_citation(self) -> str:
+        from .cite import quote_citation
+
+        return quote_citation(self)
+
 
 @dataclass
 class Answer:
@@ -74,3 +91,36 @@ class Answer:
     reason: str | None = None  # why the corpus does not seem to answer, when answered is False
     method: str = "fused"
     seconds: float = 0.0
+
+    def to_dict(self, qid=None) -> dict:
+        out = {"id": qid, "question": self.question, "answered": self.answered}
+        if not self.answered:
+            out["reason"] = self.reason
+        out["passages"] = [h.to_dict() for h in self.hits]
+        out["method"] = self.method
+        out["seconds"] = round(self.seconds, 4)
+        return out
+
+
+@dataclass
+class Status:
+    """What a knowledge base holds, for `kb status` and the app."""
+
+    location: str
+    backend: str
+    documents: int
+    passages: int
+    model: str | None
+    dimension: int | None
+    index: str | None
+    generation: int
+    updated_at: str | None
+    schema: int | None
+    bytes: int | None = None  # on disk, where the backend can tell
+    vector_bytes: int | None = None
+    problems: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)

@@ -30,10 +30,10 @@ def _isolated_settings(monkeypatch, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def embedder():
-    from kb.embed import Embedder
+    from kb.embedders.pytorch import TorchEmbedder as Embedder
 
     e = Embedder()
-    e.model()
+    e.load()
     return e
 
 
@@ -63,15 +63,15 @@ def run_ingest(settings, embedder):
 @pytest.fixture
 def searcher(settings, embedder):
     from kb.search import Searcher
-    from kb.store import Store
+    from kb.backends.local import LocalBackend
 
-    return Searcher(Store(settings.kb_dir), embedder)
+    return Searcher(LocalBackend(settings.kb_dir), embedder)
 
 
 def kb_cli(*args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
     """Run the real `kb` command in a subprocess (stdout/stderr captured, not a terminal)."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "kb.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, env=full_env, input=input, timeout=timeout)
 
 

@@ -2,7 +2,7 @@
 built with the real packaged model (no mocks), plus kb/uploads.py and kb/app_support.py.
 
 The app caches its model with st.cache_resource, which lives as long as this pytest
-process, and gets it from kb.app_support.shared_embedder: the fixtures ingest with that
+process, and gets it from kb.embedders.shared_embedder: the fixtures ingest with that
 same object, so the model loads once for the whole file.
 """
 from __future__ import annotations
@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from kb import app_support as sup
+from kb.embedders import shared_embedder
 from kb import cite
 from kb.config import DEFAULT_MODEL, load_settings
 from kb.errors import UsageError
-from kb.uploads import UploadRejected, sanitize_filename, save_upload, save_uploads
+from ingest.uploads import UploadRejected, sanitize_filename, save_upload, save_uploads
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -45,7 +46,7 @@ and [link](javascript:alert(2)) and **strong** text.</p><img src=x onerror="aler
 # ---- fixtures ------------------------------------------------------------------------------------
 
 def _embedder():
-    return sup.shared_embedder(DEFAULT_MODEL, "cpu")  # the very object the app's cache holds
+    return shared_embedder(DEFAULT_MODEL)  # the very object the app's cache holds
 
 
 def _ingest(paths, kb_dir):
@@ -198,11 +199,11 @@ def test_document_filter_returns_only_that_document(corpus_kb, use_kb):
     bodies = cards(at)
     assert bodies and {card_title(b) for b in bodies} == {MASS_TITLE}
     # filters apply inside the search: k results come back when the document has that many
-    from kb.store import Store
+    from kb.backends.local import LocalBackend
 
-    store = Store(corpus_kb)
+    store = LocalBackend(corpus_kb)
     doc = next(d for d in store.documents() if d.name == MASS_FILE)
-    assert len(bodies) == min(5, store.document_stats()[doc.id])
+    assert len(bodies) == min(5, store.passage_counts()[doc.id])
 
     # the same filter from the address (bookmarked search)
     again = app("How are states building the IECMH workforce?", doc=MASS_TITLE)
@@ -482,15 +483,15 @@ def test_publish_source_serves_only_what_was_ingested(tmp_path):
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     doc = Document(1, str(source), "page.html", digest, 25, 0, "Page", None, None, None, None, kind="html")
     static = tmp_path / "static"
-    link = sup.source_link(doc, None, static)
+    link = sup.source_link(doc, None, static, paged=False)
     assert link.url == f"app/static/sources/{digest}.txt" and link.as_text
     assert (static / "sources" / f"{digest}.txt").read_bytes() == source.read_bytes()
     changed = Document(2, str(source), "page.html", "0" * 64, 25, 0, "Page", None, None, None, None, kind="html")
     with pytest.raises(sup.SourceUnavailable, match="changed since it was ingested"):
-        sup.publish_source(changed, static)
+        sup.publish_source(changed, static, paged=False)
     forged = Document(3, "/etc/passwd", "passwd.txt", "../../x", 1, 0, "x", None, None, None, None)
     with pytest.raises(sup.SourceUnavailable):
-        sup.publish_source(forged, static)
+        sup.publish_source(forged, static, paged=False)
     assert sorted(p.name for p in (static / "sources").iterdir()) == [f"{digest}.txt"]
 
 

@@ -60,11 +60,11 @@ def wait_until_up(proc: subprocess.Popen, port: int, log: Path) -> None:
 @pytest.fixture
 def ingested_kb(tmp_path) -> Path:
     from ingest.pipeline import ingest
-    from kb import app_support
+    from kb.embedders import shared_embedder
     from kb.config import DEFAULT_MODEL, load_settings
 
     kb = tmp_path / "kb"
-    report = ingest([CORPUS], load_settings(kb_dir=kb), embedder=app_support.shared_embedder(DEFAULT_MODEL, "cpu"))
+    report = ingest([CORPUS], load_settings(kb_dir=kb), embedder=shared_embedder(DEFAULT_MODEL))
     assert report.documents == 5 and not report.failed
     return kb
 

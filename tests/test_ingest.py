@@ -8,12 +8,12 @@ import shutil
 import pytest
 from conftest import CORPUS, PDF_ZOO, SEEDS, make_pdf
 
-from kb.store import Store
+from kb.backends.local import LocalBackend
 from kb.text import collapse
 
 
 def passages_of(kb_dir):
-    with Store(kb_dir).read() as conn:
+    with LocalBackend(kb_dir).read() as conn:
         return conn.execute(
             'SELECT p.id, d.name, p.page, p.section, p.text, p.start, p."end" FROM passages p '
             "JOIN documents d ON d.id = p.document_id ORDER BY p.id").fetchall()
@@ -48,7 +48,7 @@ def test_each_format_is_ingested_with_headings_and_metadata(tmp_path, run_ingest
     assert "secret" not in rows["page.html"][4] and "hidden words" not in rows["page.html"][4]
     assert "Menu" not in rows["page.html"][4]
     assert rows["guide.pdf"][2] == 1 and rows["guide.pdf"][3] == "Early Intervention Guide"
-    docs_by_name = {d.name: d for d in Store(kb_dir).documents()}
+    docs_by_name = {d.name: d for d in LocalBackend(kb_dir).documents()}
     assert docs_by_name["page.html"].title == "Medicaid Financing"
     assert docs_by_name["page.html"].publisher == "State Agency"
     assert docs_by_name["guide.pdf"].title == "EI Guide" and docs_by_name["guide.pdf"].pages == 1
@@ -71,9 +71,9 @@ def test_pdf_pages_are_kept_and_never_crossed(tmp_path, run_ingest, kb_dir):
 
 def test_passages_are_verbatim_and_sized(run_ingest, kb_dir):
     run_ingest(CORPUS)
-    from ingest.extract import extract
+    from ingest.formats import extract
 
-    sources = {p.name: extract(p).pages[0].text for p in CORPUS.iterdir() if p.suffix != ".json"}
+    sources = {p.name: extract(p, p.read_bytes()).pages[0].text for p in CORPUS.iterdir() if p.suffix != ".json"}
     for _, name, page, section, text, start, end in passages_of(kb_dir):
         assert text == collapse(sources[name][start:end])
         assert len(text.split()) <= 250
@@ -81,7 +81,7 @@ def test_passages_are_verbatim_and_sized(run_ingest, kb_dir):
 
 def test_reingest_is_idempotent_and_skips_the_model(tmp_path, settings, kb_dir, run_ingest):
     from ingest.pipeline import ingest
-    from kb.embed import Embedder
+    from kb.embedders.pytorch import TorchEmbedder as Embedder
 
     first = run_ingest(CORPUS)
     before = passages_of(kb_dir)
@@ -113,8 +113,8 @@ def test_changed_and_deleted_files(tmp_path, run_ingest, kb_dir):
     report = run_ingest(docs)
     assert report.removed == ["b.txt"]
     assert {r[1] for r in passages_of(kb_dir)} == {"a.txt"}
-    snap = Store(kb_dir).load_snapshot()
-    assert snap.vectors.ntotal == snap.passages == len(passages_of(kb_dir))
+    snap = LocalBackend(kb_dir).reader()
+    assert snap.vectors.ntotal == snap.generation.passages == len(passages_of(kb_dir))
 
 
 def test_touched_file_is_unchanged(tmp_path, run_ingest, kb_dir):
@@ -129,12 +129,12 @@ def test_touched_file_is_unchanged(tmp_path, run_ingest, kb_dir):
 
 def test_sidecar_metadata_and_edits_without_reembedding(tmp_path, run_ingest, kb_dir, settings):
     from ingest.pipeline import ingest
-    from kb.embed import Embedder
+    from kb.embedders.pytorch import TorchEmbedder as Embedder
 
     docs = tmp_path / "docs"
     shutil.copytree(CORPUS, docs)
     run_ingest(docs)
-    by_name = {d.name: d for d in Store(kb_dir).documents()}
+    by_name = {d.name: d for d in LocalBackend(kb_dir).documents()}
     assert by_name["zero-to-three-iecmh-planning-tool.txt"].publisher == "ZERO TO THREE"
     assert by_name["iecmh-workforce-systems-and-supports-2020.md"].year == 2020
     assert by_name["iecmh-resources.txt"].publisher is None  # left empty, not invented
@@ -144,7 +144,7 @@ def test_sidecar_metadata_and_edits_without_reembedding(tmp_path, run_ingest, kb
     fresh = Embedder()
     ingest([docs], settings, embedder=fresh)
     assert not fresh.loaded
-    assert {d.name: d for d in Store(kb_dir).documents()}["iecmh-resources.txt"].publisher == "Edited Publisher"
+    assert {d.name: d for d in LocalBackend(kb_dir).documents()}["iecmh-resources.txt"].publisher == "Edited Publisher"
 
 
 def test_same_content_twice_is_indexed_once(tmp_path, run_ingest, kb_dir):
@@ -179,12 +179,12 @@ def test_bad_inputs_get_reasons_and_the_rest_is_ingested(tmp_path, run_ingest, k
 def test_failed_batch_leaves_existing_index_untouched(tmp_path, run_ingest, kb_dir):
     run_ingest(SEEDS / "002_25eca6605ff169cf.txt")
     before = passages_of(kb_dir)
-    gen = Store(kb_dir).generation()
+    gen = LocalBackend(kb_dir).current_generation()
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(os.urandom(2048))
     report = run_ingest(bad)
     assert report.exit_code == 1 and report.failed
-    assert passages_of(kb_dir) == before and Store(kb_dir).generation() == gen
+    assert passages_of(kb_dir) == before and LocalBackend(kb_dir).current_generation() == gen
 
 
 def test_empty_folder_reports_nothing_to_do(tmp_path, run_ingest):
@@ -195,14 +195,14 @@ def test_empty_folder_reports_nothing_to_do(tmp_path, run_ingest):
 
 def test_model_mismatch_is_a_clear_error(tmp_path, run_ingest, kb_dir, settings):
     from ingest.pipeline import ingest
-    from kb.embed import Embedder
+    from kb.embedders.pytorch import TorchEmbedder as Embedder
     from kb.errors import ModelMismatch
     from kb.search import Searcher
 
     run_ingest(SEEDS / "003_197c9cb6e9e5286c.txt")
     other = Embedder(str(tmp_path / "another-model"))
     with pytest.raises(ModelMismatch, match="kb ingest --rebuild"):
-        Searcher(Store(kb_dir), other).ask("What is MYCHILD?")
+        Searcher(LocalBackend(kb_dir), other).ask("What is MYCHILD?")
     with pytest.raises(ModelMismatch):
         ingest([SEEDS], settings, embedder=other)
     assert not other.loaded
@@ -215,4 +215,4 @@ def test_rebuild_reembeds_from_stored_text(tmp_path, run_ingest, kb_dir):
     report = run_ingest(moved, rebuild=True)  # the source is not needed to rebuild
     assert report.repaired_passages == len(before)
     assert passages_of(kb_dir) == before
-    assert Store(kb_dir).load_snapshot().vectors.ntotal == len(before)
+    assert LocalBackend(kb_dir).reader().vectors.ntotal == len(before)

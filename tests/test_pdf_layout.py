@@ -24,7 +24,7 @@ from pypdf.generic import (
     StreamObject,
 )
 
-from ingest.pdf_layout import lay_out_pages
+from ingest.formats.pdf_layout import lay_out_pages
 from ingest.types import Page
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

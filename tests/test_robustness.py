@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import PDF_ZOO, ROOT, kb_cli
 
-from kb.store import Store
+from kb.backends.local import LocalBackend
 from kb.text import collapse
 
 # What ../shared/pdf-zoo/README.md says a user should get for each file.
@@ -75,8 +75,8 @@ def test_pdf_zoo_outcome(zoo_report, name, outcome):
 def test_pdf_zoo_details(zoo_report):
     report, kb = zoo_report
     assert set(ZOO_OUTCOMES) == {p.name for p in PDF_ZOO.glob("*.pdf")}, "the zoo changed: update the table"
-    docs = {d.name: d for d in Store(kb).documents()}
-    with Store(kb).read() as conn:
+    docs = {d.name: d for d in LocalBackend(kb).documents()}
+    with LocalBackend(kb).read() as conn:
         rows = conn.execute("SELECT d.name, p.page, p.text FROM passages p JOIN documents d ON d.id = p.document_id")
         by_doc: dict[str, list] = {}
         for name, page, text in rows:
@@ -86,7 +86,7 @@ def test_pdf_zoo_details(zoo_report):
     assert 10_000 < sum(len(t) for _, t in vicksburg) < 14_000
     assert docs["missing_info.pdf"].title == "Missing info"  # no info dictionary: the file name
     assert "pdf encryption test" in " ".join(t for _, t in by_doc["r2-empty-password.pdf"])
-    problems = {p["name"] for p in Store(kb).problems()}
+    problems = {p["name"] for p in LocalBackend(kb).problems()}
     assert {"r4-aes-user-password.pdf", "imagemagick-images.pdf"} <= problems
 
 
@@ -135,7 +135,7 @@ def test_files_made_broken_on_purpose(tmp_path, run_ingest, kb_dir):
     assert "permission denied" in reasons["locked.txt"]
     assert "symbolic link loop" in reasons["again"]
     assert all(r.strip() and "\n" not in r for r in reasons.values())
-    with Store(kb_dir).read() as conn:
+    with LocalBackend(kb_dir).read() as conn:
         texts = dict(conn.execute("SELECT d.name, group_concat(p.text, ' ') FROM passages p "
                                   "JOIN documents d ON d.id = p.document_id GROUP BY d.name"))
     assert "Café policy: la niñez temprana" in texts["latin1.txt"]
@@ -143,7 +143,7 @@ def test_files_made_broken_on_purpose(tmp_path, run_ingest, kb_dir):
     assert "Toddlers and caregivers in Ohio" in texts["utf16-nobom.txt"]
     assert "Home visiting supports new parents." in texts["nul.txt"]
     assert collapse(texts["long-line.txt"]) == long_line  # every word kept, split into bounded passages
-    with Store(kb_dir).read() as conn:
+    with LocalBackend(kb_dir).read() as conn:
         longest = conn.execute("SELECT MAX(length(text)) FROM passages").fetchone()[0]
     assert longest <= 2500
 
@@ -170,7 +170,7 @@ def test_hostile_html_is_reduced_to_its_text(tmp_path, run_ingest, kb_dir):
       <template><p>template text</p></template><noscript>enable js</noscript>
     </body></html>""")
     run_ingest(page)
-    with Store(kb_dir).read() as conn:
+    with LocalBackend(kb_dir).read() as conn:
         text = " ".join(r[0] for r in conn.execute("SELECT text FROM passages"))
     assert "Infant mental health consultation supports child care staff." in text
     assert "Click here for the toolkit." in text
@@ -184,26 +184,26 @@ def test_missing_index_is_detected_and_repaired_without_reading_sources(tmp_path
     from ingest.pipeline import ingest
     from kb.config import load_settings
     from kb.errors import CorruptKnowledgeBase
-    from kb.embed import Embedder
+    from kb.embedders.pytorch import TorchEmbedder as Embedder
 
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(3):
         (docs / f"d{i}.txt").write_text(f"Title {i}\n\nDocument {i} describes infant program number {i}.\n")
     run_ingest(docs)
-    store = Store(kb_dir)
+    store = LocalBackend(kb_dir)
     before = searcher.ask("infant program number 1", k=1).hits[0].passage.text
-    store.vectors_path(store.generation()).unlink()
+    store.vectors_path(store.current_generation()).unlink()
     with pytest.raises(CorruptKnowledgeBase, match="kb ingest --rebuild"):
-        store.load_snapshot()
+        store.reader()
     result = kb_cli("ask", "infant program", "--kb", kb_dir)
     assert result.returncode == 1 and "kb ingest --rebuild" in result.stderr and "Traceback" not in result.stderr
     for f in docs.iterdir():  # the sources are not needed to repair: make reading them fail
         f.chmod(0)
     report = ingest([], load_settings(kb_dir=kb_dir), embedder=Embedder(), rebuild=False)
     assert report.repaired_index and report.repaired_passages == 3
-    snap = store.load_snapshot()
-    assert snap.vectors.ntotal == snap.passages == 3
+    snap = store.reader()
+    assert snap.vectors.ntotal == snap.generation.passages == 3
     from kb.search import Searcher
     assert Searcher(store, searcher.embedder).ask("infant program number 1", k=1).hits[0].passage.text == before
 
@@ -213,8 +213,8 @@ def test_deleted_keyword_index_is_repaired_by_rebuild_command(tmp_path, run_inge
 
     (tmp_path / "a.txt").write_text("Alpha\n\nReflective supervision supports clinicians.\n")
     run_ingest(tmp_path / "a.txt")
-    store = Store(kb_dir)
-    shutil.rmtree(store.keywords_path(store.generation()))
+    store = LocalBackend(kb_dir)
+    shutil.rmtree(store.keywords_path(store.current_generation()))
     assert "kb ingest --rebuild" in kb_cli("status", "--kb", kb_dir).stdout + kb_cli("ask", "x", "--kb", kb_dir).stderr
     result = kb_cli("ingest", "--rebuild", "--kb", kb_dir, "--json")
     assert result.returncode == 0, result.stderr
@@ -237,7 +237,7 @@ def _make_docs(folder: Path, n: int, words: int = 420) -> None:
 
 
 def _passage_set(kb: Path) -> list[tuple]:
-    with Store(kb).read() as conn:
+    with LocalBackend(kb).read() as conn:
         return sorted(conn.execute("SELECT d.name, p.ordinal, p.text FROM passages p "
                                    "JOIN documents d ON d.id = p.document_id").fetchall())
 
@@ -250,17 +250,25 @@ def test_kill_9_during_ingest_loses_nothing(tmp_path):
     assert kb_cli("ingest", *first, "--kb", kb).returncode == 0
     env = {"KB_CHECKPOINT_S": "0"}  # commit after every file, so kills land between and inside commits
     generations = set()
-    for delay in (0.5, 2.0, 4.0, 6.5, 9.0):
-        proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "ingest", str(docs), "--kb", str(kb)], cwd=ROOT,
+    rng = random.Random(9)
+    for _ in range(5):
+        start = LocalBackend(kb).current_generation()
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "ingest", str(docs), "--kb", str(kb)], cwd=ROOT,
                                 env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        # Kill once the ingest has committed at least once, a random moment later: after a
+        # commit, inside the next one, or while embedding. Observed, not timed, so a slow
+        # machine moves the moment but not what it tests.
+        deadline = time.monotonic() + 300
+        while LocalBackend(kb).current_generation() == start and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0, 1.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         status = kb_cli("status", "--kb", kb, "--json")
         assert status.returncode == 0, status.stderr
         info = json.loads(status.stdout)
-        snap = Store(kb).load_snapshot()  # raises if index and database disagree
-        assert snap.vectors.ntotal == snap.passages == len(snap.keywords) == info["passages"]
+        snap = LocalBackend(kb).reader()  # raises if index and database disagree
+        assert snap.vectors.ntotal == snap.generation.passages == len(snap.keywords) == info["passages"]
         generations.add(info["generation"])
         ask = kb_cli("ask", "home visiting supervision", "--kb", kb, "--json", "-k", "2")
         assert ask.returncode == 0 and len(json.loads(ask.stdout)["passages"]) == 2
@@ -289,7 +297,7 @@ def test_second_ingest_waits_for_the_lock_then_gives_up(tmp_path):
         result = kb_cli("ingest", tmp_path / "a.txt", "--kb", kb, "--wait", "1")
         assert result.returncode == 1
         assert "waiting for it to finish" in result.stderr and "still writing" in result.stderr
-        assert not Store(kb).exists() or Store(kb).generation() == 0
+        assert not LocalBackend(kb).exists() or LocalBackend(kb).current_generation() == 0
     finally:
         holder.kill()
         holder.wait()
@@ -304,18 +312,18 @@ def test_readers_keep_answering_during_an_ingest(tmp_path, embedder):
     kb = tmp_path / "kb"
     assert kb_cli("ingest", *sorted(docs.iterdir())[:2], "--kb", kb).returncode == 0
     sources = {p.name: collapse(p.read_text()) for p in docs.iterdir()}
-    writer = subprocess.Popen([sys.executable, "-m", "kb.cli", "ingest", str(docs), "--kb", str(kb)], cwd=ROOT,
+    writer = subprocess.Popen([sys.executable, "-m", "cli", "ingest", str(docs), "--kb", str(kb)], cwd=ROOT,
                               env={**os.environ, "KB_CHECKPOINT_S": "0"}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     problems, answers, generations = [], [0], set()
 
     def read_loop(seed: int):
-        searcher = Searcher(Store(kb), embedder)
+        searcher = Searcher(LocalBackend(kb), embedder)
         rng = random.Random(seed)
         while writer.poll() is None:
             try:
                 answer = searcher.ask(f"doc{rng.randrange(30)} training policy", k=3)
-                generations.add(searcher.snapshot().generation)
+                generations.add(searcher.reader().generation.number)
                 assert answer.hits
                 for hit in answer.hits:
                     assert hit.passage.text in sources[hit.document.name]
@@ -331,5 +339,5 @@ def test_readers_keep_answering_during_an_ingest(tmp_path, embedder):
     assert writer.wait() == 0, writer.stderr.read()
     assert not problems, problems[:3]
     assert answers[0] > 5 and len(generations) > 1
-    final = Searcher(Store(kb), embedder).ask("doc29 training policy", k=10)
+    final = Searcher(LocalBackend(kb), embedder).ask("doc29 training policy", k=10)
     assert any(h.document.name == "doc029.txt" for h in final.hits)

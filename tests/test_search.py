@@ -5,7 +5,7 @@ import pytest
 from conftest import CORPUS
 
 from kb.models import Filters
-from kb.store import Store
+from kb.backends.local import LocalBackend
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def corpus_searcher(tmp_path_factory, embedder):
 
     kb = tmp_path_factory.mktemp("search") / "kb"
     ingest([CORPUS], load_settings(kb_dir=kb), embedder=embedder)
-    return Searcher(Store(kb), embedder)
+    return Searcher(LocalBackend(kb), embedder)
 
 
 @pytest.mark.parametrize("question,expected", [
@@ -97,15 +97,15 @@ def test_hnsw_index_grows_and_rebuilds(tmp_path, run_ingest, settings, searcher)
     for i in range(6):
         (docs / f"d{i}.txt").write_text(f"Program {i}\n\nThe program number {i} serves families in county {i}.\n")
     run_ingest(docs, settings=forced)
-    store = Store(settings.kb_dir)
-    assert store.load_snapshot().index_kind == "hnsw"
+    store = LocalBackend(settings.kb_dir)
+    assert store.reader().generation.index_kind == "hnsw"
     (docs / "new.txt").write_text("Okapi Program\n\nThe okapi program serves rural toddlers.\n")
     run_ingest(docs, settings=forced)  # additions only: the graph grows
     assert "okapi" in searcher.ask("okapi program rural toddlers", k=1, method="dense").hits[0].passage.text
     (docs / "d0.txt").unlink()
     run_ingest(docs, settings=forced)  # a removal: rebuilt
-    snap = store.load_snapshot()
-    assert snap.index_kind == "hnsw" and snap.vectors.ntotal == snap.passages == 6
+    snap = store.reader()
+    assert snap.generation.index_kind == "hnsw" and snap.vectors.ntotal == snap.generation.passages == 6
     filtered = searcher.ask("families", k=3, filters=Filters(documents=("d3.txt",)))
     assert {h.document.name for h in filtered.hits} == {"d3.txt"}
 
@@ -113,7 +113,7 @@ def test_hnsw_index_grows_and_rebuilds(tmp_path, run_ingest, settings, searcher)
 def test_hnsw_file_searches_with_the_current_ef_setting(tmp_path):
     import numpy as np
 
-    from kb import vectors as vec
+    from kb.backends.local import vectors as vec
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((300, 16)).astype(np.float32)
@@ -144,7 +144,7 @@ def test_reranker_stage_is_pluggable(tmp_path, corpus_searcher):
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     reranker = Reranker(str(folder))
-    searcher = Searcher(corpus_searcher.store, corpus_searcher.embedder, reranker)
+    searcher = Searcher(corpus_searcher.backend, corpus_searcher.embedder, reranker)
     question = "What is reflective supervision?"
     answer = searcher.ask(question, k=5)
     assert answer.method == "fused+rerank"
@@ -159,6 +159,6 @@ def test_missing_reranker_is_a_clear_error(corpus_searcher, tmp_path):
     from kb.rerank import Reranker
     from kb.search import Searcher
 
-    searcher = Searcher(corpus_searcher.store, corpus_searcher.embedder, Reranker(str(tmp_path / "nope")))
+    searcher = Searcher(corpus_searcher.backend, corpus_searcher.embedder, Reranker(str(tmp_path / "nope")))
     with pytest.raises(ModelUnavailable, match="KB_RERANKER"):
         searcher.ask("What is DC:0-5?")

@@ -68,7 +68,7 @@ from typing import Any, Callable, Iterable
 
 import pypdf
 
-from .types import Page
+from ..types import Page
 
 __all__ = ["lay_out_pages"]
 

@@ -1,0 +1,30 @@
+"""Embedding runtimes behind one interface (base.Embedder), chosen by the `runtime` setting."""
+from __future__ import annotations
+
+import functools
+
+from ..config import RUNTIMES, Settings
+from ..errors import UsageError
+from .base import Embedder, model_identity
+
+__all__ = ["Embedder", "make_embedder", "shared_embedder", "model_identity"]
+
+
+def make_embedder(model: str, runtime: str = "torch", device: str = "cpu", kb_dir=None) -> Embedder:
+    if runtime == "torch":
+        from .pytorch import TorchEmbedder
+
+        return TorchEmbedder(model, device)
+    raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}.")
+
+
+@functools.lru_cache(maxsize=4)
+def shared_embedder(model: str, runtime: str = "torch", device: str = "cpu", kb_dir=None) -> Embedder:
+    """One embedder per configuration in this process, for searching and ingesting alike."""
+    return make_embedder(model, runtime, device, kb_dir)
+
+
+def for_settings(settings: Settings, shared: bool = True) -> Embedder:
+    make = shared_embedder if shared else make_embedder
+    kb_dir = None if settings.runtime == "torch" else str(settings.kb_dir)  # torch keeps nothing with the KB
+    return make(settings.model, settings.runtime, settings.device, kb_dir)

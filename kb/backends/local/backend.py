@@ -1,0 +1,459 @@
+"""The local backend: one SQLite database plus FAISS and bm25s files per generation, in a folder.
+
+A generation is one committed state. SQLite holds documents, passages and the current
+generation number; `vectors-<gen>.faiss` and `keywords-<gen>/` are written beside it under
+new names, fsynced and renamed into place before the database transaction that names them
+commits. A reader reads the generation number first and loads the files it names, and checks
+the number again inside every read transaction, so it sees the old state or the new one,
+never a mix. One writer at a time, by file lock.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import Busy, CorruptKnowledgeBase, EmptyKnowledgeBase
+from ...models import Filters, Status
+from ...tokens import index_text, tokenize
+from ..base import Backend, Changes, Generation, IndexReader, IndexWriter, KeywordStats, StaleSnapshot
+from . import database as db
+from . import migrations
+from . import vectors as vec
+from .keywords import KeywordIndex
+
+DB_NAME = "kb.sqlite"
+LOCK_NAME = "write.lock"
+INDEX_KINDS = ("auto", "flat", "hnsw")
+
+
+class LocalBackend(Backend):
+    def __init__(self, root: Path | str, index: str = "auto", hnsw_threshold: int = 50_000):
+        self.root = Path(root).expanduser()
+        self.location = str(self.root)
+        self.db_path = self.root / DB_NAME
+        self.index_setting = index
+        self.hnsw_threshold = hnsw_threshold
+
+    # ---- reading -----------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.db_path.is_file()
+
+    def _missing(self) -> EmptyKnowledgeBase:
+        return EmptyKnowledgeBase(
+            f"No knowledge base at {self.root}. Run `kb ingest corpus/` (or set KB_DIR / --kb to the right folder).")
+
+    @contextmanager
+    def read(self):
+        """A read transaction: every query inside sees one committed state."""
+        if not self.exists():
+            raise self._missing()
+        conn = db.connect(self.db_path)
+        try:
+            conn.execute("BEGIN")
+            if migrations.version(conn) < migrations.LATEST:
+                conn.execute("COMMIT")
+                self._upgrade()
+                conn.execute("BEGIN")
+            yield conn
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def _upgrade(self) -> None:
+        """An older knowledge base is brought up to date under the write lock before reading it."""
+        with self.writer(wait=60):
+            pass
+
+    def current_generation(self) -> int:
+        if not self.exists():
+            return 0
+        with self.read() as conn:
+            return int(db.meta(conn).get("generation", 0))
+
+    def vectors_path(self, generation: int) -> Path:
+        return self.root / f"vectors-{generation:06d}.faiss"
+
+    def keywords_path(self, generation: int) -> Path:
+        return self.root / f"keywords-{generation:06d}"
+
+    def documents(self):
+        with self.read() as conn:
+            return db.documents(conn, "ORDER BY name, path")
+
+    def passage_counts(self) -> dict[int, int]:
+        with self.read() as conn:
+            return dict(conn.execute("SELECT document_id, COUNT(*) FROM passages GROUP BY document_id"))
+
+    def problems(self) -> list[dict]:
+        if not self.exists():
+            return []
+        with self.read() as conn:
+            return db.problems(conn)
+
+    def facets(self) -> dict[str, list]:
+        with self.read() as conn:
+            return db.facets(conn)
+
+    def status(self) -> Status:
+        if not self.exists():
+            raise self._missing()
+        with self.read() as conn:
+            meta = db.meta(conn)
+            counts = db.counts(conn)
+            problems = db.problems(conn)
+        gen = int(meta.get("generation", 0))
+        vector_file = self.vectors_path(gen)
+        return Status(
+            location=str(self.root), backend="local", documents=counts["documents"], passages=counts["passages"],
+            model=meta.get("model"), dimension=int(meta["dim"]) if meta.get("dim") else None,
+            index=meta.get("index_kind"), generation=gen, updated_at=meta.get("updated_at"),
+            schema=int(meta.get("schema", 0)),
+            bytes=sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file()),
+            vector_bytes=vector_file.stat().st_size if vector_file.exists() else 0, problems=problems)
+
+    def reader(self, attempts: int = 5) -> "LocalReader":
+        """Load the current generation's indexes (memory-mapped: they open fast and share
+        pages between processes; files never change in place, so a map stays valid)."""
+        for _ in range(attempts):
+            with self.read() as conn:
+                meta = db.meta(conn)
+                count = db.counts(conn)["passages"]
+            number = int(meta.get("generation", 0))
+            if number == 0 or count == 0:
+                raise EmptyKnowledgeBase(
+                    f"The knowledge base at {self.root} has no passages yet. Run `kb ingest corpus/` to add documents.")
+            try:
+                index = vec.read(self.vectors_path(number), mmap=True)
+                keywords = KeywordIndex.load(self.keywords_path(number), mmap=True)
+            except (FileNotFoundError, RuntimeError, OSError, ValueError) as exc:
+                if self.current_generation() != number:
+                    continue  # a writer committed meanwhile: load the new one
+                raise CorruptKnowledgeBase(
+                    f"The knowledge base at {self.root} is missing or has a damaged index file for generation "
+                    f"{number} ({type(exc).__name__}). Run `kb ingest --rebuild` to repair it from the database."
+                ) from exc
+            if index.ntotal != count or len(keywords) != count:
+                raise CorruptKnowledgeBase(
+                    f"The knowledge base at {self.root} is inconsistent: the database has {count} passages, the vector "
+                    f"index {index.ntotal}, the keyword index {len(keywords)}. Run `kb ingest --rebuild` to repair it.")
+            generation = Generation(number, meta["model"], int(meta["dim"]), meta.get("index_kind", "flat"), count)
+            return LocalReader(self, generation, index, keywords)
+        raise Busy(f"The knowledge base at {self.root} kept changing while loading; try again.")
+
+    # ---- writing -----------------------------------------------------------------------
+    @contextmanager
+    def writer(self, wait: float = 600.0, on_wait=None):
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.root / LOCK_NAME))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait:
+                on_wait(f"Another ingest is writing to {self.root}; waiting for it to finish…")
+            try:
+                lock.acquire(timeout=wait)
+            except Timeout:
+                raise Busy(f"Another ingest is still writing to {self.root} after {wait:.0f} s; try again later.") from None
+        try:
+            writer = LocalWriter(self)
+            try:
+                yield writer
+            finally:
+                writer.close()
+        finally:
+            lock.release()
+
+
+class LocalReader(IndexReader):
+    def __init__(self, backend: LocalBackend, generation: Generation, vectors, keywords: KeywordIndex):
+        self.backend = backend
+        self.generation = generation
+        self.vectors = vectors  # faiss IndexIDMap2
+        self.keywords = keywords
+        self._allowed: dict[Filters, np.ndarray] = {}
+        self._keyword_scores: tuple[tuple, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _read(self):
+        """A read transaction on this reader's generation: StaleSnapshot if the database moved on."""
+        with self.backend.read() as conn:
+            if int(db.meta(conn).get("generation", 0)) != self.generation.number:
+                raise StaleSnapshot("The knowledge base changed during the search; ask again.")
+            yield conn
+
+    def allowed(self, filters: Filters) -> np.ndarray | None:
+        """Passage ids the filters allow, read from this generation (None: no filter)."""
+        if filters.is_empty():
+            return None
+        with self._lock:
+            if filters not in self._allowed:
+                with self._read() as conn:
+                    self._allowed[filters] = db.allowed_ids(conn, filters)
+                if len(self._allowed) > 64:
+                    self._allowed.pop(next(iter(self._allowed)))
+            return self._allowed[filters]
+
+    def dense(self, vector, k, filters):
+        allowed = self.allowed(filters)
+        if allowed is not None and not len(allowed):
+            return []
+        scores, ids = vec.search(self.vectors, vector, k, allowed)
+        return list(zip(ids.tolist(), scores.tolist()))
+
+    def _scores(self, question: str, filters: Filters | None) -> np.ndarray:
+        """BM25 of every row for the question, zero outside the filters; kept for the last
+        question, so fusion's scores() reuses the array keyword() computed (any filters do:
+        fused candidates are allowed rows, whose scores no mask changes)."""
+        cached = self._keyword_scores
+        if cached is not None and cached[0][0] == question and (filters is None or cached[0][1] == filters):
+            return cached[1]
+        filters = filters or Filters()
+        scores = self.keywords.scores(question, self.keywords.mask(self.allowed(filters)))
+        self._keyword_scores = ((question, filters), scores)
+        return scores
+
+    def keyword(self, question, k, filters):
+        allowed = self.allowed(filters)
+        if allowed is not None and not len(allowed):
+            return []
+        scores = self._scores(question, filters)
+        if not len(scores):
+            return []
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return list(zip(self.keywords.ids[top].tolist(), scores[top].tolist()))
+
+    def scores(self, ids, vector, question):
+        if not ids:
+            return np.zeros(0, np.float32), np.zeros(0, np.float32)
+        cosine = self.vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64)) @ vector
+        bm25 = self._scores(question, None)[self.keywords.rows(ids)] if len(self.keywords) else \
+            np.zeros(len(ids), np.float32)
+        return cosine, bm25
+
+    def keyword_stats(self, question):
+        return KeywordStats(len(self.keywords), self.keywords.document_frequencies(set(tokenize(question))))
+
+    def fetch(self, ids):
+        with self._read() as conn:
+            return db.passages_by_id(conn, [int(i) for i in ids])
+
+    def neighbours(self, passage_id, before=1, after=1):
+        with self.backend.read() as conn:
+            return db.neighbours(conn, passage_id, before, after)
+
+    def document_passages(self, document_id):
+        with self.backend.read() as conn:
+            return db.document_passages(conn, document_id)
+
+
+class LocalWriter(IndexWriter):
+    """Applies Changes as new generations. Only exists while the write lock is held.
+
+    `base` is the (ids, vectors) of the current generation, kept in memory between the
+    commits of one ingest so each commit does not re-read the index it just wrote.
+    """
+
+    def __init__(self, backend: LocalBackend):
+        self.backend = backend
+        self.conn = db.connect(backend.db_path)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = FULL")
+        migrations.upgrade(self.conn, backend.location)
+        self.meta = db.meta(self.conn)
+        self._base: tuple[np.ndarray, np.ndarray] | None = None
+        self._index = None  # the faiss index the base came from, reused to grow an HNSW graph
+        self.vector_ids = np.zeros(0, np.int64)
+        self._damaged = False
+        self.check()
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta.get("generation", 0))
+
+    @property
+    def model(self) -> str | None:
+        return self.meta.get("model")
+
+    @property
+    def dimension(self) -> int | None:
+        return int(self.meta["dim"]) if self.meta.get("dim") else None
+
+    @property
+    def damaged(self) -> bool:
+        return self._damaged
+
+    def documents_by_path(self):
+        return {d.path: d for d in db.documents(self.conn)}
+
+    def problem_paths(self):
+        return [r[0] for r in self.conn.execute("SELECT path FROM problems")]
+
+    def counts(self):
+        return db.counts(self.conn)
+
+    def check(self, rebuild: bool = False) -> None:
+        """Check the current generation's files against the database, cheaply (memory-mapped).
+
+        Anything missing, unreadable or out of step sets `damaged`: the next commit then
+        writes a fresh generation, and passages without a usable vector are embedded again
+        from their stored text (`passages_without_vectors`). The vectors themselves are
+        read only when a commit needs them (`base`).
+        """
+        self._base = None
+        self._index = None
+        self.vector_ids = np.zeros(0, np.int64)
+        self._damaged = False
+        if not self.generation:
+            return
+        stored = db.passage_ids(self.conn)
+        try:
+            keywords = KeywordIndex.load(self.backend.keywords_path(self.generation), mmap=True)
+            keywords_ok = np.array_equal(keywords.ids, stored)
+        except (OSError, ValueError, KeyError):
+            keywords_ok = False
+        try:
+            index = vec.read(self.backend.vectors_path(self.generation), mmap=True)
+            ids = vec.ids_of(index) if index.d == self.dimension else None
+        except (RuntimeError, OSError):
+            ids = None
+        if ids is not None and not rebuild:
+            self.vector_ids = ids
+        self._damaged = rebuild or not keywords_ok or ids is None or not np.array_equal(np.sort(ids), stored)
+
+    @property
+    def base(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) to build the next generation from: read on first use, then kept
+        in memory across the commits of one ingest."""
+        if self._base is None:
+            if len(self.vector_ids):
+                self._index = vec.read(self.backend.vectors_path(self.generation))
+                self._base = vec.contents(self._index)
+            else:
+                self._base = (np.zeros(0, np.int64), np.zeros((0, self.dimension or 0), np.float32))
+        return self._base
+
+    def passages_without_vectors(self, skip_paths):
+        have = set(self.vector_ids.tolist())
+        return [(pid, index_text(text, section)) for pid, text, section, path in db.passage_texts(self.conn)
+                if pid not in have and path not in skip_paths]
+
+    def commit(self, changes: Changes, *, model: str, dimension: int | None) -> int:
+        """Vectors come from the base (for passages kept), the updates, and
+        `changes.repaired_vectors`; a passage left without one aborts the commit."""
+        conn = self.conn
+        now = db.now_iso()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            db.record_problems(conn, changes.cleared_problems, changes.problems, now)
+            db.touch(conn, changes.touched)
+            if not changes.needs_generation() and not self._damaged:
+                conn.execute("COMMIT")
+                return self.generation
+            db.delete_documents(conn, set(changes.removed_paths) | {u.document.path for u in changes.updates})
+            db.update_metadata(conn, changes.metadata)
+            new_ids, new_vectors = self._insert(changes, now)
+            all_ids, all_vecs, dim, only_added = self._next_vectors(changes, new_ids, new_vectors, dimension)
+            generation = self.generation + 1
+            kind = vec.choose_kind(len(all_ids), self.backend.index_setting, self.backend.hnsw_threshold)
+            if kind == "hnsw" and self._index is not None and vec.kind_of(self._index) == "hnsw" and only_added:
+                # Only additions: grow the existing graph instead of building it again.
+                index = self._index
+                added = np.isin(all_ids, np.concatenate([new_ids, list(changes.repaired_vectors)]).astype(np.int64))
+                index.add_with_ids(all_vecs[added], all_ids[added])
+            else:
+                index = vec.build(all_ids, all_vecs, dim, kind)
+            vec.write(index, self.backend.vectors_path(generation))
+            self._write_keywords(generation)
+            new_meta = {"generation": str(generation), "model": model, "dim": str(dim), "index_kind": kind,
+                        "updated_at": now}
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", new_meta.items())
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._index = None  # it may hold additions that were just rolled back
+            raise
+        self.meta.update(new_meta)
+        self._base = (all_ids, all_vecs)
+        self._index = index
+        self.vector_ids = all_ids
+        self._damaged = False
+        self._remove_old_generations(keep={generation, generation - 1})
+        return generation
+
+    def _insert(self, changes: Changes, now: str) -> tuple[np.ndarray, np.ndarray]:
+        next_id = db.next_passage_id(self.conn)
+        ids, vecs = [], []
+        for update in changes.updates:
+            ids += db.insert_document(self.conn, update.document, update.passages, next_id, now)
+            next_id += len(update.passages)
+            vecs.append(update.vectors)
+        dim = next((v.shape[1] for v in vecs if v.ndim == 2 and v.size), 0)
+        stacked = np.concatenate([v.reshape(-1, dim) for v in vecs]) if ids else np.zeros((0, dim), np.float32)
+        return np.asarray(ids, dtype=np.int64), stacked.astype(np.float32)
+
+    def _next_vectors(self, changes: Changes, new_ids, new_vectors, dimension):
+        """(ids, vectors, dim, only additions) of the next generation, checked against the database."""
+        stored = db.passage_ids(self.conn)
+        base_ids, base_vecs = self.base
+        keep = np.isin(base_ids, stored)
+        rep_ids = np.fromiter(changes.repaired_vectors, dtype=np.int64, count=len(changes.repaired_vectors))
+        rep_vecs = [changes.repaired_vectors[int(i)] for i in rep_ids]
+        dim = dimension or self.dimension or next((len(v) for v in rep_vecs), 0)
+        all_ids = np.concatenate([base_ids[keep], new_ids, rep_ids]).astype(np.int64)
+        all_vecs = np.concatenate([
+            base_vecs[keep] if base_vecs.size else np.zeros((0, dim), np.float32),
+            new_vectors.reshape(-1, dim),
+            np.asarray(rep_vecs, dtype=np.float32).reshape(-1, dim),
+        ]).astype(np.float32)
+        order = np.argsort(all_ids, kind="stable")
+        all_ids, all_vecs = all_ids[order], all_vecs[order]
+        if not np.array_equal(stored, all_ids):
+            raise CorruptKnowledgeBase(
+                f"Internal error: vectors for {len(np.setxor1d(stored, all_ids))} passages do not match the "
+                "database; nothing was changed. Run `kb ingest --rebuild`.")
+        return all_ids, all_vecs, dim, bool(keep.all())
+
+    def _write_keywords(self, generation: int) -> None:
+        rows = db.passage_texts(self.conn)
+        index = KeywordIndex.build([r[0] for r in rows], [index_text(r[1], r[2]) for r in rows])
+        final = self.backend.keywords_path(generation)
+        tmp = final.with_name(final.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)  # leftover of a crashed attempt at this generation
+        index.save(tmp)
+        for f in tmp.iterdir():
+            vec.fsync(f)
+        vec.fsync(tmp)
+        os.replace(tmp, final)
+        vec.fsync(final.parent)
+
+    def _remove_old_generations(self, keep: set[int]) -> None:
+        for path in self.backend.root.iterdir():
+            stem = path.name.split(".")[0]
+            if not stem.startswith(("vectors-", "keywords-")):
+                continue
+            try:
+                gen = int(stem.split("-")[1])
+            except (IndexError, ValueError):
+                continue
+            if gen not in keep or path.name.endswith(".tmp"):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+

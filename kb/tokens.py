@@ -1,0 +1,54 @@
+"""The library's tokenizer: what keyword search indexes, and what abstention and highlights
+compare. Every backend scores BM25 over these tokens, so answers do not depend on the engine.
+
+Policy text is full of codes ("DC:0-5", "34 CFR §303.321", "HB20-1053"): a code is kept
+both whole ("dc:0-5") and as its parts ("dc", "0", "5"), so the exact code ranks highest
+while a differently punctuated spelling still matches on its parts.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+WORD = re.compile(r"\w+", re.UNICODE)
+# A run of letters/digits joined by code punctuation, containing at least one digit.
+CODE = re.compile(r"(?<![\w§])§?\w+(?:[-:./§–]\w+)+")
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN_PLUS  # NLTK's English list
+
+    return frozenset(STOPWORDS_EN_PLUS)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words minus stopwords, stemmed; plus whole codes that contain a digit."""
+    low = text.lower()
+    words = [w for w in WORD.findall(low) if w not in stopwords()]
+    stemmed = _stemmer().stemWords(words)
+    codes = [c.strip(".§").replace("–", "-") for c in CODE.findall(low)]
+    return stemmed + [c for c in codes if any(ch.isdigit() for ch in c)]
+
+
+def idf(df: int, n: int) -> float:
+    """BM25 (Lucene) inverse document frequency: rare terms weigh more."""
+    import math
+
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def index_text(passage_text: str, section: str | None) -> str:
+    """What keyword and dense search see: the passage under its heading, so a heading is
+    searchable with every passage in its section. (Adding the document title as well
+    measured worse on the dev set: it drowns short passages; see bench/quality.py.)"""
+    if section and not passage_text.startswith(section):
+        return f"{section} \n{passage_text}"
+    return passage_text

@@ -1,0 +1,304 @@
+"""The contract every index backend keeps: one suite, run against each backend.
+
+Vectors come from the model-free HashingEmbedder: these tests are about storage, search
+plumbing, filters, generations and crash safety, not about the meaning of embeddings.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from kb.backends import Changes, DocumentUpdate, StaleSnapshot
+from kb.embedders.hashing import HashingEmbedder
+from kb.errors import Busy, EmptyKnowledgeBase
+from kb.models import Document, Filters, Passage
+from kb.tokens import index_text
+
+EMBEDDER = HashingEmbedder(dimension=32)
+MODEL = EMBEDDER.identity
+
+
+def _local(tmp_path):
+    from kb.backends.local import LocalBackend
+
+    return LocalBackend(tmp_path / "kb")
+
+
+BACKEND_FACTORIES = {"local": _local}
+
+
+@pytest.fixture(params=sorted(BACKEND_FACTORIES))
+def backend(request, tmp_path):
+    return BACKEND_FACTORIES[request.param](tmp_path)
+
+
+def document(name: str, *, publisher=None, year=None, doc_type=None, states=(), url=None, title=None) -> Document:
+    return Document(None, f"/docs/{name}", name, f"{abs(hash(name)):064d}"[:64], 100, 1, title or name.title(),
+                    publisher, year, doc_type, 2, kind="text", url=url, states=tuple(states))
+
+
+def passages(*texts: str, states=None, page_labels=None) -> list[Passage]:
+    return [Passage(None, None, i, i + 1, "Section", 0, len(t), t, page_label=(page_labels or {}).get(i),
+                    ocr=i == 1, states=tuple((states or {}).get(i, ()))) for i, t in enumerate(texts)]
+
+
+def update(doc: Document, ps: list[Passage]) -> DocumentUpdate:
+    vectors = EMBEDDER.encode_passages([index_text(p.text, p.section) for p in ps])
+    return DocumentUpdate(doc, ps, vectors)
+
+
+def commit(backend, changes: Changes) -> int:
+    with backend.writer(wait=5) as writer:
+        return writer.commit(changes, model=MODEL, dimension=EMBEDDER.dimension)
+
+
+def seed(backend) -> None:
+    commit(backend, Changes(updates=[
+        update(document("alpha.txt", publisher="Agency A", year=2019, doc_type="brief", states=("MA",),
+                        url="https://example.org/alpha"),
+               passages("Home visiting programs serve infants and toddlers.",
+                        "Reflective supervision supports the home visitors.",
+                        "Medicaid reimburses dyadic therapy in some states.",
+                        states={2: ("CA",)}, page_labels={0: "12", 1: "13"})),
+        update(document("beta.txt", publisher="Agency B", year=2022, doc_type="report"),
+               passages("Early intervention under IDEA Part C serves children from birth to three.",
+                        "The DC:0-5 manual classifies early childhood disorders.")),
+    ]))
+
+
+def ids_of(ranked) -> list[int]:
+    return [pid for pid, _ in ranked]
+
+
+def test_an_empty_backend_says_so(backend):
+    assert not backend.exists() or backend.current_generation() == 0
+    with pytest.raises(EmptyKnowledgeBase):
+        backend.reader()
+
+
+def test_added_passages_come_back_whole(backend):
+    seed(backend)
+    reader = backend.reader()
+    assert reader.generation.passages == 5 and reader.generation.model == MODEL
+    assert reader.generation.dimension == EMBEDDER.dimension
+    top = reader.keyword("reflective supervision", 5, Filters())
+    found, docs = reader.fetch(ids_of(top))
+    p = found[top[0][0]]
+    assert p.text == "Reflective supervision supports the home visitors."
+    assert (p.page, p.page_label, p.ocr, p.section, p.ordinal) == (2, "13", True, "Section", 1)
+    assert p.states == ("MA",)  # from its document
+    d = docs[p.document_id]
+    assert (d.name, d.publisher, d.year, d.doc_type, d.url, d.states) == (
+        "alpha.txt", "Agency A", 2019, "brief", "https://example.org/alpha", ("MA",))
+    medicaid = reader.keyword("medicaid dyadic", 1, Filters())[0][0]
+    assert reader.fetch([medicaid])[0][medicaid].states == ("CA", "MA")  # named + document's
+
+
+def test_dense_and_keyword_search_and_both_scores(backend):
+    seed(backend)
+    reader = backend.reader()
+    question = "Which manual classifies early childhood disorders?"
+    qvec = EMBEDDER.encode_query(question)
+    dense = reader.dense(qvec, 3, Filters())
+    keyword = reader.keyword(question, 3, Filters())
+    assert len(dense) == 3 and all(a[1] >= b[1] for a, b in zip(dense, dense[1:]))
+    assert keyword and all(score > 0 for _, score in keyword)
+    ids = list(dict.fromkeys(ids_of(dense) + ids_of(keyword)))
+    cosine, bm25 = reader.scores(ids, qvec, question)
+    assert cosine.shape == bm25.shape == (len(ids),)
+    by_id = dict(dense)
+    for pid, c in zip(ids, cosine):
+        if pid in by_id:
+            assert c == pytest.approx(by_id[pid], abs=1e-5)
+    kw = dict(keyword)
+    for pid, b in zip(ids, bm25):
+        assert b == pytest.approx(kw.get(pid, b), rel=1e-5)
+    assert bm25[ids.index(keyword[0][0])] == max(bm25)
+
+
+def test_codes_are_kept_whole_by_the_keyword_index(backend):
+    seed(backend)
+    top = backend.reader().keyword("DC:0-5", 1, Filters())
+    passage = backend.reader().fetch(ids_of(top))[0][top[0][0]]
+    assert "DC:0-5" in passage.text
+
+
+def test_keyword_statistics(backend):
+    seed(backend)
+    stats = backend.reader().keyword_stats("home visiting passport")
+    assert stats.passages == 5
+    assert stats.df["passport"] == 0 and stats.absent() == ["passport"]
+    assert stats.df["home"] == 2 and stats.idf()["passport"] > stats.idf()["home"]
+
+
+@pytest.mark.parametrize("filters, names", [
+    (Filters(documents=("beta.txt",)), {"beta.txt"}),
+    (Filters(documents=("/docs/alpha.txt",)), {"alpha.txt"}),
+    (Filters(doc_types=("REPORT",)), {"beta.txt"}),
+    (Filters(publishers=("agency a",)), {"alpha.txt"}),
+    (Filters(year_min=2020), {"beta.txt"}),
+    (Filters(year_max=2020), {"alpha.txt"}),
+    (Filters(states=("ca",)), {"alpha.txt"}),
+])
+def test_filters_apply_inside_both_searches(backend, filters, names):
+    seed(backend)
+    reader = backend.reader()
+    qvec = EMBEDDER.encode_query("children infants programs")
+    for ranked in (reader.dense(qvec, 10, filters), reader.keyword("children infants programs services", 10, filters)):
+        docs = reader.fetch(ids_of(ranked))[1]
+        assert {d.name for d in docs.values()} <= names
+    assert reader.dense(qvec, 10, filters)
+
+
+def test_state_filter_takes_only_the_passages_that_name_it(backend):
+    seed(backend)
+    reader = backend.reader()
+    ranked = reader.dense(EMBEDDER.encode_query("anything"), 10, Filters(states=("CA",)))
+    assert [p.text for p in reader.fetch(ids_of(ranked))[0].values()] == [
+        "Medicaid reimburses dyadic therapy in some states."]
+
+
+@pytest.mark.parametrize("filters", [
+    Filters(documents=("nope.txt",)), Filters(year_min=2030), Filters(states=("WY",)),
+    Filters(publishers=("Agency A",), year_min=2022),
+])
+def test_a_filter_that_matches_nothing_returns_nothing(backend, filters):
+    seed(backend)
+    reader = backend.reader()
+    assert reader.dense(EMBEDDER.encode_query("home visiting"), 5, filters) == []
+    assert reader.keyword("home visiting", 5, filters) == []
+
+
+def test_replace_and_remove(backend):
+    seed(backend)
+    old_ids = set(ids_of(backend.reader().keyword("reflective supervision", 10, Filters())))
+    commit(backend, Changes(updates=[update(document("alpha.txt", publisher="Agency A", year=2020),
+                                            passages("Okapi grants fund rural toddler programs."))]))
+    reader = backend.reader()
+    assert reader.generation.passages == 3
+    assert not set(reader.fetch(list(old_ids))[0])  # the replaced passages are gone
+    assert reader.keyword("reflective supervision", 5, Filters()) == []
+    assert reader.keyword("okapi", 1, Filters())
+    commit(backend, Changes(removed_paths=["/docs/beta.txt"]))
+    reader = backend.reader()
+    assert reader.generation.passages == 1
+    assert [d.name for d in backend.documents()] == ["alpha.txt"]
+    assert reader.keyword("DC:0-5", 5, Filters()) == []
+
+
+def test_metadata_changes_keep_the_vectors(backend):
+    seed(backend)
+    reader = backend.reader()
+    qvec = EMBEDDER.encode_query("home visiting")
+    before = reader.dense(qvec, 5, Filters())
+    doc = next(d for d in backend.documents() if d.name == "alpha.txt")
+    from dataclasses import replace
+    commit(backend, Changes(metadata=[replace(doc, title="New Title", year=2001, states=("RI",), url=None)]))
+    after_reader = backend.reader()
+    assert after_reader.generation.number == reader.generation.number + 1
+    after = after_reader.dense(qvec, 5, Filters())
+    assert ids_of(after) == ids_of(before) and [s for _, s in after] == pytest.approx([s for _, s in before])
+    edited = next(d for d in backend.documents() if d.name == "alpha.txt")
+    assert (edited.title, edited.year, edited.states, edited.url) == ("New Title", 2001, ("RI",), None)
+    assert after_reader.dense(qvec, 5, Filters(states=("MA",))) == []  # the document no longer says MA
+    medicaid = after_reader.keyword("medicaid dyadic", 1, Filters())[0][0]
+    assert after_reader.fetch([medicaid])[0][medicaid].states == ("CA", "RI")  # what it names stays
+
+
+def test_a_reader_keeps_its_generation_and_learns_it_is_stale(backend):
+    seed(backend)
+    old = backend.reader()
+    commit(backend, Changes(updates=[update(document("gamma.txt"), passages("Gamma text about okapis."))]))
+    assert old.generation.passages == 5
+    with pytest.raises(StaleSnapshot):
+        old.fetch(ids_of(old.keyword("home visiting", 2, Filters())))
+    new = backend.reader()
+    assert new.generation.number > old.generation.number and new.generation.passages == 6
+    assert backend.current_generation() == new.generation.number
+
+
+def test_a_failed_commit_changes_nothing(backend):
+    seed(backend)
+    before = backend.reader()
+    bad = DocumentUpdate(document("bad.txt"), passages("One passage.", "Two passages."),
+                         EMBEDDER.encode_passages(["only one vector"]))
+    with pytest.raises(Exception):
+        commit(backend, Changes(updates=[bad], removed_paths=["/docs/beta.txt"]))
+    after = backend.reader()
+    assert after.generation == before.generation
+    assert {d.name for d in backend.documents()} == {"alpha.txt", "beta.txt"}
+    assert after.keyword("DC:0-5", 1, Filters())
+
+
+def test_neighbours_and_document_passages_keep_reading_order(backend):
+    seed(backend)
+    reader = backend.reader()
+    middle = reader.keyword("reflective supervision", 1, Filters())[0][0]
+    around = reader.neighbours(middle, 1, 1)
+    assert [p.ordinal for p in around] == [0, 1, 2]
+    doc_id = around[0].document_id
+    assert [p.ordinal for p in reader.document_passages(doc_id)] == [0, 1, 2]
+
+
+def test_one_writer_at_a_time(backend):
+    seed(backend)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold():
+        with backend.writer(wait=5):
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(Busy):
+            with backend.writer(wait=0.2):
+                pass
+    finally:
+        release.set()
+        t.join()
+    with backend.writer(wait=5):
+        pass
+
+
+def test_problems_are_recorded_and_cleared(backend):
+    seed(backend)
+    commit(backend, Changes(problems={"/docs/broken.pdf": "corrupt or unreadable PDF"}))
+    assert [(p["name"], p["reason"]) for p in backend.problems()] == [("broken.pdf", "corrupt or unreadable PDF")]
+    commit(backend, Changes(cleared_problems=["/docs/broken.pdf"]))
+    assert backend.problems() == []
+
+
+def test_facets_and_status(backend):
+    seed(backend)
+    facets = backend.facets()
+    assert facets["documents"] == ["alpha.txt", "beta.txt"]
+    assert facets["publishers"] == ["Agency A", "Agency B"] and facets["years"] == [2019, 2022]
+    assert facets["states"] == ["CA", "MA"] and facets["doc_types"] == ["brief", "report"]
+    status = backend.status()
+    assert (status.documents, status.passages, status.model, status.dimension) == (2, 5, MODEL, EMBEDDER.dimension)
+    assert status.generation == backend.current_generation() and status.schema >= 2
+    counts = backend.passage_counts()
+    assert sorted(counts.values()) == [2, 3]
+
+
+def test_repairs_reembed_only_what_lacks_a_vector(backend):
+    seed(backend)
+    with backend.writer(wait=5) as writer:
+        writer.check(rebuild=True)
+        assert writer.damaged
+        todo = writer.passages_without_vectors(set())
+        assert len(todo) == 5
+        vectors = EMBEDDER.encode_passages([t for _, t in todo])
+        writer.commit(Changes(repaired_vectors={pid: v for (pid, _), v in zip(todo, vectors)}), model=MODEL,
+                      dimension=EMBEDDER.dimension)
+    reader = backend.reader()
+    assert reader.generation.passages == 5
+    text = "Early intervention under IDEA Part C serves children from birth to three."
+    best = reader.dense(EMBEDDER.encode_query(index_text(text, "Section")), 1, Filters())[0]
+    assert reader.fetch([best[0]])[0][best[0]].text == text
+    assert np.isclose(best[1], 1.0, atol=1e-5)  # the same vector as before the rebuild

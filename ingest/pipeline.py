@@ -147,7 +147,7 @@ class _Run:
             self._fail(key, "no passages: the file has no text to index")
         else:
             self.known_hashes[found.sha256] = found.path.name
-            self.pending.append(_Pending(found, result, passages, [index_text(p.text, p.section) for p in passages]))
+            self.pending.append(_Pending(found, result, passages, [index_text(p.text, p.section, p.context) for p in passages]))
 
     def _fail(self, path: str, reason: str) -> None:
         self.report.failed.append({"path": path, "reason": reason})

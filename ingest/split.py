@@ -2,13 +2,20 @@
 
 Pure functions, property-tested. A passage is a [start, end) span of its page's text;
 its `text` is that span with whitespace collapsed, so a quote pasted from it is exact.
-Units, from coarse to fine: blocks (blank-line separated), list items and lines that end
-a sentence, sentences, words, characters. Units are packed greedily up to the target size.
+Units, from coarse to fine: blocks (blank-line separated), table rows, list items and lines
+that end a sentence, sentences, words, characters. Units are packed greedily up to the target
+size, with three exceptions that keep meaning together:
+- a passage never ends on a lead-in ("… these six areas:"): the lead-in moves to the passage
+  with its list;
+- a passage that continues a table or a list cut by the size limit carries the table's
+  header row or the list's lead-in as `context` (indexed with it, shown above it; not part
+  of the quote);
+- a passage too short to stand alone (a title, a lone heading line) joins the next one.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kb.models import Passage
 from kb.text import collapse, sentences, trimmed
@@ -19,14 +26,29 @@ TARGET_WORDS = 150
 MAX_WORDS = 250
 MAX_CHARS = 2500
 SMALL_TAIL = 40  # a last piece this small joins the passage before it when it fits
+SHORT_PASSAGE = 30  # a passage this small (a title block) joins the next one on its page
+MAX_CONTEXT_WORDS = 60
 
 BLOCK_BREAK = re.compile(r"\n[ \t\f\v\r]*\n\s*")
 LIST_ITEM = re.compile(r"\s*(?:[-*•◦▪‣–·o]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+")
+SENTENCE_END = (".", "!", "?", ":", ";", "…", '"', "”", "’", ")")
+
+
 @dataclass(frozen=True)
 class Span:
     start: int
     end: int
     words: int
+    lead_in: bool = False  # ends with ":" and introduces what follows
+    table: int | None = None  # index into page.tables when the unit is a table row
+    header: bool = False  # a header row of its table
+
+
+@dataclass(frozen=True)
+class Piece:
+    span: Span
+    heading: str | None
+    context: str | None = None
 
 
 def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: int = MAX_WORDS,
@@ -35,12 +57,17 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
     out: list[Passage] = []
     section: str | None = None
     for page in pages:
+        pieces: list[Piece] = []
         for start, end, heading in _regions(page, section):
             section = heading
-            for span in _pack(_units(page.text, start, end, max_words, max_chars), target_words, max_words, max_chars,
-                              page.text):
-                out.append(Passage(None, None, len(out), page.number, heading, span.start, span.end,
-                                   collapse(page.text[span.start:span.end])))
+            units = _units(page, start, end, max_words, max_chars)
+            pieces += [Piece(span, heading, context) for span, context in
+                       _pack(units, target_words, max_words, max_chars, page)]
+        for piece in _merge_short(pieces, max_words, max_chars):
+            s = piece.span
+            out.append(Passage(None, None, len(out), page.number, piece.heading, s.start, s.end,
+                               collapse(page.text[s.start:s.end]), page_label=page.label, ocr=page.ocr,
+                               context=piece.context))
         if page.headings:
             section = page.headings[-1][1]
     return out
@@ -79,20 +106,66 @@ def _is_just_heading(body: str, heading: str) -> bool:
     return len(collapse(body).split()) <= len(collapse(heading).split()) + 1
 
 
-def _units(text: str, start: int, end: int, max_words: int, max_chars: int) -> list[Span]:
+# ---- units ------------------------------------------------------------------------------------
+
+def _units(page: Page, start: int, end: int, max_words: int, max_chars: int) -> list[Span]:
+    text = page.text
     units: list[Span] = []
     for b_start, b_end in _blocks(text, start, end):
+        table = _table_at(page, b_start, b_end)
+        if table is not None:
+            units += _table_rows(page, table, b_start, b_end, max_words, max_chars)
+            continue
         for l_start, l_end in _list_items(text, b_start, b_end):
-            units += _fit(text, l_start, l_end, max_words, max_chars)
+            fitted = _fit(text, l_start, l_end, max_words, max_chars)
+            if fitted and text[l_start:l_end].rstrip().endswith(":"):
+                fitted[-1] = replace(fitted[-1], lead_in=True)
+            units += fitted
     return units
 
 
 def _blocks(text: str, start: int, end: int):
+    """Blank-line separated blocks; a block that stops mid-sentence and is followed by one that
+    starts in lower case is one paragraph broken by a stray blank line, and stays whole."""
     pos = start
+    block_start = start
     for m in BLOCK_BREAK.finditer(text, start, end):
-        yield from trimmed(text, pos, m.start())
+        before = text[pos:m.start()].rstrip()
+        after = text[m.end():m.end() + 1]
         pos = m.end()
-    yield from trimmed(text, pos, end)
+        if before and not before.endswith(SENTENCE_END) and after.islower() and not _is_heading_line(before):
+            continue
+        yield from trimmed(text, block_start, m.start())
+        block_start = pos
+    yield from trimmed(text, block_start, end)
+
+
+def _is_heading_line(block: str) -> bool:
+    last = block.rsplit("\n", 1)[-1].strip()
+    return len(last.split()) <= 12 and last[:1].isupper() and last.istitle()
+
+
+def _table_at(page: Page, start: int, end: int) -> int | None:
+    for i, (t_start, t_end, _) in enumerate(page.tables):
+        if t_start <= start and end <= t_end:
+            return i
+    return None
+
+
+def _table_rows(page: Page, table: int, start: int, end: int, max_words: int, max_chars: int) -> list[Span]:
+    """Each row of a table is one unit (rows are lines); a row too big for a passage is cut."""
+    text = page.text
+    header_end = page.tables[table][2]
+    rows = []
+    pos = start
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        line_end = end if nl < 0 else nl
+        for s, e in trimmed(text, pos, line_end):
+            for unit in _fit(text, s, e, max_words, max_chars):
+                rows.append(replace(unit, table=table, header=e <= header_end))
+        pos = line_end + 1
+    return rows
 
 
 def _list_items(text: str, start: int, end: int):
@@ -159,25 +232,90 @@ def _chunks(text: str, start: int, end: int, max_words: int, max_chars: int) -> 
     return out
 
 
-def _pack(units: list[Span], target: int, max_words: int, max_chars: int, text: str) -> list[Span]:
-    passages: list[Span] = []
-    cur: Span | None = None
+# ---- packing ----------------------------------------------------------------------------------
+
+def _join(units: list[Span]) -> Span:
+    return Span(units[0].start, units[-1].end, sum(u.words for u in units))
+
+
+def _fits(units: list[Span], max_words: int, max_chars: int) -> bool:
+    return sum(u.words for u in units) <= max_words and units[-1].end - units[0].start <= max_chars
+
+
+def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: Page
+          ) -> list[tuple[Span, str | None]]:
+    """Greedy packing into (span, context) passages; see the module docstring for the exceptions."""
+    groups: list[list[Span]] = []
+    cur: list[Span] = []
     for u in units:
-        if cur is None:
-            cur = u
-            continue
-        merged = Span(cur.start, u.end, cur.words + u.words)
-        if cur.words >= target or merged.words > max_words or merged.end - merged.start > max_chars:
-            passages.append(cur)
-            cur = u
+        full = sum(x.words for x in cur) >= target
+        if cur and ((full and not cur[-1].lead_in) or not _fits(cur + [u], max_words, max_chars)):
+            if cur[-1].lead_in and len(cur) > 1:
+                groups.append(cur[:-1])  # the lead-in goes with what it introduces
+                cur = [cur[-1]]
+            if not _fits(cur + [u], max_words, max_chars) or not cur[-1].lead_in:
+                groups.append(cur)
+                cur = []
+        cur.append(u)
+    if cur:
+        tail = sum(u.words for u in cur)
+        if groups and tail < SMALL_TAIL and _fits(groups[-1] + cur, max_words, max_chars):
+            groups[-1] = groups[-1] + cur
         else:
-            cur = merged
-    if cur is not None:
-        if passages and cur.words < SMALL_TAIL:
-            prev = passages[-1]
-            merged = Span(prev.start, cur.end, prev.words + cur.words)
+            groups.append(cur)
+    out = []
+    previous: list[Span] = []
+    for group in groups:
+        out.append((_join(group), _context(group, previous, units, page)))
+        previous = group
+    return out
+
+
+def _context(group: list[Span], previous: list[Span], units: list[Span], page: Page) -> str | None:
+    """The header row of a table, or the lead-in of a list, that this passage continues."""
+    first = group[0]
+    if not previous:
+        return None
+    if first.table is not None and not first.header and previous[-1].table == first.table:
+        header = [u for u in units if u.table == first.table and u.header]
+        if header:
+            return _short(collapse(page.text[header[0].start:header[-1].end]))
+    if LIST_ITEM.match(page.text, first.start) and not first.lead_in:
+        idx = units.index(first)
+        for u in reversed(units[:idx]):
+            if u.lead_in:
+                return _short(collapse(page.text[u.start:u.end]))
+            if not LIST_ITEM.match(page.text, u.start):
+                break
+    return None
+
+
+def _short(text: str) -> str:
+    words = text.split()
+    return text if len(words) <= MAX_CONTEXT_WORDS else " ".join(words[:MAX_CONTEXT_WORDS]) + " …"
+
+
+def _merge_short(pieces: list[Piece], max_words: int, max_chars: int) -> list[Piece]:
+    """A passage too short to answer anything (a title block, a lone line) joins the next one
+    on the page, which then spans both and keeps the later (nearer) heading."""
+    out: list[Piece] = []
+    carry: Piece | None = None
+    for piece in pieces:
+        if carry is not None:
+            merged = _join([carry.span, piece.span])
             if merged.words <= max_words and merged.end - merged.start <= max_chars:
-                passages[-1] = merged
-                return passages
-        passages.append(cur)
-    return passages
+                piece = Piece(merged, piece.heading, carry.context or piece.context)
+            else:
+                out.append(carry)
+            carry = None
+        if piece.span.words < SHORT_PASSAGE:
+            carry = piece
+        else:
+            out.append(piece)
+    if carry is not None:
+        merged = _join([out[-1].span, carry.span]) if out and out[-1].heading == carry.heading else None
+        if merged and merged.words <= max_words and merged.end - merged.start <= max_chars:
+            out[-1] = Piece(merged, out[-1].heading, out[-1].context)
+        else:
+            out.append(carry)
+    return out

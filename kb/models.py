@@ -38,6 +38,9 @@ class Passage:
     page_label: str | None = None  # the printed page number ("24", "iv"); cite this, open at `page`
     ocr: bool = False  # the text was recognised from a page image, not read from a text layer
     states: tuple[str, ...] = ()  # US states/territories the passage names (two-letter codes)
+    # Text the passage continues but does not contain: the header row of a table or the
+    # lead-in of a list that the size limit cut. Indexed with the passage, shown above it.
+    context: str | None = None
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,12 @@ def idf(df: int, n: int) -> float:
     return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def index_text(passage_text: str, section: str | None) -> str:
-    """What keyword and dense search see: the passage under its heading, so a heading is
-    searchable with every passage in its section. (Adding the document title as well
-    measured worse on the dev set: it drowns short passages; see bench/quality.py.)"""
-    if section and not passage_text.startswith(section):
-        return f"{section} \n{passage_text}"
-    return passage_text
+def index_text(passage_text: str, section: str | None, context: str | None = None) -> str:
+    """What keyword and dense search see: the passage under its heading (and the table header
+    or list lead-in it continues), so a heading is searchable with every passage in its
+    section. (Adding the document title as well measured worse on the dev set: it drowns
+    short passages; see bench/quality.py.)"""
+    text = f"{context} \n{passage_text}" if context else passage_text
+    if section and not text.startswith(section):
+        return f"{section} \n{text}"
+    return text

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...errors import Busy, CorruptKnowledgeBase, EmptyKnowledgeBase
 from ...models import Filters, Status
-from ...tokens import index_text, tokenize
+from ...tokens import tokenize
 from ..base import Backend, Changes, Generation, IndexReader, IndexWriter, KeywordStats, StaleSnapshot
 from . import database as db
 from . import migrations
@@ -345,7 +345,7 @@ class LocalWriter(IndexWriter):
 
     def passages_without_vectors(self, skip_paths):
         have = set(self.vector_ids.tolist())
-        return [(pid, index_text(text, section)) for pid, text, section, path in db.passage_texts(self.conn)
+        return [(pid, text) for pid, text, path in db.passage_texts(self.conn)
                 if pid not in have and path not in skip_paths]
 
     def commit(self, changes: Changes, *, model: str, dimension: int | None) -> int:
@@ -426,7 +426,7 @@ class LocalWriter(IndexWriter):
 
     def _write_keywords(self, generation: int) -> None:
         rows = db.passage_texts(self.conn)
-        index = KeywordIndex.build([r[0] for r in rows], [index_text(r[1], r[2]) for r in rows])
+        index = KeywordIndex.build([r[0] for r in rows], [r[1] for r in rows])
         final = self.backend.keywords_path(generation)
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)

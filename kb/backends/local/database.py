@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from ...models import Document, Filters, Passage
+from ...tokens import index_text
 
 DOC_COLUMNS = ("id, path, name, sha256, size, mtime_ns, title, publisher, year, doc_type, pages, ingested_at, kind, "
                "warnings, url, accessed, states")
-PASSAGE_COLUMNS = ('id, document_id, ordinal, page, section, start, "end", text, page_label, ocr, '
+PASSAGE_COLUMNS = ('id, document_id, ordinal, page, section, start, "end", text, page_label, ocr, context, '
                    "(SELECT group_concat(state) FROM passage_states WHERE passage_id = passages.id)")
-PASSAGE_INSERT = ('id, document_id, ordinal, page, section, start, "end", text, page_label, ocr')
+PASSAGE_INSERT = 'id, document_id, ordinal, page, section, start, "end", text, page_label, ocr, context'
 
 
 def now_iso() -> str:
@@ -28,8 +29,8 @@ def document(row) -> Document:
 
 
 def passage(row) -> Passage:
-    return Passage(*row[:8], page_label=row[8], ocr=bool(row[9]), states=tuple(sorted((row[10] or "").split(",")))
-                   if row[10] else ())
+    states = tuple(sorted(row[11].split(","))) if row[11] else ()
+    return Passage(*row[:8], page_label=row[8], ocr=bool(row[9]), context=row[10], states=states)
 
 
 def meta(conn) -> dict[str, str]:
@@ -183,19 +184,20 @@ def insert_document(conn, d: Document, passages: list[Passage], first_id: int, n
         (d.path, d.name, d.sha256, d.size, d.mtime_ns, d.title, d.publisher, d.year, d.doc_type, d.pages, d.kind,
          json.dumps(list(d.warnings)), now, d.url, d.accessed, json.dumps(list(d.states))))
     ids = list(range(first_id, first_id + len(passages)))
-    conn.executemany(f"INSERT INTO passages ({PASSAGE_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    conn.executemany(f"INSERT INTO passages ({PASSAGE_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(pid, cur.lastrowid, p.ordinal, p.page, p.section, p.start, p.end, p.text, p.page_label,
-                       int(p.ocr)) for pid, p in zip(ids, passages)])
+                       int(p.ocr), p.context) for pid, p in zip(ids, passages)])
     conn.executemany("INSERT INTO passage_states (state, passage_id, named) VALUES (?, ?, ?)",
                      [(s, pid, int(s in p.states)) for pid, p in zip(ids, passages)
                       for s in sorted(set(p.states) | set(d.states))])
     return ids
 
 
-def passage_texts(conn) -> list[tuple[int, str, str | None, str]]:
-    """(id, text, section, document path) of every passage, by id."""
-    return conn.execute("SELECT p.id, p.text, p.section, d.path FROM passages p "
-                        "JOIN documents d ON d.id = p.document_id ORDER BY p.id").fetchall()
+def passage_texts(conn) -> list[tuple[int, str, str]]:
+    """(id, text to index, document path) of every passage, by id."""
+    rows = conn.execute("SELECT p.id, p.text, p.section, p.context, d.path FROM passages p "
+                        "JOIN documents d ON d.id = p.document_id ORDER BY p.id")
+    return [(pid, index_text(text, section, context), path) for pid, text, section, context, path in rows]
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:

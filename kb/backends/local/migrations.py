@@ -52,6 +52,7 @@ ALTER TABLE documents ADD COLUMN accessed TEXT;
 ALTER TABLE documents ADD COLUMN states TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE passages ADD COLUMN page_label TEXT;
 ALTER TABLE passages ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE passages ADD COLUMN context TEXT;
 CREATE TABLE passage_states (
     state TEXT NOT NULL,
     passage_id INTEGER NOT NULL REFERENCES passages(id) ON DELETE CASCADE,
@@ -63,7 +64,7 @@ CREATE INDEX passage_states_by_passage ON passage_states (passage_id);
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "documents, passages, problems", V1),
-    (2, "printed page labels, OCR flag, US states, URL and access date", V2),
+    (2, "printed page labels, OCR flag, table/list context, US states, URL and access date", V2),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -1,0 +1,80 @@
+"""Passage boundaries that keep meaning together: lead-ins with their lists, paragraphs broken
+by a stray blank line, title blocks, and tables cut by the size limit."""
+from __future__ import annotations
+
+from ingest.split import MAX_WORDS, split_pages
+from ingest.types import Page
+
+
+def sentence(i: int, words: int = 20) -> str:
+    return " ".join([f"Sentence{i}"] + ["word"] * (words - 2) + ["end."])
+
+
+def test_a_lead_in_never_ends_a_passage():
+    body = " ".join(sentence(i, 21) for i in range(7))  # 147 words: the lead-in takes it past the target
+    text = (body + "\n\nStates must address these three areas:\n"
+            "- Screening for every infant at each well-child visit\n"
+            "- Referral to a clinician trained in infant mental health\n"
+            "- Payment for dyadic treatment of parent and child\n")
+    passages = split_pages([Page(1, text)])
+    holder = next(p for p in passages if "three areas:" in p.text)
+    assert not holder.text.endswith(":")
+    assert "Screening for every infant" in holder.text
+
+
+def test_a_list_cut_by_the_size_limit_carries_its_lead_in():
+    items = "\n".join(f"- Item {i} " + "detail " * 25 for i in range(14))
+    text = "The plan lists these requirements for every county:\n" + items
+    passages = split_pages([Page(1, text)])
+    assert len(passages) > 1
+    assert passages[0].context is None and passages[0].text.startswith("The plan lists")
+    for p in passages[1:]:
+        assert p.context == "The plan lists these requirements for every county:"
+        assert p.text.startswith("- Item")
+
+
+def test_a_stray_blank_line_mid_sentence_does_not_split_a_paragraph():
+    filler = " ".join(sentence(i) for i in range(8))
+    text = filler + "\n\nThe consultation program served families in\n\nnine rural counties during its first year.\n"
+    passages = split_pages([Page(1, text)])
+    holder = next(p for p in passages if "served families in" in p.text)
+    assert "nine rural counties" in holder.text
+
+
+def test_a_real_paragraph_break_still_splits():
+    paragraph = " ".join(sentence(i) for i in range(9))
+    text = paragraph + "\n\n" + paragraph.replace("Sentence", "Other")
+    passages = split_pages([Page(1, text)])
+    assert len(passages) == 2 and passages[1].text.startswith("Other0")
+
+
+def test_a_title_block_joins_the_passage_after_it():
+    text = ("Infant and Early Childhood Mental Health\nA Guide for State Policy Makers\n\nIntroduction\n\n"
+            + " ".join(sentence(i) for i in range(5)))
+    headings = [(0, "Infant and Early Childhood Mental Health"), (text.index("Introduction"), "Introduction")]
+    passages = split_pages([Page(1, text, headings)])
+    assert len(passages) == 1
+    assert passages[0].text.startswith("Infant and Early Childhood Mental Health A Guide")
+    assert passages[0].section == "Introduction"
+
+
+def test_table_rows_stay_whole_and_a_cut_table_repeats_its_header():
+    header = "County\tChildren served\tClinicians\tWaitlist"
+    rows = [f"County {i:02d} of the state\t{100 + i} children\t{i} clinicians\t{i * 3} weeks waiting" for i in range(60)]
+    text = "\n".join([header] + rows)
+    page = Page(1, text, tables=[(0, len(text), len(header))])
+    passages = split_pages([page])
+    assert len(passages) > 1
+    for p in passages:
+        assert len(p.text.split()) <= MAX_WORDS
+    for row in rows:  # every row lies whole inside exactly one passage
+        assert sum(" ".join(row.split()) in p.text for p in passages) == 1
+    assert passages[0].context is None and passages[0].text.startswith("County Children served")
+    for p in passages[1:]:
+        assert p.context == "County Children served Clinicians Waitlist"
+
+
+def test_page_label_and_ocr_flag_travel_to_passages():
+    page = Page(4, " ".join(sentence(i) for i in range(3)), label="24", ocr=True)
+    (p,) = split_pages([page])
+    assert (p.page, p.page_label, p.ocr) == (4, "24", True)

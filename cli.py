@@ -239,5 +239,33 @@ def status(kb_dir, as_json):
         click.echo(f"  ✗ {p['name']}: {p['reason']}")
 
 
+@main.command()
+@kb_option
+@json_option
+def documents(kb_dir, as_json):
+    """Each document's metadata, as citations will show it (edit metadata.json to change it)."""
+    from kb.backends import open_backend
+
+    try:
+        backend = open_backend(load_settings(kb_dir=kb_dir))
+        docs = backend.documents()
+        counts = backend.passage_counts()
+    except KBError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps([{**d.to_dict(), "passages": counts.get(d.id, 0)} for d in docs], ensure_ascii=False))
+        return
+    for d in docs:
+        click.echo(f"{d.name}")
+        click.echo(f"  title      {d.title}")
+        click.echo(f"  publisher  {d.publisher or '(none)'}")
+        click.echo(f"  year       {d.year or '(none)'}")
+        for label, value in (("type", d.doc_type), ("url", d.url), ("accessed", d.accessed),
+                             ("states", ", ".join(d.states)), ("pages", d.pages)):
+            if value:
+                click.echo(f"  {label:<10} {value}")
+        click.echo(f"  passages   {counts.get(d.id, 0)}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
 """Pages → passages: verbatim spans of about 100–250 words that never cross a page or a heading.
+A heading is not in any passage's text: it is the `section` of the passages under it.
 
 Pure functions, property-tested. A passage is a [start, end) span of its page's text;
 its `text` is that span with whitespace collapsed, so a quote pasted from it is exact.
@@ -10,7 +11,9 @@ size, with three exceptions that keep meaning together:
 - a passage that continues a table or a list cut by the size limit carries the table's
   header row or the list's lead-in as `context` (indexed with it, shown above it; not part
   of the quote);
-- a passage too short to stand alone (a title, a lone heading line) joins the next one.
+- a passage too short to stand alone (a title line, a date) joins the next one under the same
+  heading. (A short section -- a heading and one sentence -- stays whole: it answers
+  something, and passages never cross a heading.)
 """
 from __future__ import annotations
 
@@ -61,9 +64,9 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
         for start, end, heading in _regions(page, section):
             section = heading
             units = _units(page, start, end, max_words, max_chars)
-            pieces += [Piece(span, heading, context) for span, context in
-                       _pack(units, target_words, max_words, max_chars, page)]
-        for piece in _merge_short(pieces, max_words, max_chars):
+            pieces += _merge_short([Piece(span, heading, context) for span, context in
+                                    _pack(units, target_words, max_words, max_chars, page)], max_words, max_chars)
+        for piece in pieces:
             s = piece.span
             out.append(Passage(None, None, len(out), page.number, piece.heading, s.start, s.end,
                                collapse(page.text[s.start:s.end]), page_label=page.label, ocr=page.ocr,
@@ -74,36 +77,37 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
 
 
 def _regions(page: Page, section: str | None):
-    """(start, end, governing heading) spans of a page, cut at headings.
+    """(start, end, governing heading) spans of a page, cut at headings. A region starts after
+    its heading's own text: the heading is the passage's `section`, never part of its quote.
 
     A heading with no text under it (the next heading follows at once) joins the region
     below, which is governed by the nearer heading.
     """
     text = page.text
-    cuts = [(0, section)] + [(off, h) for off, h in page.headings if 0 <= off < len(text)]
+    cuts = [(0, 0, section)] + [(off, heading_end(text, off, h), h) for off, h in page.headings
+                                if 0 <= off < len(text)]
     cuts.sort(key=lambda c: c[0])
     regions = []
-    pending_start = None
-    for i, (start, heading) in enumerate(cuts):
+    for i, (_, body_start, heading) in enumerate(cuts):
         end = cuts[i + 1][0] if i + 1 < len(cuts) else len(text)
-        if end <= start:
-            continue
-        body = text[start:end]
-        heading_only = i > 0 and i + 1 < len(cuts) and _is_just_heading(body, heading)
-        if pending_start is None:
-            pending_start = start
-        if heading_only:
-            continue
-        if text[pending_start:end].strip():
-            regions.append((pending_start, end, heading))
-        pending_start = None
-    if pending_start is not None and text[pending_start:].strip():
-        regions.append((pending_start, len(text), cuts[-1][1]))
+        if end > body_start and text[body_start:end].strip():
+            regions.append((body_start, end, heading))
     return regions
 
 
-def _is_just_heading(body: str, heading: str) -> bool:
-    return len(collapse(body).split()) <= len(collapse(heading).split()) + 1
+def heading_end(text: str, offset: int, heading: str) -> int:
+    """Where a heading's text ends in the page, matching its characters (whitespace aside) from
+    `offset`; `offset` itself when the page does not spell the heading there."""
+    pos = offset
+    for ch in heading:
+        if ch.isspace():
+            continue
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text) or text[pos] != ch:
+            return offset
+        pos += 1
+    return pos
 
 
 # ---- units ------------------------------------------------------------------------------------
@@ -296,8 +300,8 @@ def _short(text: str) -> str:
 
 
 def _merge_short(pieces: list[Piece], max_words: int, max_chars: int) -> list[Piece]:
-    """A passage too short to answer anything (a title block, a lone line) joins the next one
-    on the page, which then spans both and keeps the later (nearer) heading."""
+    """Within one region: a passage too short to answer anything joins the next one, or the
+    one before it when it is the last."""
     out: list[Piece] = []
     carry: Piece | None = None
     for piece in pieces:
@@ -313,7 +317,7 @@ def _merge_short(pieces: list[Piece], max_words: int, max_chars: int) -> list[Pi
         else:
             out.append(piece)
     if carry is not None:
-        merged = _join([out[-1].span, carry.span]) if out and out[-1].heading == carry.heading else None
+        merged = _join([out[-1].span, carry.span]) if out else None
         if merged and merged.words <= max_words and merged.end - merged.start <= max_chars:
             out[-1] = Piece(merged, out[-1].heading, out[-1].context)
         else:

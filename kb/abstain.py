@@ -1,14 +1,19 @@
 """Does the corpus answer the question? Three tests, all needed for "answered".
 
 1. Topic: the best passage must be similar enough to the question (cosine). This
-   separates off-topic questions ("how do I renew a passport").
+   separates off-topic questions ("how do I renew a passport"). A question word that
+   occurs nowhere in the corpus raises the bar: the topic must then match clearly.
 2. Specifics: a near-miss ("Kentucky's 2019 home-visiting budget") scores like a real
    question, because the topic matches. So the question's distinctive terms (names,
    places, years, numbers, codes, acronyms) must all appear together in one of the best
    passages (with its heading and its document's title, publisher and year).
 3. Substance: that passage must hold a fair share of the question's other words,
    weighted by rarity ("Head Start performance standards for classroom ratios" finds
-   "Head Start" but nothing about standards or ratios).
+   "Head Start" but nothing about standards or ratios). Not asked when the topic match is
+   strong and every named thing was found: a paraphrase shares few words but means the same.
+
+Named things match across spellings: "U.S." = "US" = "United States" = "America(n)",
+inflections and demonyms ("Indian" finds "India"), hyphenated compounds by their parts.
 
 Thresholds are calibrated by bench/quality.py on the dev questions, bench/answerable.jsonl
 and bench/unanswerable.jsonl.
@@ -18,12 +23,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .tokens import tokenize
 from .models import Document, Passage
+from .tokens import normalise, stopwords, tokenize
 
 MIN_COSINE = 0.30  # when the question names nothing specific, the topic test must carry it
 MIN_COSINE_WITH_TERMS = 0.15  # named things found together are strong evidence on their own
+MIN_COSINE_ABSENT_WORD = 0.45  # a question word the corpus never uses: the topic must match clearly
+STRONG_COSINE = 0.50  # at this similarity, with every named thing found, the wording need not match
 MIN_COVERAGE = 0.30
+# Endings that turn a place into its people or adjective (India/Indian, America/Americans,
+# Japan/Japanese, Israel/Israeli, Spain/Spanish), or a noun into its plural.
+VARIANT_ENDINGS = ("n", "an", "ian", "ns", "ans", "ians", "ese", "i", "is", "ish", "s", "es")
+US_SPELLINGS = ({"us"}, {"usa"}, {"america"}, {"american"}, {"unit", "state"})  # stemmed spellings of the U.S.
 QUESTION_WORDS = {
     "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was", "were", "do",
     "does", "did", "can", "could", "should", "would", "will", "has", "have", "had", "tell", "list", "name",
@@ -43,7 +54,7 @@ def distinctive_terms(question: str) -> list[str]:
     """Names, places, years, numbers, codes and acronyms: what a passage must mention to
     answer this question rather than a neighbouring one."""
     terms = []
-    words = TOKEN.findall(question)
+    words = TOKEN.findall(normalise(question))
     for i, raw in enumerate(words):
         word = raw.strip(".'’-–:")
         word = re.sub(r"['’]s$", "", word)
@@ -60,11 +71,21 @@ def distinctive_terms(question: str) -> list[str]:
 
 
 def judge(question: str, best_cosine: float, passages: list[Passage], documents: dict[int, Document],
-          idf: dict[str, float] | None = None) -> Verdict:
+          idf: dict[str, float] | None = None, absent: list[str] = ()) -> Verdict:
+    """`idf` weighs the question's tokens; `absent` lists those the corpus never uses."""
     if not passages:
         return Verdict(False, "The knowledge base has no passage to offer for this question.", [])
     terms = distinctive_terms(question)
-    if best_cosine < (MIN_COSINE_WITH_TERMS if terms else MIN_COSINE):
+    floor = MIN_COSINE_WITH_TERMS if terms else MIN_COSINE
+    unknown = {t for t in absent if t.isalpha() and t not in stopwords()}
+    if unknown:
+        floor = max(floor, MIN_COSINE_ABSENT_WORD)
+    if best_cosine < floor:
+        if unknown:
+            named = [w for w in dict.fromkeys(TOKEN.findall(question)) if set(tokenize(w)) & unknown]
+            listed = ", ".join(f"“{w.strip('.?!,;:')}”" for w in named)
+            return Verdict(False, f"No document in the knowledge base mentions {listed}; the closest passages are "
+                                  "shown, but they may not answer this question.", named)
         return Verdict(False, "No passage is about this question; the closest ones are shown for reference.", [])
     words = set(tokenize(question))
     weights = {t: (idf or {}).get(t, 1.0) for t in words}
@@ -73,7 +94,8 @@ def judge(question: str, best_cosine: float, passages: list[Passage], documents:
     for p in passages:
         doc = documents.get(p.document_id)
         meta = " ".join(str(x) for x in (doc.title, doc.publisher, doc.year) if x) if doc else ""
-        seen = set(tokenize(p.text)) | set(tokenize(p.section or "")) | set(tokenize(meta))
+        seen = set(tokenize(p.text)) | set(tokenize(p.section or "")) | set(tokenize(p.context or "")) | \
+            set(tokenize(meta))
         missing = [t for t in terms if not _found(t, seen)]
         if best_missing is None or len(missing) < len(best_missing):
             best_missing = missing
@@ -84,7 +106,7 @@ def judge(question: str, best_cosine: float, passages: list[Passage], documents:
         listed = ", ".join(f"“{t}”" for t in best_missing)
         return Verdict(False, f"No matching passage mentions {listed}; the closest passages are shown, "
                               "but they may not answer this question.", best_missing)
-    if words and best_coverage < MIN_COVERAGE:
+    if words and best_coverage < MIN_COVERAGE and best_cosine < STRONG_COSINE:
         return Verdict(False, "The closest passages share little with this question; they are shown for "
                               "reference but probably do not answer it.", [])
     return Verdict(True, None, [])
@@ -97,4 +119,19 @@ def _found(term: str, seen: set[str]) -> bool:
     codes = [t for t in tokens if not t.isalnum()]
     if codes:  # a code matches whole ("dc:0-5"), or by all of its parts
         return any(c in seen for c in codes) or all(t in seen for t in tokens if t.isalnum())
-    return all(t in seen for t in tokens)
+    return all(_token_found(t, seen) for t in tokens)
+
+
+def _token_found(token: str, seen: set[str]) -> bool:
+    if token in seen:
+        return True
+    if {token} in US_SPELLINGS:
+        return any(spelling <= seen for spelling in US_SPELLINGS)
+    if token.isdigit() or len(token) < 4:
+        return False
+    return any(_variant(token, s) or _variant(s, token) for s in seen if s[:3] == token[:3])
+
+
+def _variant(longer: str, shorter: str) -> bool:
+    """`longer` is `shorter` with a demonym or plural ending ("indian" / "india")."""
+    return len(shorter) >= 4 and longer.startswith(shorter) and longer[len(shorter):] in VARIANT_ENDINGS

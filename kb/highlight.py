@@ -3,17 +3,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from .text import FOOTNOTE_START, LIST_MARKER, TRAILING_MARKER, URL, sentences
 from .tokens import tokenize
-from .text import LIST_MARKER, sentences
 
 MAX_LIST_ITEMS = 10
 
 
 def sentence_spans(text: str, heading: str | None = None) -> list[tuple[int, int]]:
-    """Sentences and list items of a passage; a heading it opens with is left out, since a
-    heading is not an answer (and would otherwise run into the first sentence)."""
+    """Sentences and list items of a passage, without a footnote marker left on their end; a
+    heading the passage opens with is left out, since a heading is not an answer."""
     start = len(heading) if heading and text.startswith(heading) else 0
-    return list(sentences(text, start, bullets=True))
+    spans = []
+    for s, e in sentences(text, start, bullets=True):
+        marker = TRAILING_MARKER.search(text, s, e)
+        spans.append((s, marker.start() if marker else e))
+    return spans
+
+
+def quotable(piece: str) -> bool:
+    """A footnote's own text or a bare address is not an answer to quote."""
+    if FOOTNOTE_START.match(piece) and not LIST_MARKER.match(piece):
+        return False
+    return len(URL.sub("", piece).split()) >= 3
 
 
 def lexical_scores(question: str, pieces: list[str], idf: dict[str, float] | None = None) -> np.ndarray:
@@ -35,6 +46,7 @@ def pick(scores: np.ndarray, spans: list[tuple[int, int]], text: str, keep_ratio
     """
     if not spans:
         return []
+    scores = np.array([sc if quotable(text[s:e]) else sc - 2.0 for sc, (s, e) in zip(scores, spans)])
     order = np.argsort(-scores, kind="stable")
     best = scores[order[0]]
     chosen = {int(order[0])} | {int(i) for i in order[1:most] if best > 0 and scores[i] >= keep_ratio * best}

@@ -24,6 +24,13 @@ class Document:
     accessed: str | None = None  # ISO date a web page was retrieved, for "accessed" in citations
     states: tuple[str, ...] = ()  # US states/territories the document is about (two-letter codes)
 
+    def to_dict(self) -> dict:
+        """What citations will say about the document, and where it came from."""
+        return {"name": self.name, "title": self.title, "publisher": self.publisher, "year": self.year,
+                "type": self.doc_type, "url": self.url, "accessed": self.accessed, "states": list(self.states),
+                "pages": self.pages, "format": self.kind, "path": self.path, "ingested_at": self.ingested_at,
+                "warnings": list(self.warnings)}
+
 
 @dataclass(frozen=True)
 class Passage:

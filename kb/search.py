@@ -100,7 +100,8 @@ class Searcher:
         cosines = dict(zip(ids, reader.scores(ids, qvec, question)[0].tolist()))
         stats = reader.keyword_stats(question)
         check = [passages[i] for i in ids[:CHECK_DEPTH] if i in passages]
-        verdict = abstain.judge(question, max(cosines.values(), default=0.0), check, documents, stats.idf())
+        verdict = abstain.judge(question, max(cosines.values(), default=0.0), check, documents, stats.idf(),
+                                stats.absent())
         hits = []
         for pid, score in candidates[:k]:
             p = passages.get(pid)

@@ -8,9 +8,11 @@ while a differently punctuated spelling still matches on its parts.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 WORD = re.compile(r"\w+", re.UNICODE)
+DOTTED_ACRONYM = re.compile(r"(?<![\w.])(?:[A-Za-z]\.){2,}(?![\w])")  # U.S., D.C., U.S.C.
 # A run of letters/digits joined by code punctuation, containing at least one digit.
 CODE = re.compile(r"(?<![\w§])§?\w+(?:[-:./§–]\w+)+")
 
@@ -29,9 +31,16 @@ def stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN_PLUS)
 
 
+def normalise(text: str) -> str:
+    """Compatibility forms folded (ligatures, full-width letters: NFKC) and dotted acronyms
+    closed up, so "U.S." matches "US" and "ﬁnancing" matches "financing"."""
+    text = unicodedata.normalize("NFKC", text)
+    return DOTTED_ACRONYM.sub(lambda m: m.group().replace(".", ""), text)
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased words minus stopwords, stemmed; plus whole codes that contain a digit."""
-    low = text.lower()
+    low = normalise(text).lower()
     words = [w for w in WORD.findall(low) if w not in stopwords()]
     stemmed = _stemmer().stemWords(words)
     codes = [c.strip(".§").replace("–", "-") for c in CODE.findall(low)]

@@ -48,14 +48,24 @@ def test_a_real_paragraph_break_still_splits():
     assert len(passages) == 2 and passages[1].text.startswith("Other0")
 
 
-def test_a_title_block_joins_the_passage_after_it():
-    text = ("Infant and Early Childhood Mental Health\nA Guide for State Policy Makers\n\nIntroduction\n\n"
-            + " ".join(sentence(i) for i in range(5)))
-    headings = [(0, "Infant and Early Childhood Mental Health"), (text.index("Introduction"), "Introduction")]
-    passages = split_pages([Page(1, text, headings)])
-    assert len(passages) == 1
-    assert passages[0].text.startswith("Infant and Early Childhood Mental Health A Guide")
-    assert passages[0].section == "Introduction"
+def test_a_short_opening_line_joins_the_passage_after_it():
+    text = "December 2020\n\n" + " ".join(sentence(i) for i in range(5))
+    (p,) = split_pages([Page(1, text)])
+    assert p.text.startswith("December 2020 Sentence0")
+
+
+def test_a_short_section_stays_whole_under_its_heading():
+    text = ("Contact\nJane Doe, program director, 555-0100.\nFunding\n" + " ".join(sentence(i) for i in range(5)))
+    headings = [(0, "Contact"), (text.index("Funding"), "Funding")]
+    contact, funding = split_pages([Page(1, text, headings)])
+    assert (contact.section, contact.text) == ("Contact", "Jane Doe, program director, 555-0100.")
+    assert funding.section == "Funding" and funding.text.startswith("Sentence0")
+
+
+def test_a_heading_is_the_section_not_part_of_the_quote():
+    text = "Alabama\nAlabama Department of Early Childhood Education leveraged a grant.\n"
+    (p,) = split_pages([Page(None, text, [(0, "Alabama")])])
+    assert p.section == "Alabama" and p.text == "Alabama Department of Early Childhood Education leveraged a grant."
 
 
 def test_table_rows_stay_whole_and_a_cut_table_repeats_its_header():

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ingest.split import MAX_CHARS, MAX_WORDS, split_pages
+from ingest.split import MAX_CHARS, MAX_WORDS, heading_end, split_pages
 from ingest.types import Page
 from kb.text import collapse
 
@@ -63,6 +63,8 @@ def test_passages_are_verbatim_complete_bounded_and_within_pages(doc):
         covered[p.page] |= span
     for n, page in by_page.items():
         text_positions = {i for i, ch in enumerate(page.text) if not ch.isspace()}
+        for offset, heading in page.headings:  # a heading's own text is the passages' section
+            text_positions -= set(range(offset, heading_end(page.text, offset, heading)))
         assert text_positions <= covered[n], "some text is in no passage"
     # reading order is kept within a page
     for a, b in zip(passages, passages[1:]):

@@ -11,6 +11,7 @@ import click
 from kb.config import RUNTIMES, load_settings
 from kb.errors import KBError, UsageError
 from kb.models import Answer, Filters
+from kb.text import CONTROL, printable
 
 
 class Progress:
@@ -39,8 +40,21 @@ class Progress:
             bar.close()
 
 
+def echo(text: str = "", **kwargs) -> None:
+    """Every human line goes through here: document text, titles and file names can hold
+    control characters, and a terminal would obey them as escape sequences."""
+    click.echo(printable(text), **kwargs)
+
+
+def echo_json(data) -> None:
+    """One JSON document; C1 controls and direction overrides (which json.dumps leaves as they
+    are) are escaped too."""
+    text = json.dumps(data, ensure_ascii=False)
+    click.echo(CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
 def _fail(exc: KBError) -> None:
-    click.echo(f"Error: {exc}", err=True)
+    echo(f"Error: {exc}", err=True)
     sys.exit(2 if isinstance(exc, UsageError) else 1)
 
 
@@ -87,13 +101,13 @@ def ingest(paths, kb_dir, as_json, model, device, rebuild, runtime, index_kind, 
         progress = Progress(sys.stderr.isatty() and not as_json)
         try:
             report = run_ingest(list(paths), settings, rebuild=rebuild, progress=progress,
-                                on_wait=lambda msg: click.echo(msg, err=True))
+                                on_wait=lambda msg: echo(msg, err=True))
         finally:
             progress.close()
     except KBError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        echo_json(report.to_dict())
     else:
         _print_report(report)
     sys.exit(report.exit_code)
@@ -103,22 +117,22 @@ def _print_report(r) -> None:
     def names(items):
         return f": {', '.join(items)}" if items and len(items) <= 8 else ""
 
-    click.echo(f"Knowledge base: {r.kb_dir}")
-    click.echo(f"  added      {len(r.added):>5}{names(r.added)}")
-    click.echo(f"  updated    {len(r.updated):>5}{names(r.updated)}")
-    click.echo(f"  removed    {len(r.removed):>5}{names(r.removed)}")
-    click.echo(f"  unchanged  {len(r.unchanged):>5}")
-    click.echo(f"  failed     {len(r.failed):>5}")
+    echo(f"Knowledge base: {r.kb_dir}")
+    echo(f"  added      {len(r.added):>5}{names(r.added)}")
+    echo(f"  updated    {len(r.updated):>5}{names(r.updated)}")
+    echo(f"  removed    {len(r.removed):>5}{names(r.removed)}")
+    echo(f"  unchanged  {len(r.unchanged):>5}")
+    echo(f"  failed     {len(r.failed):>5}")
     for f in r.failed:
-        click.echo(f"    ✗ {f['path']}: {f['reason']}")
+        echo(f"    ✗ {f['path']}: {f['reason']}")
     for w in r.warnings:
-        click.echo(f"    ! {w['path']}: {w['warning']}")
+        echo(f"    ! {w['path']}: {w['warning']}")
     if r.repaired_index:
-        click.echo("  repaired   the index files were missing or out of step and were rebuilt")
+        echo("  repaired   the index files were missing or out of step and were rebuilt")
     if r.repaired_passages:
-        click.echo(f"  re-embedded {r.repaired_passages} stored passages (repair/rebuild)")
-    click.echo(f"  passages   {r.passages:>5} in {r.documents} documents ({r.new_passages} new)")
-    click.echo(f"  seconds    {r.seconds:>5.1f}")
+        echo(f"  re-embedded {r.repaired_passages} stored passages (repair/rebuild)")
+    echo(f"  passages   {r.passages:>5} in {r.documents} documents ({r.new_passages} new)")
+    echo(f"  seconds    {r.seconds:>5.1f}")
 
 
 def _parse_filters(values: tuple[str, ...]) -> Filters:
@@ -186,34 +200,34 @@ def ask(question, kb_dir, k, as_json, questions, filters, method, reranker, mode
                 except (json.JSONDecodeError, KeyError, TypeError):
                     raise UsageError(f"Line {n} of {questions.name} is not a JSON object with a \"question\".") from None
                 answer = searcher.ask(text, k=k, filters=filt, method=settings.method)
-                click.echo(json.dumps(answer.to_dict(item.get("id")), ensure_ascii=False))
+                echo_json(answer.to_dict(item.get("id")))
             return
         answer = searcher.ask(question, k=k, filters=filt, method=settings.method)
     except KBError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        echo_json(answer.to_dict())
     else:
         _print_answer(answer, color=sys.stdout.isatty())
 
 
 def _print_answer(answer: Answer, color: bool) -> None:
     if not answer.answered:
-        click.secho(f"Not answered: {answer.reason}", fg="yellow" if color else None)
+        click.secho(printable(f"Not answered: {answer.reason}"), fg="yellow" if color else None)
         if answer.hits:
-            click.echo("Closest passages, for reference:")
+            echo("Closest passages, for reference:")
     for i, hit in enumerate(answer.hits, 1):
         text = hit.passage.text
         shown, pos = [], 0
         for s, e in hit.highlights:
-            shown.append(text[pos:s])
-            shown.append(click.style(text[s:e], bold=True, underline=True) if color else f"[{text[s:e]}]")
+            shown.append(printable(text[pos:s]))
+            shown.append(click.style(printable(text[s:e]), bold=True, underline=True) if color else f"[{text[s:e]}]")
             pos = e
-        shown.append(text[pos:])
-        click.echo()
-        click.secho(f"[{i}] {hit.document.title}", bold=color)
-        click.echo("    " + "".join(shown))
-        click.echo(f"    Cite: {hit.citation}")
+        shown.append(printable(text[pos:]))
+        echo()
+        click.secho(printable(f"[{i}] {hit.document.title}"), bold=color)
+        click.echo("    " + "".join(shown))  # already made printable, piece by piece
+        echo(f"    Cite: {hit.citation}")
 
 
 @main.command()
@@ -228,15 +242,15 @@ def status(kb_dir, as_json):
     except KBError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(info.to_dict(), ensure_ascii=False))
+        echo_json(info.to_dict())
         return
-    click.echo(f"Knowledge base: {info.location} ({info.backend})")
+    echo(f"Knowledge base: {info.location} ({info.backend})")
     for key in ("documents", "passages", "model", "dimension", "index", "generation", "updated_at", "schema"):
-        click.echo(f"  {key:<11} {getattr(info, key)}")
+        echo(f"  {key:<11} {getattr(info, key)}")
     if info.bytes is not None:
-        click.echo(f"  size        {info.bytes / 2**20:.1f} MiB (vectors {(info.vector_bytes or 0) / 2**20:.1f} MiB)")
+        echo(f"  size        {info.bytes / 2**20:.1f} MiB (vectors {(info.vector_bytes or 0) / 2**20:.1f} MiB)")
     for p in info.problems:
-        click.echo(f"  ✗ {p['name']}: {p['reason']}")
+        echo(f"  ✗ {p['name']}: {p['reason']}")
 
 
 @main.command()
@@ -253,18 +267,18 @@ def documents(kb_dir, as_json):
     except KBError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps([{**d.to_dict(), "passages": counts.get(d.id, 0)} for d in docs], ensure_ascii=False))
+        echo_json([{**d.to_dict(), "passages": counts.get(d.id, 0)} for d in docs])
         return
     for d in docs:
-        click.echo(f"{d.name}")
-        click.echo(f"  title      {d.title}")
-        click.echo(f"  publisher  {d.publisher or '(none)'}")
-        click.echo(f"  year       {d.year or '(none)'}")
+        echo(f"{d.name}")
+        echo(f"  title      {d.title}")
+        echo(f"  publisher  {d.publisher or '(none)'}")
+        echo(f"  year       {d.year or '(none)'}")
         for label, value in (("type", d.doc_type), ("url", d.url), ("accessed", d.accessed),
                              ("states", ", ".join(d.states)), ("pages", d.pages)):
             if value:
-                click.echo(f"  {label:<10} {value}")
-        click.echo(f"  passages   {counts.get(d.id, 0)}")
+                echo(f"  {label:<10} {value}")
+        echo(f"  passages   {counts.get(d.id, 0)}")
 
 
 if __name__ == "__main__":

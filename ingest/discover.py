@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from .metadata import SIDECAR_NAME
 
 @dataclass
 class Found:
-    path: Path  # absolute
+    path: Path  # absolute, as named or found (the document's identity)
     size: int
     mtime_ns: int
     sha256: str | None = None
+    real: Path | None = None  # where the bytes are (links resolved), checked to lie inside a named root
+    inode: tuple[int, int] | None = None  # (device, inode) when checked: what the reader must find there
 
 
 @dataclass
@@ -43,8 +46,17 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+PSEUDO_FILESYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
 def walk(paths: list[Path]) -> tuple[list[Found], list[tuple[str, str]], list[Path], list[Path]]:
-    """(files found, failures, folders walked, named paths that do not exist)."""
+    """(files found, failures, folders walked, named paths that do not exist).
+
+    Only regular files whose real location lies inside a path the user named are read: a
+    link (or linked folder) pointing elsewhere, a device and a /proc-style file are each
+    reported and skipped, so a shared folder or an unpacked archive cannot pull the
+    server's own files into the knowledge base.
+    """
     found: dict[Path, Found] = {}
     failed: list[tuple[str, str]] = []
     folders: list[Path] = []
@@ -52,32 +64,38 @@ def walk(paths: list[Path]) -> tuple[list[Found], list[tuple[str, str]], list[Pa
     for given in paths:
         path = Path(os.path.abspath(Path(given).expanduser()))
         if path.is_symlink() and not path.exists():
-            failed.append((str(path), "broken symbolic link"))
+            failed.append((_shown(path), "broken symbolic link"))
         elif not path.exists():
             missing.append(path)
         elif path.is_dir():
             folders.append(path)
             _walk_folder(path, found, failed)
         else:
-            _add_file(path, found, failed, named=True)
+            _add_file(path, path.resolve(), found, failed)
     return list(found.values()), failed, folders, missing
 
 
 def _walk_folder(root: Path, found: dict, failed: list) -> None:
+    real_root = root.resolve()
     seen_dirs: set[tuple[int, int]] = set()
 
     def on_error(err: OSError) -> None:
-        failed.append((err.filename or str(root), f"folder cannot be read ({err.strerror or err})"))
+        failed.append((_shown(err.filename or root), f"folder cannot be read ({err.strerror or err})"))
 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=on_error):
+        here = Path(dirpath)
+        if not _inside(here.resolve(), real_root):
+            failed.append((_shown(here), "symbolic link to a folder outside the folder being ingested; skipped"))
+            dirnames[:] = []
+            continue
         try:
             st = os.stat(dirpath)
         except OSError as exc:
-            failed.append((dirpath, f"folder cannot be read ({exc.strerror})"))
+            failed.append((_shown(here), f"folder cannot be read ({exc.strerror})"))
             dirnames[:] = []
             continue
         if (st.st_dev, st.st_ino) in seen_dirs:
-            failed.append((dirpath, "symbolic link loop: this folder was already visited; skipped"))
+            failed.append((_shown(here), "symbolic link loop: this folder was already visited; skipped"))
             dirnames[:] = []
             continue
         seen_dirs.add((st.st_dev, st.st_ino))
@@ -85,23 +103,40 @@ def _walk_folder(root: Path, found: dict, failed: list) -> None:
         for name in sorted(filenames):
             if name.startswith(".") or name == SIDECAR_NAME:
                 continue
-            _add_file(Path(dirpath) / name, found, failed, named=False)
+            _add_file(here / name, real_root, found, failed)
 
 
-def _add_file(path: Path, found: dict, failed: list, named: bool) -> None:
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def _shown(path) -> str:
+    """A path as text that can be stored and printed, whatever bytes its name holds."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _add_file(path: Path, real_root: Path, found: dict, failed: list) -> None:
+    shown = _shown(path)
+    if shown != str(path):
+        failed.append((shown, "the file name is not valid UTF-8; rename the file to ingest it"))
+        return
     if formats.for_path(path) is None:
-        failed.append((str(path), formats.unsupported(path)))
+        failed.append((shown, formats.unsupported(path)))
         return
     try:
-        st = path.stat()
-    except OSError as exc:
-        reason = "broken symbolic link" if path.is_symlink() else f"cannot be read ({exc.strerror})"
-        failed.append((str(path), reason))
+        real = path.resolve(strict=True)
+        st = real.stat()
+    except (OSError, RuntimeError) as exc:
+        reason = "broken symbolic link" if path.is_symlink() else f"cannot be read ({getattr(exc, 'strerror', exc)})"
+        failed.append((shown, reason))
         return
-    if not path.is_file():
-        failed.append((str(path), "not a regular file"))
+    if not _inside(real, real_root):
+        failed.append((shown, "symbolic link to a file outside the folder being ingested; skipped"))
         return
-    found[path] = Found(path, st.st_size, st.st_mtime_ns)
+    if any(_inside(real, pseudo) for pseudo in PSEUDO_FILESYSTEMS) or not stat.S_ISREG(st.st_mode):
+        failed.append((shown, "not a regular file (a device, pipe or system file); skipped"))
+        return
+    found[path] = Found(path, st.st_size, st.st_mtime_ns, real=real, inode=(st.st_dev, st.st_ino))
 
 
 def plan(paths: list[Path], stored: dict[str, Document]) -> Plan:

@@ -2,53 +2,113 @@
 
 The sidecar is `metadata.json` beside the documents, keyed by file name:
 
-    {"report.pdf": {"title": "...", "publisher": "...", "year": 2020, "type": "policy brief"}}
+    {"report.pdf": {"title": "...", "publisher": "...", "year": 2020, "type": "policy brief",
+                    "url": "https://...", "states": ["MA", "Rhode Island"]}}
 
 A field left out or empty falls back to what extraction found (PDF metadata, HTML meta
-tags, the first heading) and, for the title, to the file name.
+tags, the first heading) and, for the title, to the file name. Every field is checked: a
+value of the wrong type or out of range is left out with a warning for that file, so one
+bad entry never stops an ingest.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from kb.states import code_of
+
 SIDECAR_NAME = "metadata.json"
-FIELDS = ("title", "publisher", "year", "type")
+TEXT_FIELDS = ("title", "publisher", "type")
+MAX_TEXT = 500
+YEARS = (1800, 2100)
 
 
 class SidecarError(ValueError):
-    pass
+    """The sidecar file as a whole cannot be used (not JSON, not an object)."""
 
 
-def sidecar_for(path: Path) -> dict:
-    """The sidecar entry for a file ({} when there is none)."""
+@dataclass
+class SidecarEntry:
+    values: dict = field(default_factory=dict)  # title, publisher, year, type, url, states
+    problems: list[str] = field(default_factory=list)  # one line per field left out
+
+
+def sidecar_for(path: Path) -> SidecarEntry:
+    """The checked sidecar entry for a file (empty when there is none)."""
     sidecar = path.parent / SIDECAR_NAME
     if not sidecar.is_file():
-        return {}
+        return SidecarEntry()
     st = sidecar.stat()
-    return _load(str(sidecar), st.st_mtime_ns, st.st_size).get(path.name, {})
+    entries = _load(str(sidecar), st.st_mtime_ns, st.st_size)
+    return entries.get(path.name, SidecarEntry())
 
 
 @lru_cache(maxsize=64)
-def _load(sidecar: str, _mtime_ns: int, _size: int) -> dict:
+def _load(sidecar: str, _mtime_ns: int, _size: int) -> dict[str, SidecarEntry]:
     try:
-        data = json.loads(Path(sidecar).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(Path(sidecar).read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise SidecarError(f"{sidecar} is not valid JSON ({exc}); fix it to apply its metadata") from None
     if not isinstance(data, dict):
         raise SidecarError(f"{sidecar} must hold an object keyed by file name")
-    out = {}
-    for name, entry in data.items():
-        if isinstance(entry, dict):
-            out[name] = {k: entry[k] for k in FIELDS if entry.get(k) not in (None, "")}
-            if "year" in out[name]:
-                try:
-                    out[name]["year"] = int(out[name]["year"])
-                except (TypeError, ValueError):
-                    raise SidecarError(f"{sidecar}: year of {name!r} must be a number") from None
+    return {str(name): check_entry(entry) for name, entry in data.items()}
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def check_entry(entry) -> SidecarEntry:
+    out = SidecarEntry()
+    if not isinstance(entry, dict):
+        out.problems.append("its metadata.json entry is not an object; ignored")
+        return out
+    for key in TEXT_FIELDS:
+        value = entry.get(key)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            out.problems.append(f"metadata.json: {key} must be text of at most {MAX_TEXT} characters; ignored")
+            continue
+        out.values[key] = " ".join(value.split())
+    if entry.get("year") not in (None, ""):
+        year = _year(entry["year"])
+        if year is None:
+            out.problems.append(f"metadata.json: year must be a whole number from {YEARS[0]} to {YEARS[1]}; ignored")
+        else:
+            out.values["year"] = year
+    if entry.get("url") not in (None, ""):
+        url = entry["url"]
+        if isinstance(url, str) and re.match(r"https?://[^\s]+$", url.strip()):
+            out.values["url"] = url.strip()
+        else:
+            out.problems.append("metadata.json: url must be an http(s) address; ignored")
+    raw_states = entry.get("states", entry.get("state"))
+    if raw_states not in (None, "", []):
+        items = raw_states.split(",") if isinstance(raw_states, str) else raw_states
+        codes = [code_of(s) for s in items] if isinstance(items, list) and all(isinstance(s, str) for s in items) \
+            else [None]
+        if None in codes:
+            out.problems.append("metadata.json: states must be US state names or two-letter codes; ignored")
+        else:
+            out.values["states"] = tuple(sorted(set(codes)))
     return out
+
+
+def _year(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and YEARS[0] <= value <= YEARS[1]:
+        return value
+    return None
 
 
 def title_from_name(path: Path) -> str:
@@ -63,4 +123,6 @@ def resolve(path: Path, extracted_title: str | None, extracted_publisher: str | 
         "publisher": sidecar.get("publisher") or extracted_publisher,
         "year": sidecar.get("year") or extracted_year,
         "doc_type": sidecar.get("type"),
+        "url": sidecar.get("url"),
+        "states": sidecar.get("states"),
     }

@@ -6,7 +6,10 @@ The model is loaded only if some passage needs embedding.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
+import os
+import stat
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -17,6 +20,7 @@ import numpy as np
 from kb.backends import Changes, DocumentUpdate, open_backend
 from kb.config import Settings
 from kb.embedders import Embedder, for_settings
+from kb import states
 from kb.errors import ExtractionError, ModelMismatch
 from kb.models import Document
 from kb.tokens import index_text
@@ -143,7 +147,7 @@ class _Run:
         elif found.sha256 in self.known_hashes:
             self.report.failed.append({"path": key, "reason": f"same content as {self.known_hashes[found.sha256]}, "
                                                              "already in the knowledge base; skipped"})
-        elif not (passages := split_pages(result.pages)):
+        elif not (passages := [replace(p, states=states.in_text(p.text)) for p in split_pages(result.pages)]):
             self._fail(key, "no passages: the file has no text to index")
         else:
             self.known_hashes[found.sha256] = found.path.name
@@ -194,30 +198,38 @@ def _stale_problems(problem_paths: list[str], plan: discover.Plan) -> list[str]:
 
 
 def _document(found: discover.Found, extracted: Extracted, report: IngestReport) -> Document:
-    try:
-        side = metadata.sidecar_for(found.path)
-    except metadata.SidecarError as exc:
-        side = {}
-        report.warnings.append({"path": str(found.path), "warning": str(exc)})
-    meta = metadata.resolve(found.path, extracted.title, extracted.publisher, extracted.year, side)
+    own = {"title": extracted.title, "publisher": extracted.publisher, "year": extracted.year, "url": extracted.url,
+           "states": list(states.in_text(extracted.title or ""))}
     for w in extracted.warnings:
         report.warnings.append({"path": str(found.path), "warning": w})
-    return Document(None, str(found.path), found.path.name, found.sha256, found.size, found.mtime_ns,
-                    meta["title"], meta["publisher"], meta["year"], meta["doc_type"], extracted.page_count,
-                    kind=extracted.kind, warnings=tuple(extracted.warnings))
+    doc = Document(None, str(found.path), found.path.name, found.sha256, found.size, found.mtime_ns, "", None, None,
+                   None, extracted.page_count, kind=extracted.kind, warnings=tuple(extracted.warnings),
+                   accessed=extracted.accessed, extracted_meta=json.dumps(own))
+    return replace(doc, **_resolved(doc, report))
+
+
+def _resolved(doc: Document, report: IngestReport) -> dict:
+    """The metadata a document should have now: its sidecar entry over what the file says."""
+    own = json.loads(doc.extracted_meta or "{}")
+    try:
+        side = metadata.sidecar_for(Path(doc.path))
+    except metadata.SidecarError as exc:
+        side = metadata.SidecarEntry(problems=[str(exc)])
+    for problem in side.problems:
+        report.warnings.append({"path": doc.path, "warning": problem})
+    meta = metadata.resolve(Path(doc.path), own.get("title"), own.get("publisher"), own.get("year"), side.values)
+    return {"title": meta["title"], "publisher": meta["publisher"], "year": meta["year"], "doc_type": meta["doc_type"],
+            "url": meta["url"] or own.get("url"), "states": tuple(meta["states"] or own.get("states") or ())}
 
 
 def _sidecar_updates(docs: list[Document], changes: Changes, report: IngestReport) -> None:
     """Apply sidecar edits to unchanged files without re-reading them."""
     for doc in docs:
-        try:
-            side = metadata.sidecar_for(Path(doc.path))
-        except metadata.SidecarError as exc:
-            report.warnings.append({"path": doc.path, "warning": str(exc)})
-            continue
-        wanted = {"title": side.get("title", doc.title), "publisher": side.get("publisher", doc.publisher),
-                  "year": side.get("year", doc.year), "doc_type": side.get("type", doc.doc_type)}
-        if wanted != {"title": doc.title, "publisher": doc.publisher, "year": doc.year, "doc_type": doc.doc_type}:
+        if doc.extracted_meta is None:  # stored before extracted metadata was kept: only the sidecar can win
+            doc = replace(doc, extracted_meta=json.dumps({"title": doc.title, "publisher": doc.publisher,
+                                                          "year": doc.year, "url": doc.url, "states": doc.states}))
+        wanted = _resolved(doc, report)
+        if any(getattr(doc, k) != v for k, v in wanted.items()):
             changes.metadata.append(replace(doc, **wanted))
 
 
@@ -234,7 +246,8 @@ def _extract_all(files: list[discover.Found], settings: Settings):
     """
     limit = settings.max_file_mb * 1024 * 1024
     pool = _pool() if any(f.size <= limit for f in files) else None
-    futures = {f.path: pool.schedule(_extract_in_worker, args=(str(f.path),), timeout=settings.extract_timeout_s)
+    futures = {f.path: pool.schedule(_extract_in_worker, args=(str(f.path), str(f.real or f.path), f.inode, limit),
+                                     timeout=settings.extract_timeout_s)
                for f in files if f.size <= limit}
     try:
         for f in files:
@@ -291,20 +304,29 @@ def _result(f: discover.Found, future, settings: Settings):
         return f"unexpected error while reading ({type(exc).__name__}: {exc})"
 
 
-def _extract_in_worker(path: str):
-    data = read_bytes(Path(path))
+def _extract_in_worker(path: str, real: str, inode: tuple[int, int] | None, limit: int):
+    data = read_bytes(Path(real), inode, limit)
     return hashlib.sha256(data).hexdigest(), formats.extract(Path(path), data)
 
 
-def read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path, inode: tuple[int, int] | None = None, limit: int | None = None) -> bytes:
+    """The file's bytes, if it is still the regular file discovery checked (a link swapped
+    since then is refused) and not over `limit` bytes however its size was reported."""
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or (inode is not None and (st.st_dev, st.st_ino) != tuple(inode)):
+                raise ExtractionError("the file was replaced while it was being read; ingest again")
+            data = f.read() if limit is None else f.read(limit + 1)
     except PermissionError:
         raise ExtractionError("permission denied: the file cannot be read by this user") from None
     except IsADirectoryError:
         raise ExtractionError("is a directory, not a file") from None
     except OSError as exc:
         raise ExtractionError(f"cannot be read ({exc.strerror or exc})") from None
+    if limit is not None and len(data) > limit:
+        raise ExtractionError(f"file is over the {limit // 2**20} MB limit (KB_MAX_FILE_MB); skipped")
+    return data
 
 
 def _limit_memory() -> None:

@@ -23,6 +23,9 @@ class Document:
     url: str | None = None  # where the document is published (web pages: the address fetched)
     accessed: str | None = None  # ISO date a web page was retrieved, for "accessed" in citations
     states: tuple[str, ...] = ()  # US states/territories the document is about (two-letter codes)
+    # JSON of what the file itself says (title, publisher, year, url, states), kept so edited or
+    # removed sidecar entries can fall back to it without reading the file again.
+    extracted_meta: str | None = None
 
     def to_dict(self) -> dict:
         """What citations will say about the document, and where it came from."""

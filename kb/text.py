@@ -22,6 +22,21 @@ NUMBERED = re.compile(r"(?<=\S)\s+(\(?(\d{1,2})[.)])\s+(?=[A-Z0-9])")
 LIST_MARKER = re.compile(r"(?:[-•–*]|\(?\d{1,2}[.)])\s")
 
 
+# C0 and C1 control characters (not tab/newline), and the bidirectional overrides that can
+# make text display as something else. Terminal escape sequences start with one of them.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def blank_controls(text: str) -> str:
+    """Control characters become spaces: same length, so offsets into the text still hold."""
+    return CONTROL.sub(" ", text)
+
+
+def printable(text) -> str:
+    """Text safe to write to a terminal: controls (escape sequences) shown as '?'."""
+    return CONTROL.sub("?", str(text))
+
+
 def collapse(text: str) -> str:
     return " ".join(text.split())
 

@@ -11,6 +11,7 @@ import pkgutil
 from pathlib import Path
 
 from kb.errors import ExtractionError
+from kb.text import blank_controls, collapse
 
 from ..sniff import looks_like_text, magic
 from ..types import Extracted
@@ -77,6 +78,19 @@ def extract_as(fmt: Format, data: bytes) -> Extracted:
         raise ExtractionError(f"not a {fmt.label}: the content {describe(data)}; fix the file or its extension")
     result = fmt.extract(data)
     result.kind = fmt.kind
+    _clean(result)
     if not any(p.text.strip() for p in result.pages):
         raise ExtractionError("no text: the file holds only whitespace or markup")
     return result
+
+
+def _clean(result: Extracted) -> None:
+    """No control character survives extraction, whichever decoding step produced it (an HTML
+    entity, a PDF string, a Word field): page text keeps its length, so offsets still hold."""
+    for page in result.pages:
+        page.text = blank_controls(page.text)
+        page.headings = [(offset, collapse(blank_controls(h))) for offset, h in page.headings]
+    for key in ("title", "publisher", "url", "accessed"):
+        value = getattr(result, key)
+        if isinstance(value, str):
+            setattr(result, key, collapse(blank_controls(value)) or None)

@@ -9,15 +9,17 @@ never a mix. One writer at a time, by file lock.
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import Busy, CorruptKnowledgeBase, EmptyKnowledgeBase
+from ...errors import Busy, CorruptKnowledgeBase, EmptyKnowledgeBase, KBError
 from ...models import Filters, Status
 from ...tokens import tokenize
 from ..base import Backend, Changes, Generation, IndexReader, IndexWriter, KeywordStats, StaleSnapshot
@@ -41,7 +43,11 @@ class LocalBackend(Backend):
 
     # ---- reading -----------------------------------------------------------------------
     def exists(self) -> bool:
-        return self.db_path.is_file()
+        """A database file with something in it (an empty file is what a crash at creation leaves)."""
+        try:
+            return self.db_path.stat().st_size > 0
+        except OSError:
+            return False
 
     def _missing(self) -> EmptyKnowledgeBase:
         return EmptyKnowledgeBase(
@@ -49,25 +55,56 @@ class LocalBackend(Backend):
 
     @contextmanager
     def read(self):
-        """A read transaction: every query inside sees one committed state."""
+        """A read transaction: every query inside sees one committed state.
+
+        On a read-only folder or disk the database opens immutable: writers checkpoint their
+        log into the database file when they finish, so that file holds the last commit.
+        """
         if not self.exists():
             raise self._missing()
-        conn = db.connect(self.db_path)
-        try:
-            conn.execute("BEGIN")
-            if migrations.version(conn) < migrations.LATEST:
-                conn.execute("COMMIT")
-                self._upgrade()
+        with self._database_errors():
+            conn = self._open_for_reading()
+            try:
                 conn.execute("BEGIN")
-            yield conn
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+                if migrations.version(conn) < migrations.LATEST:
+                    conn.execute("COMMIT")
+                    self._upgrade()
+                    conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+
+    def _open_for_reading(self) -> sqlite3.Connection:
+        if os.access(self.root, os.W_OK) and (not self._wal_path.exists() or os.access(self._wal_path, os.W_OK)):
+            try:
+                conn = db.connect(self.db_path)
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+                return conn
+            except sqlite3.OperationalError as exc:
+                if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                    raise
+        return db.connect(self.db_path, readonly=True)
+
+    @property
+    def _wal_path(self) -> Path:
+        return self.db_path.with_name(DB_NAME + "-wal")
 
     def _upgrade(self) -> None:
         """An older knowledge base is brought up to date under the write lock before reading it."""
+        if not os.access(self.root, os.W_OK):
+            raise KBError(f"The knowledge base at {self.root} was made by an older version of this tool and its "
+                          "folder is read-only; run `kb ingest` once with write access to upgrade it.")
         with self.writer(wait=60):
             pass
+
+    @contextmanager
+    def _database_errors(self):
+        """SQLite's and the file system's failures, as one line saying what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(exc, self.root) from exc
 
     def current_generation(self) -> int:
         if not self.exists():
@@ -150,10 +187,12 @@ class LocalBackend(Backend):
     def writer(self, wait: float = 600.0, on_wait=None):
         from filelock import FileLock, Timeout
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.root / LOCK_NAME))
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(self.root / LOCK_NAME))
             lock.acquire(timeout=0)
+        except OSError as exc:
+            raise storage_error(exc, self.root) from exc
         except Timeout:
             if on_wait:
                 on_wait(f"Another ingest is writing to {self.root}; waiting for it to finish…")
@@ -162,7 +201,8 @@ class LocalBackend(Backend):
             except Timeout:
                 raise Busy(f"Another ingest is still writing to {self.root} after {wait:.0f} s; try again later.") from None
         try:
-            writer = LocalWriter(self)
+            with self._database_errors():
+                writer = LocalWriter(self)
             try:
                 yield writer
             finally:
@@ -379,9 +419,12 @@ class LocalWriter(IndexWriter):
                         "updated_at": now}
             conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", new_meta.items())
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             conn.execute("ROLLBACK")
             self._index = None  # it may hold additions that were just rolled back
+            self._remove_old_generations(keep={self.generation, self.generation - 1})  # half-written files
+            if isinstance(exc, (OSError, sqlite3.DatabaseError, RuntimeError)) and not isinstance(exc, KBError):
+                raise storage_error(exc, self.backend.root) from exc
             raise
         self.meta.update(new_meta)
         self._base = (all_ids, all_vecs)
@@ -454,6 +497,43 @@ class LocalWriter(IndexWriter):
                     path.unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Fold the write-ahead log into the database file, so a reader that can only open the
+        folder read-only (immutable) still sees the last commit."""
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass  # a checkpoint is an optimisation for readers; the commit is already durable
         self.conn.close()
 
 
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def storage_error(exc: BaseException, root: Path) -> KBError:
+    """One line for what went wrong with the files or the database, and what to do."""
+    text = str(exc)
+    if getattr(exc, "errno", None) in FULL or "No space left" in text or "disk is full" in text \
+            or "File too large" in text or _nearly_full(root):
+        return KBError(f"The disk holding {root} is full; nothing was changed. Free some space and run the "
+                       "ingest again.")
+    if getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text \
+            or "read-only" in text.lower():
+        return KBError(f"The knowledge base folder {root} is read-only here: questions and `kb status` work, but "
+                       "`kb ingest` needs write access to it.")
+    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
+        return CorruptKnowledgeBase(
+            f"{root / DB_NAME} is not a usable knowledge-base database ({text}). Move the folder aside and run "
+            "`kb ingest` on your documents to build it again.")
+    return KBError(f"The knowledge base at {root} could not be read or written ({type(exc).__name__}: "
+                   f"{text.splitlines()[0][:160] if text else 'no detail'}). Check the disk and the folder, then "
+                   "try again.")
+
+
+def _nearly_full(root: Path) -> bool:
+    """SQLite reports a full disk under a write-ahead log as a plain I/O error: look."""
+    try:
+        return shutil.disk_usage(root).free < 1024 * 1024
+    except OSError:
+        return False

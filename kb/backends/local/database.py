@@ -13,7 +13,7 @@ from ...models import Document, Filters, Passage
 from ...tokens import index_text
 
 DOC_COLUMNS = ("id, path, name, sha256, size, mtime_ns, title, publisher, year, doc_type, pages, ingested_at, kind, "
-               "warnings, url, accessed, states")
+               "warnings, url, accessed, states, extracted_meta")
 PASSAGE_COLUMNS = ('id, document_id, ordinal, page, section, start, "end", text, page_label, ocr, context, '
                    "(SELECT group_concat(state) FROM passage_states WHERE passage_id = passages.id)")
 PASSAGE_INSERT = 'id, document_id, ordinal, page, section, start, "end", text, page_label, ocr, context'
@@ -25,7 +25,7 @@ def now_iso() -> str:
 
 def document(row) -> Document:
     return Document(*row[:13], warnings=tuple(json.loads(row[13] or "[]")), url=row[14], accessed=row[15],
-                    states=tuple(json.loads(row[16] or "[]")))
+                    states=tuple(json.loads(row[16] or "[]")), extracted_meta=row[17])
 
 
 def passage(row) -> Passage:
@@ -157,9 +157,9 @@ def update_metadata(conn, docs: list[Document]) -> None:
         row = conn.execute("SELECT id FROM documents WHERE path = ?", (doc.path,)).fetchone()
         if row is None:
             continue
-        conn.execute("UPDATE documents SET title = ?, publisher = ?, year = ?, doc_type = ?, url = ?, states = ? "
-                     "WHERE id = ?", (doc.title, doc.publisher, doc.year, doc.doc_type, doc.url,
-                                      json.dumps(list(doc.states)), row[0]))
+        conn.execute("UPDATE documents SET title = ?, publisher = ?, year = ?, doc_type = ?, url = ?, states = ?, "
+                     "extracted_meta = ? WHERE id = ?", (doc.title, doc.publisher, doc.year, doc.doc_type, doc.url,
+                                                         json.dumps(list(doc.states)), doc.extracted_meta, row[0]))
         conn.execute("DELETE FROM passage_states WHERE named = 0 AND passage_id IN "
                      "(SELECT id FROM passages WHERE document_id = ?)", (row[0],))
         conn.executemany("INSERT OR IGNORE INTO passage_states (state, passage_id, named) "
@@ -180,9 +180,10 @@ def insert_document(conn, d: Document, passages: list[Passage], first_id: int, n
     """Insert a document and its passages with ids from `first_id`; returns the passage ids."""
     cur = conn.execute(
         "INSERT INTO documents (path, name, sha256, size, mtime_ns, title, publisher, year, doc_type, pages, kind, "
-        "warnings, ingested_at, url, accessed, states) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "warnings, ingested_at, url, accessed, states, extracted_meta) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (d.path, d.name, d.sha256, d.size, d.mtime_ns, d.title, d.publisher, d.year, d.doc_type, d.pages, d.kind,
-         json.dumps(list(d.warnings)), now, d.url, d.accessed, json.dumps(list(d.states))))
+         json.dumps(list(d.warnings)), now, d.url, d.accessed, json.dumps(list(d.states)), d.extracted_meta))
     ids = list(range(first_id, first_id + len(passages)))
     conn.executemany(f"INSERT INTO passages ({PASSAGE_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(pid, cur.lastrowid, p.ordinal, p.page, p.section, p.start, p.end, p.text, p.page_label,
@@ -201,8 +202,9 @@ def passage_texts(conn) -> list[tuple[int, str, str]]:
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+    if readonly:  # a read-only folder or disk: nothing can change the file while we read it
+        conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro&immutable=1", uri=True, timeout=30,
+                               isolation_level=None)
     else:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.execute("PRAGMA foreign_keys = ON")

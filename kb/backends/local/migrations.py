@@ -50,6 +50,7 @@ V2 = """
 ALTER TABLE documents ADD COLUMN url TEXT;
 ALTER TABLE documents ADD COLUMN accessed TEXT;
 ALTER TABLE documents ADD COLUMN states TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE documents ADD COLUMN extracted_meta TEXT;
 ALTER TABLE passages ADD COLUMN page_label TEXT;
 ALTER TABLE passages ADD COLUMN ocr INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE passages ADD COLUMN context TEXT;

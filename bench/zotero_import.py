@@ -52,6 +52,10 @@ DOCUMENTS = [
 ]
 ANSWER = Answer("How is IECMH consultation funded?", True,
                 [hit(DOCUMENTS[0], 4, "24"), hit(DOCUMENTS[1]), hit(DOCUMENTS[2]), hit(DOCUMENTS[0], 9, "29")])
+# Titles that must come back exactly: LaTeX/BibTeX specials, braces, a tag, a newline, two dollars.
+HOSTILE_TITLES = ["Wages_and benefits: 50% & #1", "Plans {for} states", "Costs rose from $5 to $10 million",
+                  "Path C:\\data\\iecmh", "Tilde ~ and caret ^", "Lone } brace", "A <b>bold</b> claim",
+                  "Line\nbreak", "Children’s “mental health” — é ü ñ"]
 EXPORTS = {"BibTeX": ("sources.bib", to_bibtex), "RIS": ("sources.ris", to_ris), "CSL-JSON": ("sources.json", to_csl_json)}
 
 
@@ -62,6 +66,10 @@ def run(zotero: Path, *args: str) -> dict:
     return json.loads(done.stdout)
 
 
+FIELD_NOTES = {"itemID": "itemID (key at import; Zotero does not save it)",
+               "notes": "notes (child notes)", "extra": "extra (Extra field)"}
+
+
 def cell(value) -> str:
     if isinstance(value, list) and value and isinstance(value[0], dict) and "creatorType" in value[0]:
         value = "; ".join(f"{c['creatorType']}: " + (c["lastName"] + (" [one field]" if c.get("fieldMode") == 1 else
@@ -70,6 +78,29 @@ def cell(value) -> str:
     elif isinstance(value, list):
         value = "; ".join(v.get("note", v.get("tag", "")) if isinstance(v, dict) else str(v) for v in value)
     return str(value).replace("|", "\\|").replace("\n", " ⏎ ") if value not in (None, "") else "—"
+
+
+def hostile_table(zotero: Path) -> str:
+    docs = [document(20 + i, f"t{i}.pdf", t, "Office of Early Learning", 2021, "report", "pdf")
+            for i, t in enumerate(HOSTILE_TITLES)]
+    answer = Answer("q", True, [hit(d, 1, "1") for d in docs])
+    imported = import_all(zotero, answer)
+    rows = []
+    for i, title in enumerate(HOSTILE_TITLES):
+        want = " ".join(title.split())
+        rows.append([cell(title)] + [("same" if imported[label][i]["title"] == want else cell(imported[label][i]["title"]))
+                                     for label in EXPORTS])
+    return table(["our title", *(f"Zotero title from {label}" for label in EXPORTS)], rows)
+
+
+def import_all(zotero: Path, answer: Answer) -> dict[str, list[dict]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for label, (name, export) in EXPORTS.items():
+            (Path(tmp) / name).write_text(export(answer), encoding="utf-8")
+            files[label] = str(Path(tmp) / name)
+        imported = run(zotero, *files.values())
+    return {label: imported[Path(path).name] for label, path in files.items()}
 
 
 def main() -> None:
@@ -83,20 +114,17 @@ def main() -> None:
         print(table(["translator", "passed", "failed", "fields that differ in the failures"],
                     [[t, r["passed"], r["failed"], cell(sorted({d.split(":")[0] for f in r["failures"] for d in f["differ"]}))]
                      for t, r in results.items()]) + "\n")
-    with tempfile.TemporaryDirectory() as tmp:
-        files = {}
-        for label, (name, export) in EXPORTS.items():
-            (Path(tmp) / name).write_text(export(ANSWER), encoding="utf-8")
-            files[label] = str(Path(tmp) / name)
-        imported = run(args.zotero, *files.values())
-    by_format = {label: imported[Path(path).name] for label, path in files.items()}
+    by_format = import_all(args.zotero, ANSWER)
     for i, doc in enumerate(DOCUMENTS):
         items = {label: by_format[label][i] for label in EXPORTS}
         fields = ["itemType", "title", "creators"]
         fields += sorted({f for item in items.values() for f in item if f not in fields + ["seeAlso", "attachments"]})
         print(f"## {doc.name}: {doc.title}\n")
-        print(table(["Zotero field", *EXPORTS], [[f, *(cell(items[label].get(f)) for label in EXPORTS)] for f in fields]))
+        print(table(["Zotero field", *EXPORTS], [[FIELD_NOTES.get(f, f), *(cell(items[label].get(f)) for label in EXPORTS)]
+                                                 for f in fields]))
         print()
+    print("## Hostile titles\n")
+    print(hostile_table(args.zotero))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ def to_markdown(sources: Sources, style: str = HOUSE) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-_MD_ESCAPE = re.compile(r"[\\`*_{}\[\]<>()#!|~&]")
+# Links and images need "[" (escaped), so "(", ")" and "!" stay as they are and citations stay
+# readable in the raw file.
+_MD_ESCAPE = re.compile(r"[\\`*_\[\]<>#|~&]")
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|\b(www)(\.)")
 
 

@@ -1,0 +1,62 @@
+"""The plain house style: `Publisher, “Title” (Year), p. N, section “…”.`
+
+Kept as code rather than a CSL file: search fills `Hit.citation` with it for every hit, and
+the section heading it names is not a CSL variable the official styles know.
+"""
+from __future__ import annotations
+
+from ..models import Document, Hit, Passage
+from ..text import collapse
+
+QUOTE_WORDS = 45
+
+
+def cited_page(passage: Passage) -> str | None:
+    """The page to cite: the printed label when the page has one, else the PDF page number."""
+    if passage.page_label and passage.page_label.strip():
+        return passage.page_label.strip()
+    return str(passage.page) if passage.page is not None else None
+
+
+def source_label(doc: Document) -> str:
+    """Publisher, “Title” (Year) — with what is unknown left out, and n.d. for no year."""
+    title = f"“{collapse(doc.title).rstrip('.')}”"
+    year = f"({doc.year})" if doc.year else "(n.d.)"
+    return f"{collapse(doc.publisher)}, {title} {year}" if doc.publisher else f"{title} {year}"
+
+
+def locator(doc: Document, passage: Passage) -> str:
+    parts = []
+    page = cited_page(passage)
+    if page is not None:
+        parts.append(f"p. {page}")
+    section = collapse(passage.section or "")
+    if section and section.rstrip(".") != collapse(doc.title).rstrip("."):
+        parts.append(f"section “{section}”")
+    return ", ".join(parts)
+
+
+def citation(doc: Document, passage: Passage) -> str:
+    where = locator(doc, passage)
+    return f"{source_label(doc)}{', ' + where if where else ''}."
+
+
+def reference(doc: Document) -> str:
+    """One entry of a house-style reference list: the source, and where a web page was read."""
+    parts = [source_label(doc)]
+    if doc.url:
+        parts.append(collapse(doc.url) + (f" (accessed {doc.accessed[:10]})" if doc.accessed else ""))
+    return ", ".join(parts) + "."
+
+
+def short_quote(hit: Hit) -> str:
+    """The highlighted sentence(s), or the passage's opening, trimmed to about QUOTE_WORDS words."""
+    text = hit.passage.text
+    if hit.highlights:
+        text = " … ".join(text[s:e] for s, e in hit.highlights)
+    words = text.split()
+    return " ".join(words[:QUOTE_WORDS]) + (" …" if len(words) > QUOTE_WORDS else "")
+
+
+def quote_citation(hit: Hit) -> str:
+    return f"“{short_quote(hit)}” ({citation(hit.document, hit.passage).rstrip('.')})."

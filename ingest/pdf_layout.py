@@ -68,6 +68,7 @@ from typing import Any, Callable, Iterable
 
 import pypdf
 
+from .pdf_glyphs import repair_font_map
 from .types import Page
 
 __all__ = ["lay_out_pages"]
@@ -95,6 +96,7 @@ _FALLBACK_RATIO = 0.7  # layout text shorter than this x plain text -> fall back
 _MAX_RUNS_PER_PAGE = 200_000
 _MAX_PAIRS = 1_000_000  # run pairs compared on one page before giving up on layout
 _MAX_FORM_DEPTH = 12
+_WIDE_SPACING = 0.15  # character/word spacing (x the font size) that sets glyphs apart
 
 
 class _TooComplex(Exception):
@@ -184,16 +186,20 @@ def _matrix(operands: list[Any]) -> list[float] | None:
     return values
 
 
-def _pypdf_font(font_obj: Any) -> tuple[Callable[..., tuple[str, float]], bool] | None:
+def _pypdf_font(font_obj: Any) -> tuple[Callable[..., list[tuple[str, float, float]]], bool] | None:
     """**The only use of private pypdf API in this module** (pypdf 6-7).
 
-    Reads a font dictionary with ``pypdf.generic._font.Font`` and returns a function
-    ``show(string, size, Tc, Tw, Tz) -> (text, advance)`` that decodes a shown string and
-    measures its width in unscaled text space with
+    Reads a font dictionary with ``pypdf.generic._font.Font`` (its decoding tables checked
+    against the glyph names by `ingest.pdf_glyphs`) and returns a function
+    ``show(string, size, Tc, Tw, Tz) -> [(text, offset, width)]`` that decodes a shown
+    string and measures it in unscaled text space with
     ``pypdf._text_extraction._layout_mode._text_state_params.TextStateParams``, the code
     behind ``extract_text(extraction_mode="layout")``; plus whether the font is bold.
-    None for a font whose glyphs cannot be mapped to text. If pypdf changes these
-    internals, this raises and the page falls back to plain ``extract_text()``.
+    The string comes back whole (offset 0, width its advance), or glyph by glyph when
+    character or word spacing spreads its glyphs apart (tables set with a wide Tc, where
+    one string holds the digits of neighbouring cells). None for a font whose glyphs
+    cannot be mapped to text. If pypdf changes these internals, this raises and the page
+    falls back to plain ``extract_text()``.
     """
     from pypdf._text_extraction._layout_mode._text_state_params import TextStateParams
     from pypdf.generic._font import Font
@@ -201,6 +207,7 @@ def _pypdf_font(font_obj: Any) -> tuple[Callable[..., tuple[str, float]], bool] 
     font = Font.from_font_resource(font_obj)
     if not font.interpretable:
         return None
+    repair_font_map(font_obj, font)
     descriptor = font.font_descriptor
     weight = str(descriptor.weight or "")
     bold = (
@@ -209,10 +216,33 @@ def _pypdf_font(font_obj: Any) -> tuple[Callable[..., tuple[str, float]], bool] 
         or (weight.isdigit() and int(weight) >= 600)
     )
     identity = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+    if isinstance(font.encoding, dict):
+        code_bytes = 1
+    else:
+        code_bytes = 2 if str(font.encoding).replace("_", "-").lower() == "utf-16-be" else 0
 
-    def show(value: bytes | str, size: float, tc: float, tw: float, tz: float) -> tuple[str, float]:
+    def measure(value: bytes | str, size: float, tc: float, tw: float, tz: float) -> tuple[str, float]:
         params = TextStateParams(value, font, size, tc, tw, tz, 0.0, 0.0, list(identity))
         return params.text, params.displaced_tx
+
+    def show(
+        value: bytes | str, size: float, tc: float, tw: float, tz: float
+    ) -> list[tuple[str, float, float]]:
+        wide = _WIDE_SPACING * abs(size)
+        spread = abs(tc) > wide or (abs(tw) > wide and code_bytes == 1 and b" " in value)
+        if not spread or not code_bytes or not isinstance(value, bytes) or len(value) <= code_bytes:
+            text, advance = measure(value, size, tc, tw, tz)
+            return [(text, 0.0, advance)]
+        pieces = []
+        offset = 0.0
+        for start in range(0, len(value), code_bytes):
+            code = value[start:start + code_bytes]
+            text, advance = measure(code, size, tc, tw, tz)
+            spacing = (tc + (tw if code == b" " else 0.0)) * tz / 100.0
+            pieces.append((text, offset, max(0.0, advance - spacing)))
+            offset += advance
+        pieces.append(("", offset, 0.0))  # where the next string starts
+        return pieces
 
     return show, bold
 
@@ -248,7 +278,7 @@ def _pypdf_runs(
     problems: list[str] = []
     pdf = page.pdf
 
-    def load_font(obj: Any) -> tuple[Callable[..., tuple[str, float]], bool] | None:
+    def load_font(obj: Any) -> tuple[Callable[..., list[tuple[str, float, float]]], bool] | None:
         try:
             font_obj = obj.get_object()
         except Exception:  # noqa: BLE001 - broken reference
@@ -292,21 +322,25 @@ def _pypdf_runs(
                 problems.append("font")
                 return
             size = state[3]
-            text, advance = font(value, size, state[4], state[5], state[6])
-            if not math.isfinite(advance):
-                advance = 0.0
+            pieces = font(value, size, state[4], state[5], state[6])
             m = _mult(tm, state[0])
             rise = state[8]
-            x = rise * m[2] + m[4]
-            y = rise * m[3] + m[5]
             norm = math.hypot(m[0], m[1])
             height = abs(size) * math.hypot(m[2], m[3])
-            if len(out) >= _MAX_RUNS_PER_PAGE:
-                problems.append("too many runs")
-            elif norm <= 1e-9 or not all(map(math.isfinite, (x, y, norm, advance, height))):
-                problems.append("degenerate position")
-            elif text:
-                out.append((text, x, y, m[0] / norm, m[1] / norm, advance * norm, height, state[2]))
+            for text, offset, width in pieces:
+                x = rise * m[2] + m[4] + offset * m[0]
+                y = rise * m[3] + m[5] + offset * m[1]
+                if len(out) >= _MAX_RUNS_PER_PAGE:
+                    problems.append("too many runs")
+                    break
+                if norm <= 1e-9 or not all(map(math.isfinite, (x, y, norm, width, height))):
+                    problems.append("degenerate position")
+                    break
+                if text:
+                    out.append((text, x, y, m[0] / norm, m[1] / norm, width * norm, height, state[2]))
+            advance = pieces[-1][1] + pieces[-1][2] if pieces else 0.0
+            if not math.isfinite(advance):
+                advance = 0.0
             tm = [tm[0], tm[1], tm[2], tm[3], tm[4] + advance * tm[0], tm[5] + advance * tm[1]]
 
         for operands, op in operations:
@@ -424,9 +458,11 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _clean_run_text(text: str) -> str:
-    """Control characters removed, every kind of whitespace made a plain space."""
+    """Compatibility characters normalised (NFKC: ligatures "ﬁ" -> "fi", full-width forms),
+    control characters removed, every kind of whitespace made a plain space."""
     if _SURROGATE.search(text):
         text = _SURROGATE.sub("\ufffd", text)
+    text = unicodedata.normalize("NFKC", text)
     text = text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
     text = _CONTROL.sub("", text)
     return _SPACE_CHARS.sub(" ", text)

@@ -234,7 +234,7 @@ def test_federal_register_figure_page_reads_above_then_below(federal_register):
     [
         (
             "cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf",
-            "Healthy homes are essential to a healthy community and population (1,2). hey "
+            "Healthy homes are essential to a healthy community and population (1,2). They "
             "contribute to meeting physical needs (e.g., air, water, food, and shelter) and to "
             "the occupants’ psychological and social health.",
         ),

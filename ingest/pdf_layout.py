@@ -69,9 +69,10 @@ from typing import Any, Callable, Iterable
 import pypdf
 
 from .pdf_glyphs import repair_font_map
+from .pdf_labels import pdf_page_labels, printed_labels
 from .types import Page
 
-__all__ = ["lay_out_pages"]
+__all__ = ["Layout", "lay_out", "lay_out_pages"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,11 @@ _MAX_RUNS_PER_PAGE = 200_000
 _MAX_PAIRS = 1_000_000  # run pairs compared on one page before giving up on layout
 _MAX_FORM_DEPTH = 12
 _WIDE_SPACING = 0.15  # character/word spacing (x the font size) that sets glyphs apart
+_SCRIPT_SIZE = 0.85  # a superscript is at most this x the size of its fragment's main text
+_SCRIPT_RISE = 0.15  # ... and its baseline at least this x that size higher
+_FOOTNOTE_SIZE = 0.9  # footnotes are set at most this x the size of the text above them
+_FOOTNOTE_SIZE_MARKED = 0.95  # ... when they open with a superscript marker
+_FOOTNOTE_CLEAR = 2.5  # larger text this close (x its size) below a small block: not a footnote
 
 
 class _TooComplex(Exception):
@@ -113,6 +119,7 @@ class _Run:
     y: float  # baseline
     size: float  # effective font height
     bold: bool
+    raised: bool = False  # a superscript: smaller and above the baseline of its fragment
 
 
 @dataclass(slots=True)
@@ -141,6 +148,8 @@ class _Line:
     heading: bool = False
     table: bool = False  # a row of table cells (never a heading)
     in_table: bool = False  # a line of a table region (never a bold heading)
+    table_id: int | None = None  # which table region of the page; its lines make one block
+    marker: str | None = None  # the superscript footnote marker the line starts with
 
 
 @dataclass
@@ -455,6 +464,16 @@ def _pypdf_runs(
 _SPACE_CHARS = re.compile(r"[\s\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\ufeff]")  # + zero-width space, BOM
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# superscript footnote markers ("12", "*", "†") travel wrapped in two private-use characters
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
+_FRACTION_SLASHES = ("/", "\u2044", "\u2215")
+_MARKER = re.compile(r"\d{1,3}|[*\u2020\u2021\u00a7\u00b6#]{1,3}")
+_MARKED = re.compile(f"{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
+_LEADING_MARK = re.compile(f"^\\s*{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
+_FOOTNOTE_START = re.compile(r"^(?:\d{1,3}|[*\u2020\u2021\u00a7\u00b6]{1,3})\s*(?=[^\W\d_])")
+_SENTENCE_END = (".", "!", "?", ";", ")", "]", '"', "\u201d", "\u2019", ">")
+_FIGURE = re.compile(r"[-+\u2013\u2014*(<>\u2264\u2265]*[$\u20ac\u00a3]?\d[\d,.\s\u2013\u2014-]*%?\)?\*?|[-\u2013\u2014*]+|\(?[XxNn]/?[Aa]?\)?")
+_LEADERS = re.compile(r"\s*(?:\.\s?){3,}$|^\s*(?:\.\s?){3,}")  # dot leaders at a cell's end
 
 
 def _clean_run_text(text: str) -> str:
@@ -462,7 +481,7 @@ def _clean_run_text(text: str) -> str:
     control characters removed, every kind of whitespace made a plain space."""
     if _SURROGATE.search(text):
         text = _SURROGATE.sub("\ufffd", text)
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text).replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "")
     text = text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
     text = _CONTROL.sub("", text)
     return _SPACE_CHARS.sub(" ", text)
@@ -555,6 +574,8 @@ def _cluster_rows(items: list[Any]) -> list[list[Any]]:
 
 def _make_frag(runs: list[_Run]) -> _Frag:
     main = max(runs, key=lambda r: len(r.text) * r.size)
+    for r in runs:
+        r.raised = r.size <= _SCRIPT_SIZE * main.size and r.y - main.y >= _SCRIPT_RISE * main.size
     return _Frag(
         runs=sorted(runs, key=lambda r: r.x0),
         row=0,
@@ -717,17 +738,67 @@ def _visual_to_logical(text: str) -> str:
 
 
 def _join_runs(runs: list[_Run]) -> str:
+    """Run texts in order, a space where the gap is wide; superscript footnote markers
+    are wrapped in `_MARK_OPEN`/`_MARK_CLOSE` until `_resolve_marks` decides on them."""
     parts: list[str] = []
     prev: _Run | None = None
-    for run in runs:
+    for run, raised in _raised_groups(runs):
         if run.text == " ":
             parts.append(" ")
             continue
         if prev is not None and run.x0 - prev.x1 > _SPACE_GAP * min(prev.size, run.size):
             parts.append(" ")
-        parts.append(run.text)
+        parts.append(_MARK_OPEN + run.text + _MARK_CLOSE if raised else run.text)
         prev = run if prev is None or run.x1 > prev.x1 else prev
     return "".join(parts)
+
+
+def _raised_groups(runs: list[_Run]) -> Iterable[tuple[_Run, bool]]:
+    """Runs in order, with touching superscript runs merged into one ("1" "9" drawn glyph
+    by glyph are the marker "19"), and whether each is a footnote marker: raised, short,
+    digits or note symbols, and not the numerator of a fraction drawn as "¹⁄₃"."""
+    index = 0
+    while index < len(runs):
+        run = runs[index]
+        end = index + 1
+        if run.raised:
+            while (end < len(runs) and runs[end].raised and runs[end].text != " "
+                   and runs[end].x0 - runs[end - 1].x1 <= _SPACE_GAP * run.size):
+                end += 1
+            if end > index + 1:
+                run = _Run("".join(r.text for r in runs[index:end]), run.x0, runs[end - 1].x1, run.y,
+                           run.size, run.bold, True)
+        following = next((r.text for r in runs[end:] if r.text != " "), "")
+        marker = run.raised and bool(_MARKER.fullmatch(run.text)) and following[:1] not in _FRACTION_SLASHES
+        yield run, marker
+        index = end
+
+
+def _resolve_marks(text: str, footnote_marks: set[str]) -> tuple[str, str | None]:
+    """A line's text with its superscript markers settled, and the marker it starts with.
+
+    A marker that starts the line opens a footnote: it stays, followed by a space ("1 Pub.
+    L. No."). A marker inside the text is a reference to a footnote or note: it is dropped,
+    so that a quote reads "(DMCA) was signed", not "(DMCA)1 was signed" ("copying2"
+    garbles the word). Only a raised number right after a digit that no footnote on the
+    page answers is kept, joined as before: it may be an exponent.
+    """
+    if _MARK_OPEN not in text:
+        return " ".join(text.split()), None
+    lead = None
+    match = _LEADING_MARK.match(text)
+    if match:
+        lead = match.group(1)
+        text = lead + " " + text[match.end():].lstrip()
+
+    def settle(m: re.Match[str]) -> str:
+        before = text[: m.start()]
+        if before[-1:].isdigit() and m.group(1) not in footnote_marks:
+            return m.group(1)
+        return ""
+
+    text = _MARKED.sub(settle, text)
+    return " ".join(text.split()), lead
 
 
 # --------------------------------------------------------------------------------------
@@ -956,7 +1027,16 @@ def _margin_frags(frags: list[_Frag], box: tuple[float, float]) -> list[tuple[_F
 
 
 def _header_key(frag: _Frag, zone: str) -> str:
-    return zone + ":" + _DIGITS.sub("#", " ".join(_frag_text(frag).lower().split()))
+    """Zone, weight and text with digits made "#": a title on the first page that a
+    running header of the same words repeats in another style is not that header."""
+    bold = sum(len(r.text) for r in frag.runs if r.bold) * 2 > sum(len(r.text) for r in frag.runs)
+    return f"{zone}:{'bold' if bold else ''}:{_running_text(_frag_text(frag))}"
+
+
+def _running_text(text: str) -> str:
+    """Text as running headers are compared: digits "#", markers and extra whitespace
+    gone (case kept: "THE ACT" set as a title is not "The Act" set as a header)."""
+    return _DIGITS.sub("#", " ".join(_MARKED.sub("", text).split()))
 
 
 def _find_running(pages: list[list[tuple[_Frag, bool, str]]]) -> set[str]:
@@ -974,14 +1054,19 @@ def _find_running(pages: list[list[tuple[_Frag, bool, str]]]) -> set[str]:
 # --------------------------------------------------------------------------------------
 # 6. Lines, blocks and headings
 # --------------------------------------------------------------------------------------
-def _leaf_lines(leaf: list[_Frag], table: bool = False) -> list[_Line]:
+def _leaf_lines(leaf: list[_Frag], marks: set[str], table_id: int | None = None) -> list[_Line]:
+    """Lines of one leaf of the XY-cut, top to bottom. In a table (`table_id` given) each
+    fragment of a row is a cell: cells are joined by a tab, leader dots dropped."""
     lines: list[_Line] = []
     for row in _cluster_rows(leaf):
         row.sort(key=lambda f: f.x0)
         if len(row) > 1 and _is_rtl("".join(_frag_text(f) for f in row)):
             row.reverse()  # a right-to-left line reads from its right end
-        text = " ".join(_frag_text(f) for f in row)
-        text = " ".join(text.split())
+        if table_id is None:
+            text, marker = _resolve_marks(" ".join(_frag_text(f) for f in row), marks)
+        else:
+            cells = [_LEADERS.sub("", _resolve_marks(_frag_text(f), marks)[0]) for f in row]
+            text, marker = "\t".join(cell for cell in cells if cell), None
         if not text:
             continue
         sizes: Counter[float] = Counter()
@@ -1002,11 +1087,23 @@ def _leaf_lines(leaf: list[_Frag], table: bool = False) -> list[_Line]:
                 y=main.y,
                 size=sizes.most_common(1)[0][0],
                 bold=bold_chars >= 0.8 * total_chars,
-                table=table and len(row) > 1,
-                in_table=table,
+                table=table_id is not None and len(row) > 1,
+                in_table=table_id is not None,
+                table_id=table_id,
+                marker=marker,
             )
         )
     return lines
+
+
+def _footnote_marks(frags: list[_Frag]) -> set[str]:
+    """Superscript markers that open a fragment: the footnotes of the page."""
+    marks = set()
+    for f in frags:
+        match = _LEADING_MARK.match(_frag_text(f))
+        if match:
+            marks.add(match.group(1))
+    return marks
 
 
 def _pitch_ratio(lines: list[_Line]) -> float:
@@ -1019,22 +1116,27 @@ def _pitch_ratio(lines: list[_Line]) -> float:
     return statistics.median(ratios) if ratios else 1.2
 
 
-def _is_heading_text(text: str) -> bool:
+def _is_heading_text(text: str, running: frozenset[str] = frozenset()) -> bool:
     words = text.split()
     letters = sum(c.isalpha() for c in text)
     return (
         0 < len(words) <= _HEADING_MAX_WORDS
+        and _running_text(text) not in running
         and not text.endswith((".", ",", ";"))
         and letters >= 2
         and letters >= 0.5 * sum(not c.isspace() for c in text)  # not a row of figures
     )
 
 
-def _blocks(lines: list[_Line], bodies: tuple[float, float]) -> list[list[_Line]]:
+def _blocks(
+    lines: list[_Line], bodies: tuple[float, float], running: frozenset[str] = frozenset()
+) -> list[list[_Line]]:
     """Ordered lines split into blocks, heading lines marked.
 
     `bodies`: the body text size that a larger heading must exceed, and the one a bold
-    heading must reach.
+    heading must reach. `running`: texts of the document's running headers and footers
+    (as `_running_text` gives them), which are never headings, wherever they stand. The
+    lines of a table make one block; a line opening a footnote starts a block.
     """
     if not lines:
         return []
@@ -1042,10 +1144,10 @@ def _blocks(lines: list[_Line], bodies: tuple[float, float]) -> list[list[_Line]
     ratio = _pitch_ratio(lines)
     for line in lines:
         line.heading = (
-            not line.table
+            line.table_id is None
             and line.size >= body * _HEADING_RATIO
             and line.size >= body + 1.0
-            and _is_heading_text(line.text)
+            and _is_heading_text(line.text, running)
         )
     blocks: list[list[_Line]] = [[lines[0]]]
     for index, (a, b) in enumerate(zip(lines, lines[1:])):
@@ -1059,14 +1161,18 @@ def _blocks(lines: list[_Line], bodies: tuple[float, float]) -> list[list[_Line]
             and abs(c.x0 - a.x0) < 0.3 * size
             and 0 < b.y - c.y < (ratio + 0.2) * size
         )
-        new = (
-            indented
-            or dy < 0.5 * min(a.size, b.size)  # next column, or back up the page
-            or dy > (ratio + 0.2) * size  # paragraph gap
-            or b.x1 < a.x0 or b.x0 > a.x1  # sideways jump
-            or a.heading != b.heading
-            or (a.heading and abs(a.size - b.size) > 0.1 * size)  # title, then subtitle
-        )
+        if a.table_id is not None or b.table_id is not None:
+            new = a.table_id != b.table_id
+        else:
+            new = (
+                indented
+                or b.marker is not None
+                or dy < 0.5 * min(a.size, b.size)  # next column, or back up the page
+                or dy > (ratio + 0.2) * size  # paragraph gap
+                or b.x1 < a.x0 or b.x0 > a.x1  # sideways jump
+                or a.heading != b.heading
+                or (a.heading and abs(a.size - b.size) > 0.1 * size)  # title, then subtitle
+            )
         if new:
             blocks.append([b])
         else:
@@ -1083,7 +1189,7 @@ def _blocks(lines: list[_Line], bodies: tuple[float, float]) -> list[list[_Line]
         if bold_lead > 2:
             continue
         text = " ".join(line.text for line in block[:bold_lead])
-        if not _is_heading_text(text):
+        if not _is_heading_text(text, running):
             continue
         if bold_lead == len(block):
             for line in block:
@@ -1189,17 +1295,67 @@ def _dehyphenate(lines: list[str], vocab: set[str]) -> list[str]:
     return out
 
 
-def _assemble(blocks: list[list[_Line]], vocab: set[str]) -> tuple[str, list[tuple[int, str]]]:
-    texts: list[str] = []
-    headings: list[tuple[int, str]] = []
+@dataclass
+class _PageText:
+    """A page's text and the spans in it that `Page` reports."""
+
+    text: str
+    headings: list[tuple[int, str]]
+    tables: list[tuple[int, int, int]]
+    footnotes: list[tuple[int, int]]
+
+
+def _assemble(blocks: list[list[_Line]], footnotes: list[list[_Line]], vocab: set[str]) -> _PageText:
+    """Blocks joined by blank lines, then the footnotes, each its own block.
+
+    A table block is its rows, one per line; its span records where its header rows end.
+    """
+    parts: list[str] = []
+    page = _PageText("", [], [], [])
     offset = 0
-    # a word broken across a column (or page region) change: the blocks are one paragraph
+
+    def add(text: str) -> int:
+        nonlocal offset
+        start = offset + (2 if parts else 0)
+        parts.append(text)
+        offset = start + len(text)
+        return start
+
+    for block in _join_broken_words(blocks):
+        if block[0].table_id is not None:
+            rows = [line.text for line in block]
+            text = "\n".join(rows)
+            start = add(text)
+            header = sum(len(row) + 1 for row in rows[: _header_rows(rows)])
+            page.tables.append((start, start + len(text), start + min(header, len(text))))
+            continue
+        lines = _dehyphenate([line.text for line in block], vocab)
+        if block[0].heading:
+            heading = " ".join(lines).replace("\u00ad", "")
+            page.headings.append((offset + (2 if parts else 0), heading))
+            lines = [heading]
+        text = "\n".join(lines).replace("\u00ad", "")  # soft hyphens left mid-line
+        if text:
+            add(text)
+    for note in footnotes:
+        text = "\n".join(_dehyphenate([line.text for line in note], vocab)).replace("\u00ad", "")
+        if text:
+            start = add(text)
+            page.footnotes.append((start, start + len(text)))
+    page.text = "\n\n".join(parts)
+    return page
+
+
+def _join_broken_words(blocks: list[list[_Line]]) -> list[list[_Line]]:
+    """Blocks with a word broken across a column (or page region) change made one."""
     joined: list[list[_Line]] = []
     for block in blocks:
         if (
             joined
             and not block[0].heading
             and not joined[-1][-1].heading
+            and block[0].table_id is None
+            and joined[-1][-1].table_id is None
             and block[0].text[:1].islower()
             and _HYPHEN_END.search(joined[-1][-1].text)
             and not joined[-1][-1].text.endswith("--")
@@ -1207,18 +1363,67 @@ def _assemble(blocks: list[list[_Line]], vocab: set[str]) -> tuple[str, list[tup
             joined[-1] = joined[-1] + block
         else:
             joined.append(block)
-    for block in joined:
-        lines = _dehyphenate([line.text for line in block], vocab)
-        if block[0].heading:
-            heading = " ".join(lines).replace("\u00ad", "")
-            lines = [heading]
-            headings.append((offset, heading))
-        block_text = "\n".join(lines).replace("\u00ad", "")  # soft hyphens left mid-line
-        if not block_text:
+    return joined
+
+
+def _header_rows(rows: list[str]) -> int:
+    """How many rows at the top of a table are its header: those before the first row of
+    data (a label, then mostly figures); the first row when no row has figures."""
+    for index, row in enumerate(rows):
+        cells = row.split("\t")
+        figures = sum(1 for cell in cells[1:] if _FIGURE.fullmatch(cell.strip()))
+        if len(cells) >= 2 and 2 * figures > len(cells) - 1:
+            return index
+    return 1 if len(rows) > 1 else 0
+
+
+def _split_footnotes(blocks: list[list[_Line]]) -> tuple[list[list[_Line]], list[list[_Line]]]:
+    """Blocks of one orientation group split into text and footnotes (in reading order).
+
+    A footnote is set smaller than the text above it in its column, has no larger text
+    of the column right below it (it ends the column, or stands above a table or
+    figure), and opens with a marker: a superscript, or a number or symbol followed by
+    prose. A small block without a marker continues the footnote before it on the page
+    when that one breaks off mid-sentence or the block starts in lower case (a footnote
+    carried over to the next column).
+    """
+    lines = [(i, line) for i, block in enumerate(blocks) for line in block if line.table_id is None]
+    notes: list[list[_Line]] = []
+    taken: set[int] = set()
+    for i, block in enumerate(blocks):
+        if block[0].heading or block[0].table_id is not None:
             continue
-        texts.append(block_text)
-        offset += len(block_text) + 2
-    return "\n\n".join(texts), headings
+        size = statistics.median(line.size for line in block)
+        top, bottom = max(line.y for line in block), min(line.y for line in block)
+        x0, x1 = min(line.x0 for line in block), max(line.x1 for line in block)
+        column = [line for j, line in lines if j != i and line.x0 < x1 and x0 < line.x1]
+        # a superscript marker is evidence enough for print only a little smaller
+        ratio = _FOOTNOTE_SIZE_MARKED if block[0].marker is not None else _FOOTNOTE_SIZE
+        above = [line for line in column if line.y > top and abs(line.size - size) > 0.03 * size]
+        if not above or min(above, key=lambda line: line.y - top).size * ratio < size:
+            continue  # not smaller than the text above it
+        if any(line.y < bottom and bottom - line.y < _FOOTNOTE_CLEAR * line.size and line.size * ratio >= size
+               for line in column):
+            continue  # larger text of the column goes on right below: not at the foot
+        first = block[0].text
+        if block[0].marker is not None or _opens_note(first):
+            notes.append(list(block))
+        elif notes and (first[:1].islower() or not notes[-1][-1].text.endswith(_SENTENCE_END)):
+            notes[-1].extend(block)
+        else:
+            continue
+        taken.add(i)
+    return [block for i, block in enumerate(blocks) if i not in taken], notes
+
+
+def _opens_note(line: str) -> bool:
+    """A number or symbol, a space, then prose ("13 More than 10 degrees"), not figures
+    ("15 to 24 5.3")."""
+    match = _FOOTNOTE_START.match(line)
+    if not match:
+        return False
+    rest = line[match.end():]
+    return sum(c.isalpha() for c in rest) >= 0.6 * sum(not c.isspace() for c in rest)
 
 
 def _clean_plain(text: str, vocab: set[str] | None = None) -> str:
@@ -1265,26 +1470,42 @@ def _prepare(page: pypdf.PageObject, font_cache: dict[int, Any]) -> _Prepared:
     return _Prepared(page, groups)
 
 
-def _running_lines(prepared: list[_Prepared]) -> set[int]:
-    """ids of the fragments that are running headers, footers or page numbers."""
-    drop: set[int] = set()
+@dataclass
+class _Margins:
+    """What the top and bottom edges of the pages hold."""
+
+    drop: set[int] = field(default_factory=set)  # ids of running header/footer/page-number fragments
+    running: frozenset[str] = frozenset()  # their texts as `_running_text` gives them
+    texts: list[list[str]] = field(default_factory=list)  # per page, every margin fragment's text
+    running_lines: list[str] = field(default_factory=list)  # running texts as printed, first seen first
+
+
+def _margins(prepared: list[_Prepared]) -> _Margins:
+    """Running headers, footers and page numbers (to drop), and the margin texts (to read
+    printed page numbers, dates and publishers from)."""
     try:
         # every orientation group is looked at: margin notes often run sideways
         margins = [
             [item for frags, box in prep.groups or [] for item in _margin_frags(frags, box)]
             for prep in prepared
         ]
+        result = _Margins(texts=[[_resolve_marks(_frag_text(f), set())[0] for f, _, _ in m] for m in margins])
         running = _find_running(margins)
+        printed: dict[str, str] = {}
         for margin in margins:
             for frag, alone_outermost, zone in margin:
-                if _header_key(frag, zone) in running or (
-                    alone_outermost and _PAGE_NUMBER.match(" ".join(_frag_text(frag).split()))
-                ):
-                    drop.add(id(frag))
+                text = _resolve_marks(_frag_text(frag), set())[0]
+                if _header_key(frag, zone) in running:
+                    result.drop.add(id(frag))
+                    printed.setdefault(_running_text(text), text)
+                elif alone_outermost and _PAGE_NUMBER.match(text):
+                    result.drop.add(id(frag))
+        result.running = frozenset(printed)
+        result.running_lines = list(printed.values())
+        return result
     except Exception as exc:  # noqa: BLE001 - keep the lines rather than fail the document
         log.debug("running header detection failed: %r", exc)
-        return set()
-    return drop
+        return _Margins(texts=[[] for _ in prepared])
 
 
 def _size_histogram(prep: _Prepared) -> Counter[float]:
@@ -1302,18 +1523,34 @@ def _size_histogram(prep: _Prepared) -> Counter[float]:
     return prose if sum(prose.values()) >= 200 else every
 
 
+@dataclass
+class Layout:
+    """A laid-out PDF: its pages, and the running headers and footers taken off them
+    (where a document often names its publisher and date)."""
+
+    pages: list[Page]
+    running: list[str] = field(default_factory=list)
+
+
 def lay_out_pages(reader: pypdf.PdfReader) -> list[Page]:
     """One `Page` per page of `reader` (1-based numbers, in order) with reading-ordered text.
 
-    Multi-column pages are read column by column, running headers and footers are
-    dropped, words hyphenated at line ends are joined, and short lines set in a larger
-    (or bold) font are reported in `Page.headings`. Never raises for odd page content: a
-    page that cannot be laid out falls back to pypdf's plain text, or to "".
+    Multi-column pages are read column by column, tables row by row (cells split by
+    tabs), footnotes moved to the end of their page, running headers and footers
+    dropped, words hyphenated at line ends joined; short lines set in a larger (or bold)
+    font are reported in `Page.headings`, tables in `Page.tables`, footnotes in
+    `Page.footnotes`, printed page numbers in `Page.label`. Never raises for odd page
+    content: a page that cannot be laid out falls back to pypdf's plain text, or to "".
     """
+    return lay_out(reader).pages
+
+
+def lay_out(reader: pypdf.PdfReader) -> Layout:
+    """`lay_out_pages`, plus the document's running header and footer texts."""
     try:
         count = len(reader.pages)
     except Exception:  # noqa: BLE001
-        return []
+        return Layout([])
     font_cache: dict[int, Any] = {}
     prepared: list[_Prepared] = []
     for index in range(count):
@@ -1325,49 +1562,60 @@ def lay_out_pages(reader: pypdf.PdfReader) -> list[Page]:
         prepared.append(_prepare(page, font_cache))
     font_cache.clear()
 
-    drop = _running_lines(prepared)
+    margins = _margins(prepared)
     histograms = [_size_histogram(prep) for prep in prepared]
     document_sizes: Counter[float] = sum(histograms, Counter())
     document_body = document_sizes.most_common(1)[0][0] if document_sizes else 10.0
-    page_blocks: list[list[list[_Line]] | None] = []
+    laid_out: list[tuple[list[list[_Line]], list[list[_Line]]] | None] = []
     for prep, sizes in zip(prepared, histograms):
         if prep.groups is None:
-            page_blocks.append(None)
+            laid_out.append(None)
             continue
         # body size: the page's own when it has enough text (but a page of small print,
         # footnotes or tables, does not make ordinary text a heading)
         page_body = sizes.most_common(1)[0][0] if sum(sizes.values()) >= 400 else document_body
-        body = (max(document_body, page_body), page_body)
-        blocks: list[list[_Line]] = []
         try:
-            for frags, _ in prep.groups:
-                kept = [f for f in frags if id(f) not in drop]
-                lines = [
-                    line
-                    for leaf, table in _reading_order(kept)
-                    for line in _leaf_lines(leaf, table)
-                ]
-                blocks.extend(_blocks(lines, body))
+            laid_out.append(_page_blocks(prep, margins, (max(document_body, page_body), page_body)))
         except Exception as exc:  # noqa: BLE001 - never let one page sink the document
             log.debug("layout failed on a page, using plain text: %r", exc)
-            page_blocks.append(None)
-            continue
-        page_blocks.append(blocks)
+            laid_out.append(None)
 
     vocab = _vocabulary(
-        [line.text for line in block] for blocks in page_blocks if blocks for block in blocks
+        [line.text for line in block]
+        for page in laid_out if page for blocks in page for block in blocks
     )
+    labels = pdf_page_labels(reader) or printed_labels(margins.texts)
     pages: list[Page] = []
-    for number, (prep, blocks) in enumerate(zip(prepared, page_blocks), start=1):
-        if blocks is None:
+    for number, (prep, blocks) in enumerate(zip(prepared, laid_out), start=1):
+        page = None
+        if blocks is not None:
+            try:
+                assembled = _assemble(blocks[0], blocks[1], vocab)
+                page = Page(number, assembled.text, assembled.headings, tables=assembled.tables,
+                            footnotes=assembled.footnotes)
+            except Exception as exc:  # noqa: BLE001
+                log.debug("assembling a page failed, using plain text: %r", exc)
+        if page is None:
             plain = prep.source if isinstance(prep.source, str) else _plain_text(prep.source)
-            pages.append(Page(number, _clean_plain(plain, vocab), []))
-            continue
-        try:
-            text, headings = _assemble(blocks, vocab)
-        except Exception as exc:  # noqa: BLE001
-            log.debug("assembling a page failed, using plain text: %r", exc)
-            plain = prep.source if isinstance(prep.source, str) else _plain_text(prep.source)
-            text, headings = _clean_plain(plain, vocab), []
-        pages.append(Page(number, text, headings))
-    return pages
+            page = Page(number, _clean_plain(plain, vocab), [])
+        page.label = labels[number - 1] if number - 1 < len(labels) else None
+        pages.append(page)
+    return Layout(pages, margins.running_lines)
+
+
+def _page_blocks(
+    prep: _Prepared, margins: _Margins, body: tuple[float, float]
+) -> tuple[list[list[_Line]], list[list[_Line]]]:
+    """A page's blocks in reading order, and its footnotes, over all orientation groups."""
+    blocks: list[list[_Line]] = []
+    notes: list[list[_Line]] = []
+    for frags, _ in prep.groups or []:
+        kept = [f for f in frags if id(f) not in margins.drop]
+        marks = _footnote_marks(kept)
+        lines = []
+        for index, (leaf, table) in enumerate(_reading_order(kept)):
+            lines.extend(_leaf_lines(leaf, marks, index if table else None))
+        text, group_notes = _split_footnotes(_blocks(lines, body, margins.running))
+        blocks.extend(text)
+        notes.extend(group_notes)
+    return blocks, notes

@@ -81,13 +81,15 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------
 _SPACE_GAP = 0.2  # gap between runs that becomes a space
 _FRAGMENT_GAP = 1.0  # gap that splits a row into fragments
+_CELL_GAP = 0.5  # gap that splits a fragment into cells, inside a table
 _GUTTER_MIN = 1.0  # narrowest whitespace gutter that separates columns
 _COLUMN_MIN = 6.0  # narrowest column a gutter may produce
 _ROW_TOL = 0.45  # baselines closer than this (x the larger size) are one row
 _SCRIPT_TOL = 0.6  # ... and a super- or subscript may sit this far off its line
 _BOX_ASCENT = 0.7  # fragment box above the baseline
 _BOX_DESCENT = 0.2  # fragment box below the baseline
-_TABLE_WORDS = 3.5  # a piece with fewer words per line than this may be a table column
+_TABLE_WORDS = 3.5  # a piece with fewer words per fragment than this may be table columns
+_PROSE_WORDS = 7.0  # ... one with this many, a line at a time, is text beside a table
 _BIG_GAP = 3.0  # full-width whitespace this tall is cut before any column gutter
 _HEADING_RATIO = 1.15  # heading font size / body size
 _HEADING_MAX_WORDS = 15
@@ -473,6 +475,7 @@ _LEADING_MARK = re.compile(f"^\\s*{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
 _FOOTNOTE_START = re.compile(r"^(?:\d{1,3}|[*\u2020\u2021\u00a7\u00b6]{1,3})\s*(?=[^\W\d_])")
 _SENTENCE_END = (".", "!", "?", ";", ")", "]", '"', "\u201d", "\u2019", ">")
 _FIGURE = re.compile(r"[-+\u2013\u2014*(<>\u2264\u2265]*[$\u20ac\u00a3]?\d[\d,.\s\u2013\u2014-]*%?\)?\*?|[-\u2013\u2014*]+|\(?[XxNn]/?[Aa]?\)?")
+_YEAR = re.compile(r"(?:19|20)\d\d")
 _LEADERS = re.compile(r"\s*(?:\.\s?){3,}$|^\s*(?:\.\s?){3,}")  # dot leaders at a cell's end
 
 
@@ -792,10 +795,11 @@ def _resolve_marks(text: str, footnote_marks: set[str]) -> tuple[str, str | None
         text = lead + " " + text[match.end():].lstrip()
 
     def settle(m: re.Match[str]) -> str:
-        before = text[: m.start()]
-        if before[-1:].isdigit() and m.group(1) not in footnote_marks:
+        before, after = text[m.start() - 1: m.start()], text[m.end(): m.end() + 1]
+        if before.isdigit() and m.group(1) not in footnote_marks:
             return m.group(1)
-        return ""
+        # "in 2007,¹³3.6 million": the marker was all that stood between two words
+        return " " if after.isalnum() and before and not before.isspace() else ""
 
     text = _MARKED.sub(settle, text)
     return " ".join(text.split()), lead
@@ -892,12 +896,14 @@ def _is_table(columns: list[list[_Frag]], em: float) -> bool:
     """Whether pieces split by gutters are table columns rather than text columns.
 
     Text columns hold lines of several words each; table cells are short and sit on
-    shared rows. Only short pieces *and* shared rows count as a table, because reading
+    shared rows. Only short fragments *and* shared rows count as a table, because reading
     real text columns row by row would interleave them.
     """
     widths = [max(f.x1 for f in column) - min(f.x0 for f in column) for column in columns]
-    if len(columns) <= 4 and min(widths) >= 10 * em and max(widths) <= 1.35 * min(widths):
-        return False  # a grid of equal, wide columns: text (or an index), not a table
+    pieces = [_cluster_rows(column) for column in columns]
+    cells = [statistics.median(len(row) for row in rows) for rows in pieces]
+    if len(columns) <= 4 and min(widths) >= 10 * em and max(widths) <= 1.35 * min(widths) and max(cells) <= 1:
+        return False  # a grid of equal, wide columns of single lines: text (or an index), not a table
     piece_of = {id(f): i for i, column in enumerate(columns) for f in column}
     rows = _cluster_rows([f for column in columns for f in column])
     if len(rows) < 3:
@@ -905,14 +911,15 @@ def _is_table(columns: list[list[_Frag]], em: float) -> bool:
     shared = sum(1 for row in rows if len({piece_of[id(f)] for f in row}) >= 2)
     if shared < 0.5 * len(rows):
         return False
-    fewest = math.inf
-    for column in columns:
-        column_rows = _cluster_rows(column)
-        if len(column_rows) < 2:
-            continue
-        words = sorted(sum(len(_frag_text(f).split()) for f in row) for row in column_rows)
-        fewest = min(fewest, words[len(words) // 2])
-    return fewest < _TABLE_WORDS
+    words = [
+        statistics.median(sum(len(_frag_text(f).split()) for f in row) / len(row) for row in piece_rows)
+        if len(piece_rows) >= 2 else math.inf
+        for piece_rows in pieces
+    ]
+    if min(words) >= _TABLE_WORDS:
+        return False
+    # a column of whole lines of prose is text beside a table, never a column of it
+    return not any(n >= _PROSE_WORDS and cells[i] <= 1 and len(pieces[i]) >= 3 for i, n in enumerate(words))
 
 
 _TABLE: Any = object()  # _split_region's answer for a table (a leaf read row by row)
@@ -1065,7 +1072,7 @@ def _leaf_lines(leaf: list[_Frag], marks: set[str], table_id: int | None = None)
         if table_id is None:
             text, marker = _resolve_marks(" ".join(_frag_text(f) for f in row), marks)
         else:
-            cells = [_LEADERS.sub("", _resolve_marks(_frag_text(f), marks)[0]) for f in row]
+            cells = [_LEADERS.sub("", _resolve_marks(cell, marks)[0]) for f in row for cell in _cells(f)]
             text, marker = "\t".join(cell for cell in cells if cell), None
         if not text:
             continue
@@ -1094,6 +1101,22 @@ def _leaf_lines(leaf: list[_Frag], marks: set[str], table_id: int | None = None)
             )
         )
     return lines
+
+
+def _cells(frag: _Frag) -> list[str]:
+    """A table row's fragment cut into cells where its runs stand half an em apart: cells
+    closer than the one em that separates fragments ("5,384 1,456.9")."""
+    cells: list[list[_Run]] = [[]]
+    last: _Run | None = None
+    for run in frag.runs:
+        if run.text != " ":
+            if last is not None and run.x0 - last.x1 >= _CELL_GAP * min(run.size, last.size):
+                cells.append([])
+            last = run if last is None or run.x1 > last.x1 else last
+        cells[-1].append(run)
+    if len(cells) == 1:
+        return [_frag_text(frag)]
+    return [_join_runs(cell) for cell in cells]
 
 
 def _footnote_marks(frags: list[_Frag]) -> set[str]:
@@ -1368,13 +1391,19 @@ def _join_broken_words(blocks: list[list[_Line]]) -> list[list[_Line]]:
 
 def _header_rows(rows: list[str]) -> int:
     """How many rows at the top of a table are its header: those before the first row of
-    data (a label, then mostly figures); the first row when no row has figures."""
-    for index, row in enumerate(rows):
-        cells = row.split("\t")
-        figures = sum(1 for cell in cells[1:] if _FIGURE.fullmatch(cell.strip()))
-        if len(cells) >= 2 and 2 * figures > len(cells) - 1:
-            return index
-    return 1 if len(rows) > 1 else 0
+    data (a label, then mostly figures other than years), less the one-cell group labels
+    ("Sex") right above it; the first row when no row has figures."""
+    first_data = next((i for i, row in enumerate(rows) if _is_data_row(row.split("\t"))), None)
+    if first_data is None:
+        return 1 if len(rows) > 1 else 0
+    while first_data > 1 and "\t" not in rows[first_data - 1]:
+        first_data -= 1
+    return first_data
+
+
+def _is_data_row(cells: list[str]) -> bool:
+    figures = sum(1 for cell in cells[1:] if _FIGURE.fullmatch(cell.strip()) and not _YEAR.fullmatch(cell.strip()))
+    return len(cells) >= 2 and 2 * figures > len(cells) - 1
 
 
 def _split_footnotes(blocks: list[list[_Line]]) -> tuple[list[list[_Line]], list[list[_Line]]]:

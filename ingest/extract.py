@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kb.errors import ExtractionError
 
+from .pdf_meta import pdf_metadata
 from .types import Extracted, Page
 
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
@@ -385,7 +386,8 @@ def extract_pdf(data: bytes) -> Extracted:
     if count == 0:
         raise ExtractionError("corrupt or unreadable PDF (it has no pages)")
     try:
-        pages = _lay_out(reader)
+        layout = _lay_out(reader)
+        pages = layout.pages
     except FileNotDecryptedError:
         raise ExtractionError("password-protected PDF: save a copy without the password and ingest that") from None
     except Exception as exc:  # pypdf raises many types on damaged content streams
@@ -400,17 +402,16 @@ def extract_pdf(data: bytes) -> Extracted:
         raise ExtractionError("no extractable text in this PDF")
     if image_pages:
         warnings.append(f"{len(image_pages)} of {count} pages are images without a text layer (need OCR)")
-    title, publisher, year = _pdf_metadata(reader)
-    return Extracted(pages, "pdf", title=title or _first_heading(pages), publisher=publisher, year=year,
-                     page_count=count, warnings=warnings)
+    meta = pdf_metadata(reader, pages, layout.running)
+    return Extracted(pages, "pdf", title=meta.title or _first_heading(pages), publisher=meta.publisher,
+                     year=meta.year, page_count=count, warnings=warnings)
 
 
-def _lay_out(reader) -> list[Page]:
-    try:
-        from .pdf_layout import lay_out_pages
-    except ImportError:  # pragma: no cover - only while the layout module is missing
-        return [Page(i + 1, page.extract_text() or "", []) for i, page in enumerate(reader.pages)]
-    return lay_out_pages(reader)
+def _lay_out(reader):
+    """Pages in reading order, with the running headers and footers taken off them."""
+    from .pdf_layout import lay_out
+
+    return lay_out(reader)
 
 
 def _has_images(reader, index: int) -> bool:
@@ -418,31 +419,6 @@ def _has_images(reader, index: int) -> bool:
         return bool(reader.pages[index].images)
     except Exception:
         return False
-
-
-def _pdf_metadata(reader) -> tuple[str | None, str | None, int | None]:
-    try:
-        info = reader.metadata
-    except Exception:
-        info = None
-    if not info:
-        return None, None, None
-    title = _clean_meta(info.get("/Title"))
-    if title and (re.search(r"\.(docx?|pdf|pptx?|xlsx?|indd|qxd)$", title, re.I) or title.lower().startswith(
-            ("microsoft word", "untitled", "slide 1")) or len(title) < 3):
-        title = None
-    publisher = _clean_meta(info.get("/Author"))
-    if publisher and not re.fullmatch(r"[A-Za-z][\w .,&'()\-]*", publisher):
-        publisher = None  # office codes and tool names ("W:CAR:MP:FP"), not a publisher
-    year = _year(str(info.get("/CreationDate") or "")[:12])
-    return title, publisher, year
-
-
-def _clean_meta(value) -> str | None:
-    if value is None:
-        return None
-    text = " ".join(str(value).replace("\x00", "").split())
-    return text or None
 
 
 def _first_heading(pages: list[Page]) -> str | None:

@@ -918,8 +918,16 @@ def _is_table(columns: list[list[_Frag]], em: float) -> bool:
     ]
     if min(words) >= _TABLE_WORDS:
         return False
-    # a column of whole lines of prose is text beside a table, never a column of it
-    return not any(n >= _PROSE_WORDS and cells[i] <= 1 and len(pieces[i]) >= 3 for i, n in enumerate(words))
+    # a column of whole lines of prose is text beside a table, never a column of it: long
+    # lines, or lines of a few words that run on above or below the other columns
+    lines = [i for i in range(len(columns)) if cells[i] <= 1 and len(pieces[i]) >= 3 and words[i] >= _TABLE_WORDS]
+    for i in lines:
+        rest = [f for j, column in enumerate(columns) if j != i for f in column]
+        runs_on = (max(f.top for f in columns[i]) > max(f.top for f in rest) + 1.5 * em
+                   or min(f.bottom for f in columns[i]) < min(f.bottom for f in rest) - 1.5 * em)
+        if words[i] >= _PROSE_WORDS or runs_on:
+            return False
+    return True
 
 
 _TABLE: Any = object()  # _split_region's answer for a table (a leaf read row by row)
@@ -1100,6 +1108,13 @@ def _leaf_lines(leaf: list[_Frag], marks: set[str], table_id: int | None = None)
                 marker=marker,
             )
         )
+    if table_id is not None and lines:
+        # a title set above the cells in a larger font is the table's caption, not a row
+        cell_size = statistics.median(line.size for line in lines)
+        for line in lines:
+            if "\t" in line.text or line.size < _HEADING_RATIO * cell_size:
+                break
+            line.table_id, line.in_table = None, False
     return lines
 
 

@@ -136,7 +136,9 @@ def agency_named(text: str) -> str | None:
             if match:
                 found.append((match.start(), full))
     for match in _US_BODY.finditer(text):
-        found.append((match.start(), _agency_by_short_form(match.group(0)) or " ".join(match.group(0).split())))
+        name = " ".join(match.group(0).split())
+        unprefixed = re.sub(r"^(?:U\.\s?S\.|United States)\s+", "", name)
+        found.append((match.start(), _agency_by_short_form(name) or _agency_by_short_form(unprefixed) or name))
     return min(found)[1] if found else None
 
 

@@ -3,25 +3,31 @@ on the real government PDFs in ../shared/gov-pdfs.
 
     python bench/text_fidelity.py [--engines ours pdfminer pdfium pypdf] [--show-words]
 
-Needs Debian `poppler-utils` (pdftotext, the reference) and `wamerican` (/usr/share/dict/words).
+Needs Debian `poppler-utils` (pdftotext, the reference) and `wamerican` (/usr/share/dict/words),
+and the PyPI packages pdfminer.six and pypdfium2 for those two engines.
 
 (a) Shingle overlap: the share of an engine's 5-word shingles on a page that also occur in
-    `pdftotext -layout` output of that page (both sides NFKC, lower case, words only), mean
-    over pages per file, and over all pages. `-layout` sets columns side by side, so a shingle
-    that runs over a line end inside a column cannot match: no engine reaches 1.0 on
-    multi-column pages, and the figure compares engines rather than grading one. The
-    reference also keeps what the PDF's own Unicode maps say, so where those maps are wrong
-    (the CDC MMWR files map the "fi" ligature to "i") a repaired word counts as a miss.
+    pdftotext's text of that page (both sides NFKC, lower case, words only), mean over pages
+    per file and over all pages. Two references: `pdftotext -layout` sets columns side by
+    side, so there a shingle that runs over a line end inside a column cannot match, while
+    an engine that interleaves the columns line by line (as the IRS booklet's content stream
+    does) matches well; `pdftotext` without -layout reads columns one after the other. The
+    references keep what the PDFs' own Unicode maps say, so where those are wrong (the CDC
+    MMWR files map "fi" to "i") a repaired word counts as a miss, and they keep footnote
+    markers and footnotes where they stand. The figures compare engines; they grade none.
+    The row "pages without tables" keeps only the pages where our layout finds no table:
+    it reads tables row by row, the references column by column.
 (b) Dropped-ligature words: words not in the dictionary that become dictionary words when
-    "fi", "fl", "ff", "ffi", "ffl" or "th" is inserted somewhere ("deinition" is also caught
-    by inserting "f", the part a broken Unicode map that keeps only the ligature's last
-    letter loses), plus sentence-initial "he", "his", "hey"... that become "The", "This",
-    "They" (a dropped "Th"). Target: zero.
+    "fi", "fl", "ff", "ffi", "ffl" or "th" is inserted somewhere ("deinition" is caught by
+    inserting "f", the part a broken Unicode map that keeps only a ligature's last letter
+    loses), plus sentence-initial "he", "his", "hey"... that are "The", "This", "They" with
+    "Th" dropped. Target: zero.
 Seconds per page are measured in the same run, one engine after the other.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import re
 import statistics
@@ -40,7 +46,7 @@ LIGATURES = ("fi", "fl", "ff", "ffi", "ffl", "th", "f")  # "f": what "fi"/"ff"/"
 SENTENCE_START = re.compile(r"(?:^|[.!?][\"”’)]?\s+|\n\s*\n)([a-z]+)\b")
 SHINGLE = 5
 PUNCTUATION = "\"'“”‘’()[]{}<>.,;:!?*/\u2013\u2014"
-TH_WORDS = {"he", "his", "hey", "hese", "hose", "here", "hus", "hen", "hat", "heir", "hird", "hat", "hrough"}
+TH_WORDS = {"he", "his", "hey", "hese", "hose", "here", "hus", "hen", "hat", "heir", "hird", "hrough"}
 
 
 # ---- engines: path -> list of page texts --------------------------------------------------------
@@ -80,8 +86,11 @@ def pdfium(path: Path) -> list[str]:
 ENGINES = {"ours": ours, "pdfminer": pdfminer, "pdfium": pdfium, "pypdf": pypdf_plain}
 
 
-def reference(path: Path, pages: int) -> list[str]:
-    return [subprocess.run(["pdftotext", "-layout", "-q", "-f", str(n), "-l", str(n), str(path), "-"],
+def reference(path: Path, pages: int, layout: bool) -> list[str]:
+    """pdftotext's text of each page: `-layout` (columns side by side, as poppler places
+    them) or its default reading order (columns one after the other)."""
+    flags = ["-layout"] if layout else []
+    return [subprocess.run(["pdftotext", *flags, "-q", "-f", str(n), "-l", str(n), str(path), "-"],
                            capture_output=True, text=True, check=True).stdout for n in range(1, pages + 1)]
 
 
@@ -139,38 +148,33 @@ def main() -> None:
     logging.getLogger("pdfminer").setLevel(logging.ERROR)
     dictionary = load_dictionary()
     files = sorted(GOV.glob("*.pdf"))
-    results: dict[str, dict[str, dict]] = {engine: {} for engine in args.engines}
-    for path in files:
-        for engine in args.engines:
-            start = time.perf_counter()
-            pages = ENGINES[engine](path)
-            seconds = time.perf_counter() - start
-            refs = reference(path, len(pages))
-            scores = [s for s in (overlap(p, r) for p, r in zip(pages, refs)) if s is not None]
-            dropped = [w for p in pages for w in dropped_ligature_words(p, dictionary)]
-            results[engine][path.name] = {"overlap": scores, "dropped": dropped, "seconds": seconds,
-                                          "pages": len(pages)}
+    results = {engine: {path.name: measure(ENGINES[engine], path, dictionary) for path in files}
+               for engine in args.engines}
     print(f"\n### PDF text fidelity on {len(files)} gov PDFs ({load_note()})\n")
-    print("Shingle overlap with `pdftotext -layout` (mean over pages) / dropped-ligature words\n")
-    rows = []
-    for path in files:
-        row = [path.name.removesuffix(".pdf"), results[args.engines[0]][path.name]["pages"]]
+    for key, what in (("layout", "`pdftotext -layout`"), ("reading", "`pdftotext` (its reading order)")):
+        print(f"Shingle overlap with {what}, mean over pages / dropped-ligature words\n")
+        rows = []
+        for path in files:
+            row = [path.name.removesuffix(".pdf"), results[args.engines[0]][path.name]["pages"]]
+            for engine in args.engines:
+                r = results[engine][path.name]
+                scores = [x for x in r[key] if x is not None]
+                row.append(f"{statistics.mean(scores) if scores else float('nan'):.3f} / {len(r['dropped'])}")
+            rows.append(row)
+        total = ["**all pages**", sum(results[args.engines[0]][p.name]["pages"] for p in files)]
+        prose = ["**pages without tables**", sum(len(r["prose"]) for r in results[args.engines[0]].values())]
         for engine in args.engines:
-            r = results[engine][path.name]
-            mean = statistics.mean(r["overlap"]) if r["overlap"] else float("nan")
-            row.append(f"{mean:.3f} / {len(r['dropped'])}")
-        rows.append(row)
-    total = ["**all pages**", sum(results[args.engines[0]][p.name]["pages"] for p in files)]
-    for engine in args.engines:
-        scores = [s for r in results[engine].values() for s in r["overlap"]]
-        dropped = sum(len(r["dropped"]) for r in results[engine].values())
-        total.append(f"**{statistics.mean(scores):.3f} / {dropped}**")
-    rows.append(total)
-    print(table(["file", "pages", *args.engines], rows))
-    print("\nSeconds per page (whole file, one run)\n")
+            scores = [s for r in results[engine].values() for s in r[key] if s is not None]
+            dropped = sum(len(r["dropped"]) for r in results[engine].values())
+            total.append(f"**{statistics.mean(scores):.3f} / {dropped}**")
+            kept = [r[key][i] for r in results[engine].values() for i in r["prose"] if r[key][i] is not None]
+            prose.append(f"{statistics.mean(kept):.3f}")
+        rows += [total, prose]
+        print(table(["file", "pages", *args.engines], rows) + "\n")
+    print("Seconds per page (whole file, one run, engines one after the other)\n")
     rows = []
     for label, names in (("IRS booklet (50 pages)", [f.name for f in files if f.name.startswith("irs_")]),
-                         ("all 12 files", [f.name for f in files])):
+                         ("all 12 files (112 pages)", [f.name for f in files])):
         row = [label]
         for engine in args.engines:
             seconds = sum(results[engine][n]["seconds"] for n in names)
@@ -182,6 +186,35 @@ def main() -> None:
         for engine in args.engines:
             counts = Counter(w for r in results[engine].values() for w in r["dropped"])
             print(f"\n{engine}: {', '.join(f'{w} ({n})' for w, n in counts.most_common(60)) or 'none'}")
+
+
+def measure(engine, path: Path, dictionary: set[str]) -> dict:
+    start = time.perf_counter()
+    pages = engine(path)
+    seconds = time.perf_counter() - start
+    result = {"pages": len(pages), "seconds": seconds,
+              "dropped": [w for p in pages for w in dropped_ligature_words(p, dictionary)]}
+    for key, layout in (("layout", True), ("reading", False)):
+        refs = reference(path, len(pages), layout)
+        result[key] = [overlap(p, r) for p, r in zip(pages, refs)]
+    result["prose"] = _pages_without_tables(path)
+    return result
+
+
+def _pages_without_tables(path: Path) -> list[int]:
+    """Indexes of the pages where our layout finds no table. Engines read tables in
+    different orders (row by row, column by column) and the references read them column by
+    column, so the overlap on these pages alone compares how prose is read."""
+    return [i for i, page in enumerate(_our_pages(path)) if not page.tables]
+
+
+@functools.lru_cache(maxsize=None)
+def _our_pages(path: Path) -> list:
+    from pypdf import PdfReader
+
+    from ingest.pdf_layout import lay_out_pages
+
+    return lay_out_pages(PdfReader(path))
 
 
 if __name__ == "__main__":

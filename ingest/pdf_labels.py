@@ -44,6 +44,12 @@ def pdf_page_labels(reader: Any) -> list[str] | None:
     return labels if len(labels) == len(reader.pages) and any(labels) else None
 
 
+def is_page_number(text: str) -> bool:
+    """Whether a margin text is nothing but a page number ("7", "- 7 -", "Page 7 of 9",
+    "xii", "ES-2")."""
+    return any(candidate.alone for candidate in _candidates(text))
+
+
 def printed_labels(margins: list[list[str]]) -> list[str | None]:
     """Per page, the printed page number found among its header and footer texts, or None.
 

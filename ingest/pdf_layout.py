@@ -15,7 +15,11 @@ How it works
    `_pypdf_font`** (``pypdf.generic._font.Font`` and ``pypdf._text_extraction.
    _layout_mode._text_state_params.TextStateParams``, the machinery behind
    ``extract_text(extraction_mode="layout")``). If those internals change, pages fall
-   back to plain ``extract_text()``.
+   back to plain ``extract_text()``. Before use, each font's decoding tables are
+   checked against its glyph names (`ingest.pdf_glyphs`: ligatures a broken /ToUnicode
+   cut to their last letter, letters of the wrong case), and a string whose glyphs a
+   wide character spacing sets apart (table cells in one string) is placed glyph by
+   glyph. Text is NFKC-normalised ("ﬁ" -> "fi").
 2. **Orientation.** Runs are grouped by baseline direction (0/90/180/270 degrees, or
    a skewed angle) and each group is rotated upright, so text drawn sideways (landscape
    tables, ``/Rotate`` pages, margin notes) still reads top to bottom; the group with
@@ -24,11 +28,16 @@ How it works
    than an em apart are joined into fragments, so a row crossing a column gutter
    becomes one fragment per column. Runs are joined with a space when the gap exceeds
    0.2 em or an explicit space glyph sits between them; duplicated runs (fake bold)
-   are dropped.
+   are dropped. A raised, smaller number or note symbol is a footnote marker: it opens
+   a footnote ("1 Pub. L."), and inside text it is dropped ("(DMCA) was signed", not
+   "(DMCA)1 was signed"), unless it follows a digit and no footnote answers it.
 4. **Running headers and footers.** Short blocks of rows at the top and bottom edge of
-   each page are compared across pages with digits normalised; those repeated on
-   enough pages (at least 3, and about half of them), and bare page numbers, are
-   dropped.
+   each page are compared across pages with digits normalised (and case and weight
+   kept, so a first-page title is not taken for the header that repeats it); those
+   repeated on enough pages (at least 3, and about half of them), and bare page
+   numbers, are dropped. Their texts are never headings anywhere in the document. The
+   margin texts give the printed page numbers (`ingest.pdf_labels`) unless the PDF
+   has /PageLabels.
 5. **Reading order: recursive XY-cut with band merging.** A region is first cut at any
    full-width whitespace taller than 3 em (around a figure: column gutters run on
    through pictures); else it is split into columns at a whitespace gutter (>= 1 em
@@ -37,13 +46,19 @@ How it works
    union still shares a gutter. A full-width title, table or footnote thus stays apart
    from the columns around it, and column text whose paragraph gaps happen to line up
    is not chopped into interleaved bands. Pieces that look like table columns (short
-   cells on shared rows) are read row by row instead.
+   cells on shared rows, no column of whole lines of prose) are read row by row
+   instead: one line per row, cells split by a tab (fragments, cut again at half-em
+   gaps), the table one block whose span and header rows go to `Page.tables`.
 6. **Lines, blocks, headings.** Fragments of a row inside one leaf make a line.
    Consecutive lines form a block (joined by "\n") unless the vertical gap is clearly
    larger than the line pitch, the column changes, or a first-line indent starts a
    paragraph; blocks are separated by a blank line. Short lines (<= 15 words, not ending
    in a period) set noticeably larger than the body size, or bold at body size and
    standing alone, are headings; one wrapped over two lines is put on one line.
+   Footnotes (smaller than the text above them in their column, nothing larger right
+   below, opening with a marker) leave the text and follow it at the end of the page,
+   one block each, their spans in `Page.footnotes`; one continued in the next column
+   is joined to its start.
 7. **Clean-up.** Words hyphenated at line ends are joined ("develop-" + "ment"),
    keeping the hyphen of compounds the document spells with one ("social-emotional");
    right-to-left runs are put back in logical order; control characters are removed
@@ -69,7 +84,7 @@ from typing import Any, Callable, Iterable
 import pypdf
 
 from .pdf_glyphs import repair_font_map
-from .pdf_labels import pdf_page_labels, printed_labels
+from .pdf_labels import is_page_number, pdf_page_labels, printed_labels
 from .types import Page
 
 __all__ = ["Layout", "lay_out", "lay_out_pages"]
@@ -148,9 +163,7 @@ class _Line:
     size: float
     bold: bool
     heading: bool = False
-    table: bool = False  # a row of table cells (never a heading)
-    in_table: bool = False  # a line of a table region (never a bold heading)
-    table_id: int | None = None  # which table region of the page; its lines make one block
+    table_id: int | None = None  # the table region of the page it is a row of (never a heading)
     marker: str | None = None  # the superscript footnote marker the line starts with
 
 
@@ -472,7 +485,8 @@ _FRACTION_SLASHES = ("/", "\u2044", "\u2215")
 _MARKER = re.compile(r"\d{1,3}|[*\u2020\u2021\u00a7\u00b6#]{1,3}")
 _MARKED = re.compile(f"{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
 _LEADING_MARK = re.compile(f"^\\s*{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
-_FOOTNOTE_START = re.compile(r"^(?:\d{1,3}|[*\u2020\u2021\u00a7\u00b6]{1,3})\s*(?=[^\W\d_])")
+# a footnote's own marker: "13 More than", "*Per 100,000", "2 \u201cCopying\u201d" (not "1st")
+_FOOTNOTE_START = re.compile(r"^(?:\d{1,3}\s+|[*\u2020\u2021\u00a7\u00b6]{1,3}\s*)(?=[^\W\d_]|[\u201c\u2018\"'(])")
 _SENTENCE_END = (".", "!", "?", ";", ")", "]", '"', "\u201d", "\u2019", ">")
 _FIGURE = re.compile(r"[-+\u2013\u2014*(<>\u2264\u2265]*[$\u20ac\u00a3]?\d[\d,.\s\u2013\u2014-]*%?\)?\*?|[-\u2013\u2014*]+|\(?[XxNn]/?[Aa]?\)?")
 _YEAR = re.compile(r"(?:19|20)\d\d")
@@ -983,12 +997,6 @@ def _split_region(region: list[_Frag], em: float) -> list[list[_Frag]] | None:
 # 5. Running headers and footers
 # --------------------------------------------------------------------------------------
 _DIGITS = re.compile(r"\d+")
-_PAGE_NUMBER = re.compile(  # "7", "- 7 -", "(7)", "Page 7", "Page 7 of 9", "7/9", "xii"
-    r"^(page\s*)?[-\u2013\u2014(\[]?\s*"
-    r"([0-9]{1,4}|(?=[ivxlc])x{0,3}(ix|iv|v?i{0,3})|(?=[ivxlc])(xc|xl|l?x{0,3})(ix|iv|v?i{0,3}))"
-    r"\s*[-\u2013\u2014)\]]?(\s*(of|/)\s*[0-9]{1,4})?$",
-    re.I,
-)
 
 
 def _margin_frags(frags: list[_Frag], box: tuple[float, float]) -> list[tuple[_Frag, bool, str]]:
@@ -1102,8 +1110,6 @@ def _leaf_lines(leaf: list[_Frag], marks: set[str], table_id: int | None = None)
                 y=main.y,
                 size=sizes.most_common(1)[0][0],
                 bold=bold_chars >= 0.8 * total_chars,
-                table=table_id is not None and len(row) > 1,
-                in_table=table_id is not None,
                 table_id=table_id,
                 marker=marker,
             )
@@ -1114,7 +1120,7 @@ def _leaf_lines(leaf: list[_Frag], marks: set[str], table_id: int | None = None)
         for line in lines:
             if "\t" in line.text or line.size < _HEADING_RATIO * cell_size:
                 break
-            line.table_id, line.in_table = None, False
+            line.table_id = None
     return lines
 
 
@@ -1219,7 +1225,7 @@ def _blocks(
     # first line of a block whose other lines are not bold)
     for block in blocks:
         first = block[0]
-        if first.heading or first.in_table or not first.bold or first.size < bold_body * 0.95:
+        if first.heading or first.table_id is not None or not first.bold or first.size < bold_body * 0.95:
             continue
         bold_lead = 1
         while bold_lead < len(block) and block[bold_lead].bold:
@@ -1542,7 +1548,7 @@ def _margins(prepared: list[_Prepared]) -> _Margins:
                 if _header_key(frag, zone) in running:
                     result.drop.add(id(frag))
                     printed.setdefault(_running_text(text), text)
-                elif alone_outermost and _PAGE_NUMBER.match(text):
+                elif alone_outermost and is_page_number(text):
                     result.drop.add(id(frag))
         result.running = frozenset(printed)
         result.running_lines = list(printed.values())

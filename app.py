@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from kb import app_support as sup
-from kb import cite
+from kb import citations as cite
 from kb.config import Settings, load_settings
 from kb.errors import EmptyKnowledgeBase, KBError
 from kb.models import Answer, Filters, Hit

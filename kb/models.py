@@ -91,7 +91,7 @@ class Hit:
 
     @property
     def quote_citation(self) -> str:
-        from .cite import quote_citation
+        from .citations import quote_citation
 
         return quote_citation(self)
 

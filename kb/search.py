@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from . import abstain, cite, highlight
+from . import abstain, citations, highlight
 from .backends.base import Backend, IndexReader, Ranked, StaleSnapshot
 from .embedders import Embedder
 from .errors import ModelMismatch, UsageError
@@ -108,7 +108,7 @@ class Searcher:
             if p is None:
                 continue
             d = documents[p.document_id]
-            hits.append(Hit(p, d, float(score), cite.citation(d, p), scores={"cosine": cosines.get(pid, 0.0)}))
+            hits.append(Hit(p, d, float(score), citations.citation(d, p), scores={"cosine": cosines.get(pid, 0.0)}))
         self._highlight(question, qvec, hits, stats.idf())
         return Answer(question, verdict.answered, hits, reason=verdict.reason, method=stages)
 

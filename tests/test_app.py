@@ -17,7 +17,7 @@ import pytest
 
 from kb import app_support as sup
 from kb.embedders import shared_embedder
-from kb import cite
+from kb import citations as cite
 from kb.config import DEFAULT_MODEL, load_settings
 from kb.errors import UsageError
 from ingest.uploads import UploadRejected, sanitize_filename, save_upload, save_uploads

@@ -8,7 +8,6 @@ import threading
 import pytest
 from citation_docs import ANSWER, BARE, DMH, HRSA, document, hit
 
-from kb import cite
 from kb.citations import csl_render
 from kb.citations import (STYLES, UnknownStyle, citation, csl_item, csl_type, format_bibliography, format_citation,
                           quote_citation)
@@ -41,11 +40,6 @@ def test_quote_citation_quotes_the_highlighted_span():
     h = hit(DMH, text=text, page=4, label="24", highlights=[(20, 61)])
     assert quote_citation(h).startswith("“Consultation is funded through Medicaid.” (Massachusetts Department")
     assert quote_citation(h).endswith("p. 24).")
-
-
-def test_old_module_names_still_work():
-    assert cite.citation is citation and cite.quote_citation is quote_citation
-    assert cite.to_markdown(ANSWER) and cite.to_csv(ANSWER) and cite.to_bibtex(ANSWER)
 
 
 @pytest.mark.parametrize("style, expected", [

@@ -1,4 +1,4 @@
-"""Tests for ingest.pdf_layout: reading order, headers, hyphenation, headings, robustness.
+"""Tests for ingest.formats.pdf_layout: reading order, headers, hyphenation, headings, robustness.
 
 Real files come from ../shared (gov-pdfs and pdf-zoo, see their READMEs); small PDFs
 for exact checks are written here with pypdf alone.
@@ -24,6 +24,8 @@ from pypdf.generic import (
     StreamObject,
 )
 
+from ingest.formats import pdf_layout
+from ingest.formats.pdf_labels import printed_labels
 from ingest.formats.pdf_layout import lay_out_pages
 from ingest.types import Page
 
@@ -31,6 +33,10 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 GOV = SHARED / "gov-pdfs"
 ZOO = SHARED / "pdf-zoo"
 IRS = GOV / "irs_i1040nr_2007_instructions.pdf"
+MMWR_HOUSING = GOV / "cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf"
+MMWR_STROKE = GOV / "cdc_mmwr_2011_v60_suppl_chd_stroke_deaths.pdf"
+CENSUS = GOV / "census_disability_2010_report_excerpt.pdf"
+DMCA = GOV / "usco_dmca_summary_1998.pdf"
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -126,6 +132,39 @@ def make_pdf(
     return PdfReader(buffer)
 
 
+def make_pdf_with_font(content: str, font: DictionaryObject) -> PdfReader:
+    """A one-page PDF whose /F1 is `font` (streams in it given as bytes are added as streams)."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(612, 792)
+    for key, value in list(font.items()):
+        if isinstance(value, bytes):
+            stream = StreamObject()
+            stream.set_data(value)
+            font[key] = writer._add_object(stream)
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})}
+    )
+    stream = StreamObject()
+    stream.set_data(content.encode("latin-1"))
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    buffer.seek(0)
+    return PdfReader(buffer)
+
+
+def to_unicode(pairs: dict[int, str]) -> bytes:
+    """A /ToUnicode CMap: printable ASCII to itself, then `pairs` (code -> text) on top."""
+    entries = {code: chr(code) for code in range(0x20, 0x7F)} | pairs
+    lines = [f"<{code:02x}> <{''.join(f'{ord(c):04x}' for c in text)}>" for code, text in sorted(entries.items())]
+    return (
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /T def /CMapType 2 def\n"
+        "1 begincodespacerange <00> <ff> endcodespacerange\n"
+        f"{len(lines)} beginbfchar\n" + "\n".join(lines) + "\nendbfchar\n"
+        "endcmap CMapName currentdict /CMap defineresource pop end end"
+    ).encode("ascii")
+
+
 def text_ops(lines: list[tuple]) -> str:
     """(x, y, text[, font, size]) tuples as text-showing operators."""
     ops = []
@@ -210,9 +249,9 @@ def test_federal_register_three_columns_with_footnotes(federal_register):
         "The FAA sent Emergency AD 2018–23–51 to all affected civil aviation authorities "
         "(CAAs) at the same time." in page2
     )
-    # column 2 continues after the footnotes at the foot of column 1
-    assert "(EASA), the manufacturer, the operator, 5 Stall warning indication" in page2
-    assert "the operator, and the Ethiopian Civil Aviation Authority (ECAA)." not in page2
+    # column 2 goes on where column 1 stopped: the footnotes at its foot are not spliced in
+    assert "(EASA), the manufacturer, the operator, and the Ethiopian Civil Aviation Authority (ECAA)." in page2
+    assert "the operator, 5 Stall warning indication" not in page2
 
 
 def test_federal_register_figure_page_reads_above_then_below(federal_register):
@@ -234,7 +273,7 @@ def test_federal_register_figure_page_reads_above_then_below(federal_register):
     [
         (
             "cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf",
-            "Healthy homes are essential to a healthy community and population (1,2). hey "
+            "Healthy homes are essential to a healthy community and population (1,2). They "
             "contribute to meeting physical needs (e.g., air, water, food, and shelter) and to "
             "the occupants’ psychological and social health.",
         ),
@@ -285,9 +324,9 @@ def test_single_column_page_keeps_its_order():
 
 def test_tables_are_read_row_by_row():
     fbi = lay_out(GOV / "fbi_nics_background_checks_2015-11.pdf")[0].text
-    assert "\nAlabama 18,870 23,022 22,650 859 1,178 " in fbi
+    assert "\nAlabama\t18,870\t23,022\t22,650\t859\t1,178\t" in fbi
     housing = lay_out(GOV / "cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf")[1].text
-    assert "\nMale 61,206 2,862 (4.7) Ref. — 60,721 2,962 (4.9) Ref. —\n" in housing
+    assert "\nMale\t61,206\t2,862\t(4.7)\tRef.\t—\t60,721\t2,962\t(4.9)\tRef.\t—\n" in housing
 
 
 # --------------------------------------------------------------------------------------
@@ -315,9 +354,15 @@ def test_blocks_split_on_paragraph_gaps_only():
     assert text == "\n".join(LEFT) + "\n\n" + "\n".join(RIGHT)
 
 
-def test_superscripts_stay_on_their_line():
+def test_superscript_footnote_markers_are_dropped_from_the_text():
+    """A marker glued to a word garbles a quote ("copying2"); the footnote keeps its number."""
     page = lay_out(GOV / "campus_attacks_2010_report_excerpt.pdf")[0]
-    assert "(The Digest),7 there were 6,563" in page.text
+    assert "(The Digest), there were 6,563" in page.text
+    assert "7 Snyder, T.D., Dillow, S.A., and Hoffman, C.M. (2009, March)." in page.text
+    dmca = lay_out(GOV / "usco_dmca_summary_1998.pdf")
+    assert "The Digital Millennium Copyright Act (DMCA) was signed into law by" in dmca[0].text
+    assert "unauthorized copying of a copyrighted work." in dmca[3].text
+    assert dmca[0].text.endswith("\n\n1 Pub. L. No. 105-304, 112 Stat. 2860 (Oct. 28, 1998).")
 
 
 # --------------------------------------------------------------------------------------
@@ -377,7 +422,7 @@ def test_real_line_end_hyphens_joined():
     assert "environmental factors" in page.text  # "envi-" / "ronmental factors"
     assert "popu-" not in page.text
     campus = lay_out(GOV / "campus_attacks_2010_report_excerpt.pdf")[0]
-    assert "4,314 were degree-granting9" in campus.text  # compound seen whole elsewhere
+    assert "4,314 were degree-granting" in campus.text  # compound seen whole elsewhere
 
 
 def test_generated_hyphenation():
@@ -604,3 +649,219 @@ def test_accepts_reader_with_pages_of_different_sizes():
 
 def test_pypdf_version_is_supported():
     assert int(pypdf.__version__.split(".")[0]) >= 6
+
+
+# --------------------------------------------------------------------------------------
+# Glyphs: ligatures, letter case, compatibility characters
+# --------------------------------------------------------------------------------------
+# Words the CDC MMWR files gave before glyph names were read: their /ToUnicode maps keep
+# only the last letter of a ligature ("fi" -> "i", "Th" -> "h") and lower-case some capitals.
+DROPPED_LIGATURES = re.compile(
+    r"\b(?:dei(?:ned?|nition)|signiican\w*|classii\w*|conidence|diferen\w*|speciic\w*|speciied|irst|"
+    r"afect\w*|deiciencies|certiicates?|indings|Paciic|relect|ifth|insuicient|beneits|eforts)\b"
+    r"|(?:^|[.!?]\s+)(?:he|hey|his|hese|hird)\s|\btABLE\b"
+)
+
+
+@pytest.mark.parametrize("path", [MMWR_HOUSING, MMWR_STROKE], ids=["housing", "stroke"])
+def test_mmwr_ligatures_and_capitals_are_read_from_glyph_names(path):
+    text = "\n".join(p.text for p in lay_out(path))
+    found = sorted({m.group(0).strip() for m in DROPPED_LIGATURES.finditer(text)})
+    assert found == []
+    assert not re.search("[\ufb00-\ufb06]", text)
+
+
+def test_mmwr_quotes_read_as_printed():
+    housing = [p.text for p in lay_out_pages(PdfReader(MMWR_HOUSING))]
+    assert "The definition of inadequate housing is related to the basic" in housing[0]
+    assert "The proportion of housing units classified as inadequate in the" in housing[0]
+    assert "the difference was considered\nstatistically significant." in housing[0]
+    assert "Asians/Pacific Islanders (1.1) when compared with non-Hispanic" in housing[0]
+    stroke = [p.text for p in lay_out_pages(PdfReader(MMWR_STROKE))]
+    assert "Heart disease and stroke are the first and third leading causes of" in stroke[0]
+    # "Th" and "fi" drawn from a CID font, which has no glyph names: repaired by width
+    assert "The rate for males was 41.6% higher than for females" in flat(stroke[0])
+    assert stroke[1].startswith("TABLE 1. Number of deaths and age-adjusted death rates* for coronary heart")
+
+
+def test_census_ligature_characters_are_expanded():
+    pages = lay_out_pages(PdfReader(CENSUS))
+    for page in pages:
+        assert not re.search("[\ufb00-\ufb06]", page.text), page.number
+    assert "<factfinder2.census.gov/bkmk/table/1.0/en" in pages[0].text
+    assert "may differ from actual" in pages[0].text
+
+
+def test_broken_unicode_map_is_corrected_by_glyph_names():
+    font = DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"),
+        NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica"),
+        NameObject("/Encoding"): DictionaryObject({
+            NameObject("/BaseEncoding"): NameObject("/WinAnsiEncoding"),
+            NameObject("/Differences"): ArrayObject(
+                [NumberObject(28), NameObject("/fi"), NameObject("/T_h"), NameObject("/f_f_l"),
+                 NameObject("/uni00E9")]),
+        }),
+        # what the MMWR producer wrote: last letters only, "T" as "t", nothing for code 31
+        NameObject("/ToUnicode"): to_unicode({28: "i", 29: "h", 30: "l", 0x54: "t"}),
+    })
+    content = "BT /F1 12 Tf 72 700 Td (\\035e de\\034nition of TABLE 2 for the ba\\036e caf\\037) Tj ET"
+    text = lay_out_pages(make_pdf_with_font(content, font))[0].text
+    assert text == "The definition of TABLE 2 for the baffle café"
+
+
+def test_a_unicode_map_that_disagrees_otherwise_is_kept():
+    """A symbol font names its glyphs privately: /ToUnicode is the better source there."""
+    font = DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"),
+        NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica"),
+        NameObject("/Encoding"): DictionaryObject({
+            NameObject("/Differences"): ArrayObject([NumberObject(28), NameObject("/registerserif"),
+                                                     NameObject("/a")]),
+        }),
+        NameObject("/ToUnicode"): to_unicode({28: "\u00ae", 29: "\u03b1"}),
+    })
+    text = lay_out_pages(make_pdf_with_font("BT /F1 12 Tf 72 700 Td (x\\034 \\035) Tj ET", font))[0].text
+    assert text == "x\u00ae \u03b1"
+
+
+def test_cells_set_apart_by_character_spacing_are_not_glued():
+    """The FBI table shows neighbouring cells in one string spread by a wide Tc."""
+    fbi = lay_out_pages(PdfReader(GOV / "fbi_nics_background_checks_2015-11.pdf"))[0].text
+    assert ("\nFlorida\t15,907\t50,796\t28,981\t2,268\t1,957\t121\t8\t9\t0\t2,248\t1,135\t2\t40\t5\t0\t36\t19"
+            "\t0\t0\t0\t0\t103,532\n") in fbi
+
+
+# --------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------
+def test_mmwr_table_rows_are_lines_of_tab_separated_cells():
+    page = lay_out_pages(PdfReader(MMWR_STROKE))[1]
+    row = "Total\t425,425\t135.0\t(134.6–135.4)\t137,119\t43.6\t(43.3–43.8)"
+    assert f"\n{row}\n" in page.text
+    start, end, header_end = next(t for t in page.tables if row in page.text[t[0]:t[1]])
+    assert page.text[start:header_end].endswith("Characteristic\tNo.\tRate\t(95% CI)\tNo.\tRate\t(95% CI)\n")
+    assert page.text[header_end:].startswith("Sex\nFemale\t200,915\t103.1\t(102.7–103.6)\t82,595\t")
+    assert "\n\n" not in page.text[start:end]  # one block: the splitter sees it whole
+
+
+def test_table_spans_are_well_formed():
+    for path in [MMWR_STROKE, MMWR_HOUSING, CENSUS, GOV / "fbi_nics_background_checks_2015-11.pdf"]:
+        pages = lay_out_pages(PdfReader(path))
+        assert any(page.tables for page in pages), path.name
+        for page in pages:
+            for start, end, header_end in page.tables:
+                assert 0 <= start <= header_end <= end <= len(page.text)
+                assert start == 0 or page.text[start - 2:start] == "\n\n"
+                assert "\t" in page.text[start:end]
+                assert header_end in (start, end) or page.text[header_end - 1] == "\n"
+
+
+def test_census_table_leader_dots_are_dropped():
+    page = lay_out_pages(PdfReader(CENSUS))[0]
+    assert "\nWith a disability\t54,425\t894\t18.7\t0.3\t56,672\t905\t18.7\t0.3\t*2,247\t–\n" in page.text
+
+
+# --------------------------------------------------------------------------------------
+# Footnotes
+# --------------------------------------------------------------------------------------
+def footnotes(page: Page) -> list[str]:
+    return [page.text[a:b] for a, b in page.footnotes]
+
+
+def test_federal_register_footnote_13_is_its_own_block_after_the_text(federal_register):
+    page = federal_register[2]
+    notes = footnotes(page)
+    assert notes[3] == "13 More than 10 degrees difference for more than\n10 seconds."
+    assert [note.split()[0] for note in notes] == ["10", "11", "12", "13", "14", "15"]
+    body_end = page.footnotes[0][0]
+    assert "13 More than" not in page.text[:body_end]
+    # the sentence that refers to it reads on, its marker gone
+    assert "sensors greater than a certain\nthreshold would cause an AOA\nDISAGREE alert" in page.text[:body_end]
+    # footnote 12 runs over into the next column: one footnote, not a stray block in the text
+    assert notes[2].startswith("12 The magnitude of the command varies")
+    assert "airplane’s\naltitude and airspeed, and would be limited such" in notes[2]
+    assert "altitude and airspeed" not in page.text[:body_end]
+    for start, end in page.footnotes:
+        assert page.text[start - 2:start] == "\n\n" and (end == len(page.text) or page.text[end:end + 2] == "\n\n")
+
+
+def test_census_footnotes_leave_the_sentences_whole():
+    page = lay_out_pages(PdfReader(CENSUS))[0]
+    body = page.text[: page.footnotes[0][0]]
+    assert "a disability in 2010. About 38.3\nmillion people (12.6 percent)\n\nhad a severe disability (Table 1)." in body
+    assert "S2601A" not in body and "The estimates in this report" not in body
+    assert [note.split()[0] for note in footnotes(page)] == ["8", "9", "10", "1", "2"]
+
+
+def test_dmca_footnote_markers_and_notes():
+    pages = lay_out_pages(PdfReader(DMCA))
+    assert footnotes(pages[0]) == ["1 Pub. L. No. 105-304, 112 Stat. 2860 (Oct. 28, 1998)."]
+    assert footnotes(pages[3])[0].startswith("2 “Copying” is used in this context as a short-hand")
+
+
+# --------------------------------------------------------------------------------------
+# Running headers and headings
+# --------------------------------------------------------------------------------------
+def test_dmca_running_footer_date_is_not_a_heading_and_the_title_stays():
+    layout = pdf_layout.lay_out(PdfReader(DMCA))
+    headings = [h for page in layout.pages for _, h in page.headings]
+    assert not any("December 1998" in h for h in headings)
+    assert layout.pages[0].text.startswith("THE DIGITAL MILLENNIUM COPYRIGHT ACT OF 1998")
+    assert "December 1998" in layout.pages[0].text  # still text, just not a section name
+    assert "Copyright Office Summary" in layout.running and "The Digital Millennium Copyright Act of 1998" in layout.running
+
+
+# --------------------------------------------------------------------------------------
+# Printed page numbers
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, labels",
+    [
+        ("cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf", ["21", "22", "23", "24", "25", "26"]),
+        ("census_disability_2010_report_excerpt.pdf", ["4", "5", "6"]),
+        ("epa_mercury_ecorisk_excerpt.pdf", ["ES-2", "ES-3", "ES-4"]),
+        ("federal_register_2020-17221.pdf", [str(n) for n in range(47698, 47713)]),
+        ("faa_amt_general_handbook_sample.pdf", [None]),  # one page: nothing to confirm "7-45" with
+    ],
+)
+def test_printed_page_numbers_become_labels(name, labels):
+    pages = lay_out_pages(PdfReader(GOV / name))
+    assert [p.label for p in pages] == labels
+    assert [p.number for p in pages] == list(range(1, len(labels) + 1))
+
+
+def test_irs_labels_come_from_the_pdf_page_labels(irs):
+    pages, _ = irs
+    assert [p.label for p in pages[:3]] == ["1", "2", "3"]
+
+
+def test_pdf_page_labels_win_over_printed_numbers():
+    writer = PdfWriter()
+    for n in range(3):
+        writer.add_blank_page(612, 792)
+    writer.set_page_label(0, 1, style="/r")
+    writer.set_page_label(2, 2, style="/D", start=1)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    buffer.seek(0)
+    assert [p.label for p in lay_out_pages(PdfReader(buffer))] == ["i", "ii", "1"]
+
+
+def test_printed_numbers_need_a_neighbour_that_agrees():
+    assert printed_labels([["21"], ["22"], ["MMWR / January 14, 2011 / Vol. 60", "23"]]) == ["21", "22", "23"]
+    assert printed_labels([["7-45"]]) == [None]
+    assert printed_labels([["Vol. 60", "2011"], ["Vol. 60", "2011"]]) == [None, None]
+    assert printed_labels([["iii"], ["iv"], ["1"], ["2"]]) == ["iii", "iv", "1", "2"]
+    assert printed_labels([["12"], [], ["14"], ["15"]]) == [None, None, "14", "15"]
+    # a frame number that counts pages too loses to the page number standing alone
+    assert printed_labels([["47698", "Frm 00001"], ["47699", "Frm 00002"]]) == ["47698", "47699"]
+
+
+def test_generated_page_numbers_in_footers():
+    contents = [text_ops(column(72, 700, LEFT) + [(300, 40, f"Page {n}")]) for n in (11, 12, 13)]
+    pages = lay_out_pages(make_pdf(contents))
+    assert [p.label for p in pages] == ["11", "12", "13"]
+    assert all(p.text == "\n".join(LEFT) for p in pages)

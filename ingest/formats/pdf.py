@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import io
-import re
 
 from kb.errors import ExtractionError
 
 from ..types import Extracted, Page
 from .base import Format
+from .pdf_meta import pdf_metadata
 
 MIN_PDF_CHARS = 20  # fewer letters/digits than this (in a PDF, or on a page) is no usable text
-YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
 
 
 def extract_pdf(data: bytes) -> Extracted:
@@ -41,7 +40,8 @@ def extract_pdf(data: bytes) -> Extracted:
     if count == 0:
         raise ExtractionError("corrupt or unreadable PDF (it has no pages)")
     try:
-        pages = _lay_out(reader)
+        layout = _lay_out(reader)
+        pages = layout.pages
     except FileNotDecryptedError:
         raise ExtractionError("password-protected PDF: save a copy without the password and ingest that") from None
     except Exception as exc:  # pypdf raises many types on damaged content streams
@@ -56,15 +56,16 @@ def extract_pdf(data: bytes) -> Extracted:
         raise ExtractionError("no extractable text in this PDF")
     if image_pages:
         warnings.append(f"{len(image_pages)} of {count} pages are images without a text layer (need OCR)")
-    title, publisher, year = _pdf_metadata(reader)
-    return Extracted(pages, "pdf", title=title or _first_heading(pages), publisher=publisher, year=year,
-                     page_count=count, warnings=warnings)
+    meta = pdf_metadata(reader, pages, layout.running)
+    return Extracted(pages, "pdf", title=meta.title or _first_heading(pages), publisher=meta.publisher,
+                     year=meta.year, page_count=count, warnings=warnings)
 
 
-def _lay_out(reader) -> list[Page]:
-    from .pdf_layout import lay_out_pages
+def _lay_out(reader):
+    """Pages in reading order, with the running headers and footers taken off them."""
+    from .pdf_layout import lay_out
 
-    return lay_out_pages(reader)
+    return lay_out(reader)
 
 
 def _has_images(reader, index: int) -> bool:
@@ -72,32 +73,6 @@ def _has_images(reader, index: int) -> bool:
         return bool(reader.pages[index].images)
     except Exception:
         return False
-
-
-def _pdf_metadata(reader) -> tuple[str | None, str | None, int | None]:
-    try:
-        info = reader.metadata
-    except Exception:
-        info = None
-    if not info:
-        return None, None, None
-    title = _clean_meta(info.get("/Title"))
-    if title and (re.search(r"\.(docx?|pdf|pptx?|xlsx?|indd|qxd)$", title, re.I) or title.lower().startswith(
-            ("microsoft word", "untitled", "slide 1")) or len(title) < 3):
-        title = None
-    publisher = _clean_meta(info.get("/Author"))
-    if publisher and not re.fullmatch(r"[A-Za-z][\w .,&'()\-]*", publisher):
-        publisher = None  # office codes and tool names ("W:CAR:MP:FP"), not a publisher
-    m = YEAR.search(str(info.get("/CreationDate") or "")[:12])
-    year = int(m.group(1)) if m else None
-    return title, publisher, year
-
-
-def _clean_meta(value) -> str | None:
-    if value is None:
-        return None
-    text = " ".join(str(value).replace("\x00", "").split())
-    return text or None
 
 
 def _first_heading(pages: list[Page]) -> str | None:

@@ -15,7 +15,11 @@ How it works
    `_pypdf_font`** (``pypdf.generic._font.Font`` and ``pypdf._text_extraction.
    _layout_mode._text_state_params.TextStateParams``, the machinery behind
    ``extract_text(extraction_mode="layout")``). If those internals change, pages fall
-   back to plain ``extract_text()``.
+   back to plain ``extract_text()``. Before use, each font's decoding tables are
+   checked against its glyph names (`ingest.pdf_glyphs`: ligatures a broken /ToUnicode
+   cut to their last letter, letters of the wrong case), and a string whose glyphs a
+   wide character spacing sets apart (table cells in one string) is placed glyph by
+   glyph. Text is NFKC-normalised ("ﬁ" -> "fi").
 2. **Orientation.** Runs are grouped by baseline direction (0/90/180/270 degrees, or
    a skewed angle) and each group is rotated upright, so text drawn sideways (landscape
    tables, ``/Rotate`` pages, margin notes) still reads top to bottom; the group with
@@ -24,11 +28,16 @@ How it works
    than an em apart are joined into fragments, so a row crossing a column gutter
    becomes one fragment per column. Runs are joined with a space when the gap exceeds
    0.2 em or an explicit space glyph sits between them; duplicated runs (fake bold)
-   are dropped.
+   are dropped. A raised, smaller number or note symbol is a footnote marker: it opens
+   a footnote ("1 Pub. L."), and inside text it is dropped ("(DMCA) was signed", not
+   "(DMCA)1 was signed"), unless it follows a digit and no footnote answers it.
 4. **Running headers and footers.** Short blocks of rows at the top and bottom edge of
-   each page are compared across pages with digits normalised; those repeated on
-   enough pages (at least 3, and about half of them), and bare page numbers, are
-   dropped.
+   each page are compared across pages with digits normalised (and case and weight
+   kept, so a first-page title is not taken for the header that repeats it); those
+   repeated on enough pages (at least 3, and about half of them), and bare page
+   numbers, are dropped. Their texts are never headings anywhere in the document. The
+   margin texts give the printed page numbers (`ingest.pdf_labels`) unless the PDF
+   has /PageLabels.
 5. **Reading order: recursive XY-cut with band merging.** A region is first cut at any
    full-width whitespace taller than 3 em (around a figure: column gutters run on
    through pictures); else it is split into columns at a whitespace gutter (>= 1 em
@@ -37,13 +46,19 @@ How it works
    union still shares a gutter. A full-width title, table or footnote thus stays apart
    from the columns around it, and column text whose paragraph gaps happen to line up
    is not chopped into interleaved bands. Pieces that look like table columns (short
-   cells on shared rows) are read row by row instead.
+   cells on shared rows, no column of whole lines of prose) are read row by row
+   instead: one line per row, cells split by a tab (fragments, cut again at half-em
+   gaps), the table one block whose span and header rows go to `Page.tables`.
 6. **Lines, blocks, headings.** Fragments of a row inside one leaf make a line.
    Consecutive lines form a block (joined by "\n") unless the vertical gap is clearly
    larger than the line pitch, the column changes, or a first-line indent starts a
    paragraph; blocks are separated by a blank line. Short lines (<= 15 words, not ending
    in a period) set noticeably larger than the body size, or bold at body size and
    standing alone, are headings; one wrapped over two lines is put on one line.
+   Footnotes (smaller than the text above them in their column, nothing larger right
+   below, opening with a marker) leave the text and follow it at the end of the page,
+   one block each, their spans in `Page.footnotes`; one continued in the next column
+   is joined to its start.
 7. **Clean-up.** Words hyphenated at line ends are joined ("develop-" + "ment"),
    keeping the hyphen of compounds the document spells with one ("social-emotional");
    right-to-left runs are put back in logical order; control characters are removed
@@ -69,8 +84,10 @@ from typing import Any, Callable, Iterable
 import pypdf
 
 from ..types import Page
+from .pdf_glyphs import repair_font_map
+from .pdf_labels import is_page_number, pdf_page_labels, printed_labels
 
-__all__ = ["lay_out_pages"]
+__all__ = ["Layout", "lay_out", "lay_out_pages"]
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +96,15 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------
 _SPACE_GAP = 0.2  # gap between runs that becomes a space
 _FRAGMENT_GAP = 1.0  # gap that splits a row into fragments
+_CELL_GAP = 0.5  # gap that splits a fragment into cells, inside a table
 _GUTTER_MIN = 1.0  # narrowest whitespace gutter that separates columns
 _COLUMN_MIN = 6.0  # narrowest column a gutter may produce
 _ROW_TOL = 0.45  # baselines closer than this (x the larger size) are one row
 _SCRIPT_TOL = 0.6  # ... and a super- or subscript may sit this far off its line
 _BOX_ASCENT = 0.7  # fragment box above the baseline
 _BOX_DESCENT = 0.2  # fragment box below the baseline
-_TABLE_WORDS = 3.5  # a piece with fewer words per line than this may be a table column
+_TABLE_WORDS = 3.5  # a piece with fewer words per fragment than this may be table columns
+_PROSE_WORDS = 7.0  # ... one with this many, a line at a time, is text beside a table
 _BIG_GAP = 3.0  # full-width whitespace this tall is cut before any column gutter
 _HEADING_RATIO = 1.15  # heading font size / body size
 _HEADING_MAX_WORDS = 15
@@ -95,6 +114,12 @@ _FALLBACK_RATIO = 0.7  # layout text shorter than this x plain text -> fall back
 _MAX_RUNS_PER_PAGE = 200_000
 _MAX_PAIRS = 1_000_000  # run pairs compared on one page before giving up on layout
 _MAX_FORM_DEPTH = 12
+_WIDE_SPACING = 0.15  # character/word spacing (x the font size) that sets glyphs apart
+_SCRIPT_SIZE = 0.85  # a superscript is at most this x the size of its fragment's main text
+_SCRIPT_RISE = 0.15  # ... and its baseline at least this x that size higher
+_FOOTNOTE_SIZE = 0.9  # footnotes are set at most this x the size of the text above them
+_FOOTNOTE_SIZE_MARKED = 0.95  # ... when they open with a superscript marker
+_FOOTNOTE_CLEAR = 2.5  # larger text this close (x its size) below a small block: not a footnote
 
 
 class _TooComplex(Exception):
@@ -111,6 +136,7 @@ class _Run:
     y: float  # baseline
     size: float  # effective font height
     bold: bool
+    raised: bool = False  # a superscript: smaller and above the baseline of its fragment
 
 
 @dataclass(slots=True)
@@ -137,8 +163,8 @@ class _Line:
     size: float
     bold: bool
     heading: bool = False
-    table: bool = False  # a row of table cells (never a heading)
-    in_table: bool = False  # a line of a table region (never a bold heading)
+    table_id: int | None = None  # the table region of the page it is a row of (never a heading)
+    marker: str | None = None  # the superscript footnote marker the line starts with
 
 
 @dataclass
@@ -184,16 +210,20 @@ def _matrix(operands: list[Any]) -> list[float] | None:
     return values
 
 
-def _pypdf_font(font_obj: Any) -> tuple[Callable[..., tuple[str, float]], bool] | None:
+def _pypdf_font(font_obj: Any) -> tuple[Callable[..., list[tuple[str, float, float]]], bool] | None:
     """**The only use of private pypdf API in this module** (pypdf 6-7).
 
-    Reads a font dictionary with ``pypdf.generic._font.Font`` and returns a function
-    ``show(string, size, Tc, Tw, Tz) -> (text, advance)`` that decodes a shown string and
-    measures its width in unscaled text space with
+    Reads a font dictionary with ``pypdf.generic._font.Font`` (its decoding tables checked
+    against the glyph names by `ingest.pdf_glyphs`) and returns a function
+    ``show(string, size, Tc, Tw, Tz) -> [(text, offset, width)]`` that decodes a shown
+    string and measures it in unscaled text space with
     ``pypdf._text_extraction._layout_mode._text_state_params.TextStateParams``, the code
     behind ``extract_text(extraction_mode="layout")``; plus whether the font is bold.
-    None for a font whose glyphs cannot be mapped to text. If pypdf changes these
-    internals, this raises and the page falls back to plain ``extract_text()``.
+    The string comes back whole (offset 0, width its advance), or glyph by glyph when
+    character or word spacing spreads its glyphs apart (tables set with a wide Tc, where
+    one string holds the digits of neighbouring cells). None for a font whose glyphs
+    cannot be mapped to text. If pypdf changes these internals, this raises and the page
+    falls back to plain ``extract_text()``.
     """
     from pypdf._text_extraction._layout_mode._text_state_params import TextStateParams
     from pypdf.generic._font import Font
@@ -201,6 +231,7 @@ def _pypdf_font(font_obj: Any) -> tuple[Callable[..., tuple[str, float]], bool] 
     font = Font.from_font_resource(font_obj)
     if not font.interpretable:
         return None
+    repair_font_map(font_obj, font)
     descriptor = font.font_descriptor
     weight = str(descriptor.weight or "")
     bold = (
@@ -209,10 +240,33 @@ def _pypdf_font(font_obj: Any) -> tuple[Callable[..., tuple[str, float]], bool] 
         or (weight.isdigit() and int(weight) >= 600)
     )
     identity = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+    if isinstance(font.encoding, dict):
+        code_bytes = 1
+    else:
+        code_bytes = 2 if str(font.encoding).replace("_", "-").lower() == "utf-16-be" else 0
 
-    def show(value: bytes | str, size: float, tc: float, tw: float, tz: float) -> tuple[str, float]:
+    def measure(value: bytes | str, size: float, tc: float, tw: float, tz: float) -> tuple[str, float]:
         params = TextStateParams(value, font, size, tc, tw, tz, 0.0, 0.0, list(identity))
         return params.text, params.displaced_tx
+
+    def show(
+        value: bytes | str, size: float, tc: float, tw: float, tz: float
+    ) -> list[tuple[str, float, float]]:
+        wide = _WIDE_SPACING * abs(size)
+        spread = abs(tc) > wide or (abs(tw) > wide and code_bytes == 1 and b" " in value)
+        if not spread or not code_bytes or not isinstance(value, bytes) or len(value) <= code_bytes:
+            text, advance = measure(value, size, tc, tw, tz)
+            return [(text, 0.0, advance)]
+        pieces = []
+        offset = 0.0
+        for start in range(0, len(value), code_bytes):
+            code = value[start:start + code_bytes]
+            text, advance = measure(code, size, tc, tw, tz)
+            spacing = (tc + (tw if code == b" " else 0.0)) * tz / 100.0
+            pieces.append((text, offset, max(0.0, advance - spacing)))
+            offset += advance
+        pieces.append(("", offset, 0.0))  # where the next string starts
+        return pieces
 
     return show, bold
 
@@ -248,7 +302,7 @@ def _pypdf_runs(
     problems: list[str] = []
     pdf = page.pdf
 
-    def load_font(obj: Any) -> tuple[Callable[..., tuple[str, float]], bool] | None:
+    def load_font(obj: Any) -> tuple[Callable[..., list[tuple[str, float, float]]], bool] | None:
         try:
             font_obj = obj.get_object()
         except Exception:  # noqa: BLE001 - broken reference
@@ -292,21 +346,25 @@ def _pypdf_runs(
                 problems.append("font")
                 return
             size = state[3]
-            text, advance = font(value, size, state[4], state[5], state[6])
-            if not math.isfinite(advance):
-                advance = 0.0
+            pieces = font(value, size, state[4], state[5], state[6])
             m = _mult(tm, state[0])
             rise = state[8]
-            x = rise * m[2] + m[4]
-            y = rise * m[3] + m[5]
             norm = math.hypot(m[0], m[1])
             height = abs(size) * math.hypot(m[2], m[3])
-            if len(out) >= _MAX_RUNS_PER_PAGE:
-                problems.append("too many runs")
-            elif norm <= 1e-9 or not all(map(math.isfinite, (x, y, norm, advance, height))):
-                problems.append("degenerate position")
-            elif text:
-                out.append((text, x, y, m[0] / norm, m[1] / norm, advance * norm, height, state[2]))
+            for text, offset, width in pieces:
+                x = rise * m[2] + m[4] + offset * m[0]
+                y = rise * m[3] + m[5] + offset * m[1]
+                if len(out) >= _MAX_RUNS_PER_PAGE:
+                    problems.append("too many runs")
+                    break
+                if norm <= 1e-9 or not all(map(math.isfinite, (x, y, norm, width, height))):
+                    problems.append("degenerate position")
+                    break
+                if text:
+                    out.append((text, x, y, m[0] / norm, m[1] / norm, width * norm, height, state[2]))
+            advance = pieces[-1][1] + pieces[-1][2] if pieces else 0.0
+            if not math.isfinite(advance):
+                advance = 0.0
             tm = [tm[0], tm[1], tm[2], tm[3], tm[4] + advance * tm[0], tm[5] + advance * tm[1]]
 
         for operands, op in operations:
@@ -421,12 +479,26 @@ def _pypdf_runs(
 _SPACE_CHARS = re.compile(r"[\s\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\ufeff]")  # + zero-width space, BOM
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# superscript footnote markers ("12", "*", "†") travel wrapped in two private-use characters
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
+_FRACTION_SLASHES = ("/", "\u2044", "\u2215")
+_MARKER = re.compile(r"\d{1,3}|[*\u2020\u2021\u00a7\u00b6#]{1,3}")
+_MARKED = re.compile(f"{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
+_LEADING_MARK = re.compile(f"^\\s*{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
+# a footnote's own marker: "13 More than", "*Per 100,000", "2 \u201cCopying\u201d" (not "1st")
+_FOOTNOTE_START = re.compile(r"^(?:\d{1,3}\s+|[*\u2020\u2021\u00a7\u00b6]{1,3}\s*)(?=[^\W\d_]|[\u201c\u2018\"'(])")
+_SENTENCE_END = (".", "!", "?", ";", ")", "]", '"', "\u201d", "\u2019", ">")
+_FIGURE = re.compile(r"[-+\u2013\u2014*(<>\u2264\u2265]*[$\u20ac\u00a3]?\d[\d,.\s\u2013\u2014-]*%?\)?\*?|[-\u2013\u2014*]+|\(?[XxNn]/?[Aa]?\)?")
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_LEADERS = re.compile(r"\s*(?:\.\s?){3,}$|^\s*(?:\.\s?){3,}")  # dot leaders at a cell's end
 
 
 def _clean_run_text(text: str) -> str:
-    """Control characters removed, every kind of whitespace made a plain space."""
+    """Compatibility characters normalised (NFKC: ligatures "ﬁ" -> "fi", full-width forms),
+    control characters removed, every kind of whitespace made a plain space."""
     if _SURROGATE.search(text):
         text = _SURROGATE.sub("\ufffd", text)
+    text = unicodedata.normalize("NFKC", text).replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "")
     text = text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
     text = _CONTROL.sub("", text)
     return _SPACE_CHARS.sub(" ", text)
@@ -519,6 +591,8 @@ def _cluster_rows(items: list[Any]) -> list[list[Any]]:
 
 def _make_frag(runs: list[_Run]) -> _Frag:
     main = max(runs, key=lambda r: len(r.text) * r.size)
+    for r in runs:
+        r.raised = r.size <= _SCRIPT_SIZE * main.size and r.y - main.y >= _SCRIPT_RISE * main.size
     return _Frag(
         runs=sorted(runs, key=lambda r: r.x0),
         row=0,
@@ -681,17 +755,68 @@ def _visual_to_logical(text: str) -> str:
 
 
 def _join_runs(runs: list[_Run]) -> str:
+    """Run texts in order, a space where the gap is wide; superscript footnote markers
+    are wrapped in `_MARK_OPEN`/`_MARK_CLOSE` until `_resolve_marks` decides on them."""
     parts: list[str] = []
     prev: _Run | None = None
-    for run in runs:
+    for run, raised in _raised_groups(runs):
         if run.text == " ":
             parts.append(" ")
             continue
         if prev is not None and run.x0 - prev.x1 > _SPACE_GAP * min(prev.size, run.size):
             parts.append(" ")
-        parts.append(run.text)
+        parts.append(_MARK_OPEN + run.text + _MARK_CLOSE if raised else run.text)
         prev = run if prev is None or run.x1 > prev.x1 else prev
     return "".join(parts)
+
+
+def _raised_groups(runs: list[_Run]) -> Iterable[tuple[_Run, bool]]:
+    """Runs in order, with touching superscript runs merged into one ("1" "9" drawn glyph
+    by glyph are the marker "19"), and whether each is a footnote marker: raised, short,
+    digits or note symbols, and not the numerator of a fraction drawn as "¹⁄₃"."""
+    index = 0
+    while index < len(runs):
+        run = runs[index]
+        end = index + 1
+        if run.raised:
+            while (end < len(runs) and runs[end].raised and runs[end].text != " "
+                   and runs[end].x0 - runs[end - 1].x1 <= _SPACE_GAP * run.size):
+                end += 1
+            if end > index + 1:
+                run = _Run("".join(r.text for r in runs[index:end]), run.x0, runs[end - 1].x1, run.y,
+                           run.size, run.bold, True)
+        following = next((r.text for r in runs[end:] if r.text != " "), "")
+        marker = run.raised and bool(_MARKER.fullmatch(run.text)) and following[:1] not in _FRACTION_SLASHES
+        yield run, marker
+        index = end
+
+
+def _resolve_marks(text: str, footnote_marks: set[str]) -> tuple[str, str | None]:
+    """A line's text with its superscript markers settled, and the marker it starts with.
+
+    A marker that starts the line opens a footnote: it stays, followed by a space ("1 Pub.
+    L. No."). A marker inside the text is a reference to a footnote or note: it is dropped,
+    so that a quote reads "(DMCA) was signed", not "(DMCA)1 was signed" ("copying2"
+    garbles the word). Only a raised number right after a digit that no footnote on the
+    page answers is kept, joined as before: it may be an exponent.
+    """
+    if _MARK_OPEN not in text:
+        return " ".join(text.split()), None
+    lead = None
+    match = _LEADING_MARK.match(text)
+    if match:
+        lead = match.group(1)
+        text = lead + " " + text[match.end():].lstrip()
+
+    def settle(m: re.Match[str]) -> str:
+        before, after = text[m.start() - 1: m.start()], text[m.end(): m.end() + 1]
+        if before.isdigit() and m.group(1) not in footnote_marks:
+            return m.group(1)
+        # "in 2007,¹³3.6 million": the marker was all that stood between two words
+        return " " if after.isalnum() and before and not before.isspace() else ""
+
+    text = _MARKED.sub(settle, text)
+    return " ".join(text.split()), lead
 
 
 # --------------------------------------------------------------------------------------
@@ -785,12 +910,14 @@ def _is_table(columns: list[list[_Frag]], em: float) -> bool:
     """Whether pieces split by gutters are table columns rather than text columns.
 
     Text columns hold lines of several words each; table cells are short and sit on
-    shared rows. Only short pieces *and* shared rows count as a table, because reading
+    shared rows. Only short fragments *and* shared rows count as a table, because reading
     real text columns row by row would interleave them.
     """
     widths = [max(f.x1 for f in column) - min(f.x0 for f in column) for column in columns]
-    if len(columns) <= 4 and min(widths) >= 10 * em and max(widths) <= 1.35 * min(widths):
-        return False  # a grid of equal, wide columns: text (or an index), not a table
+    pieces = [_cluster_rows(column) for column in columns]
+    cells = [statistics.median(len(row) for row in rows) for rows in pieces]
+    if len(columns) <= 4 and min(widths) >= 10 * em and max(widths) <= 1.35 * min(widths) and max(cells) <= 1:
+        return False  # a grid of equal, wide columns of single lines: text (or an index), not a table
     piece_of = {id(f): i for i, column in enumerate(columns) for f in column}
     rows = _cluster_rows([f for column in columns for f in column])
     if len(rows) < 3:
@@ -798,14 +925,23 @@ def _is_table(columns: list[list[_Frag]], em: float) -> bool:
     shared = sum(1 for row in rows if len({piece_of[id(f)] for f in row}) >= 2)
     if shared < 0.5 * len(rows):
         return False
-    fewest = math.inf
-    for column in columns:
-        column_rows = _cluster_rows(column)
-        if len(column_rows) < 2:
-            continue
-        words = sorted(sum(len(_frag_text(f).split()) for f in row) for row in column_rows)
-        fewest = min(fewest, words[len(words) // 2])
-    return fewest < _TABLE_WORDS
+    words = [
+        statistics.median(sum(len(_frag_text(f).split()) for f in row) / len(row) for row in piece_rows)
+        if len(piece_rows) >= 2 else math.inf
+        for piece_rows in pieces
+    ]
+    if min(words) >= _TABLE_WORDS:
+        return False
+    # a column of whole lines of prose is text beside a table, never a column of it: long
+    # lines, or lines of a few words that run on above or below the other columns
+    lines = [i for i in range(len(columns)) if cells[i] <= 1 and len(pieces[i]) >= 3 and words[i] >= _TABLE_WORDS]
+    for i in lines:
+        rest = [f for j, column in enumerate(columns) if j != i for f in column]
+        runs_on = (max(f.top for f in columns[i]) > max(f.top for f in rest) + 1.5 * em
+                   or min(f.bottom for f in columns[i]) < min(f.bottom for f in rest) - 1.5 * em)
+        if words[i] >= _PROSE_WORDS or runs_on:
+            return False
+    return True
 
 
 _TABLE: Any = object()  # _split_region's answer for a table (a leaf read row by row)
@@ -861,12 +997,6 @@ def _split_region(region: list[_Frag], em: float) -> list[list[_Frag]] | None:
 # 5. Running headers and footers
 # --------------------------------------------------------------------------------------
 _DIGITS = re.compile(r"\d+")
-_PAGE_NUMBER = re.compile(  # "7", "- 7 -", "(7)", "Page 7", "Page 7 of 9", "7/9", "xii"
-    r"^(page\s*)?[-\u2013\u2014(\[]?\s*"
-    r"([0-9]{1,4}|(?=[ivxlc])x{0,3}(ix|iv|v?i{0,3})|(?=[ivxlc])(xc|xl|l?x{0,3})(ix|iv|v?i{0,3}))"
-    r"\s*[-\u2013\u2014)\]]?(\s*(of|/)\s*[0-9]{1,4})?$",
-    re.I,
-)
 
 
 def _margin_frags(frags: list[_Frag], box: tuple[float, float]) -> list[tuple[_Frag, bool, str]]:
@@ -920,7 +1050,16 @@ def _margin_frags(frags: list[_Frag], box: tuple[float, float]) -> list[tuple[_F
 
 
 def _header_key(frag: _Frag, zone: str) -> str:
-    return zone + ":" + _DIGITS.sub("#", " ".join(_frag_text(frag).lower().split()))
+    """Zone, weight and text with digits made "#": a title on the first page that a
+    running header of the same words repeats in another style is not that header."""
+    bold = sum(len(r.text) for r in frag.runs if r.bold) * 2 > sum(len(r.text) for r in frag.runs)
+    return f"{zone}:{'bold' if bold else ''}:{_running_text(_frag_text(frag))}"
+
+
+def _running_text(text: str) -> str:
+    """Text as running headers are compared: digits "#", markers and extra whitespace
+    gone (case kept: "THE ACT" set as a title is not "The Act" set as a header)."""
+    return _DIGITS.sub("#", " ".join(_MARKED.sub("", text).split()))
 
 
 def _find_running(pages: list[list[tuple[_Frag, bool, str]]]) -> set[str]:
@@ -938,14 +1077,19 @@ def _find_running(pages: list[list[tuple[_Frag, bool, str]]]) -> set[str]:
 # --------------------------------------------------------------------------------------
 # 6. Lines, blocks and headings
 # --------------------------------------------------------------------------------------
-def _leaf_lines(leaf: list[_Frag], table: bool = False) -> list[_Line]:
+def _leaf_lines(leaf: list[_Frag], marks: set[str], table_id: int | None = None) -> list[_Line]:
+    """Lines of one leaf of the XY-cut, top to bottom. In a table (`table_id` given) each
+    fragment of a row is a cell: cells are joined by a tab, leader dots dropped."""
     lines: list[_Line] = []
     for row in _cluster_rows(leaf):
         row.sort(key=lambda f: f.x0)
         if len(row) > 1 and _is_rtl("".join(_frag_text(f) for f in row)):
             row.reverse()  # a right-to-left line reads from its right end
-        text = " ".join(_frag_text(f) for f in row)
-        text = " ".join(text.split())
+        if table_id is None:
+            text, marker = _resolve_marks(" ".join(_frag_text(f) for f in row), marks)
+        else:
+            cells = [_LEADERS.sub("", _resolve_marks(cell, marks)[0]) for f in row for cell in _cells(f)]
+            text, marker = "\t".join(cell for cell in cells if cell), None
         if not text:
             continue
         sizes: Counter[float] = Counter()
@@ -966,11 +1110,44 @@ def _leaf_lines(leaf: list[_Frag], table: bool = False) -> list[_Line]:
                 y=main.y,
                 size=sizes.most_common(1)[0][0],
                 bold=bold_chars >= 0.8 * total_chars,
-                table=table and len(row) > 1,
-                in_table=table,
+                table_id=table_id,
+                marker=marker,
             )
         )
+    if table_id is not None and lines:
+        # a title set above the cells in a larger font is the table's caption, not a row
+        cell_size = statistics.median(line.size for line in lines)
+        for line in lines:
+            if "\t" in line.text or line.size < _HEADING_RATIO * cell_size:
+                break
+            line.table_id = None
     return lines
+
+
+def _cells(frag: _Frag) -> list[str]:
+    """A table row's fragment cut into cells where its runs stand half an em apart: cells
+    closer than the one em that separates fragments ("5,384 1,456.9")."""
+    cells: list[list[_Run]] = [[]]
+    last: _Run | None = None
+    for run in frag.runs:
+        if run.text != " ":
+            if last is not None and run.x0 - last.x1 >= _CELL_GAP * min(run.size, last.size):
+                cells.append([])
+            last = run if last is None or run.x1 > last.x1 else last
+        cells[-1].append(run)
+    if len(cells) == 1:
+        return [_frag_text(frag)]
+    return [_join_runs(cell) for cell in cells]
+
+
+def _footnote_marks(frags: list[_Frag]) -> set[str]:
+    """Superscript markers that open a fragment: the footnotes of the page."""
+    marks = set()
+    for f in frags:
+        match = _LEADING_MARK.match(_frag_text(f))
+        if match:
+            marks.add(match.group(1))
+    return marks
 
 
 def _pitch_ratio(lines: list[_Line]) -> float:
@@ -983,22 +1160,27 @@ def _pitch_ratio(lines: list[_Line]) -> float:
     return statistics.median(ratios) if ratios else 1.2
 
 
-def _is_heading_text(text: str) -> bool:
+def _is_heading_text(text: str, running: frozenset[str] = frozenset()) -> bool:
     words = text.split()
     letters = sum(c.isalpha() for c in text)
     return (
         0 < len(words) <= _HEADING_MAX_WORDS
+        and _running_text(text) not in running
         and not text.endswith((".", ",", ";"))
         and letters >= 2
         and letters >= 0.5 * sum(not c.isspace() for c in text)  # not a row of figures
     )
 
 
-def _blocks(lines: list[_Line], bodies: tuple[float, float]) -> list[list[_Line]]:
+def _blocks(
+    lines: list[_Line], bodies: tuple[float, float], running: frozenset[str] = frozenset()
+) -> list[list[_Line]]:
     """Ordered lines split into blocks, heading lines marked.
 
     `bodies`: the body text size that a larger heading must exceed, and the one a bold
-    heading must reach.
+    heading must reach. `running`: texts of the document's running headers and footers
+    (as `_running_text` gives them), which are never headings, wherever they stand. The
+    lines of a table make one block; a line opening a footnote starts a block.
     """
     if not lines:
         return []
@@ -1006,10 +1188,10 @@ def _blocks(lines: list[_Line], bodies: tuple[float, float]) -> list[list[_Line]
     ratio = _pitch_ratio(lines)
     for line in lines:
         line.heading = (
-            not line.table
+            line.table_id is None
             and line.size >= body * _HEADING_RATIO
             and line.size >= body + 1.0
-            and _is_heading_text(line.text)
+            and _is_heading_text(line.text, running)
         )
     blocks: list[list[_Line]] = [[lines[0]]]
     for index, (a, b) in enumerate(zip(lines, lines[1:])):
@@ -1023,14 +1205,18 @@ def _blocks(lines: list[_Line], bodies: tuple[float, float]) -> list[list[_Line]
             and abs(c.x0 - a.x0) < 0.3 * size
             and 0 < b.y - c.y < (ratio + 0.2) * size
         )
-        new = (
-            indented
-            or dy < 0.5 * min(a.size, b.size)  # next column, or back up the page
-            or dy > (ratio + 0.2) * size  # paragraph gap
-            or b.x1 < a.x0 or b.x0 > a.x1  # sideways jump
-            or a.heading != b.heading
-            or (a.heading and abs(a.size - b.size) > 0.1 * size)  # title, then subtitle
-        )
+        if a.table_id is not None or b.table_id is not None:
+            new = a.table_id != b.table_id
+        else:
+            new = (
+                indented
+                or b.marker is not None
+                or dy < 0.5 * min(a.size, b.size)  # next column, or back up the page
+                or dy > (ratio + 0.2) * size  # paragraph gap
+                or b.x1 < a.x0 or b.x0 > a.x1  # sideways jump
+                or a.heading != b.heading
+                or (a.heading and abs(a.size - b.size) > 0.1 * size)  # title, then subtitle
+            )
         if new:
             blocks.append([b])
         else:
@@ -1039,7 +1225,7 @@ def _blocks(lines: list[_Line], bodies: tuple[float, float]) -> list[list[_Line]
     # first line of a block whose other lines are not bold)
     for block in blocks:
         first = block[0]
-        if first.heading or first.in_table or not first.bold or first.size < bold_body * 0.95:
+        if first.heading or first.table_id is not None or not first.bold or first.size < bold_body * 0.95:
             continue
         bold_lead = 1
         while bold_lead < len(block) and block[bold_lead].bold:
@@ -1047,7 +1233,7 @@ def _blocks(lines: list[_Line], bodies: tuple[float, float]) -> list[list[_Line]
         if bold_lead > 2:
             continue
         text = " ".join(line.text for line in block[:bold_lead])
-        if not _is_heading_text(text):
+        if not _is_heading_text(text, running):
             continue
         if bold_lead == len(block):
             for line in block:
@@ -1153,17 +1339,67 @@ def _dehyphenate(lines: list[str], vocab: set[str]) -> list[str]:
     return out
 
 
-def _assemble(blocks: list[list[_Line]], vocab: set[str]) -> tuple[str, list[tuple[int, str]]]:
-    texts: list[str] = []
-    headings: list[tuple[int, str]] = []
+@dataclass
+class _PageText:
+    """A page's text and the spans in it that `Page` reports."""
+
+    text: str
+    headings: list[tuple[int, str]]
+    tables: list[tuple[int, int, int]]
+    footnotes: list[tuple[int, int]]
+
+
+def _assemble(blocks: list[list[_Line]], footnotes: list[list[_Line]], vocab: set[str]) -> _PageText:
+    """Blocks joined by blank lines, then the footnotes, each its own block.
+
+    A table block is its rows, one per line; its span records where its header rows end.
+    """
+    parts: list[str] = []
+    page = _PageText("", [], [], [])
     offset = 0
-    # a word broken across a column (or page region) change: the blocks are one paragraph
+
+    def add(text: str) -> int:
+        nonlocal offset
+        start = offset + (2 if parts else 0)
+        parts.append(text)
+        offset = start + len(text)
+        return start
+
+    for block in _join_broken_words(blocks):
+        if block[0].table_id is not None:
+            rows = [line.text for line in block]
+            text = "\n".join(rows)
+            start = add(text)
+            header = sum(len(row) + 1 for row in rows[: _header_rows(rows)])
+            page.tables.append((start, start + len(text), start + min(header, len(text))))
+            continue
+        lines = _dehyphenate([line.text for line in block], vocab)
+        if block[0].heading:
+            heading = " ".join(lines).replace("\u00ad", "")
+            page.headings.append((offset + (2 if parts else 0), heading))
+            lines = [heading]
+        text = "\n".join(lines).replace("\u00ad", "")  # soft hyphens left mid-line
+        if text:
+            add(text)
+    for note in footnotes:
+        text = "\n".join(_dehyphenate([line.text for line in note], vocab)).replace("\u00ad", "")
+        if text:
+            start = add(text)
+            page.footnotes.append((start, start + len(text)))
+    page.text = "\n\n".join(parts)
+    return page
+
+
+def _join_broken_words(blocks: list[list[_Line]]) -> list[list[_Line]]:
+    """Blocks with a word broken across a column (or page region) change made one."""
     joined: list[list[_Line]] = []
     for block in blocks:
         if (
             joined
             and not block[0].heading
             and not joined[-1][-1].heading
+            and block[0].table_id is None
+            and joined[-1][-1].table_id is None
             and block[0].text[:1].islower()
             and _HYPHEN_END.search(joined[-1][-1].text)
             and not joined[-1][-1].text.endswith("--")
@@ -1171,18 +1407,73 @@ def _assemble(blocks: list[list[_Line]], vocab: set[str]) -> tuple[str, list[tup
             joined[-1] = joined[-1] + block
         else:
             joined.append(block)
-    for block in joined:
-        lines = _dehyphenate([line.text for line in block], vocab)
-        if block[0].heading:
-            heading = " ".join(lines).replace("\u00ad", "")
-            lines = [heading]
-            headings.append((offset, heading))
-        block_text = "\n".join(lines).replace("\u00ad", "")  # soft hyphens left mid-line
-        if not block_text:
+    return joined
+
+
+def _header_rows(rows: list[str]) -> int:
+    """How many rows at the top of a table are its header: those before the first row of
+    data (a label, then mostly figures other than years), less the one-cell group labels
+    ("Sex") right above it; the first row when no row has figures."""
+    first_data = next((i for i, row in enumerate(rows) if _is_data_row(row.split("\t"))), None)
+    if first_data is None:
+        return 1 if len(rows) > 1 else 0
+    while first_data > 1 and "\t" not in rows[first_data - 1]:
+        first_data -= 1
+    return first_data
+
+
+def _is_data_row(cells: list[str]) -> bool:
+    figures = sum(1 for cell in cells[1:] if _FIGURE.fullmatch(cell.strip()) and not _YEAR.fullmatch(cell.strip()))
+    return len(cells) >= 2 and 2 * figures > len(cells) - 1
+
+
+def _split_footnotes(blocks: list[list[_Line]]) -> tuple[list[list[_Line]], list[list[_Line]]]:
+    """Blocks of one orientation group split into text and footnotes (in reading order).
+
+    A footnote is set smaller than the text above it in its column, has no larger text
+    of the column right below it (it ends the column, or stands above a table or
+    figure), and opens with a marker: a superscript, or a number or symbol followed by
+    prose. A small block without a marker continues the footnote before it on the page
+    when that one breaks off mid-sentence or the block starts in lower case (a footnote
+    carried over to the next column).
+    """
+    lines = [(i, line) for i, block in enumerate(blocks) for line in block if line.table_id is None]
+    notes: list[list[_Line]] = []
+    taken: set[int] = set()
+    for i, block in enumerate(blocks):
+        if block[0].heading or block[0].table_id is not None:
             continue
-        texts.append(block_text)
-        offset += len(block_text) + 2
-    return "\n\n".join(texts), headings
+        size = statistics.median(line.size for line in block)
+        top, bottom = max(line.y for line in block), min(line.y for line in block)
+        x0, x1 = min(line.x0 for line in block), max(line.x1 for line in block)
+        column = [line for j, line in lines if j != i and line.x0 < x1 and x0 < line.x1]
+        # a superscript marker is evidence enough for print only a little smaller
+        ratio = _FOOTNOTE_SIZE_MARKED if block[0].marker is not None else _FOOTNOTE_SIZE
+        above = [line for line in column if line.y > top and abs(line.size - size) > 0.03 * size]
+        if not above or min(above, key=lambda line: line.y - top).size * ratio < size:
+            continue  # not smaller than the text above it
+        if any(line.y < bottom and bottom - line.y < _FOOTNOTE_CLEAR * line.size and line.size * ratio >= size
+               for line in column):
+            continue  # larger text of the column goes on right below: not at the foot
+        first = block[0].text
+        if block[0].marker is not None or _opens_note(first):
+            notes.append(list(block))
+        elif notes and (first[:1].islower() or not notes[-1][-1].text.endswith(_SENTENCE_END)):
+            notes[-1].extend(block)
+        else:
+            continue
+        taken.add(i)
+    return [block for i, block in enumerate(blocks) if i not in taken], notes
+
+
+def _opens_note(line: str) -> bool:
+    """A number or symbol, a space, then prose ("13 More than 10 degrees"), not figures
+    ("15 to 24 5.3")."""
+    match = _FOOTNOTE_START.match(line)
+    if not match:
+        return False
+    rest = line[match.end():]
+    return sum(c.isalpha() for c in rest) >= 0.6 * sum(not c.isspace() for c in rest)
 
 
 def _clean_plain(text: str, vocab: set[str] | None = None) -> str:
@@ -1229,26 +1520,42 @@ def _prepare(page: pypdf.PageObject, font_cache: dict[int, Any]) -> _Prepared:
     return _Prepared(page, groups)
 
 
-def _running_lines(prepared: list[_Prepared]) -> set[int]:
-    """ids of the fragments that are running headers, footers or page numbers."""
-    drop: set[int] = set()
+@dataclass
+class _Margins:
+    """What the top and bottom edges of the pages hold."""
+
+    drop: set[int] = field(default_factory=set)  # ids of running header/footer/page-number fragments
+    running: frozenset[str] = frozenset()  # their texts as `_running_text` gives them
+    texts: list[list[str]] = field(default_factory=list)  # per page, every margin fragment's text
+    running_lines: list[str] = field(default_factory=list)  # running texts as printed, first seen first
+
+
+def _margins(prepared: list[_Prepared]) -> _Margins:
+    """Running headers, footers and page numbers (to drop), and the margin texts (to read
+    printed page numbers, dates and publishers from)."""
     try:
         # every orientation group is looked at: margin notes often run sideways
         margins = [
             [item for frags, box in prep.groups or [] for item in _margin_frags(frags, box)]
             for prep in prepared
         ]
+        result = _Margins(texts=[[_resolve_marks(_frag_text(f), set())[0] for f, _, _ in m] for m in margins])
         running = _find_running(margins)
+        printed: dict[str, str] = {}
         for margin in margins:
             for frag, alone_outermost, zone in margin:
-                if _header_key(frag, zone) in running or (
-                    alone_outermost and _PAGE_NUMBER.match(" ".join(_frag_text(frag).split()))
-                ):
-                    drop.add(id(frag))
+                text = _resolve_marks(_frag_text(frag), set())[0]
+                if _header_key(frag, zone) in running:
+                    result.drop.add(id(frag))
+                    printed.setdefault(_running_text(text), text)
+                elif alone_outermost and is_page_number(text):
+                    result.drop.add(id(frag))
+        result.running = frozenset(printed)
+        result.running_lines = list(printed.values())
+        return result
     except Exception as exc:  # noqa: BLE001 - keep the lines rather than fail the document
         log.debug("running header detection failed: %r", exc)
-        return set()
-    return drop
+        return _Margins(texts=[[] for _ in prepared])
 
 
 def _size_histogram(prep: _Prepared) -> Counter[float]:
@@ -1266,18 +1573,34 @@ def _size_histogram(prep: _Prepared) -> Counter[float]:
     return prose if sum(prose.values()) >= 200 else every
 
 
+@dataclass
+class Layout:
+    """A laid-out PDF: its pages, and the running headers and footers taken off them
+    (where a document often names its publisher and date)."""
+
+    pages: list[Page]
+    running: list[str] = field(default_factory=list)
+
+
 def lay_out_pages(reader: pypdf.PdfReader) -> list[Page]:
     """One `Page` per page of `reader` (1-based numbers, in order) with reading-ordered text.
 
-    Multi-column pages are read column by column, running headers and footers are
-    dropped, words hyphenated at line ends are joined, and short lines set in a larger
-    (or bold) font are reported in `Page.headings`. Never raises for odd page content: a
-    page that cannot be laid out falls back to pypdf's plain text, or to "".
+    Multi-column pages are read column by column, tables row by row (cells split by
+    tabs), footnotes moved to the end of their page, running headers and footers
+    dropped, words hyphenated at line ends joined; short lines set in a larger (or bold)
+    font are reported in `Page.headings`, tables in `Page.tables`, footnotes in
+    `Page.footnotes`, printed page numbers in `Page.label`. Never raises for odd page
+    content: a page that cannot be laid out falls back to pypdf's plain text, or to "".
     """
+    return lay_out(reader).pages
+
+
+def lay_out(reader: pypdf.PdfReader) -> Layout:
+    """`lay_out_pages`, plus the document's running header and footer texts."""
     try:
         count = len(reader.pages)
     except Exception:  # noqa: BLE001
-        return []
+        return Layout([])
     font_cache: dict[int, Any] = {}
     prepared: list[_Prepared] = []
     for index in range(count):
@@ -1289,49 +1612,60 @@ def lay_out_pages(reader: pypdf.PdfReader) -> list[Page]:
         prepared.append(_prepare(page, font_cache))
     font_cache.clear()
 
-    drop = _running_lines(prepared)
+    margins = _margins(prepared)
     histograms = [_size_histogram(prep) for prep in prepared]
     document_sizes: Counter[float] = sum(histograms, Counter())
     document_body = document_sizes.most_common(1)[0][0] if document_sizes else 10.0
-    page_blocks: list[list[list[_Line]] | None] = []
+    laid_out: list[tuple[list[list[_Line]], list[list[_Line]]] | None] = []
     for prep, sizes in zip(prepared, histograms):
         if prep.groups is None:
-            page_blocks.append(None)
+            laid_out.append(None)
             continue
         # body size: the page's own when it has enough text (but a page of small print,
         # footnotes or tables, does not make ordinary text a heading)
         page_body = sizes.most_common(1)[0][0] if sum(sizes.values()) >= 400 else document_body
-        body = (max(document_body, page_body), page_body)
-        blocks: list[list[_Line]] = []
         try:
-            for frags, _ in prep.groups:
-                kept = [f for f in frags if id(f) not in drop]
-                lines = [
-                    line
-                    for leaf, table in _reading_order(kept)
-                    for line in _leaf_lines(leaf, table)
-                ]
-                blocks.extend(_blocks(lines, body))
+            laid_out.append(_page_blocks(prep, margins, (max(document_body, page_body), page_body)))
         except Exception as exc:  # noqa: BLE001 - never let one page sink the document
             log.debug("layout failed on a page, using plain text: %r", exc)
-            page_blocks.append(None)
-            continue
-        page_blocks.append(blocks)
+            laid_out.append(None)
 
     vocab = _vocabulary(
-        [line.text for line in block] for blocks in page_blocks if blocks for block in blocks
+        [line.text for line in block]
+        for page in laid_out if page for blocks in page for block in blocks
     )
+    labels = pdf_page_labels(reader) or printed_labels(margins.texts)
     pages: list[Page] = []
-    for number, (prep, blocks) in enumerate(zip(prepared, page_blocks), start=1):
-        if blocks is None:
+    for number, (prep, blocks) in enumerate(zip(prepared, laid_out), start=1):
+        page = None
+        if blocks is not None:
+            try:
+                assembled = _assemble(blocks[0], blocks[1], vocab)
+                page = Page(number, assembled.text, assembled.headings, tables=assembled.tables,
+                            footnotes=assembled.footnotes)
+            except Exception as exc:  # noqa: BLE001
+                log.debug("assembling a page failed, using plain text: %r", exc)
+        if page is None:
             plain = prep.source if isinstance(prep.source, str) else _plain_text(prep.source)
-            pages.append(Page(number, _clean_plain(plain, vocab), []))
-            continue
-        try:
-            text, headings = _assemble(blocks, vocab)
-        except Exception as exc:  # noqa: BLE001
-            log.debug("assembling a page failed, using plain text: %r", exc)
-            plain = prep.source if isinstance(prep.source, str) else _plain_text(prep.source)
-            text, headings = _clean_plain(plain, vocab), []
-        pages.append(Page(number, text, headings))
-    return pages
+            page = Page(number, _clean_plain(plain, vocab), [])
+        page.label = labels[number - 1] if number - 1 < len(labels) else None
+        pages.append(page)
+    return Layout(pages, margins.running_lines)
+
+
+def _page_blocks(
+    prep: _Prepared, margins: _Margins, body: tuple[float, float]
+) -> tuple[list[list[_Line]], list[list[_Line]]]:
+    """A page's blocks in reading order, and its footnotes, over all orientation groups."""
+    blocks: list[list[_Line]] = []
+    notes: list[list[_Line]] = []
+    for frags, _ in prep.groups or []:
+        kept = [f for f in frags if id(f) not in margins.drop]
+        marks = _footnote_marks(kept)
+        lines = []
+        for index, (leaf, table) in enumerate(_reading_order(kept)):
+            lines.extend(_leaf_lines(leaf, marks, index if table else None))
+        text, group_notes = _split_footnotes(_blocks(lines, body, margins.running))
+        blocks.extend(text)
+        notes.extend(group_notes)
+    return blocks, notes

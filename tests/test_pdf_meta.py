@@ -1,0 +1,109 @@
+"""Tests for ingest.formats.pdf_meta: what a PDF is cited by, on the strings real PDFs carry.
+
+The info-dictionary strings below are copied from files in ../shared/gov-pdfs and
+../shared/pdf-zoo (and, where said, from producers' well-known defaults).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from ingest.formats import extract
+from ingest.formats.pdf_meta import agency_named, clean_publisher, clean_title, file_year, printed_year, title_year
+
+GOV = Path(__file__).resolve().parents[1].parent / "shared" / "gov-pdfs"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _quiet_pypdf():
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    "author, publisher",
+    [
+        ("United States Copyright Office - jmf", "U.S. Copyright Office"),  # usco_dmca_summary_1998.pdf
+        ("U.S. Census Bureau (abc)", "U.S. Census Bureau"),
+        ("FAA", "Federal Aviation Administration"),  # faa_amt_general_handbook_sample.pdf
+        ("Ohio Department of Health", "Ohio Department of Health"),
+        ("Zero to Three National Center for Infants, Toddlers and Families",
+         "Zero to Three National Center for Infants, Toddlers and Families"),
+        ("W:CAR:MP:FP", None),  # irs_i1040nr_2007_instructions.pdf: an office code
+        ("Microsoft Word - brief.docx", None),
+        ("Adobe Acrobat Pro DC 15.0", None),
+        ("pdfTeX-1.40.21", None),
+        ("Administrator", None),
+        ("John Smith", None),  # a person wrote it; the publisher is someone else
+        ("", None),
+        (None, None),
+    ],
+)
+def test_publisher_from_author(author, publisher):
+    assert clean_publisher(author) == publisher
+
+
+@pytest.mark.parametrize(
+    "title, kept",
+    [
+        ("The Digital Millennium Copyright Act of 1998", True),
+        ("2007 Instruction 1040-NR", True),
+        ("AMT General Handbook", True),
+        ("C:My DocumentsSUMMARY6.WPD", False),
+        ("Microsoft Word - final_report.docx", False),
+        ("Untitled", False),
+        ("ab", False),
+    ],
+)
+def test_title_from_info(title, kept):
+    assert (clean_title(title) == title) is kept
+
+
+def test_year_of_a_printed_date():
+    assert printed_year(["MMWR / January 14, 2011 / Vol. 60", "Supplement"], []) == 2011
+    assert printed_year([], ["NICS Firearm Background Checks", "November - 2015"]) == 2015
+    assert printed_year(["Copyright Office Summary", "December 1998", "Page #"], []) == 1998
+    assert printed_year(["Federal Register/Vol. 85, No. 152/Thursday, August 6, 2020/Proposed Rules"], []) == 2020
+    assert printed_year(["Campus Attacks", "Page 5"], ["In 2010, about 56.7 million people"]) is None
+
+
+def test_year_of_the_file():
+    assert file_year({"/CreationDate": "D:20071206080123-05'00'", "/Producer": "Acrobat Distiller 7.0"}) == 2007
+    assert file_year({"/CreationDate": "D:00000101000000Z"}) is None  # usco_dmca_summary_1998.pdf
+    # the ICDAR excerpts: re-written by Ghostscript in 2013, published 2009-2011
+    assert file_year({"/CreationDate": "D:20130405114211+01'00'", "/Producer": "GPL Ghostscript 9.06"}) is None
+    assert file_year({"/CreationDate": "D:20130405114211+01'00'", "/Producer": "GPL Ghostscript 9.06",
+                      "/Creator": "dvips(k) 5.98"}) == 2013
+    assert title_year("The Digital Millennium Copyright Act of 1998") == 1998
+    assert title_year("Instructions for Form 1040NR") is None
+
+
+def test_agency_named_on_a_first_page():
+    assert agency_named("National Center for Environmental Health, CDC") == "Centers for Disease Control and Prevention"
+    assert agency_named("U.S. Census Bureau") == "U.S. Census Bureau"
+    assert agency_named("THE ACT\nU.S. Copyright Office Summary") == "U.S. Copyright Office"
+    assert agency_named("Prepared by the U.S. Government Accountability Office") == "Government Accountability Office"
+    assert agency_named("Campus Attacks\nPage #") is None
+    assert agency_named("ABCDC rules") is None  # a short form only counts as a whole word
+
+
+@pytest.mark.parametrize(
+    "name, publisher, year",
+    [
+        ("usco_dmca_summary_1998.pdf", "U.S. Copyright Office", 1998),
+        ("cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf", "Centers for Disease Control and Prevention", 2011),
+        ("census_disability_2010_report_excerpt.pdf", "U.S. Census Bureau", None),
+        ("federal_register_2020-17221.pdf", None, 2020),
+        ("irs_i1040nr_2007_instructions.pdf", None, 2007),
+        ("fbi_nics_background_checks_2015-11.pdf", None, 2015),
+        ("campus_attacks_2010_report_excerpt.pdf", None, None),
+    ],
+)
+def test_gov_pdf_citation_metadata(name, publisher, year):
+    result = extract(GOV / name, (GOV / name).read_bytes())
+    assert (result.publisher, result.year) == (publisher, year)

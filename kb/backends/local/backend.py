@@ -191,15 +191,15 @@ class LocalBackend(Backend):
             self.root.mkdir(parents=True, exist_ok=True)
             lock = FileLock(str(self.root / LOCK_NAME))
             lock.acquire(timeout=0)
-        except OSError as exc:
-            raise storage_error(exc, self.root) from exc
-        except Timeout:
+        except Timeout:  # (a TimeoutError, so an OSError: caught first)
             if on_wait:
                 on_wait(f"Another ingest is writing to {self.root}; waiting for it to finish…")
             try:
                 lock.acquire(timeout=wait)
             except Timeout:
                 raise Busy(f"Another ingest is still writing to {self.root} after {wait:.0f} s; try again later.") from None
+        except OSError as exc:
+            raise storage_error(exc, self.root) from exc
         try:
             with self._database_errors():
                 writer = LocalWriter(self)

@@ -112,7 +112,7 @@ def set_store(qset: QuestionSet, embedder: Embedder) -> Store:
 def is_hit(hit: Hit, evidence: list[str], gold_docs: set[str]) -> bool:
     if gold_docs and hit.document.name not in gold_docs:
         return False
-    return holds(hit.passage.text, evidence) or holds(f"{hit.passage.section or ''} {hit.passage.text}", evidence)
+    return holds(f"{hit.passage.section or ''} {hit.passage.text}", evidence)
 
 
 def cited_page(passage: Passage) -> str | None:
@@ -146,14 +146,11 @@ def classify_miss(question: dict, hits: list[Hit], gold_docs: set[str], store: S
     docs = [d for d in store.documents() if d.name in gold_docs]
     if gold_docs and not docs:
         return "gold document not ingested", ", ".join(sorted(gold_docs))
-    for doc in docs:
-        passages = store.document_passages(doc.id)
-        if any(holds(f"{p.section or ''} {p.text}", evidence) for p in passages):
-            break
-        if any(holds(f"{a.text} {b.text}", evidence) for a, b in zip(passages, passages[1:])):
+    texts = [store.document_passages(d.id) for d in docs]
+    if texts and not any(holds(f"{p.section or ''} {p.text}", evidence) for passages in texts for p in passages):
+        if any(holds(f"{a.text} {b.text}", evidence) for passages in texts for a, b in zip(passages, passages[1:])):
             return "evidence split across two passages", where
-        if doc is docs[-1]:
-            return "evidence garbled or lost in extraction", f"closest: “{closest_text(passages, evidence[0])}”"
+        return "evidence garbled or lost in extraction", f"closest: “{closest_text(texts[0], evidence[0])}”"
     if top is None or (gold_docs and top.document.name not in gold_docs):
         return "wrong document", where
     return "right document, wrong passage", where

@@ -6,13 +6,17 @@ go under bench/out/ (git-ignored) or a temporary folder.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
+import re
 import resource
 import statistics
 import sys
 import time
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +27,10 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"
 QUESTIONS = ROOT.parent / "shared" / "eval" / "questions.jsonl"
+CORPUS = ROOT / "corpus"
+GOV_PDFS = ROOT.parent / "shared" / "gov-pdfs"
+OWN_DOCS = ROOT / "bench" / "docs"
+QUESTION_SETS = ROOT / "bench" / "questions"
 PYTHON = sys.executable
 KB_CLI = str(Path(sys.executable).with_name("kb"))
 
@@ -229,3 +237,88 @@ class Timers:
 
     def get(self, label: str) -> float:
         return self.seconds.get(label, 0.0)
+
+
+# ---- question sets with gold evidence -------------------------------------------------------
+
+def normalise(text: str) -> str:
+    """Text as evidence is compared: NFKC, case-folded, one quote and one dash style, whitespace
+    collapsed, and a hyphen or dash between two words dropped with the spaces around it, so
+    "ini- tiated" (a line-end hyphen), "4 – 6" and "4-6" all compare equal."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = text.translate(str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}))
+    text = re.sub(r"[\u2010-\u2015\u2212]", "-", text)
+    text = re.sub(r"(?<=\w)\s*-\s*(?=\w)", "", text)
+    return " ".join(text.split())
+
+
+def holds(text: str, evidence: list[str]) -> bool:
+    """Whether the text contains any of the gold evidence snippets (after normalise)."""
+    text = normalise(text)
+    return any(normalise(e) in text for e in evidence)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass
+class QuestionSet:
+    """Questions with gold labels and the documents they are asked over.
+
+    Each question has `answerable`, `evidence` (snippets a correct passage contains) and
+    `documents` (file names; empty: any document). `aliases` maps the names questions use to
+    the names the files are ingested under (the dev questions name the seed files that
+    corpus/ was made from)."""
+
+    name: str
+    questions: list[dict]
+    docs: list[Path]
+    aliases: dict[str, str]
+
+    def gold_documents(self, question: dict) -> set[str]:
+        return {self.aliases.get(d, d) for d in question.get("documents") or []}
+
+
+SET_NAMES = ("dev", "gov", "own", "answerable", "unanswerable")
+
+
+def question_set(name: str) -> QuestionSet:
+    """dev: the 32 shared dev questions over corpus/; gov: bench/questions/gov.jsonl over the
+    twelve government PDFs; own: bench/questions/own.jsonl over bench/docs/ (held out: written
+    for measuring, never for tuning); answerable / unanswerable: bench/*.jsonl over corpus/."""
+    if name == "dev":
+        questions = [{**q, "answerable": True} for q in read_jsonl(QUESTIONS)]
+        return QuestionSet(name, questions, [CORPUS], source_aliases(CORPUS))
+    if name == "gov":
+        return QuestionSet(name, read_jsonl(QUESTION_SETS / "gov.jsonl"), sorted(GOV_PDFS.glob("*.pdf")), {})
+    if name == "own":
+        names = json.loads((OWN_DOCS / "metadata.json").read_text(encoding="utf-8"))
+        return QuestionSet(name, read_jsonl(QUESTION_SETS / "own.jsonl"), [OWN_DOCS / n for n in sorted(names)], {})
+    if name in ("answerable", "unanswerable"):
+        questions = [{**q, "answerable": name == "answerable"} for q in read_jsonl(ROOT / "bench" / f"{name}.jsonl")]
+        return QuestionSet(name, questions, [CORPUS], source_aliases(CORPUS))
+    raise ValueError(f"unknown question set {name!r}; choose from {', '.join(SET_NAMES)}")
+
+
+def source_aliases(folder: Path) -> dict[str, str]:
+    """Original file name -> file name in the folder, from the sidecar's `source` fields."""
+    sidecar = folder / "metadata.json"
+    if not sidecar.is_file():
+        return {}
+    entries = json.loads(sidecar.read_text(encoding="utf-8"))
+    return {Path(e["source"]).name: name for name, e in entries.items() if isinstance(e, dict) and e.get("source")}
+
+
+def files_of(paths: list[Path]) -> list[Path]:
+    return sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+
+
+def content_hash(paths: list[Path], *extra: str) -> str:
+    """sha256 over the files' names and bytes (folders walked) and any extra strings."""
+    h = hashlib.sha256()
+    for f in files_of(paths):
+        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    for e in extra:
+        h.update(e.encode() + b"\0")
+    return h.hexdigest()

@@ -1,7 +1,8 @@
 """hit@1, hit@5, MRR@10 and answered rate of `kb ask` on the dev questions.
 
 A question is hit at rank r when the r-th passage contains one of its gold evidence
-strings (case, whitespace, quote and dash style ignored). Runs the real CLI:
+strings (compared as benchlib.normalise does: case, whitespace, quote and dash style and
+hyphenation ignored). Runs the real CLI:
 
     python bench/eval_dev.py [--docs corpus/] [--questions ../shared/eval/questions.jsonl] [--method fused]
 """
@@ -9,20 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_QUESTIONS = ROOT.parent / "shared" / "eval" / "questions.jsonl"
-
-
-def normalise(text: str) -> str:
-    text = text.casefold().replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    text = re.sub(r"[‐-―−]", "-", text)
-    return " ".join(text.split())
+from benchlib import QUESTIONS as DEFAULT_QUESTIONS, ROOT, normalise
 
 
 def first_hit(passages: list[dict], evidence: list[str]) -> int | None:

@@ -1,11 +1,19 @@
-"""Retrieval quality per method: the dev questions, BEIR SciFact, and abstention.
+"""Retrieval quality: question sets with gold evidence, methods on the dev questions, BEIR
+SciFact, and abstention.
 
+    python bench/quality.py --set gov --set own --set dev   # one table row per question set
+    python bench/quality.py --set own --show-failures        # ... and every miss, classified
+    python bench/quality.py --set scifact                    # the SciFact method table
     python bench/quality.py                 # everything
-    python bench/quality.py --only dev      # or scifact, abstention, rerank-cost
+    python bench/quality.py --only dev      # or scifact, abstention, rerank-cost, sets
     python bench/quality.py --reranker DIR  # adds fused+rerank rows
 
-Prints Markdown tables. SciFact is built once into bench/out/ (about 2 minutes on 2 cores)
-and reused; it uses one passage per abstract, title + " " + text, as MTEB does.
+Prints Markdown tables. Each question set's documents are ingested with the real pipeline
+into bench/out/sets/, keyed by a hash of the documents, the model and the code that builds
+an index (ingest/ and the index-building parts of kb/), so re-runs reuse it. SciFact is
+built once into bench/out/ (about 2 minutes on 2 cores) and reused; it uses one passage per
+abstract, title + " " + text, as MTEB does. Per-question outcomes of a set go to
+bench/out/sets/<set>-results.jsonl.
 """
 from __future__ import annotations
 
@@ -21,8 +29,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import OUT, ROOT, SCIFACT, p50_p95_ms, scifact_docs  # noqa: E402  (puts ROOT on sys.path)
+from benchlib import (OUT, ROOT, SCIFACT, SET_NAMES, load_note, p50_p95_ms,  # noqa: E402  (puts ROOT on sys.path)
+                      question_set, scifact_docs)
 from eval_dev import DEFAULT_QUESTIONS, first_hit, metrics  # noqa: E402
+from set_quality import print_failures, set_row, set_table_header  # noqa: E402
 
 from kb.config import load_settings  # noqa: E402
 from kb.embed import Embedder  # noqa: E402
@@ -222,15 +232,42 @@ def rerank_cost_table(embedder: Embedder) -> None:
             print(f"| {depth or 'none'} | {p50_p95_ms(times)} |")
 
 
+def sets_table(embedder: Embedder, reranker: Reranker | None, names: list[str], method: str,
+               show_failures: bool) -> None:
+    rows = []
+    print(f"\n### Question sets (k = 10, method {method}{', reranked' if reranker else ''}; {load_note()})\n")
+    print(set_table_header())
+    for name in names:
+        row, outcomes = set_row(question_set(name), embedder, reranker, method)
+        print(row, flush=True)
+        rows.append((name, outcomes))
+    if show_failures:
+        for name, outcomes in rows:
+            print_failures(name, outcomes)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["dev", "scifact", "abstention", "rerank-cost"])
+    ap.add_argument("--set", dest="sets", action="append", choices=[*SET_NAMES, "scifact"],
+                    help="a question set to measure (repeatable); scifact prints the SciFact method table")
+    ap.add_argument("--show-failures", action="store_true", help="list each set's misses, classified")
+    ap.add_argument("--method", default="fused", choices=["fused", "dense", "keyword"], help="for --set rows")
+    ap.add_argument("--only", choices=["dev", "scifact", "abstention", "rerank-cost", "sets"])
     ap.add_argument("--reranker", help="a cross-encoder folder or hub name, for the fused+rerank rows")
     ap.add_argument("--docs", type=Path, nargs="+", default=[ROOT / "corpus"])
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     embedder = Embedder(load_settings().model)
     reranker = Reranker(args.reranker) if args.reranker else None
+    if args.sets:
+        names = [n for n in dict.fromkeys(args.sets) if n != "scifact"]
+        if names:
+            sets_table(embedder, reranker, names, args.method, args.show_failures)
+        if "scifact" in args.sets:
+            scifact_table(embedder, reranker)
+        return
+    if args.only in (None, "sets"):
+        sets_table(embedder, reranker, list(SET_NAMES), args.method, args.show_failures)
     if args.only in (None, "dev"):
         dev_table(embedder, reranker, args.docs)
     if args.only in (None, "abstention"):

@@ -1,0 +1,278 @@
+"""Quality of the whole answer on a question set with gold labels (see bench/questions/README.md).
+
+For each question, `Searcher.ask(question, k=10)` on a knowledge base built from the set's
+documents with the real pipeline, then:
+
+- hit at rank r: the r-th passage (its text, or its section heading + text) holds a gold
+  evidence snippet (benchlib.normalise on both sides) and comes from a gold document;
+- page@1: the top passage comes from a gold document and the page it cites (`page_label`
+  when set, else the PDF page) is a gold page: the printed page where the source shows one,
+  else the PDF page. Over questions whose evidence sits in a PDF. PDF page@1 compares the
+  PDF page index instead, to tell a wrong page from a missing printed-page label;
+- abstention: precision and recall of `answered: false` over the set's answerable and
+  unanswerable questions; answerable questions wrongly abstained;
+- highlight at sentence start: the top passage's first highlight begins where a sentence or
+  list item begins (judged here from punctuation and list markers, not with kb's own
+  sentence splitter, so the product is not graded by itself).
+
+A miss at rank 1 is classified: evidence in no single passage of the gold document (split
+across two passages, or garbled / lost in extraction), wrong document, or right document
+but wrong passage.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchlib import OUT, ROOT, QuestionSet, content_hash, files_of, holds, normalise
+
+from kb.config import load_settings
+from kb.embed import Embedder
+from kb.models import Hit, Passage
+from kb.rerank import Reranker
+from kb.search import Searcher
+from kb.store import Store
+
+SETS_OUT = OUT / "sets"
+K = 10
+# Modules that only answer questions: editing them does not change a built knowledge base,
+# so they are left out of the cache key. Anything else under ingest/ and kb/ is in it.
+QUERY_TIME_MODULES = {"search.py", "abstain.py", "highlight.py", "rerank.py", "cite.py", "app_support.py", "cli.py"}
+SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*$""")
+LIST_MARKER = re.compile(r"""(^|[\s:;])(                # after a space, a colon or a semicolon:
+                              [-*•▪◦!–—]             # a bullet (the DMCA summary prints "!")
+                              | \(?[0-9]{1,2}[.)]     # 1.  2)  (3)
+                              | \(?[a-z][.)]          # a.  b)  (c)
+                              | \(?[ivx]{1,4}[.)])$   # ii.  (iv)
+                          """, re.VERBOSE)
+
+
+@dataclass
+class Outcome:
+    """What happened to one question; written to bench/out/sets/<set>-results.jsonl."""
+
+    id: str
+    question: str
+    answerable: bool
+    answered: bool
+    reason: str | None
+    rank: int | None  # 1-based rank of the first hit, None when no hit in the top K
+    top_document: str | None
+    top_cited_page: str | None
+    page_ok: bool | None  # the cited page is a gold page; None: the gold evidence is not in a PDF
+    pdf_page_ok: bool | None  # the PDF page (not the printed label) is a gold PDF page
+    highlight_at_start: bool | None  # None: the top passage has no highlight
+    failure: str | None = None  # for answerable questions without a hit at rank 1
+    detail: str | None = None
+    seconds: float = 0.0
+    gold_documents: list[str] = field(default_factory=list)
+    why: str | None = None  # what makes an unanswerable question unanswerable
+
+
+# ---- the knowledge base of a set ------------------------------------------------------------
+
+def index_code() -> list[Path]:
+    return [f for f in files_of([ROOT / "ingest", ROOT / "kb"])
+            if f.suffix == ".py" and f.name not in QUERY_TIME_MODULES]
+
+
+def set_store(qset: QuestionSet, embedder: Embedder) -> Store:
+    """The set's knowledge base from bench/out/sets/, built (and older builds dropped) when
+    the documents, their sidecars, the model or the index-building code changed."""
+    sidecars = {(p if p.is_dir() else p.parent) / "metadata.json" for p in qset.docs}
+    key = content_hash(qset.docs + sorted(s for s in sidecars if s.is_file()) + index_code(), embedder.name)
+    folder = SETS_OUT / f"{qset.name}-{key[:16]}"
+    store = Store(folder)
+    if store.exists() and store.generation() > 0:
+        return store
+    from ingest.pipeline import ingest
+
+    building = folder.with_name(folder.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    t = time.perf_counter()
+    report = ingest(qset.docs, load_settings(kb_dir=building), embedder=embedder)
+    print(f"(ingested {qset.name}: {report.documents} documents, {report.passages} passages, "
+          f"{len(report.failed)} failed, in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
+    for old in SETS_OUT.glob(f"{qset.name}-*"):
+        if old.is_dir() and old.name != building.name:
+            shutil.rmtree(old)
+    os.replace(building, folder)
+    return Store(folder)
+
+
+# ---- judging one answer -----------------------------------------------------------------------
+
+def is_hit(hit: Hit, evidence: list[str], gold_docs: set[str]) -> bool:
+    if gold_docs and hit.document.name not in gold_docs:
+        return False
+    return holds(f"{hit.passage.section or ''} {hit.passage.text}", evidence)
+
+
+def cited_page(passage: Passage) -> str | None:
+    if passage.page_label:
+        return passage.page_label
+    return str(passage.page) if passage.page is not None else None
+
+
+def gold_pages(question: dict) -> set[str]:
+    return {label or str(index) for label, index in zip(question.get("pages") or [], question.get("pdf_pages") or [])}
+
+
+def highlight_at_start(hit: Hit) -> bool | None:
+    """Whether the first highlight begins a sentence or a list item (or the passage, or
+    follows the passage's heading)."""
+    if not hit.highlights:
+        return None
+    start = min(s for s, _ in hit.highlights)
+    before = hit.passage.text[:start].rstrip()
+    if not before or SENTENCE_END.search(before) or LIST_MARKER.search(before) or before.endswith((":", ";")):
+        return True
+    heading = (hit.passage.section or "").strip()
+    return bool(heading) and normalise(before).endswith(normalise(heading))
+
+
+def classify_miss(question: dict, hits: list[Hit], gold_docs: set[str], store: Store) -> tuple[str, str]:
+    """Why the top passage is not a hit: (class, detail)."""
+    evidence = question["evidence"]
+    top = hits[0] if hits else None
+    where = f"top: {top.document.name} p.{cited_page(top.passage)}" if top else "no passages"
+    docs = [d for d in store.documents() if d.name in gold_docs]
+    if gold_docs and not docs:
+        return "gold document not ingested", ", ".join(sorted(gold_docs))
+    texts = [store.document_passages(d.id) for d in docs]
+    if texts and not any(holds(f"{p.section or ''} {p.text}", evidence) for passages in texts for p in passages):
+        if any(holds(f"{a.text} {b.text}", evidence) for passages in texts for a, b in zip(passages, passages[1:])):
+            return "evidence split across two passages", where
+        return "evidence garbled or lost in extraction", f"closest: “{closest_text(texts[0], evidence[0])}”"
+    if top is None or (gold_docs and top.document.name not in gold_docs):
+        return "wrong document", where
+    return "right document, wrong passage", where
+
+
+def closest_text(passages: list[Passage], evidence: str) -> str:
+    """The stretch of the document that shares most words with the evidence, to show how the
+    extraction differs from the source."""
+    wanted = normalise(evidence).split()
+    best, best_score = "", -1
+    for p in passages:
+        words = p.text.split()
+        for i in range(len(words)):
+            window = words[i:i + len(wanted) + 3]
+            score = len(set(normalise(" ".join(window)).split()) & set(wanted))
+            if score > best_score:
+                best, best_score = " ".join(window), score
+    return best
+
+
+def judge(qset: QuestionSet, question: dict, answer, store: Store, seconds: float) -> Outcome:
+    gold_docs = qset.gold_documents(question)
+    hits = answer.hits
+    top = hits[0] if hits else None
+    rank = None
+    if question["answerable"]:
+        rank = next((r for r, h in enumerate(hits, 1) if is_hit(h, question["evidence"], gold_docs)), None)
+    page_ok = pdf_page_ok = None
+    if question["answerable"] and question.get("pdf_pages"):
+        right_doc = bool(top) and top.document.name in gold_docs
+        page_ok = right_doc and cited_page(top.passage) in gold_pages(question)
+        pdf_page_ok = right_doc and top.passage.page in question["pdf_pages"]
+    outcome = Outcome(question["id"], question["question"], question["answerable"], answer.answered, answer.reason,
+                      rank, top.document.name if top else None, cited_page(top.passage) if top else None,
+                      page_ok, pdf_page_ok, highlight_at_start(top) if top else None, seconds=round(seconds, 4),
+                      gold_documents=sorted(gold_docs),
+                      why=None if question["answerable"] else question.get("why") or question.get("kind") or "?")
+    if question["answerable"] and rank != 1:
+        outcome.failure, outcome.detail = classify_miss(question, hits, gold_docs, store)
+    return outcome
+
+
+# ---- a table row per set ------------------------------------------------------------------------
+
+COLUMNS = ["set", "documents (failed)", "answerable / unanswerable", "hit@1", "hit@5", "MRR@10",
+           "hit@1 of answered", "page@1 (printed)", "PDF page@1", "answered (all)", "abstention precision / recall",
+           "answerable abstained", "highlight at sentence start", "ask ms p50"]
+
+
+def set_table_header() -> str:
+    return "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS)
+
+
+def ratio(num: int, den: int) -> str:
+    return f"{num / den:.3f} ({num}/{den})" if den else "–"
+
+
+def set_row(qset: QuestionSet, embedder: Embedder, reranker: Reranker | None,
+            method: str) -> tuple[str, list[Outcome]]:
+    store = set_store(qset, embedder)
+    searcher = Searcher(store, embedder, reranker)
+    searcher.ask("warm up")
+    outcomes = []
+    for q in qset.questions:
+        t = time.perf_counter()
+        answer = searcher.ask(q["question"], k=K, method=method, rerank=reranker is not None)
+        outcomes.append(judge(qset, q, answer, store, time.perf_counter() - t))
+    SETS_OUT.mkdir(parents=True, exist_ok=True)
+    with open(SETS_OUT / f"{qset.name}-results.jsonl", "w", encoding="utf-8") as f:
+        for o in outcomes:
+            f.write(json.dumps(asdict(o), ensure_ascii=False) + "\n")
+    return format_row(qset.name, store, outcomes), outcomes
+
+
+def format_row(name: str, store: Store, outcomes: list[Outcome]) -> str:
+    ans = [o for o in outcomes if o.answerable]
+    unans = [o for o in outcomes if not o.answerable]
+    answered = [o for o in ans if o.answered]
+    abstained = [o for o in outcomes if not o.answered]
+    paged = [o for o in ans if o.page_ok is not None]
+    lit = [o for o in outcomes if o.answered and o.highlight_at_start is not None]
+    n = len(ans)
+    mrr = sum(1 / o.rank for o in ans if o.rank) / n if n else 0.0
+    cells = [
+        name, f"{len(store.documents())} ({len(store.problems())})", f"{n} / {len(unans)}",
+        ratio(sum(o.rank == 1 for o in ans), n), ratio(sum(bool(o.rank) and o.rank <= 5 for o in ans), n),
+        f"{mrr:.3f}" if n else "–",
+        ratio(sum(o.rank == 1 for o in answered), len(answered)),
+        ratio(sum(o.page_ok for o in paged), len(paged)),
+        ratio(sum(o.pdf_page_ok for o in paged), len(paged)),
+        ratio(sum(o.answered for o in outcomes), len(outcomes)),
+        f"{ratio(sum(not o.answerable for o in abstained), len(abstained))} / "
+        f"{ratio(sum(not o.answered for o in unans), len(unans))}",
+        ratio(sum(not o.answered for o in ans), n),
+        ratio(sum(o.highlight_at_start for o in lit), len(lit)),
+        f"{statistics.median(o.seconds for o in outcomes) * 1000:.0f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def print_failures(name: str, outcomes: list[Outcome]) -> None:
+    misses = [o for o in outcomes if o.failure]
+    print(f"\n#### {name}: answerable questions without a hit at rank 1 ({len(misses)})\n")
+    for kind in sorted({o.failure for o in misses}):
+        group = [o for o in misses if o.failure == kind]
+        print(f"- **{kind}** ({len(group)})")
+        for o in group:
+            flag = "" if o.answered else " [abstained]"
+            print(f"  - {o.id} (rank {o.rank or '>10'}){flag}: {o.question} — {o.detail}")
+    wrong = [o for o in outcomes if o.answerable and not o.answered]
+    if wrong:
+        print(f"\n{name}: answerable but abstained ({len(wrong)}): "
+              + "; ".join(f"{o.id} ({o.reason})" for o in wrong))
+    unanswerable = [o for o in outcomes if not o.answerable]
+    if unanswerable:
+        by_kind = {why: [o for o in unanswerable if o.why == why] for why in sorted({o.why for o in unanswerable})}
+        print(f"\n{name}: unanswerable questions abstained, by kind: "
+              + ", ".join(f"{why} {sum(not o.answered for o in group)}/{len(group)}" for why, group in by_kind.items()))
+    missed = [o for o in unanswerable if o.answered]
+    if missed:
+        print(f"\n{name}: unanswerable but answered ({len(missed)}): " + "; ".join(
+            f"{o.id} ({o.why}) “{o.question}” → {o.top_document} p.{o.top_cited_page}" for o in missed))
+    bad_start = [o for o in outcomes if o.answered and o.highlight_at_start is False]
+    if bad_start:
+        print(f"\n{name}: top highlight not at a sentence start: {', '.join(o.id for o in bad_start)}")

@@ -130,7 +130,7 @@ def write_text_corpus(folder: Path, files: int, seed: int = 0, paragraphs: tuple
     Paragraph lengths vary so the splitter packs and splits as it would real documents.
     Deterministic for a seed; returns the folder.
     """
-    from ingest.extract import sniff
+    from ingest.sniff import looks_like_text
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -142,7 +142,7 @@ def write_text_corpus(folder: Path, files: int, seed: int = 0, paragraphs: tuple
             text = title + "\n\n" + "\n\n".join(paras) + "\n"
             # A file that starts with e.g. "Article" is taken for a Usenet message by the
             # sniffer and refused; draw another title (see the README's notes).
-            if sniff(text.encode()) == "text":
+            if looks_like_text(text.encode()):
                 break
         (folder / f"doc-{i:05d}.txt").write_text(text, encoding="utf-8")
     return folder

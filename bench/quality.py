@@ -35,11 +35,12 @@ from eval_dev import DEFAULT_QUESTIONS, first_hit, metrics  # noqa: E402
 from set_quality import print_failures, set_row, set_table_header  # noqa: E402
 
 from kb.config import load_settings  # noqa: E402
-from kb.embed import Embedder  # noqa: E402
+from kb.embedders import Embedder, make_embedder  # noqa: E402
 from kb.models import Document, Filters, Passage  # noqa: E402
 from kb.rerank import Reranker  # noqa: E402
 from kb.search import FUSION, Searcher  # noqa: E402
-from kb.store import Changes, DocumentUpdate, Store  # noqa: E402
+from kb.backends import Changes, DocumentUpdate  # noqa: E402
+from kb.backends.local import LocalBackend  # noqa: E402
 
 PUBLISHED = {  # SciFact nDCG@10 / R@100, from ../shared/bench/scifact/REFERENCE.md
     "keyword": "BM25 0.665–0.687 / 0.908–0.925",
@@ -63,7 +64,7 @@ def dev_table(embedder: Embedder, reranker: Reranker | None, docs: list[Path]) -
     questions = [json.loads(l) for l in DEFAULT_QUESTIONS.read_text().splitlines() if l.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         ingest(docs, load_settings(kb_dir=tmp), embedder=embedder)
-        searcher = Searcher(Store(tmp), embedder, reranker)
+        searcher = Searcher(LocalBackend(tmp), embedder, reranker)
         searcher.ask("warm up")
         print(f"\n### Dev questions ({len(questions)}, {', '.join(d.name for d in docs)})\n")
         print("| method | hit@1 | hit@5 | MRR@10 | answered | highlight holds evidence | ms p50 / p95 |")
@@ -91,16 +92,16 @@ def dev_table(embedder: Embedder, reranker: Reranker | None, docs: list[Path]) -
 
 # ---- SciFact ----------------------------------------------------------------------------------
 
-def scifact_store(embedder: Embedder) -> Store:
+def scifact_store(embedder: Embedder) -> LocalBackend:
     """One passage per abstract, embedded once and kept in bench/out/."""
-    folder = OUT / f"scifact-kb-{embedder.name.replace('/', '_')}"
-    store = Store(folder)
-    if store.exists() and store.generation() > 0:
+    folder = OUT / f"scifact-kb-{embedder.identity.replace('/', '_')}"
+    store = LocalBackend(folder)
+    if store.exists() and store.current_generation() > 0:
         return store
     docs = scifact_docs()
     texts = [" ".join(f"{d['title']} {d['text']}".split()) for d in docs]
     t = time.perf_counter()
-    vectors = embedder.encode(texts)
+    vectors = embedder.encode_passages(texts)
     print(f"(embedded {len(texts)} SciFact abstracts in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
     updates = []
     for d, text, v in zip(docs, texts, vectors):
@@ -108,8 +109,7 @@ def scifact_store(embedder: Embedder) -> Store:
                        None, None, "abstract", None, kind="text")
         updates.append(DocumentUpdate(doc, [Passage(None, None, 0, None, None, 0, len(text), text)], v[None, :]))
     with store.writer() as w:
-        w.check()
-        w.commit(Changes(updates=updates), model=embedder.name, dim=vectors.shape[1])
+        w.commit(Changes(updates=updates), model=embedder.identity, dimension=vectors.shape[1])
     return store
 
 
@@ -128,11 +128,11 @@ def scifact_table(embedder: Embedder, reranker: Reranker | None) -> None:
         qid, did, score = line.split("\t")
         qrels.setdefault(qid, {})[did] = int(score)
     searcher = Searcher(store, embedder, reranker)
-    snap = searcher.snapshot()
+    snap = searcher.reader()
     with store.read() as conn:
         name_of = dict(conn.execute("SELECT p.id, d.name FROM passages p JOIN documents d ON d.id = p.document_id"))
     searcher.ask("warm up")
-    print(f"\n### BEIR SciFact test ({len(qrels)} queries, {snap.passages} abstracts)\n")
+    print(f"\n### BEIR SciFact test ({len(qrels)} queries, {snap.generation.passages} abstracts)\n")
     print("| method | nDCG@10 | R@100 | retrieve ms p50 / p95 | ask (k=10, highlights) ms p50 / p95 | published nDCG@10 / R@100 |")
     print("|---|---|---|---|---|---|")
     for label, method, fusion, rerank in methods(reranker is not None):
@@ -163,7 +163,7 @@ def abstention_table(embedder: Embedder, docs: list[Path]) -> None:
                   for l in path.read_text().splitlines() if l.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         ingest(docs, load_settings(kb_dir=tmp), embedder=embedder)
-        searcher = Searcher(Store(tmp), embedder)
+        searcher = Searcher(LocalBackend(tmp), embedder)
         rows = []
         for q in unanswerable:
             a = searcher.ask(q["question"], k=5)
@@ -255,9 +255,11 @@ def main() -> None:
     ap.add_argument("--only", choices=["dev", "scifact", "abstention", "rerank-cost", "sets"])
     ap.add_argument("--reranker", help="a cross-encoder folder or hub name, for the fused+rerank rows")
     ap.add_argument("--docs", type=Path, nargs="+", default=[ROOT / "corpus"])
+    ap.add_argument("--runtime", help="embedding runtime (default: the KB_RUNTIME setting)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    embedder = Embedder(load_settings().model)
+    settings = load_settings(runtime=args.runtime)
+    embedder = make_embedder(settings.model, settings.runtime, settings.device, str(OUT / "models"))
     reranker = Reranker(args.reranker) if args.reranker else None
     if args.sets:
         names = [n for n in dict.fromkeys(args.sets) if n != "scifact"]

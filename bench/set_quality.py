@@ -34,11 +34,11 @@ from pathlib import Path
 from benchlib import OUT, ROOT, QuestionSet, content_hash, files_of, holds, normalise
 
 from kb.config import load_settings
-from kb.embed import Embedder
+from kb.embedders import Embedder
 from kb.models import Hit, Passage
 from kb.rerank import Reranker
 from kb.search import Searcher
-from kb.store import Store
+from kb.backends.local import LocalBackend as Store
 
 SETS_OUT = OUT / "sets"
 K = 10
@@ -87,10 +87,10 @@ def set_store(qset: QuestionSet, embedder: Embedder) -> Store:
     """The set's knowledge base from bench/out/sets/, built (and older builds dropped) when
     the documents, their sidecars, the model or the index-building code changed."""
     sidecars = {(p if p.is_dir() else p.parent) / "metadata.json" for p in qset.docs}
-    key = content_hash(qset.docs + sorted(s for s in sidecars if s.is_file()) + index_code(), embedder.name)
+    key = content_hash(qset.docs + sorted(s for s in sidecars if s.is_file()) + index_code(), embedder.identity)
     folder = SETS_OUT / f"{qset.name}-{key[:16]}"
     store = Store(folder)
-    if store.exists() and store.generation() > 0:
+    if store.exists() and store.current_generation() > 0:
         return store
     from ingest.pipeline import ingest
 
@@ -146,7 +146,8 @@ def classify_miss(question: dict, hits: list[Hit], gold_docs: set[str], store: S
     docs = [d for d in store.documents() if d.name in gold_docs]
     if gold_docs and not docs:
         return "gold document not ingested", ", ".join(sorted(gold_docs))
-    texts = [store.document_passages(d.id) for d in docs]
+    reader = store.reader()
+    texts = [reader.document_passages(d.id) for d in docs]
     if texts and not any(holds(f"{p.section or ''} {p.text}", evidence) for passages in texts for p in passages):
         if any(holds(f"{a.text} {b.text}", evidence) for passages in texts for a, b in zip(passages, passages[1:])):
             return "evidence split across two passages", where

@@ -50,13 +50,13 @@ DONE_JS = """(e) => {
 
 def expectations(kb: Path, questions: list[str]) -> dict[str, str]:
     """What the first card must contain for each question, from the library itself."""
+    from kb.backends import open_backend
     from kb.config import load_settings
-    from kb.embed import Embedder
+    from kb.embedders import for_settings
     from kb.search import Searcher
-    from kb.store import Store
 
     s = load_settings(kb_dir=kb)
-    searcher = Searcher(Store(kb), Embedder(s.model, s.device))
+    searcher = Searcher(open_backend(s), for_settings(s, shared=False))
     out = {}
     for q in questions:
         a = searcher.ask(q, k=5, method=s.method)
@@ -125,8 +125,8 @@ def main() -> None:
         kb = args.kb
         if kb is None:
             kb = Path(tmp) / "kb"
-            subprocess.run([str(Path(sys.executable).with_name("kb")), "ingest", str(ROOT / "corpus"), "--kb", str(kb),
-                            "--json"], check=True, capture_output=True, cwd=ROOT)
+            subprocess.run([sys.executable, "-m", "cli", "ingest", str(ROOT / "corpus"), "--kb", str(kb), "--json"],
+                           check=True, capture_output=True, cwd=ROOT)
         expected = expectations(kb, [FIRST] + FURTHER)
         order = [FIRST] + FURTHER
         for before, after in zip(order, order[1:]):

@@ -41,14 +41,14 @@ def metrics(ranks: list[int | None], answered: list[bool]) -> dict:
 
 def run_cli(questions: Path, kb_dir: Path, method: str, k: int = 10, extra: list[str] | None = None) -> list[dict]:
     out = subprocess.run(
-        [sys.executable, "-m", "kb.cli", "ask", "--questions", str(questions), "--kb", str(kb_dir), "-k", str(k),
+        [sys.executable, "-m", "cli", "ask", "--questions", str(questions), "--kb", str(kb_dir), "-k", str(k),
          "--json", "--method", method, *(extra or [])],
         check=True, capture_output=True, text=True, cwd=ROOT)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
 def ingest(docs: list[Path], kb_dir: Path) -> None:
-    subprocess.run([sys.executable, "-m", "kb.cli", "ingest", *map(str, docs), "--kb", str(kb_dir), "--json"],
+    subprocess.run([sys.executable, "-m", "cli", "ingest", *map(str, docs), "--kb", str(kb_dir), "--json"],
                    check=True, capture_output=True, text=True, cwd=ROOT)
 
 

@@ -7,9 +7,9 @@
 Generates a corpus of .txt files whose paragraphs are sentences sampled from the SciFact
 abstracts, then measures with the model already loaded:
   (a) raw    SentenceTransformer.encode on exactly the texts ingestion embeds
-             (kb.store.index_text of the split passages), same batch size, normalised;
-  (b) Embedder.encode (length-sorted chunks) on the same texts;
-  (c) ingest ingest.pipeline.ingest into an empty KB with the same loaded Embedder;
+             (kb.tokens.index_text of the split passages), same batch size, normalised;
+  (b) TorchEmbedder.encode_passages (length-sorted chunks) on the same texts;
+  (c) ingest.pipeline.ingest into an empty KB with the same loaded embedder;
 and then (d) the `kb ingest` CLI as a whole process (Python start-up and model load included).
 Rounds alternate a, b, c so drift hits all alike; figures are min / median over rounds.
 The goal is ingest >= 90% of raw encode.
@@ -35,9 +35,10 @@ def rates(n: int, seconds: list[float]) -> str:
 
 def passage_texts(folder: Path) -> list[str]:
     """What ingestion embeds for the files in `folder`, in file order."""
-    from ingest.extract import extract, read_bytes
+    from ingest.formats import extract
+    from ingest.pipeline import read_bytes
     from ingest.split import split_pages
-    from kb.store import index_text
+    from kb.tokens import index_text
 
     texts = []
     for path in sorted(folder.glob("*.txt")):
@@ -63,12 +64,12 @@ def profile_cli(corpus: Path, out: Path) -> None:
         own[stack.split(";")[-1]] += n
     print(f"\n### py-spy of `kb ingest` ({total} samples at 50 Hz; raw stacks in {raw.relative_to(ROOT)})\n")
     probes = {  # a sample counts once for a row if any frame of its stack matches
-        "Embedder.encode (all of it)": "encode (kb/embed.py",
+        "Embedder.encode_passages (all of it)": "encode_passages (kb/embedders/pytorch.py",
         "  of which inside the model's forward pass": "BertModel.forward (",
         "extract (read + decode + headings)": "_extract_all (ingest/pipeline.py",
         "split_pages": "split_pages (ingest/split.py",
-        "Writer.commit (SQLite + FAISS + BM25)": "commit (kb/store.py",
-        "model load (Embedder._load)": "_load (kb/embed.py",
+        "LocalWriter.commit (SQLite + FAISS + BM25)": "commit (kb/backends/local/backend.py",
+        "model load (TorchEmbedder._load)": "_load (kb/embedders/pytorch.py",
         "imports (importlib)": "_find_and_load (",
     }
     rows = []
@@ -85,16 +86,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeats", type=int, default=1, help="rounds of raw / Embedder.encode / ingest (default 1)")
+    ap.add_argument("--repeats", type=int, default=1, help="rounds of raw / encode_passages / ingest (default 1)")
     ap.add_argument("--no-cli", action="store_true", help="skip the whole-process `kb ingest` run")
     ap.add_argument("--profile", action="store_true", help="py-spy record a `kb ingest` of the corpus")
     ap.add_argument("--max-load", type=float, help="wait until the 1-min load average is below this")
     args = ap.parse_args()
 
     from ingest.pipeline import ingest
+    from kb.backends.local.backend import LocalWriter
     from kb.config import load_settings
-    from kb.embed import Embedder
-    from kb.store import Writer
+    from kb.embedders import for_settings
 
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=OUT, prefix="ingest-speed-") as tmp:
@@ -103,18 +104,20 @@ def main() -> None:
         texts = passage_texts(corpus)
         words = sum(len(t.split()) for t in texts)
         settings = load_settings(kb_dir=tmp / "kb-0")
-        embedder = Embedder(settings.model, settings.device)
+        embedder = for_settings(settings, shared=False)  # the torch runtime: a TorchEmbedder
         t = time.perf_counter()
-        model = embedder.model()
+        embedder.load()
         load_s = time.perf_counter() - t
+        # The SentenceTransformer inside it, for (a); the embedder offers no public handle on it.
+        model = embedder._loaded_model()
         # Warm up both paths (first calls allocate and pick kernels).
         model.encode(texts[:128], batch_size=embedder.batch_size, normalize_embeddings=True, show_progress_bar=False)
-        embedder.encode(texts[:128])
+        embedder.encode_passages(texts[:128])
         wait_for_quiet(args.max_load)
         header_load = load_note()
 
         seen: list[str] = []
-        original_encode = embedder.encode
+        original_encode = embedder.encode_passages
 
         inside_encode: list[float] = []
 
@@ -127,7 +130,7 @@ def main() -> None:
                 inside_encode[-1] += time.perf_counter() - t
 
         timers = Timers()
-        timers.wrap(Writer, "commit", "commit")
+        timers.wrap(LocalWriter, "commit", "commit")
         raw_s, emb_s, ing_s, phases = [], [], [], []
         for r in range(args.repeats):
             t = time.perf_counter()
@@ -136,17 +139,17 @@ def main() -> None:
             raw_s.append(time.perf_counter() - t)
 
             t = time.perf_counter()
-            embedder.encode(texts)
+            embedder.encode_passages(texts)
             emb_s.append(time.perf_counter() - t)
 
             seen.clear()
             inside_encode.append(0.0)
             timers.reset()
-            embedder.encode = recording_encode
+            embedder.encode_passages = recording_encode
             t0 = time.perf_counter()
             report = ingest([corpus], settings.with_(kb_dir=tmp / f"kb-{r}"), embedder=embedder)
             ing_s.append(time.perf_counter() - t0)
-            embedder.encode = original_encode
+            embedder.encode_passages = original_encode
             assert report.new_passages == len(texts), (report.new_passages, len(texts))
             assert sorted(seen) == sorted(texts), "ingest embedded different texts than measured raw"
             phases.append(timers.get("commit"))
@@ -170,7 +173,7 @@ def main() -> None:
         rows = [
             ["(a) raw SentenceTransformer.encode", min_med(raw_s, "{:.1f}"),
              rates(n, raw_s), "1.00"],
-            ["(b) Embedder.encode (length-sorted chunks)", min_med(emb_s, "{:.1f}"),
+            ["(b) TorchEmbedder.encode_passages (length-sorted chunks)", min_med(emb_s, "{:.1f}"),
              rates(n, emb_s), f"{best_raw / min(emb_s):.2f}"],
             ["(c) ingest.pipeline.ingest, model loaded", min_med(ing_s, "{:.1f}"),
              rates(n, ing_s), f"{best_raw / min(ing_s):.2f}"],
@@ -183,7 +186,7 @@ def main() -> None:
         paired = [raw / ing for raw, ing in zip(raw_s, ing_s)]
         print(f"\n- ingest / raw per round (paired): {', '.join(f'{x:.3f}' for x in paired)}; "
               f"goal >= 0.90: **{'met' if min(paired) >= 0.9 else 'MISSED'}** (worst round {min(paired):.3f})")
-        print(f"- inside ingest: Writer.commit (SQLite + FAISS + BM25) {min_med(phases)} s; "
+        print(f"- inside ingest: LocalWriter.commit (SQLite + FAISS + BM25) {min_med(phases)} s; "
               f"everything but encoding and commit (scan, read, split, document rows) "
               f"{min(i - e - c for i, e, c in zip(ing_s, inside_encode, phases)):.2f} s; "
               f"encoding inside ingest {min_med(inside_encode, '{:.1f}')} s")

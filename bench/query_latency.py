@@ -11,13 +11,14 @@ Data. Vectors are synthetic but shaped like real ones: each is a random convex m
 plus noise of norm 0.2, normalised. Each passage's text is SciFact sentences drawn from the
 same 2-3 abstracts, 100-150 words, so BM25 postings are realistic and the two retrievers
 roughly agree. Ten passages make a document. The knowledge base is written through the real
-Store / Writer.commit in one commit (index `auto`: flat below --threshold passages, HNSW
-above; or forced with --also KIND@SIZE), in a child process so its peak memory is its own.
+LocalBackend.writer() / LocalWriter.commit in one commit (index `auto`: flat below --threshold
+passages, HNSW above; or forced with --also KIND@SIZE), in a child process so its peak memory
+is its own.
 
 Queries are real: the 300 SciFact test queries and the 32 dev questions
 (../shared/eval/questions.jsonl). Per size the tables give the index kind, build time
 (SQLite rows, vectors, keywords), size on disk and bytes per passage, the time to open the KB
-(Store.load_snapshot in a fresh process, warm page cache) and that process's peak RSS,
+(LocalBackend.reader() in a fresh process, warm page cache) and that process's peak RSS,
 Searcher.ask(q, k=5) latency (fused and dense: embed + search + fetch + highlights) with a
 per-stage breakdown, and for HNSW recall@10 against exact search (IndexFlatIP over the same
 vectors, same query vectors) with an efSearch sweep. --add-one measures a commit of one small
@@ -66,11 +67,10 @@ def default_threshold() -> int:
 
 def embedder():
     from kb.config import load_settings
-    from kb.embed import Embedder
+    from kb.embedders import for_settings
 
-    s = load_settings(kb_dir=tempfile.gettempdir())
-    e = Embedder(s.model, s.device)
-    e.model()
+    e = for_settings(load_settings(kb_dir=tempfile.gettempdir()), shared=False)
+    e.load()
     return e
 
 
@@ -78,8 +78,8 @@ def embedder():
 
 def synthetic_updates(n: int, seed: int, emb):
     """DocumentUpdates for n passages (PER_DOC per document) of mixed real vectors and real text."""
+    from kb.backends import DocumentUpdate
     from kb.models import Document, Passage
-    from kb.store import DocumentUpdate
 
     base, sents = scifact_vectors(emb)
     vectors, parts = mixtures(base, n, seed=seed)
@@ -108,20 +108,23 @@ def synthetic_updates(n: int, seed: int, emb):
 
 
 def apply_hnsw_params(spec: str | None) -> None:
-    """--hnsw-params M:efConstruction:efSearch overrides kb.vectors' constants in this process only
-    (efSearch and efConstruction are saved in the index file, so the KB keeps them)."""
+    """--hnsw-params M:efConstruction:efSearch overrides the local backend's HNSW constants
+    (kb/backends/local/vectors.py) in this process only. efConstruction is saved in the index
+    file; efSearch is too, but vectors.read sets the constant again on opening, so a process
+    that opens the KB without the flag searches with the product's efSearch."""
     if not spec:
         return
-    from kb import vectors as vec
+    from kb.backends.local import vectors as vec
 
     vec.HNSW_M, vec.HNSW_EF_CONSTRUCTION, vec.HNSW_EF_SEARCH = (int(x) for x in spec.split(":"))
 
 
 def build_one(n: int, setting: str, folder: Path, seed: int, threshold: int) -> None:
     """Child process: write the KB in one commit, timing its parts; writes build.json."""
-    import kb.store as store_mod
-    from kb.keyword import KeywordIndex
-    from kb.store import Changes, Store, Writer
+    from kb.backends import Changes
+    from kb.backends.local import LocalBackend
+    from kb.backends.local import backend as local
+    from kb.backends.local.keywords import KeywordIndex
 
     emb = embedder()
     t = time.perf_counter()
@@ -129,21 +132,19 @@ def build_one(n: int, setting: str, folder: Path, seed: int, threshold: int) -> 
     gen_s = time.perf_counter() - t
     shutil.rmtree(folder, ignore_errors=True)
     timers = Timers()
-    timers.wrap(Writer, "_insert", "sqlite rows")
-    timers.wrap(store_mod.vec, "build", "vectors: build")
-    timers.wrap(store_mod.vec, "write", "vectors: write")
-    timers.wrap(Writer, "_write_keywords", "keywords")
-    timers.wrap(Writer, "all_passage_texts", "keywords: read texts")
+    timers.wrap(local.LocalWriter, "_insert", "sqlite rows")
+    timers.wrap(local.vec, "build", "vectors: build")
+    timers.wrap(local.vec, "write", "vectors: write")
+    timers.wrap(local.LocalWriter, "_write_keywords", "keywords")
+    timers.wrap(local.db, "passage_texts", "keywords: read texts")
     timers.wrap(KeywordIndex, "build", "keywords: tokenize + index")
-    store = Store(folder)
+    backend = LocalBackend(folder, index=setting, hnsw_threshold=threshold)
     rss_before = peak_rss_mib()
     t = time.perf_counter()
-    with store.writer() as w:
-        w.check()
-        w.commit(Changes(updates=updates), model=emb.name, dim=384, index_setting=setting, hnsw_threshold=threshold)
+    with backend.writer() as w:
+        w.commit(Changes(updates=updates), model=emb.identity, dimension=emb.dimension)
     total = time.perf_counter() - t
-    with store.read() as conn:
-        kind = Store.meta(conn)["index_kind"]
+    kind = backend.status().index
     info = {"n": n, "setting": setting, "seed": seed, "threshold": threshold, "kind": kind, "generate_s": gen_s,
             "commit_s": total, "parts": timers.seconds, "peak_rss_mib": peak_rss_mib(),
             "peak_rss_before_commit_mib": rss_before}
@@ -171,13 +172,18 @@ sys.path.insert(0, {root!r})
 sys.path.insert(0, {root!r} + "/bench")
 from benchlib import peak_rss_mib
 t0 = time.perf_counter()
-from kb.store import Store
+from kb.backends.local import LocalBackend
+from kb.backends.local import backend as local
 import faiss, bm25s
 t1 = time.perf_counter()
-snap = Store({folder!r}).load_snapshot(mmap={mmap})
+if not {mmap}:  # the reader always maps its files; read them into memory instead
+    read, load = local.vec.read, local.KeywordIndex.load.__func__
+    local.vec.read = lambda path, mmap=False: read(path, mmap=False)
+    local.KeywordIndex.load = classmethod(lambda cls, folder, mmap=False: load(cls, folder, mmap=False))
+reader = LocalBackend({folder!r}).reader()
 t2 = time.perf_counter()
 print(json.dumps({{"import_s": t1 - t0, "open_s": t2 - t1, "rss_mib": peak_rss_mib(),
-                  "passages": snap.passages, "kind": snap.index_kind}}))
+                  "passages": reader.generation.passages, "kind": reader.generation.index_kind}}))
 """
 
 
@@ -202,17 +208,17 @@ def timed(fn, items) -> tuple[list[float], list]:
 
 
 def measure_queries(folder: Path, emb, qs: list[str], qvecs: np.ndarray) -> dict:
-    from kb import vectors as vec
+    from kb.backends.local import LocalBackend
     from kb.models import Filters
     from kb.search import DEPTH, Searcher
-    from kb.store import Store
 
-    searcher = Searcher(Store(folder), emb)
-    snap = searcher.snapshot()
+    backend = LocalBackend(folder)
+    searcher = Searcher(backend, emb)
+    reader = searcher.reader()
     for q in qs[:10]:  # warm up: first calls page in the index files and compile nothing else
         searcher.ask(q, k=5)
         searcher.ask(q, k=5, method="dense")
-    out = {"passages": snap.passages, "kind": snap.index_kind}
+    out = {"passages": reader.generation.passages, "kind": reader.generation.index_kind}
     out["fused"], answers = timed(lambda q: searcher.ask(q, k=5), qs)
     out["answered"] = sum(a.answered for a in answers)
     out["dense"], _ = timed(lambda q: searcher.ask(q, k=5, method="dense"), qs)
@@ -221,14 +227,23 @@ def measure_queries(folder: Path, emb, qs: list[str], qvecs: np.ndarray) -> dict
                                   qs[:100])
     out["publisher filter"], _ = timed(lambda q: searcher.ask(q, k=5, filters=Filters(publishers=("HHS",))),
                                        qs[:100])
-    out["allowed_ids (publisher)"], _ = timed(lambda f: searcher.store.allowed_ids(f),
+    out["allowed_ids (publisher)"], _ = timed(lambda f: filter_sql(backend, f),
                                              [Filters(publishers=("HHS",))] * 20)
     out["embed"], _ = timed(emb.encode_query, qs)
-    out["vector search"], _ = timed(lambda v: vec.search(snap.vectors, v, DEPTH), qvecs)
-    out["keyword scores"], _ = timed(lambda q: snap.keywords.scores(q), qs)
-    out["fetch"], _ = timed(lambda ids: searcher.store.fetch(ids, snap.generation),
-                            [vec.search(snap.vectors, v, 5)[1].tolist() for v in qvecs[:100]])
+    out["vector search"], _ = timed(lambda v: reader.dense(v, DEPTH, Filters()), qvecs)
+    out["keyword scores"], _ = timed(lambda q: reader.keyword(q, DEPTH, Filters()), qs)
+    out["fetch"], _ = timed(lambda ids: reader.fetch(ids),
+                            [[pid for pid, _ in reader.dense(v, 5, Filters())] for v in qvecs[:100]])
     return out
+
+
+def filter_sql(backend, filters) -> np.ndarray:
+    """The passage ids a filter allows, straight from SQLite: what a filter's first question
+    pays (the reader then keeps the ids of its last 64 filters)."""
+    from kb.backends.local import database as db
+
+    with backend.read() as conn:
+        return db.allowed_ids(conn, filters)
 
 
 class Exact(np.ndarray):
@@ -260,7 +275,7 @@ def hnsw_sweep(index, exact: np.ndarray, qvecs: np.ndarray, efs: list[int]) -> l
     """Rows (efSearch, recall@10 at k=10, top-10 similarity kept, recall@50 at k=50, search ms p50/p95 at k=50)."""
     import faiss
 
-    from kb import vectors as vec
+    from kb.backends.local import vectors as vec
 
     inner = faiss.downcast_index(index.index)
     saved = inner.hnsw.efSearch
@@ -281,28 +296,28 @@ def hnsw_sweep(index, exact: np.ndarray, qvecs: np.ndarray, efs: list[int]) -> l
 def add_one(folder: Path, threshold: int, empty: bool = False) -> None:
     """Child process: ingest one small new .txt file into `folder` (or, with `empty`, an empty
     folder: the fixed cost of any ingest), timing the parts; prints JSON."""
-    import kb.store as store_mod
     from benchlib import write_text_corpus
     from ingest.pipeline import ingest
+    from kb.backends.local import backend as local
+    from kb.backends.local.keywords import KeywordIndex
     from kb.config import load_settings
-    from kb.keyword import KeywordIndex
-    from kb.store import Writer
 
     emb = embedder()
     timers = Timers()
-    timers.wrap(Writer, "check", "Writer.check")
-    timers.wrap(Writer, "passages_without_vectors", "passages_without_vectors")
-    timers.wrap(Writer, "documents_by_path", "documents_by_path")
-    timers.wrap(Writer, "commit", "Writer.commit")
-    timers.wrap(Writer, "_insert", "commit: sqlite rows")
-    timers.wrap(store_mod.vec, "read", "vec.read (check: mmap; commit: base)")
-    timers.wrap(store_mod.vec, "contents", "commit: vectors unpack (base)")
-    timers.wrap(store_mod.vec, "build", "commit: vectors build")
-    timers.wrap(store_mod.vec, "write", "commit: vectors write + fsync")
-    timers.wrap(Writer, "_write_keywords", "commit: keywords (all)")
-    timers.wrap(Writer, "all_passage_texts", "commit: keywords: read all texts")
+    writer = local.LocalWriter
+    timers.wrap(writer, "check", "LocalWriter.check")
+    timers.wrap(writer, "passages_without_vectors", "passages_without_vectors")
+    timers.wrap(writer, "documents_by_path", "documents_by_path")
+    timers.wrap(writer, "commit", "LocalWriter.commit")
+    timers.wrap(writer, "_insert", "commit: sqlite rows")
+    timers.wrap(local.vec, "read", "vec.read (check: mmap; commit: base)")
+    timers.wrap(local.vec, "contents", "commit: vectors unpack (base)")
+    timers.wrap(local.vec, "build", "commit: vectors build")
+    timers.wrap(local.vec, "write", "commit: vectors write + fsync")
+    timers.wrap(writer, "_write_keywords", "commit: keywords (all)")
+    timers.wrap(local.db, "passage_texts", "read all passage texts (passages_without_vectors; commit: keywords)")
     timers.wrap(KeywordIndex, "build", "commit: keywords: tokenize + index")
-    timers.wrap(emb, "encode", "embed")
+    timers.wrap(emb, "encode_passages", "embed")
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         if empty:
             path = Path(tmp)
@@ -313,7 +328,8 @@ def add_one(folder: Path, threshold: int, empty: bool = False) -> None:
         t = time.perf_counter()
         report = ingest([path], load_settings(kb_dir=folder, hnsw_threshold=threshold), embedder=emb)
         total = time.perf_counter() - t
-    print(json.dumps({"total_s": total, "parts": timers.seconds, "new_passages": report.new_passages,
+    print(json.dumps({"total_s": total, "parts": timers.seconds, "calls": timers.calls,
+                      "new_passages": report.new_passages,
                       "passages": report.passages, "peak_rss_mib": peak_rss_mib(), "rss_before_mib": rss0}))
 
 
@@ -322,23 +338,24 @@ def add_one(folder: Path, threshold: int, empty: bool = False) -> None:
 def size_tables(configs: list[tuple[int, str]], args, emb, qs: list[str], qvecs: np.ndarray) -> None:
     import faiss
 
-    from kb import vectors as vec
-    from kb.store import Store
+    from kb.backends.local import LocalBackend
+    from kb.backends.local import vectors as vec
 
     built, measured, sweeps, recalls = [], [], {}, {}
     for n, setting in configs:
         folder, info = ensure_kb(n, setting, args.seed, args.threshold, args.reuse, args.hnsw_params)
         wait_for_quiet(args.max_load)
-        store = Store(folder)
-        gen = store.generation()
-        sizes = {"vectors": folder_bytes(store.vectors_path(gen)), "keywords": folder_bytes(store.keywords_path(gen)),
+        backend = LocalBackend(folder)
+        gen = backend.current_generation()
+        sizes = {"vectors": folder_bytes(backend.vectors_path(gen)),
+                 "keywords": folder_bytes(backend.keywords_path(gen)),
                  "sqlite": sum(folder_bytes(p) for p in folder.glob("kb.sqlite*"))}
         opens = open_times(folder, mmap=False)
         opens_mm = open_times(folder, mmap=True)
         q = measure_queries(folder, emb, qs, qvecs)
         built.append((n, setting, info, sizes, opens, opens_mm, q))
         if q["kind"] == "hnsw":
-            index = vec.read(store.vectors_path(gen))
+            index = vec.read(backend.vectors_path(gen))
             ids, vectors = vec.contents(index)
             exact = exact_top(vectors, ids, qvecs, 50)
             del vectors
@@ -366,7 +383,7 @@ def size_tables(configs: list[tuple[int, str]], args, emb, qs: list[str], qvecs:
                  "keywords s", "of which tokenize+index s", "on disk", "B/passage vectors", "B/passage metadata (SQLite)",
                  "B/passage keywords", "B/passage total", "builder peak RSS GiB"], rows))
 
-    print(f"\n### Opening the KB in a fresh process (Store.load_snapshot; warm page cache; min / median of 3)\n")
+    print(f"\n### Opening the KB in a fresh process (LocalBackend.reader(); warm page cache; min / median of 3)\n")
     rows = []
     for n, setting, info, sizes, opens, opens_mm, q in built:
         rows.append([f"{q['passages']:,}", q["kind"],
@@ -374,7 +391,7 @@ def size_tables(configs: list[tuple[int, str]], args, emb, qs: list[str], qvecs:
                      f"{max(o['rss_mib'] for o in opens):,.0f}",
                      f"{min(o['open_s'] for o in opens_mm):.2f} / {np.median([o['open_s'] for o in opens_mm]):.2f}",
                      f"{max(o['rss_mib'] for o in opens_mm):,.0f}", f"{np.median([o['import_s'] for o in opens]):.2f}"])
-    print(table(["passages", "kind", "open s (mmap=False)", "peak RSS MiB", "open s (mmap=True, as Searcher)",
+    print(table(["passages", "kind", "open s (files read, not mapped)", "peak RSS MiB", "open s (mapped, as the reader does)",
                  "peak RSS MiB (mmap)", "imports s (not in open)"], rows))
 
     print(f"\n### Query latency, Searcher.ask(q, k=5), ms p50 / p95 ({head})\n")
@@ -384,15 +401,16 @@ def size_tables(configs: list[tuple[int, str]], args, emb, qs: list[str], qvecs:
         rows.append([f"{q['passages']:,}", q["kind"], p50_p95_ms(q["fused"]), p50_p95_ms(q["dense"]),
                      p50_p95_ms(q["embed"]), p50_p95_ms(q["vector search"]), p50_p95_ms(q["keyword scores"]),
                      p50_p95_ms(q["fetch"]), f"{r:.3f}" if r is not None else "exact", f"{q['answered']}/{len(qs)}"])
-    print(table(["passages", "kind", "ask fused", "ask dense", "of which: embed query", "vector search (k=50)",
-                 "BM25 scores", "fetch 5 passages", "recall@10 vs exact", "answered"], rows))
+    print(table(["passages", "kind", "ask fused", "ask dense", "of which: embed query", "reader.dense (k=50)",
+                 "reader.keyword (BM25, k=50)", "reader.fetch (5 passages)", "recall@10 vs exact", "answered"], rows))
 
     print(f"\n### Filtered queries, Searcher.ask(q, k=5) fused, ms p50 / p95 (first 100 queries; {load_note()})\n")
     rows = [[f"{q['passages']:,}", q["kind"], p50_p95_ms(q["fused"]), p50_p95_ms(q["year filter"]),
              p50_p95_ms(q["publisher filter"]), p50_p95_ms(q["allowed_ids (publisher)"])]
             for n, setting, info, sizes, opens, opens_mm, q in built]
     print(table(["passages", "kind", "no filter (all queries)", "year = 2010 (~4% of passages)",
-                 "publisher = HHS (~17%)", "of which Store.allowed_ids (publisher)"], rows))
+                 "publisher = HHS (~17%)", "filter SQL alone, publisher (uncached; the reader keeps it per filter)"],
+                rows))
 
     for (n, setting), rows in sweeps.items():
         print(f"\n### HNSW efSearch sweep at {n:,} passages (M={vec.HNSW_M}, efConstruction="
@@ -422,7 +440,7 @@ def goal_lines(built, recalls) -> list[str]:
 
 
 def crossover_table(args, emb, qvecs: np.ndarray) -> None:
-    from kb import vectors as vec
+    from kb.backends.local import vectors as vec
 
     base, _ = scifact_vectors(emb)
     sizes = [parse_size(s) for s in args.crossover]
@@ -502,9 +520,11 @@ def add_one_table(args, configs) -> None:
         vals = [get(r) for r in runs]
         return f"{min(vals):.1f} / {np.median(vals):.1f}"
 
+    calls = {lab: max(r["calls"].get(lab, 0) for runs in columns.values() for r in runs) for lab in labels}
     rows = [["whole ingest"] + [cell(runs, lambda r: r["total_s"]) for runs in columns.values()]]
     for lab in labels:
-        rows.append([lab] + [cell(runs, lambda r: r["parts"].get(lab, 0.0)) for runs in columns.values()])
+        shown = f"{lab} ({calls[lab]} calls)" if calls[lab] > 1 else lab
+        rows.append([shown] + [cell(runs, lambda r: r["parts"].get(lab, 0.0)) for runs in columns.values()])
     rows.append(["peak RSS of the process (GiB)"] +
                 [f"{max(r['peak_rss_mib'] for r in runs) / 1024:.1f}" for runs in columns.values()])
     print(table(["part (seconds)"] + list(columns), rows))
@@ -541,7 +561,7 @@ def main() -> None:
         return add_one(Path(args.add_one_to), args.threshold, args.empty)
 
     LAT.mkdir(parents=True, exist_ok=True)
-    from kb import vectors as vec
+    from kb.backends.local import vectors as vec
 
     configs = [(parse_size(s), "auto") for s in args.sizes]
     for extra in args.also:

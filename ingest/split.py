@@ -11,6 +11,7 @@ size, with three exceptions that keep meaning together:
 - a passage that continues a table or a list cut by the size limit carries the table's
   header row or the list's lead-in as `context` (indexed with it, shown above it; not part
   of the quote);
+- footnotes (PDF footnote blocks) make passages of their own, never packed with body text;
 - a passage too short to stand alone (a title line, a date) joins the next one under the same
   heading. (A short section -- a heading and one sentence -- stays whole: it answers
   something, and passages never cross a heading.)
@@ -45,6 +46,7 @@ class Span:
     lead_in: bool = False  # ends with ":" and introduces what follows
     table: int | None = None  # index into page.tables when the unit is a table row
     header: bool = False  # a header row of its table
+    footnote: bool = False  # part of a footnote block: packed only with other footnotes
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,12 @@ def _units(page: Page, start: int, end: int, max_words: int, max_chars: int) -> 
         if table is not None:
             units += _table_rows(page, table, b_start, b_end, max_words, max_chars)
             continue
+        footnote = any(f_start <= b_start and b_end <= f_end for f_start, f_end in page.footnotes)
         for l_start, l_end in _list_items(text, b_start, b_end):
             fitted = _fit(text, l_start, l_end, max_words, max_chars)
             if fitted and text[l_start:l_end].rstrip().endswith(":"):
                 fitted[-1] = replace(fitted[-1], lead_in=True)
-            units += fitted
+            units += [replace(u, footnote=True) for u in fitted] if footnote else fitted
     return units
 
 
@@ -239,7 +242,7 @@ def _chunks(text: str, start: int, end: int, max_words: int, max_chars: int) -> 
 # ---- packing ----------------------------------------------------------------------------------
 
 def _join(units: list[Span]) -> Span:
-    return Span(units[0].start, units[-1].end, sum(u.words for u in units))
+    return Span(units[0].start, units[-1].end, sum(u.words for u in units), footnote=units[0].footnote)
 
 
 def _fits(units: list[Span], max_words: int, max_chars: int) -> bool:
@@ -253,6 +256,9 @@ def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: 
     cur: list[Span] = []
     for u in units:
         full = sum(x.words for x in cur) >= target
+        if cur and u.footnote != cur[-1].footnote:  # footnotes never share a passage with body text
+            groups.append(cur)
+            cur = []
         if cur and ((full and not cur[-1].lead_in) or not _fits(cur + [u], max_words, max_chars)):
             if cur[-1].lead_in and len(cur) > 1:
                 groups.append(cur[:-1])  # the lead-in goes with what it introduces
@@ -263,7 +269,8 @@ def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: 
         cur.append(u)
     if cur:
         tail = sum(u.words for u in cur)
-        if groups and tail < SMALL_TAIL and _fits(groups[-1] + cur, max_words, max_chars):
+        if groups and tail < SMALL_TAIL and groups[-1][-1].footnote == cur[0].footnote and \
+                _fits(groups[-1] + cur, max_words, max_chars):
             groups[-1] = groups[-1] + cur
         else:
             groups.append(cur)
@@ -307,7 +314,8 @@ def _merge_short(pieces: list[Piece], max_words: int, max_chars: int) -> list[Pi
     for piece in pieces:
         if carry is not None:
             merged = _join([carry.span, piece.span])
-            if merged.words <= max_words and merged.end - merged.start <= max_chars:
+            if merged.words <= max_words and merged.end - merged.start <= max_chars and \
+                    carry.span.footnote == piece.span.footnote:
                 piece = Piece(merged, piece.heading, carry.context or piece.context)
             else:
                 out.append(carry)
@@ -317,7 +325,7 @@ def _merge_short(pieces: list[Piece], max_words: int, max_chars: int) -> list[Pi
         else:
             out.append(piece)
     if carry is not None:
-        merged = _join([out[-1].span, carry.span]) if out else None
+        merged = _join([out[-1].span, carry.span]) if out and out[-1].span.footnote == carry.span.footnote else None
         if merged and merged.words <= max_words and merged.end - merged.start <= max_chars:
             out[-1] = Piece(merged, out[-1].heading, out[-1].context)
         else:

@@ -88,3 +88,12 @@ def test_page_label_and_ocr_flag_travel_to_passages():
     page = Page(4, " ".join(sentence(i) for i in range(3)), label="24", ocr=True)
     (p,) = split_pages([page])
     assert (p.page, p.page_label, p.ocr) == (4, "24", True)
+
+
+def test_footnotes_make_passages_of_their_own():
+    body = " ".join(sentence(i) for i in range(3))
+    note = "9 Degree-granting institutions are defined as postsecondary institutions that grant a degree."
+    text = body + "\n\n" + note
+    page = Page(5, text, footnotes=[(text.index(note), len(text))])
+    body_passage, footnote = split_pages([page])
+    assert body_passage.text == body and footnote.text == note

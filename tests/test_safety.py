@@ -230,3 +230,109 @@ def test_a_removed_write_ahead_log_under_a_running_reader(tmp_path, embedder):
         (kb / f"kb.sqlite{suffix}").unlink(missing_ok=True)
     answer = searcher.ask("crane consultation", k=1)  # the checkpointed database holds everything
     assert "crane" in answer.hits[0].passage.text
+
+
+# ---- crash safety under add / change / delete ---------------------------------------------------
+
+INGEST_WITH_HASHING = """
+import sys
+from ingest.pipeline import ingest
+from kb.config import load_settings
+from kb.embedders.hashing import HashingEmbedder
+report = ingest([sys.argv[1]], load_settings(kb_dir=sys.argv[2]), embedder=HashingEmbedder())
+print(report.generation)
+"""
+
+
+def _ingest_process(corpus: Path, kb: Path) -> subprocess.Popen:
+    env = {**os.environ, "KB_CHECKPOINT_S": "0", "PYTHONPATH": str(ROOT)}  # commit after every file
+    return subprocess.Popen([sys.executable, "-c", INGEST_WITH_HASHING, str(corpus), str(kb)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _passages(kb: Path) -> list[tuple]:
+    with LocalBackend(kb).read() as conn:
+        return sorted(conn.execute("SELECT d.name, p.ordinal, p.text FROM passages p "
+                                   "JOIN documents d ON d.id = p.document_id").fetchall())
+
+
+def test_random_kills_during_adds_changes_and_deletes_end_where_a_clean_build_does(tmp_path):
+    """Real processes killed with SIGKILL at random moments of ingests that add, change and
+    delete files (model-free embedder: this is about storage). After each kill the knowledge
+    base opens whole; after a last full ingest it equals a fresh build of the same folder."""
+    import random
+    import signal
+    import time
+
+    rng = random.Random(13)
+    corpus, kb = tmp_path / "corpus", tmp_path / "kb"
+    names = [f"doc{i:02d}.txt" for i in range(24)]
+    for name in names[:8]:
+        write(corpus / name, doc_text(name[:-4]) + f"Paragraph {rng.random()}.\n" * 30)
+    for round_ in range(6):
+        present = sorted(p.name for p in corpus.iterdir())
+        for name in rng.sample([n for n in names if n not in present], 3):  # add
+            write(corpus / name, doc_text(name[:-4]) + f"New paragraph {rng.random()}.\n" * 30)
+        for name in rng.sample(present, 2):  # change
+            write(corpus / name, doc_text(name[:-4]) + f"Changed paragraph {rng.random()}.\n" * 25)
+        (corpus / rng.choice(present)).unlink()  # delete
+        start = LocalBackend(kb).current_generation()
+        proc = _ingest_process(corpus, kb)
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and LocalBackend(kb).current_generation() == start and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        reader = LocalBackend(kb).reader()  # whole: database and index files agree
+        assert reader.vectors.ntotal == reader.generation.passages == len(reader.keywords)
+    finish = _ingest_process(corpus, kb)
+    assert finish.wait(timeout=300) == 0, finish.stderr.read()
+    clean = _ingest_process(corpus, tmp_path / "clean")
+    assert clean.wait(timeout=300) == 0, clean.stderr.read()
+    assert _passages(kb) == _passages(tmp_path / "clean")
+    assert not [p for p in kb.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_filtered_searches_on_hnsw_take_ids_and_index_from_one_generation(tmp_path):
+    """A reader searching with a filter while commits replace passages: every answer comes from
+    one generation (before the fix, the allowed ids came from the live database and FAISS
+    raised "key not found" for ids the loaded graph lacked)."""
+    import threading
+
+    from kb.embedders.hashing import HashingEmbedder
+    from kb.models import Filters
+    from kb.search import Searcher
+
+    corpus, kb = tmp_path / "corpus", tmp_path / "kb"
+    for i in range(6):
+        write(corpus / f"doc{i}.txt", doc_text(f"topic{i}") + f"Detail {i}.\n" * 20)
+    env = {**os.environ, "KB_INDEX": "hnsw", "PYTHONPATH": str(ROOT)}
+    run = [sys.executable, "-c", INGEST_WITH_HASHING, str(corpus), str(kb)]
+    assert subprocess.run(run, env=env, cwd=ROOT).returncode == 0
+    searcher = Searcher(LocalBackend(kb), HashingEmbedder())
+    assert searcher.reader().generation.index_kind == "hnsw"
+    problems, answers, stop = [], [0], threading.Event()
+
+    def ask_with_filters():
+        while not stop.is_set():
+            try:
+                answer = searcher.ask("topic consultation detail", k=3,
+                                      filters=Filters(documents=("doc1.txt", "doc2.txt", "doc3.txt")))
+                assert {h.document.name for h in answer.hits} <= {"doc1.txt", "doc2.txt", "doc3.txt"}
+                answers[0] += 1
+            except Exception as exc:  # noqa: BLE001 - every failure is a finding
+                problems.append(repr(exc))
+
+    reader = threading.Thread(target=ask_with_filters)
+    reader.start()
+    try:
+        for round_ in range(6):  # each commit replaces doc1..3: new passage ids, old ones gone
+            for i in (1, 2, 3):
+                write(corpus / f"doc{i}.txt", doc_text(f"topic{i}") + f"Round {round_} detail {i}.\n" * 20)
+            assert subprocess.run(run, env=env, cwd=ROOT).returncode == 0
+    finally:
+        stop.set()
+        reader.join(timeout=60)
+    assert not problems, problems[:3]
+    assert answers[0] > 0

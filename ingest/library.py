@@ -72,20 +72,34 @@ def edit_metadata(settings: Settings, path: str, values: dict, *, embedder=None,
 
 def update_sidecar(source: Path, fields: dict) -> None:
     """Set (or, for None, remove) fields of `source`'s entry in its folder's metadata.json,
-    keeping every other entry; written atomically under a lock, so two edits never lose one."""
+    keeping every other key and entry."""
+    def change(entry: dict) -> dict:
+        entry.pop("state", None)  # "states" is the one key written
+        for key, value in fields.items():
+            if value is None:
+                entry.pop(key, None)
+            else:
+                entry[key] = list(value) if key == "states" else value
+        return entry
+
+    _edit_sidecar(source, change)
+
+
+def forget_sidecar_entry(source: Path) -> None:
+    """Remove `source`'s whole entry (its file is gone), when there is a sidecar."""
+    if (source.parent / metadata.SIDECAR_NAME).exists():
+        _edit_sidecar(source, lambda entry: {})
+
+
+def _edit_sidecar(source: Path, change: Callable[[dict], dict]) -> None:
+    """Read-modify-write of one entry, atomically and under a lock, so two edits never lose one."""
     from filelock import FileLock
 
     sidecar = source.parent / metadata.SIDECAR_NAME
     try:
         with FileLock(str(source.parent / LOCK_NAME), timeout=30):
             data = _read_sidecar(sidecar)
-            entry = dict(data.get(source.name) or {})
-            entry.pop("state", None)  # "states" is the one key written
-            for key, value in fields.items():
-                if value is None:
-                    entry.pop(key, None)
-                else:
-                    entry[key] = list(value) if key == "states" else value
+            entry = change(dict(data.get(source.name) or {}))
             if entry:
                 data[source.name] = entry
             else:
@@ -158,8 +172,8 @@ def delete_document(settings: Settings, path: str, corpus_dir: Path | str) -> Re
     doc = find_document(settings, path)
     source = Path(doc.path)
     deleted = _delete_file(source, Path(corpus_dir))
-    if deleted and (source.parent / metadata.SIDECAR_NAME).exists():
-        update_sidecar(source, {key: None for key in (*EDITABLE, "state")})
+    if deleted:
+        forget_sidecar_entry(source)
     _commit(settings, Changes(removed_paths=[doc.path], cleared_problems=[doc.path]))
     if deleted:
         return Removal(doc.path, True, f"{doc.name} was deleted from the corpus folder and the knowledge base.")

@@ -219,10 +219,10 @@ def ask_page() -> None:
     except KBError as exc:
         error(exc)
         return
-    sidebar_history()
     st.caption(f"{reader.generation.passages} passages from {len(documents)} documents · every answer is a cited passage")
     if not question:
         examples()
+        sidebar_history()
         return
     try:
         answer = ask(searcher, question, k, filters, reader.generation.number, s.method)
@@ -231,6 +231,7 @@ def ask_page() -> None:
         return
     st.session_state["_history"] = sup.remember(st.session_state.get("_history", []), question)
     show_answer(answer, searcher, filters)
+    sidebar_history()
 
 
 def set_question(question: str) -> None:
@@ -350,11 +351,9 @@ def show_answer(answer: Answer, searcher: Searcher, filters: Filters) -> None:
     with results:
         best = sup.best_answer(answer)
         if best:
-            st.markdown(sup.best_answer_html(best, cite.format_citation(best.hit, style).html),
+            st.markdown(sup.best_answer_html(best, sup.citation_html(cite.format_citation(best.hit, style).html)),
                         unsafe_allow_html=True)
-            copy_button("Copy best answer + citation", sup.quote_with_citation(best.hit, style)
-                        if best.sentence in cite.short_quote(best.hit) else _best_formatted(best, style),
-                        key="copy-best")
+            copy_button("Copy best answer + citation", sup.best_answer_formatted(best, style), key="copy-best")
         if answer.answered:
             st.caption(f"{len(answer.hits)} passages{where} · searched in {answer.seconds:.2f} s")
         else:
@@ -373,12 +372,6 @@ def show_answer(answer: Answer, searcher: Searcher, filters: Filters) -> None:
     if viewing:
         with side:
             source_viewer(viewing, searcher)
-
-
-def _best_formatted(best: sup.BestAnswer, style: str) -> cite.Formatted:
-    formatted = cite.format_citation(best.hit, style)
-    return cite.Formatted(f"“{best.sentence}” {formatted.text}",
-                          f"“{sup.escape_html(best.sentence)}” {formatted.html}")
 
 
 def result_controls(answer: Answer) -> str:
@@ -405,7 +398,7 @@ def result_card(hit: Hit, rank: int, answer: Answer, searcher: Searcher, style: 
             st.caption("Closest passage — not an answer")
         st.markdown(sup.card_html(hit, rank), unsafe_allow_html=True)
         formatted = cite.format_citation(hit, style)
-        st.markdown(f'<div class="kb-cite">{formatted.html}</div>', unsafe_allow_html=True)
+        st.markdown(f'<div class="kb-cite">{sup.citation_html(formatted.html)}</div>', unsafe_allow_html=True)
         collection = st.session_state.setdefault("_collection", {})
         st.session_state[f"{prefix}collect-{pid}"] = pid in collection
         with st.container(horizontal=True, vertical_alignment="center"):

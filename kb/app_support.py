@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import html
 import ipaddress
 import os
 import re
@@ -117,6 +118,23 @@ def escape_markdown(text: str | None) -> str:
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text or "")).replace("\n", " ")
 
 
+_KEPT_TAGS = {"<i>", "</i>", "<b>", "</b>", "<em>", "</em>", "<strong>", "</strong>", "<sup>", "</sup>",
+              "<sub>", "</sub>"}
+
+
+def citation_html(fragment: str) -> str:
+    """A citation rendered by kb.citations (escaped text plus the style's own <i>/<b> tags)
+    made inert for st.markdown as well: its text gets escape_html, so a title holding
+    Markdown (`**`, `[x](y)`, `$`) shows as itself; only the style's simple tags survive."""
+    out = []
+    for piece in re.split(r"(<[^>]*>)", fragment):
+        if piece.startswith("<"):
+            out.append(piece if piece in _KEPT_TAGS else "")
+        else:
+            out.append(escape_html(html.unescape(piece)))
+    return "".join(out)
+
+
 def highlighted_html(text: str, spans: list[tuple[int, int]]) -> str:
     """The passage, escaped, with the [start, end) spans wrapped in <mark>."""
     out, pos = [], 0
@@ -156,12 +174,12 @@ def card_html(hit: Hit, rank: int) -> str:
     )
 
 
-def best_answer_html(best: BestAnswer, citation_html: str) -> str:
+def best_answer_html(best: BestAnswer, cited: str) -> str:
     """The best sentence, quoted and marked as extracted, with its citation (already HTML from
     kb.citations: escaped text plus the style's italics)."""
     return (f'<div class="kb-best"><div class="kb-best-label">Best answer · extracted verbatim from the top passage, '
             f'not generated</div><div class="kb-best-text">“{escape_html(best.sentence)}”</div>'
-            f'<div class="kb-best-cite">— {citation_html}</div></div>')
+            f'<div class="kb-best-cite">— {cited}</div></div>')
 
 
 def context_html(passages: list[Passage], current: Hit) -> str:
@@ -316,12 +334,21 @@ def export_text(sources, export: Export, style: str = cite.HOUSE) -> str:
 
 def quote_with_citation(hit: Hit, style: str = cite.HOUSE) -> cite.Formatted:
     """The short quote and the passage's citation in `style`, as text and HTML."""
-    if style == cite.HOUSE:
-        text = cite.quote_citation(hit)
-        return cite.Formatted(text, escape_html(text))
-    quote_text = cite.short_quote(hit)
+    return _quoted(cite.short_quote(hit), hit, style)
+
+
+def best_answer_formatted(best: BestAnswer, style: str = cite.HOUSE) -> cite.Formatted:
+    """The best sentence in quotes and its citation in `style`, as text and HTML."""
+    return _quoted(best.sentence, best.hit, style)
+
+
+def _quoted(quote_text: str, hit: Hit, style: str) -> cite.Formatted:
+    """For the clipboard (never the page): HTML is the style's own, the quote escaped."""
     formatted = cite.format_citation(hit, style)
-    return cite.Formatted(f"“{quote_text}” {formatted.text}", f"“{escape_html(quote_text)}” {formatted.html}")
+    if style == cite.HOUSE:  # house style puts the source in parentheses after the quote
+        text = f"“{quote_text}” ({formatted.text.rstrip('.')})."
+        return cite.Formatted(text, html.escape(text, quote=False))
+    return cite.Formatted(f"“{quote_text}” {formatted.text}", f"“{html.escape(quote_text, quote=False)}” {formatted.html}")
 
 
 def slug(text: str, limit: int = 40) -> str:

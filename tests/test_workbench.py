@@ -282,6 +282,14 @@ def test_more_context_leaves_out_the_passage_itself(corpus_searcher):
     assert rendered.count('class="kb-ctx"') == len(around) - 1
 
 
+def test_citation_html_keeps_the_style_italics_and_nothing_else():
+    hostile = 'Agency, <i>**Bold** [x](javascript:alert(1)) $y$</i> <script>alert(1)</script><img src=x> &amp; more'
+    safe = sup.citation_html(hostile)
+    assert safe.startswith("Agency&#44; <i>") and "</i>" in safe
+    assert not re.search(r"<(?!/?i>)", safe) and "**" not in safe and "](" not in safe and "$" not in safe
+    assert html.unescape(re.sub(r"</?i>", "", safe)) == "Agency, **Bold** [x](javascript:alert(1)) $y$ alert(1) & more"
+
+
 def test_loopback_addresses():
     assert all(sup.is_loopback(a) for a in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"))
     assert not any(sup.is_loopback(a) for a in ("0.0.0.0", "", None, "192.168.1.5", "::", "example.org"))

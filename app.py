@@ -251,9 +251,10 @@ def question_submitted() -> None:
 
 
 def sync_question_from_address() -> None:
-    """The address is the truth: a link, a reload, Back or Forward put its ?q= in the box."""
+    """The address is the truth: a link, a reload, Back or Forward put its ?q= in the box (as
+    does coming back from the Library, which drops the box's state)."""
     in_address = " ".join((st.query_params.get("q") or "").split())
-    if st.session_state.get("_url_q") != in_address:
+    if st.session_state.get("_url_q") != in_address or "q" not in st.session_state:
         st.session_state["_url_q"] = in_address
         st.session_state["q"] = in_address
         st.session_state.pop("_view", None)

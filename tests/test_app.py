@@ -364,8 +364,8 @@ def test_state_filter_and_by_state_view(corpus_kb, use_kb):
     filtered = at.session_state["_answer"][1]
     assert filtered.hits and all("LA" in h.passage.states for h in filtered.hits)
     # the same filter from the address (a bookmarked or shared search)
-    again = app("How are states building the IECMH workforce?", state="LA")
-    assert [h.passage.id for h in again.session_state["_answer"][1].hits] == [h.passage.id for h in filtered.hits][:5]
+    again = app("How are states building the IECMH workforce?", k="10", state="Louisiana (LA)")
+    assert [h.passage.id for h in again.session_state["_answer"][1].hits] == [h.passage.id for h in filtered.hits]
 
 
 # ---- injection ---------------------------------------------------------------------------------
@@ -509,6 +509,125 @@ def test_ingest_after_upload_reports_per_file_failures(tmp_path, use_kb):
     assert at.dataframe[0].value["File"].tolist() == ["good.md"]
     problems = at.dataframe[1].value
     assert problems["File"].tolist() == ["fake.pdf"] and "not a PDF" in problems["Problem"][0]
+
+
+@pytest.fixture
+def own_corpus(tmp_path, use_kb):
+    """A copy of the shipped corpus and its own knowledge base: the Library changes both."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "fake.pdf").write_bytes(b"this is not a pdf at all")
+    kb = tmp_path / "kb"
+    from ingest.pipeline import ingest
+
+    ingest([corpus], load_settings(kb_dir=kb), embedder=_embedder())
+    use_kb(kb, corpus)
+    return kb, corpus
+
+
+def test_library_edits_metadata_and_the_citation_follows_without_embedding(own_corpus):
+    kb, corpus = own_corpus
+    from kb.backends.local import LocalBackend
+
+    at = app("What is DC:0-5?")
+    assert cites(at)[0].startswith(f"“{WORKFORCE}” (2020)")
+    at = open_page(at, "library")
+    no_exception(at)
+    doc = next(d for d in LocalBackend(kb).documents() if d.title == WORKFORCE)
+    at.selectbox(key="edit-doc").set_value(doc.path).run()
+    at.text_input(key=f"meta-year-{doc.id}").input("2021")
+    at.multiselect(key=f"meta-states-{doc.id}").select("LA")
+    at.button[[b.label for b in at.button].index("Save metadata")].click().run()
+    no_exception(at)
+    assert any("without embedding anything again" in s.value for s in at.success), [s.value for s in at.success]
+    edited = next(d for d in LocalBackend(kb).documents() if d.id == doc.id)
+    assert edited.year == 2021 and edited.states == ("LA",)
+    import json
+
+    assert json.loads((corpus / "metadata.json").read_text())[doc.name]["year"] == 2021
+    at.query_params["q"] = "What is DC:0-5?"
+    at = open_page(at, "")
+    no_exception(at)
+    assert cites(at)[0].startswith(f"“{WORKFORCE}” (2021)")
+
+
+def test_library_deletes_documents_and_removes_rejected_files(own_corpus):
+    kb, corpus = own_corpus
+    from kb.backends.local import LocalBackend
+
+    at = open_page(app(), "library")
+    assert at.dataframe[1].value["File"].tolist() == ["fake.pdf"]
+    at.button(key="remove-rejected").click().run()
+    no_exception(at)
+    assert not (corpus / "fake.pdf").exists() and len(at.dataframe) == 1  # no problems table any more
+    assert any("fake\\.pdf was deleted" in i.value for i in at.info)
+
+    doc = next(d for d in LocalBackend(kb).documents() if d.name == MASS_FILE)
+    at.selectbox(key="edit-doc").set_value(doc.path).run()
+    at.button(key="delete-doc").click().run()
+    no_exception(at)
+    assert not (corpus / MASS_FILE).exists()
+    assert MASS_FILE not in at.dataframe[0].value["File"].tolist()
+    assert any("deleted from the corpus folder" in s.value for s in at.success)
+
+
+def test_read_only_library_cannot_change_anything(corpus_kb, use_kb, monkeypatch, tmp_path):
+    use_kb(corpus_kb, CORPUS)
+    monkeypatch.setenv("KB_READ_ONLY", "1")
+    at = open_page(app(), "library")
+    no_exception(at)
+    assert at.dataframe[0].value["File"].tolist()  # the documents are listed
+    assert not at.file_uploader and not at.get("form") and not at.button
+    assert any("read-only" in i.value for i in at.info)
+    use_kb(tmp_path / "empty-kb", CORPUS)  # an empty knowledge base: no ingest button either
+    at = app()
+    no_exception(at)
+    assert "Welcome" in at.title[0].value and not [b for b in at.button if b.key == "ingest-corpus"]
+
+
+def test_uploads_past_the_quota_are_refused(tmp_path, use_kb, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "big.txt").write_text("Quota note\n\n" + "The quota note fills the folder. " * 30_000)
+    kb = tmp_path / "kb"
+    _ingest([corpus], kb)
+    use_kb(kb, corpus)
+    monkeypatch.setenv("KB_UPLOAD_QUOTA_MB", "1")
+    at = open_page(app(), "library")
+    at.file_uploader[0].set_value([("small.txt", b"Marten note\n\nMarten guidance for home visiting.\n", "text/plain"),
+                                   ("large.txt", b"Badger note. " * 20_000, "text/plain")]).run()
+    at.button(key="add-uploads").click().run()
+    assert any("large\\.txt" in e.value and "quota" in e.value for e in at.error)
+    assert sorted(p.name for p in corpus.iterdir()) == ["big.txt", "small.txt"]
+
+
+def test_login_gate(corpus_kb, use_kb):
+    from streamlit.testing.v1 import AppTest
+
+    use_kb(corpus_kb, CORPUS)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "kb", "client_secret": "s",
+                          "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert not at.exception and [b.label for b in at.button] == ["Log in"] and not at.text_input
+    at.user = {"is_logged_in": True, "email": "analyst@example.org"}
+    at.run()
+    assert not at.exception and at.text_input(key="q") and not [b for b in at.button if b.label == "Log in"]
+
+
+def test_listening_beyond_this_machine_needs_a_login(corpus_kb, use_kb):
+    from streamlit import config
+
+    use_kb(corpus_kb, CORPUS)
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = app("What is DC:0-5?")
+    finally:
+        config.set_option("server.address", before)
+    assert len(at.error) == 1 and "without a login" in at.error[0].value and not at.text_input and not cards(at)
 
 
 def _pdf_bytes(tmp_path: Path) -> bytes:

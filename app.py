@@ -160,10 +160,14 @@ export default function(component) {
 """
 SCROLL_JS = """
 export default function(component) {
+  // Scroll the viewer's own box (not the page) so the marked passage sits in its upper third.
   const scroll = (tries) => {
     const mark = document.querySelector('.kb-view-current');
-    if (mark) mark.scrollIntoView({block: 'center'});
-    else if (tries > 0) setTimeout(() => scroll(tries - 1), 100);
+    let box = mark && mark.parentElement;
+    while (box && box.scrollHeight <= box.clientHeight + 1) box = box.parentElement;
+    if (mark && box) {
+      box.scrollTop += mark.getBoundingClientRect().top - box.getBoundingClientRect().top - box.clientHeight / 3;
+    } else if (tries > 0) setTimeout(() => scroll(tries - 1), 100);
   };
   scroll(30);
 }
@@ -182,7 +186,7 @@ def copy_button(label: str, formatted: cite.Formatted, key: str) -> None:
     """A real <button> (reachable with Tab) that puts text/html and text/plain on the clipboard,
     so a word processor keeps the citation's italics."""
     components()["copy"](data={"label": label, "text": formatted.text, "html": formatted.html,
-                               "hint": "Copies formatted text (italics kept) and plain text"}, key=key)
+                               "hint": "Copies formatted text (italics kept) and plain text"}, key=key, width="content")
 
 
 # ---- the Ask page ----------------------------------------------------------------------------------
@@ -465,7 +469,7 @@ def source_viewer(hit: Hit, searcher: Searcher) -> None:
         st.subheader("Source", anchor=False)
         st.button("Close", key="close-viewer", on_click=st.session_state.pop, args=("_view", None),
                   icon=":material/close:")
-    st.markdown(f'<div class="kb-meta"><strong>{sup.escape_html(doc.title)}</strong> · '
+    st.markdown(f'<div class="kb-meta kb-viewer-head"><strong>{sup.escape_html(doc.title)}</strong> · '
                 f'{" · ".join(sup.escape_html(p) for p in sup.meta_parts(doc, passage))}</div>', unsafe_allow_html=True)
     sentences = [passage.text[s:e] for s, e in hit.highlights if e > s]
     try:

@@ -217,9 +217,18 @@ CARD_CSS = """
 [data-baseweb="tag"] {max-width: none !important; height: auto !important;}
 [data-baseweb="tag"] span {max-width: none !important; white-space: normal !important; overflow: visible !important;
                            text-overflow: clip !important;}
-/* at laptop widths the sidebar gives the answer room */
+/* the source viewer stays in view beside the answers; below 1000 px it goes above them, full
+   width, and the sidebar narrows, so an 800 px window keeps room for the text */
+@media (min-width: 1001px) {
+  div[data-testid="stColumn"]:has(.kb-viewer-head) {
+    position: sticky; top: 3.5rem; align-self: flex-start;}
+}
 @media (max-width: 1000px) {
-  section[data-testid="stSidebar"] {width: 15rem !important; min-width: 15rem !important;}
+  section[data-testid="stSidebar"] {width: 13rem !important; min-width: 13rem !important;}
+  div[data-testid="stHorizontalBlock"]:has(.kb-viewer-head) {flex-wrap: wrap;}
+  div[data-testid="stHorizontalBlock"]:has(.kb-viewer-head) > div[data-testid="stColumn"] {
+    flex: 1 1 100% !important; width: 100% !important; min-width: 100% !important;}
+  div[data-testid="stColumn"]:has(.kb-viewer-head) {order: -1;}
 }
 </style>
 """

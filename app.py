@@ -1,60 +1,40 @@
-"""The Streamlit front end: ask questions, read cited passages, manage the library.
+"""The Streamlit front end: ask questions, read cited passages beside their source, collect and
+export citations, manage the library.
 
-Layout only. Searching, ingesting, citing, escaping and saving uploads live in kb/ and
-ingest/; this file calls them and lays the results out. Run: `streamlit run app.py`.
+Layout only. Searching, ingesting, citing, escaping, the source viewer and every Library
+operation live in kb/ and ingest/; this file calls them and lays the results out.
+
+    streamlit run app.py     # loads the model and index when the first browser arrives
+    python app.py [--server.port 8501 ...]   # starts loading them with the server (faster first answer)
 """
 from __future__ import annotations
 
-import re
-import threading
 from pathlib import Path
 
 import streamlit as st
 
 from kb import app_support as sup
 from kb import citations as cite
+from kb import states as us_states
+from kb import viewer
+from kb.backends import Backend, open_backend
 from kb.config import Settings, load_settings
 from kb.errors import EmptyKnowledgeBase, KBError
 from kb.models import Answer, Filters, Hit
 from kb.search import Searcher
-from kb.backends import Backend, open_backend
-from kb.embedders import for_settings
 
 from ingest import formats
 from ingest.discover import corpus_files
-from ingest.uploads import ALLOWED_SUFFIXES, ALLOWED_TYPES, save_uploads
+from ingest.uploads import ALLOWED_SUFFIXES, ALLOWED_TYPES
 
 APP_DIR = Path(__file__).resolve().parent
 STATIC_DIR = APP_DIR / "static"  # served at app/static/ when server.enableStaticServing is on
 EXAMPLES = ("What is DC:0-5?", "How are states building the IECMH workforce?", "What is reflective supervision?")
 MAX_K = 20
+QUESTION_LABEL = "Question"
 
 
-# ---- resources: one model and one searcher per process ------------------------------------------
-
-@st.cache_resource(show_spinner=False)
-def get_embedder(s: Settings):
-    """The shared Embedder. Its model starts loading in the background at once, so the first
-    question does not wait for it when someone is still typing."""
-    embedder = for_settings(s)
-
-    def warm_up():
-        try:
-            embedder.load()
-            embedder.encode_query("warm up")
-        except Exception:  # reported when a search or ingest needs the model
-            pass
-
-    threading.Thread(target=warm_up, name="kb-model-warm-up", daemon=True).start()
-    return embedder
-
-
-@st.cache_resource(show_spinner=False)
-def get_searcher(s: Settings) -> Searcher:
-    """One Searcher per knowledge base; it reloads its index itself when the generation moves on."""
-    return Searcher(open_backend(s), get_embedder(s),
-                    sup.shared_reranker(s.reranker, s.device) if s.reranker else None)
-
+# ---- settings, messages ----------------------------------------------------------------------------
 
 def settings() -> Settings:
     try:
@@ -64,15 +44,9 @@ def settings() -> Settings:
         st.stop()
 
 
-def searcher_for(s: Settings) -> Searcher:
-    return get_searcher(s)
-
-
 def corpus() -> Path:
     return sup.corpus_dir(APP_DIR, settings())
 
-
-# ---- messages ------------------------------------------------------------------------------------
 
 def error(exc: BaseException) -> None:
     """A library error as one line, never a traceback."""
@@ -90,54 +64,158 @@ def show_flash() -> None:
         getattr(st, kind)(text)
 
 
-def report_messages(report) -> None:
-    """Flash the outcome of an ingest: counts, then one line per file that failed."""
+def report_messages(report, headline: str | None = None) -> None:
+    """Flash the outcome of an ingest: counts (or `headline`), then one line per file that failed."""
     counts = [f"{len(report.added)} added", f"{len(report.updated)} updated", f"{len(report.removed)} removed"]
-    flash("success", f"Ingest finished in {report.seconds:.1f} s: {', '.join(counts)}. The knowledge base now holds "
-                     f"{report.passages} passages from {report.documents} documents.")
+    flash("success", (headline or f"Ingest finished in {report.seconds:.1f} s: {', '.join(counts)}.") +
+          f" The knowledge base now holds {report.passages} passages from {report.documents} documents.")
     for failure in report.failed:
-        flash("warning", f"**{sup.escape_markdown(Path(failure['path']).name)}** was not ingested: "
+        flash("warning", f"**{sup.escape_markdown(Path(str(failure['path'])).name)}** was not ingested: "
                          f"{sup.escape_markdown(failure['reason'])}")
     for warning in report.warnings:
-        flash("info", f"{sup.escape_markdown(Path(warning['path']).name)}: {sup.escape_markdown(warning['warning'])}")
+        flash("info", f"{sup.escape_markdown(Path(str(warning['path'])).name)}: "
+                      f"{sup.escape_markdown(warning['warning'])}")
 
 
-def run_ingest(paths: list[Path], s: Settings):
-    """Ingest with a visible progress bar; returns the IngestReport, or None after an error."""
-    from ingest.pipeline import ingest
-
+def with_progress(work, headline=None):
+    """Run an ingest-like `work(progress=...)` under a progress bar; flash its report (with
+    `headline(report)` as its first line, when given). Returns the report, or None after an
+    error (shown)."""
     bar = st.progress(0.0, text="Starting…")
-    notice = st.empty()
 
-    def progress(stage: str, done: int, total: int) -> None:
-        state = sup.progress_state(stage, done, total)
+    def progress(stage: str, count: int, total: int) -> None:
+        state = sup.progress_state(stage, count, total)
         if state:
             bar.progress(state[0], text=state[1])
 
     try:
-        report = ingest([Path(p) for p in paths], s, progress=progress, embedder=get_embedder(s),
-                        on_wait=lambda message: notice.info(sup.escape_markdown(message)))
+        report = work(progress=progress)
     except KBError as exc:
         bar.empty()
         error(exc)
         return None
     bar.progress(1.0, text="Done")
-    notice.empty()
-    try:
-        sup.remove_stale_sources(STATIC_DIR, set(sup.known_hashes(open_backend(s))))
-    except (KBError, OSError):
-        pass
-    report_messages(report)
+    report_messages(report, headline(report) if headline else None)
     return report
+
+
+def run_ingest(paths: list, s: Settings):
+    """Ingest files, folders or web addresses (strings) with a progress bar."""
+    from ingest.pipeline import ingest
+
+    searcher = sup.shared_searcher(s)
+    return with_progress(lambda progress: ingest(
+        [p if isinstance(p, str) and "://" in p else Path(p) for p in paths], s, progress=progress,
+        embedder=searcher.embedder, on_wait=lambda message: st.info(sup.escape_markdown(message))))
+
+
+# ---- small browser components (trusted code; document text only ever travels as data) --------------
+
+COPY_JS = """
+export default function(component) {
+  const { data, parentElement } = component;
+  let button = parentElement.querySelector('button');
+  if (!button) {
+    button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'kb-copy';
+    parentElement.appendChild(button);
+  }
+  button.textContent = data.label;
+  button.title = data.hint;
+  button.onclick = async () => {
+    try {
+      if (window.ClipboardItem && navigator.clipboard.write) {
+        await navigator.clipboard.write([new ClipboardItem({
+          'text/html': new Blob([data.html], {type: 'text/html'}),
+          'text/plain': new Blob([data.text], {type: 'text/plain'})})]);
+      } else {
+        await navigator.clipboard.writeText(data.text);
+      }
+      button.textContent = 'Copied';
+    } catch (e) {
+      button.textContent = 'Copy failed: select the text instead';
+    }
+    setTimeout(() => { button.textContent = data.label; }, 2000);
+  };
+}
+"""
+COPY_CSS = """
+.kb-copy {font: inherit; font-size: .875rem; padding: .25rem .75rem; border-radius: .5rem; cursor: pointer;
+          border: 1px solid rgba(49, 51, 63, .2); background: transparent; color: inherit; min-height: 2.25rem;}
+.kb-copy:hover {border-color: #ff4b4b; color: #ff4b4b;}
+.kb-copy:focus-visible {outline: 2px solid #ff4b4b; outline-offset: 2px;}
+"""
+FOCUS_JS = """
+export default function(component) {
+  if (window.__kbFocused) return;
+  window.__kbFocused = true;
+  const focus = (tries) => {
+    const box = document.querySelector("input[aria-label='Question']");
+    if (box) { box.focus(); box.setSelectionRange(box.value.length, box.value.length); }
+    else if (tries > 0) setTimeout(() => focus(tries - 1), 100);
+  };
+  focus(50);
+}
+"""
+SCROLL_JS = """
+export default function(component) {
+  // Scroll the viewer's own box (not the page) so the marked passage sits in its upper third.
+  const scroll = (tries) => {
+    const mark = document.querySelector('.kb-view-current');
+    let box = mark && mark.parentElement;
+    while (box && box.scrollHeight <= box.clientHeight + 1) box = box.parentElement;
+    if (mark && box) {
+      box.scrollTop += mark.getBoundingClientRect().top - box.getBoundingClientRect().top - box.clientHeight / 3;
+    } else if (tries > 0) setTimeout(() => scroll(tries - 1), 100);
+  };
+  scroll(30);
+}
+"""
+
+
+@st.cache_resource(show_spinner=False)
+def components():
+    v2 = st.components.v2
+    return {"copy": v2.component("kb_copy", js=COPY_JS, css=COPY_CSS),
+            "focus": v2.component("kb_focus", js=FOCUS_JS),
+            "scroll": v2.component("kb_scroll", js=SCROLL_JS)}
+
+
+def copy_button(label: str, formatted: cite.Formatted, key: str) -> None:
+    """A real <button> (reachable with Tab) that puts text/html and text/plain on the clipboard,
+    so a word processor keeps the citation's italics."""
+    components()["copy"](data={"label": label, "text": formatted.text, "html": formatted.html,
+                               "hint": "Copies formatted text (italics kept) and plain text"}, key=key, width="content")
 
 
 # ---- the Ask page ----------------------------------------------------------------------------------
 
 def ask_page() -> None:
     s = settings()
-    searcher = searcher_for(s)
+    searcher = sup.shared_searcher(s)
+    sup.preload(s)  # no-op when the launcher (python app.py) already started it
+    backend = searcher.backend
     show_flash()
     try:
+        documents = backend.documents() if backend.exists() else []
+    except KBError as exc:
+        error(exc)
+        return
+    if not documents:
+        first_run(s)
+        return
+    sup.clean_published_sources(STATIC_DIR, backend)
+    st.markdown(sup.CARD_CSS + viewer.VIEW_CSS, unsafe_allow_html=True)
+    st.title("Ask the IECMH policy knowledge base")
+    sync_question_from_address()
+    st.text_input(QUESTION_LABEL, key="q", on_change=question_submitted, placeholder="e.g. What is DC:0-5?",
+                  help="Press Enter to search. Each question is kept in the page address: Back returns to the "
+                       "previous one, and the address can be bookmarked or shared.")
+    components()["focus"](key="focus-question")
+    question = " ".join((st.session_state.get("q") or "").split())
+    try:
+        filters, k = sidebar_filters(backend.facets(), documents)
         reader = searcher.reader()
     except EmptyKnowledgeBase:
         first_run(s)
@@ -145,80 +223,126 @@ def ask_page() -> None:
     except KBError as exc:
         error(exc)
         return
-    backend = searcher.backend
-    try:
-        facets = backend.facets()
-        documents = backend.documents()
-    except KBError as exc:
-        error(exc)
-        return
-    filters, k = sidebar_filters(facets, documents)
-
-    st.title("Ask the IECMH policy knowledge base")
     st.caption(f"{reader.generation.passages} passages from {len(documents)} documents · every answer is a cited passage")
-    question = st.text_input("Question", key="q", bind="query-params", placeholder="e.g. What is DC:0-5?",
-                             help="Press Enter to search. The question is kept in the page address, so you can "
-                                  "bookmark or share the search.")
-    question = " ".join((question or "").split())
     if not question:
-        st.write("Try one of these:")
-        cols = st.columns(len(EXAMPLES))
-        for col, example in zip(cols, EXAMPLES):
-            col.button(example, on_click=st.session_state.update, kwargs={"q": example}, width="stretch")
+        examples()
+        sidebar_history()
         return
     try:
         answer = ask(searcher, question, k, filters, reader.generation.number, s.method)
     except KBError as exc:
         error(exc)
         return
+    st.session_state["_history"] = sup.remember(st.session_state.get("_history", []), question)
     show_answer(answer, searcher, filters)
+    sidebar_history()
+
+
+def set_question(question: str) -> None:
+    """Ask `question` as a new history entry: the address changes with a browser history push."""
+    question = " ".join((question or "").split())
+    st.session_state["q"] = question
+    st.session_state["_url_q"] = question
+    st.session_state.pop("_view", None)
+    if question:
+        st.query_params["q"] = question
+    else:
+        st.query_params.pop("q", None)
+
+
+def question_submitted() -> None:
+    set_question(st.session_state.get("q", ""))
+
+
+def sync_question_from_address() -> None:
+    """The address is the truth: a link, a reload, Back or Forward put its ?q= in the box (as
+    does coming back from the Library, which drops the box's state)."""
+    in_address = " ".join((st.query_params.get("q") or "").split())
+    if st.session_state.get("_url_q") != in_address or "q" not in st.session_state:
+        st.session_state["_url_q"] = in_address
+        st.session_state["q"] = in_address
+        st.session_state.pop("_view", None)
+
+
+def examples() -> None:
+    st.write("Try one of these:")
+    with st.container(horizontal=True):
+        for example in EXAMPLES:
+            st.button(example, on_click=set_question, args=(example,))
 
 
 def sidebar_filters(facets: dict, documents: list) -> tuple[Filters, int]:
-    """The filter pickers, each bound to the address (?doc=...&type=...), so a filtered search
-    can be bookmarked too. Documents are picked by title; the filter gets their paths."""
-    paths_by_title: dict[str, list[str]] = {}
-    for d in documents:
-        paths_by_title.setdefault(d.title, []).append(d.path)
+    """The filter pickers, each bound to the address (?doc=...&state=...), so a filtered search
+    can be bookmarked too. Documents are picked by their full title; the filter gets paths."""
+    paths_by_title = sup.document_titles(documents)
     with st.sidebar:
         st.subheader("Filters")
         titles = st.multiselect("Document", sorted(paths_by_title, key=str.casefold), key="doc",
                                 bind="query-params", placeholder="All documents")
-        chosen = [path for title in titles for path in paths_by_title[title]]
+        chosen = [path for title in titles if title in paths_by_title for path in paths_by_title[title]]
         doc_types = st.multiselect("Document type", facets["doc_types"], key="type", bind="query-params",
                                    placeholder="All types")
         publishers = st.multiselect("Publisher", facets["publishers"], key="publisher", bind="query-params",
                                     placeholder="All publishers")
+        states = st.multiselect("US state", facets.get("states", []), key="state", bind="query-params",
+                                format_func=sup.state_label, placeholder="All states and territories",
+                                help="Passages that name the state, or whose document is about it.")
         years, bounds = None, None
         if len(facets["years"]) >= 2:
             bounds = (int(facets["years"][0]), int(facets["years"][-1]))
             years = st.slider("Year", bounds[0], bounds[1], bounds, key="years", bind="query-params",
                               help="Narrowing the years leaves out documents without a year.")
-        elif facets["years"]:
-            st.caption(f"Every dated document is from {facets['years'][0]}.")
+        st.caption(sup.year_note(documents))
         k = st.slider("Passages to show", 1, MAX_K, 5, key="k", bind="query-params")
-        filters = sup.build_filters(chosen, doc_types, publishers, years, bounds)
+        filters = sup.build_filters(chosen, doc_types, publishers, years, bounds, states)
         if not filters.is_empty():
             st.button("Clear filters", on_click=clear_filters, args=(bounds,), icon=":material/filter_alt_off:")
     return filters, k
 
 
 def clear_filters(year_bounds) -> None:
-    for key in ("doc", "type", "publisher"):
+    for key in ("doc", "type", "publisher", "state"):
         st.session_state[key] = []
     if year_bounds:
         st.session_state["years"] = year_bounds
 
 
+def sidebar_history() -> None:
+    """Recent questions (this browser session) and the collection of passages across them."""
+    history = st.session_state.get("_history", [])
+    collection = st.session_state.setdefault("_collection", {})
+    with st.sidebar:
+        if history:
+            st.subheader("Recent questions")
+            for i, past in enumerate(history):
+                st.button(past, key=f"recent-{i}", on_click=set_question, args=(past,), type="tertiary",
+                          icon=":material/history:")
+        st.subheader(f"Collection ({len(collection)})")
+        if not collection:
+            st.caption("Tick “Collect” on any passage, across questions, to export them together.")
+            return
+        style = st.session_state.get("style", cite.HOUSE)
+        sources = sup.collection_sources(collection)
+        fmt = st.selectbox("Export format", sup.EXPORTS, format_func=lambda e: e.label, key="collection-format")
+        st.download_button(f"Export collection ({fmt.label})", sup.export_text(sources, fmt, style),
+                           file_name=f"iecmh-collection.{fmt.extension}", mime=fmt.mime, on_click="ignore",
+                           icon=":material/download:", key="collection-export")
+        st.button("Empty the collection", key="collection-clear", on_click=collection.clear,
+                  icon=":material/delete_sweep:")
+
+
 def ask(searcher: Searcher, question: str, k: int, filters: Filters, generation: int, method: str) -> Answer:
     """Searcher.ask, remembered for this session until the question, filters or index change,
-    so the reruns that toggles and buttons cause do not search again."""
+    so the reruns that toggles and buttons cause do not search again. The model is loaded
+    first, under its own message, so the reported search time never includes loading it."""
     key = (searcher.backend.location, question, k, filters, generation, method)
     cached = st.session_state.get("_answer")
     if cached and cached[0] == key:
         return cached[1]
-    loading = not searcher.embedder.loaded
-    with st.spinner("Loading the language model (first question only)…" if loading else "Searching…"):
+    if not searcher.embedder.loaded:
+        with st.spinner("Loading the language model (first question only)…"):
+            searcher.embedder.load()
+    with st.spinner("Searching…"):
         answer = searcher.ask(question, k=k, filters=filters, method=method)
     st.session_state["_answer"] = (key, answer)
     return answer
@@ -226,48 +350,72 @@ def ask(searcher: Searcher, question: str, k: int, filters: Filters, generation:
 
 def show_answer(answer: Answer, searcher: Searcher, filters: Filters) -> None:
     where = " within the filters" if not filters.is_empty() else ""
-    if answer.answered:
-        st.caption(f"{len(answer.hits)} passages{where} · {answer.seconds:.2f} s")
-    else:
-        st.warning(f"**Not answered: the knowledge base has no good answer to this question{where}.** "
-                   f"{sup.escape_markdown(answer.reason or '')}", icon=":material/help:")
+    style = result_controls(answer)
+    viewing = next((h for h in answer.hits if h.passage.id == st.session_state.get("_view")), None)
+    results, side = st.columns([3, 2], gap="medium") if viewing else (st.container(), None)
+    with results:
+        best = sup.best_answer(answer)
+        if best:
+            st.markdown(sup.best_answer_html(best, sup.citation_html(cite.format_citation(best.hit, style).html)),
+                        unsafe_allow_html=True)
+            copy_button("Copy best answer + citation", sup.best_answer_formatted(best, style), key="copy-best")
+        if answer.answered:
+            st.caption(f"{len(answer.hits)} passages{where} · searched in {answer.seconds:.2f} s")
+        else:
+            st.warning(f"**Not answered: the knowledge base has no good answer to this question{where}.** "
+                       f"{sup.escape_markdown(answer.reason or '')}", icon=":material/help:")
+            if answer.hits:
+                st.subheader("Closest passages — for reference, not answers")
+        if st.session_state.get("layout") == "By state":
+            for label, hits in sup.by_state(answer.hits):
+                st.subheader(f"{label} · {len(hits)}")
+                for hit in hits:
+                    result_card(hit, answer.hits.index(hit) + 1, answer, searcher, style, prefix=f"{label}-")
+        else:
+            for rank, hit in enumerate(answer.hits, 1):
+                result_card(hit, rank, answer, searcher, style)
+    if viewing:
+        with side:
+            source_viewer(viewing, searcher)
+
+
+def result_controls(answer: Answer) -> str:
+    """Citation style, layout (ranked or by state) and the exports of these results; returns the style."""
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        style = st.selectbox("Citation style", list(cite.STYLES), format_func=cite.STYLES.get, key="style",
+                             bind="query-params", width=320)
+        st.segmented_control("Show", ["Ranked", "By state"], default="Ranked", key="layout",
+                             help="By state: the answering passages grouped by the US state they name or "
+                                  "their document is about.")
         if answer.hits:
-            st.subheader("Closest passages — for reference, not answers")
-    if not answer.hits:
-        return
-    export_buttons(answer)
-    st.markdown(sup.CARD_CSS, unsafe_allow_html=True)
-    for rank, hit in enumerate(answer.hits, 1):
-        result_card(hit, rank, answer.answered, searcher)
+            with st.popover("Export these results", icon=":material/download:"):
+                for fmt in sup.EXPORTS:
+                    st.download_button(fmt.label, sup.export_text(answer, fmt, style), on_click="ignore",
+                                       file_name=f"iecmh-sources-{sup.slug(answer.question)}.{fmt.extension}",
+                                       mime=fmt.mime, key=f"export-{fmt.extension}", width="stretch")
+    return style or cite.HOUSE
 
 
-def export_buttons(answer: Answer) -> None:
-    slug = re.sub(r"[^a-z0-9]+", "-", answer.question.lower()).strip("-")[:40] or "results"
-    exports = (("Markdown", cite.to_markdown, "md", "text/markdown"), ("CSV", cite.to_csv, "csv", "text/csv"),
-               ("BibTeX", cite.to_bibtex, "bib", "application/x-bibtex"))
-    with st.container(horizontal=True, vertical_alignment="center"):
-        st.caption("Export these results:")
-        for label, make, ext, mime in exports:
-            st.download_button(label, make(answer), file_name=f"iecmh-sources-{slug}.{ext}", mime=mime,
-                               on_click="ignore", icon=":material/download:", key=f"export-{ext}")
-
-
-def result_card(hit: Hit, rank: int, answered: bool, searcher: Searcher) -> None:
+def result_card(hit: Hit, rank: int, answer: Answer, searcher: Searcher, style: str, prefix: str = "") -> None:
     pid = hit.passage.id
     with st.container(border=True):
-        if not answered:
+        if not answer.answered:
             st.caption("Closest passage — not an answer")
         st.markdown(sup.card_html(hit, rank), unsafe_allow_html=True)
-        cite_tab, quote_tab = st.tabs(["Citation", "Short quote with citation"])
-        with cite_tab:
-            st.code(hit.citation, language=None, wrap_lines=True)
-        with quote_tab:
-            st.code(cite.quote_citation(hit), language=None, wrap_lines=True)
-        left, right = st.columns([1, 2])
-        with left:
-            open_source(hit)
-        with right:
-            more = st.toggle("More context", key=f"ctx-{pid}", help="Show the passages just before and after.")
+        formatted = cite.format_citation(hit, style)
+        st.markdown(f'<div class="kb-cite">{sup.citation_html(formatted.html)}</div>', unsafe_allow_html=True)
+        collection = st.session_state.setdefault("_collection", {})
+        st.session_state[f"{prefix}collect-{pid}"] = pid in collection
+        with st.container(horizontal=True, vertical_alignment="center"):
+            copy_button("Copy citation", formatted, key=f"{prefix}copy-{pid}")
+            copy_button("Copy quote + citation", sup.quote_with_citation(hit, style), key=f"{prefix}quote-{pid}")
+            st.button("View source", key=f"{prefix}view-{pid}", on_click=st.session_state.update,
+                      kwargs={"_view": pid}, icon=":material/find_in_page:",
+                      help="Show the passage in its document, beside the answers.")
+            open_original(hit, prefix)
+            st.checkbox("Collect", key=f"{prefix}collect-{pid}", on_change=toggle_collect, args=(answer, hit, prefix),
+                        help="Keep this passage in the collection (sidebar) to export with others.")
+            more = st.toggle("More context", key=f"{prefix}ctx-{pid}", help="Show the passages just before and after.")
         if more:
             try:
                 around = searcher.neighbours(pid, before=1, after=1)
@@ -277,13 +425,18 @@ def result_card(hit: Hit, rank: int, answered: bool, searcher: Searcher) -> None
             st.markdown(sup.context_html(around, hit), unsafe_allow_html=True)
 
 
+def toggle_collect(answer: Answer, hit: Hit, prefix: str) -> None:
+    sup.collect(st.session_state.setdefault("_collection", {}), answer, hit,
+                bool(st.session_state.get(f"{prefix}collect-{hit.passage.id}")))
+
+
 def paged(document) -> bool:
     """Whether the original opens at a page (PDFs) rather than as text."""
     fmt = formats.by_kind(document.kind)
     return fmt is not None and fmt.view == "pdf"
 
 
-def open_source(hit: Hit) -> None:
+def open_original(hit: Hit, prefix: str = "") -> None:
     """A link to the original file, served by Streamlit's static route: PDFs at the cited page,
     other formats as plain text (never as live HTML)."""
     try:
@@ -293,14 +446,49 @@ def open_source(hit: Hit) -> None:
         return
     if st.get_option("server.enableStaticServing"):
         st.link_button(link.label, link.url, icon=":material/open_in_new:",
-                       help="Opens the original document in a new tab" +
+                       help="Opens the original file in a new tab" +
                             (" as plain text." if link.as_text else " at the cited page."))
     else:  # static serving off (config.toml not picked up): offer the file as a download instead
         path = sup.publish_source(hit.document, STATIC_DIR, paged(hit.document))
-        st.download_button("Download source", data=lambda: path.read_bytes(), file_name=(
+        st.download_button("Download original", data=lambda: path.read_bytes(), file_name=(
             hit.document.name if not link.as_text else Path(hit.document.name).stem + ".txt"),
             mime="text/plain" if link.as_text else "application/pdf", on_click="ignore",
-            key=f"src-{hit.passage.id}", icon=":material/download:")
+            key=f"{prefix}src-{hit.passage.id}", icon=":material/download:")
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def page_image(path: str, page: int, passage_text: str, highlights: tuple[str, ...]) -> viewer.PageImage:
+    return viewer.pdf_page_image(path, page, passage_text, list(highlights))
+
+
+def source_viewer(hit: Hit, searcher: Searcher) -> None:
+    """The cited passage in its document: the PDF page with the passage marked, or the
+    document's text with the passage marked and scrolled to."""
+    doc, passage = hit.document, hit.passage
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.subheader("Source", anchor=False)
+        st.button("Close", key="close-viewer", on_click=st.session_state.pop, args=("_view", None),
+                  icon=":material/close:")
+    st.markdown(f'<div class="kb-meta kb-viewer-head"><strong>{sup.escape_html(doc.title)}</strong> · '
+                f'{" · ".join(sup.escape_html(p) for p in sup.meta_parts(doc, passage))}</div>', unsafe_allow_html=True)
+    sentences = [passage.text[s:e] for s, e in hit.highlights if e > s]
+    try:
+        if paged(doc) and passage.page:
+            published = sup.publish_source(doc, STATIC_DIR, True)
+            image = page_image(str(published), int(passage.page), passage.text, tuple(sentences))
+            st.image(image.png, caption=f"Page {passage.page_label or passage.page}: the passage is marked in "
+                                        "yellow, its answering sentence darker.", width="stretch")
+            if not image.marked:
+                st.caption("The passage could not be found in this page's own text (a scanned page?); read the "
+                           "card's text instead.")
+        else:
+            passages = searcher.reader().document_passages(doc.id)
+            with st.container(height=620, key="viewer-text"):
+                st.markdown(viewer.text_view_html(passages, passage.id, hit.highlights), unsafe_allow_html=True)
+            components()["scroll"](data={"passage": passage.id}, key="viewer-scroll")
+    except (KBError, ValueError, OSError) as exc:
+        error(exc)
+    open_original(hit, prefix="viewer-")
 
 
 def first_run(s: Settings) -> None:
@@ -309,7 +497,9 @@ def first_run(s: Settings) -> None:
     st.title("Welcome to the IECMH policy knowledge base")
     st.info("The knowledge base is empty: there are no documents to search yet.", icon=":material/info:")
     st.caption(f"Knowledge base folder: {sup.escape_markdown(str(s.kb_dir))}")
-    if files:
+    if s.read_only:
+        st.warning("This app is read-only (KB\\_READ\\_ONLY): an administrator adds documents with `kb ingest`.")
+    elif files:
         st.write(f"The corpus folder holds {len(files)} document(s) ready to add:")
         st.text("\n".join(f"• {f.relative_to(folder)}" for f in files))
         if st.button(f"Ingest the shipped corpus ({len(files)} documents)", type="primary", key="ingest-corpus",
@@ -319,7 +509,7 @@ def first_run(s: Settings) -> None:
     else:
         st.warning(f"The corpus folder {sup.escape_markdown(str(folder))} has no documents "
                    f"({', '.join(ALLOWED_SUFFIXES)}). Add some on the Library page.")
-    st.page_link(PAGES["library"], label="Upload documents on the Library page", icon=":material/library_books:")
+    st.page_link(PAGES["library"], label="The Library page", icon=":material/library_books:")
 
 
 # ---- the Library page ------------------------------------------------------------------------------
@@ -330,13 +520,16 @@ def library_page() -> None:
     folder = corpus()
     st.title("Library")
     show_flash()
+    sup.clean_published_sources(STATIC_DIR, backend)
     try:
         rows, problems = sup.library_rows(backend)
+        documents = backend.documents() if backend.exists() else []
     except KBError as exc:
         error(exc)
-        rows, problems = [], []
+        rows, problems, documents = [], [], []
     passages = sum(r["Passages"] for r in rows)
-    st.caption(f"{len(rows)} documents · {passages} passages · knowledge base at {sup.escape_markdown(str(s.kb_dir))}")
+    st.caption(f"{len(rows)} documents · {passages} passages · knowledge base at {sup.escape_markdown(str(s.kb_dir))}"
+               + (" · read-only" if s.read_only else ""))
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch", column_config={
             "Title": st.column_config.TextColumn(width="large"),
@@ -348,16 +541,119 @@ def library_page() -> None:
         st.subheader("Ingestion problems")
         st.caption("Files that could not be ingested the last time they were read.")
         st.dataframe(problems, hide_index=True, width="stretch")
+    if s.read_only:
+        st.info("This library is read-only (KB\\_READ\\_ONLY): documents cannot be uploaded, edited, deleted or "
+                "ingested here.", icon=":material/lock:")
+        return
+    if documents:
+        edit_document(documents, folder, s)
+    if problems:
+        rejected_files(problems, folder, s)
+    add_documents(folder, backend, s)
+
+
+def edit_document(documents: list, folder: Path, s: Settings) -> None:
+    """Metadata form, re-ingest and delete for one document."""
+    from ingest import library
+
+    st.subheader("Edit a document")
+    by_path = {d.path: d for d in documents}
+    path = st.selectbox("Document", list(by_path), key="edit-doc",
+                        format_func=lambda p: f"{by_path[p].title} — {by_path[p].name}")
+    doc = by_path[path]
+    with st.form(key=f"meta-{doc.id}-{doc.sha256[:8]}"):
+        st.caption("Saved to metadata.json beside the file and applied at once, without embedding anything again. "
+                   "Leave a field empty to use what the file itself says.")
+        title = st.text_input("Title", doc.title, key=f"meta-title-{doc.id}")
+        publisher = st.text_input("Publisher", doc.publisher or "", key=f"meta-publisher-{doc.id}")
+        left, right = st.columns(2)
+        year = left.text_input("Year", str(doc.year or ""), key=f"meta-year-{doc.id}", placeholder="e.g. 2021")
+        doc_type = right.text_input("Document type", doc.doc_type or "", key=f"meta-type-{doc.id}",
+                                    placeholder="e.g. policy brief, report")
+        url = st.text_input("URL", doc.url or "", key=f"meta-url-{doc.id}", placeholder="https://…")
+        states = st.multiselect("US states the document is about", list(us_states.STATES), default=list(doc.states),
+                                format_func=sup.state_label, key=f"meta-states-{doc.id}")
+        if st.form_submit_button("Save metadata", type="primary", icon=":material/save:"):
+            values = {"title": title, "publisher": publisher, "year": year, "type": doc_type, "url": url,
+                      "states": states}
+            if with_progress(lambda progress: library.edit_metadata(
+                    s, doc.path, values, embedder=sup.shared_searcher(s).embedder, progress=progress),
+                    headline=lambda r: f"Metadata of {sup.escape_markdown(doc.name)} saved in {r.seconds:.1f} s" + (
+                        ", without embedding anything again." if not r.model_loaded else
+                        " (the file had changed, so it was read and embedded again).")) is not None:
+                st.rerun()
+    with st.container(horizontal=True):
+        if st.button("Re-ingest this document", key="reingest", icon=":material/refresh:",
+                     help="Read, split and embed it again (after the file or a reader changed)."):
+            if with_progress(lambda progress: library.reingest_document(
+                    s, doc.path, embedder=sup.shared_searcher(s).embedder, progress=progress),
+                    headline=lambda r: f"{sup.escape_markdown(doc.name)} was read and embedded again "
+                                       f"({r.new_passages} passages) in {r.seconds:.1f} s.") is not None:
+                st.rerun()
+        with st.popover("Delete this document", icon=":material/delete:"):
+            st.write(f"Delete **{sup.escape_markdown(doc.name)}**: its passages leave the knowledge base, and the "
+                     "file is deleted when it is in the corpus folder.")
+            if st.button("Delete", type="primary", key="delete-doc"):
+                try:
+                    flash("success", sup.escape_markdown(library.delete_document(s, doc.path, folder).message))
+                except KBError as exc:
+                    error(exc)
+                else:
+                    st.rerun()
+
+
+def rejected_files(problems: list[dict], folder: Path, s: Settings) -> None:
+    from ingest import library
+
+    paths = [p["Path"] for p in problems]
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        chosen = st.selectbox("Rejected file", paths, key="rejected", format_func=lambda p: Path(p).name)
+        remove_one = st.button("Remove it", key="remove-rejected", icon=":material/delete:",
+                               help="Deletes the file from the corpus folder (files elsewhere are only unlisted).")
+        remove_all = st.button(f"Remove all {len(paths)}", key="remove-all-rejected", icon=":material/delete_sweep:")
+    if remove_one or remove_all:
+        for path in paths if remove_all else [chosen]:
+            try:
+                flash("info", sup.escape_markdown(library.remove_rejected(s, path, folder).message))
+            except KBError as exc:
+                flash("error", sup.escape_markdown(str(exc)))
+        st.rerun()
+
+
+def add_documents(folder: Path, backend: Backend, s: Settings) -> None:
+    from ingest import library
 
     st.subheader("Add documents")
-    st.caption(f"Accepted: {', '.join(ALLOWED_SUFFIXES)}, up to {s.upload_limit_mb} MB each. Files are saved in the "
-               f"corpus folder {sup.escape_markdown(str(folder))} (set KB\\_CORPUS to change it) and ingested at once.")
+    st.caption(f"Accepted: {', '.join(ALLOWED_SUFFIXES)}, up to {s.upload_limit_mb} MB each, the corpus folder up to "
+               f"{s.upload_quota_mb} MB in all. Files are saved in {sup.escape_markdown(str(folder))} (set KB\\_CORPUS "
+               "to change it) and ingested at once.")
     generation = st.session_state.setdefault("_uploader", 0)
     uploads = st.file_uploader("Files to add", type=list(ALLOWED_TYPES), accept_multiple_files=True,
                                max_upload_size=s.upload_limit_mb, key=f"uploader-{generation}")
     if st.button("Add to the knowledge base", type="primary", disabled=not uploads, key="add-uploads",
                  icon=":material/upload_file:"):
-        add_uploads(uploads, folder, backend, s)
+        try:
+            known = sup.known_hashes(backend)
+        except KBError:
+            known = {}
+        result = library.save_uploads_within_quota(s, folder, [(f.name, f.getvalue()) for f in uploads], known)
+        for rejected in result.rejected:
+            flash("error", sup.escape_markdown(str(rejected)))
+        for saved in result.saved:
+            if saved.renamed:
+                flash("info", f"{sup.escape_markdown(saved.original_name)} was saved as "
+                              f"{sup.escape_markdown(saved.path.name)}.")
+        if result.saved:
+            run_ingest([saved.path for saved in result.saved], s)
+        st.session_state["_uploader"] = generation + 1  # empty the uploader
+        st.rerun()
+
+    with st.form("add-address", clear_on_submit=True, border=False):
+        address = st.text_input("Add a web address", key="address", placeholder="https://…",
+                                help="The page is fetched, read and ingested like a file.")
+        if st.form_submit_button("Add address", icon=":material/link:") and address.strip():
+            if run_ingest([address.strip()], s) is not None:
+                st.rerun()
 
     st.subheader("Corpus folder")
     st.caption("Re-read the corpus folder: new and changed files are ingested, removed files leave the knowledge base.")
@@ -366,36 +662,46 @@ def library_page() -> None:
             st.rerun()
 
 
-def add_uploads(uploads, folder: Path, backend: Backend, s: Settings) -> None:
-    try:
-        known = sup.known_hashes(backend)
-    except KBError:
-        known = {}
-    result = save_uploads(folder, [(f.name, f.getvalue()) for f in uploads], s.upload_limit_mb, known)
-    for rejected in result.rejected:
-        flash("error", sup.escape_markdown(str(rejected)))
-    for saved in result.saved:
-        if saved.renamed:
-            flash("info", f"{sup.escape_markdown(saved.original_name)} was saved as "
-                          f"{sup.escape_markdown(saved.path.name)}.")
-    if result.saved:
-        run_ingest([saved.path for saved in result.saved], s)
-    st.session_state["_uploader"] = st.session_state.get("_uploader", 0) + 1  # empty the uploader
-    st.rerun()
+# ---- navigation, sign-in ---------------------------------------------------------------------------
 
-
-# ---- navigation ------------------------------------------------------------------------------------
-
-def sidebar_settings() -> None:
-    s = settings()
+def sidebar_settings(s: Settings) -> None:
     with st.sidebar.expander("Settings", icon=":material/settings:"):
         st.caption(f"Knowledge base: {sup.escape_markdown(str(s.kb_dir))}  \n"
                    f"Corpus folder: {sup.escape_markdown(str(corpus()))}  \n"
                    f"Model: {sup.escape_markdown(s.model)} ({s.device})  \n"
                    f"Reranker: {sup.escape_markdown(s.reranker or 'none')}  \n"
-                   f"Upload limit: {s.upload_limit_mb} MB")
-        st.caption("Set with KB\\_DIR, KB\\_CORPUS, KB\\_MODEL, KB\\_RERANKER, KB\\_UPLOAD\\_LIMIT\\_MB "
-                   "or the config file.")
+                   f"Upload limit: {s.upload_limit_mb} MB per file, {s.upload_quota_mb} MB in all"
+                   + ("  \nRead-only" if s.read_only else ""))
+        st.caption("Set with KB\\_DIR, KB\\_CORPUS, KB\\_MODEL, KB\\_RERANKER, KB\\_UPLOAD\\_LIMIT\\_MB, "
+                   "KB\\_UPLOAD\\_QUOTA\\_MB, KB\\_READ\\_ONLY or the config file.")
+        if login_required() and st.user.get("is_logged_in"):
+            st.button("Log out", on_click=st.logout, key="logout")
+
+
+def login_required() -> bool:
+    """Streamlit's built-in OIDC login is on when .streamlit/secrets.toml has an [auth] section."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def signed_in() -> bool:
+    """The gate before any page: a login when one is configured; refused outright when the
+    server listens beyond this machine with no login (serving to others is deliberate)."""
+    if login_required():
+        if st.user.get("is_logged_in"):
+            return True
+        st.title("IECMH policy knowledge base")
+        st.write("Log in to use the knowledge base.")
+        st.button("Log in", type="primary", on_click=st.login, key="login", icon=":material/login:")
+        return False
+    if not sup.is_loopback(st.get_option("server.address")):
+        st.error("This app is listening beyond this machine without a login. Configure Streamlit's login ([auth] "
+                 "in .streamlit/secrets.toml), or bind it to 127.0.0.1 behind a reverse proxy that authenticates "
+                 "(see the README, “Serving it to others”).", icon=":material/lock:")
+        return False
+    return True
 
 
 PAGES: dict = {}  # url path -> st.Page, for links between pages
@@ -403,14 +709,34 @@ PAGES: dict = {}  # url path -> st.Page, for links between pages
 
 def main() -> None:
     st.set_page_config(page_title="IECMH policy knowledge base", page_icon="📚", layout="wide")
+    if not signed_in():
+        return
+    s = settings()
     PAGES["ask"] = st.Page(ask_page, title="Ask", icon=":material/search:", default=True)
     PAGES["library"] = st.Page(library_page, title="Library", icon=":material/library_books:", url_path="library")
     st.navigation(list(PAGES.values())).run()
-    sidebar_settings()
+    sidebar_settings(s)
 
 
-# Streamlit runs this script as __main__. Ingestion reads PDFs in worker processes started
-# with "spawn", and a spawned worker imports the parent's __main__ file as __mp_main__: the
-# guard keeps it from running the app (and loading a model) in every worker.
+def launch() -> None:
+    """`python app.py [streamlit flags]`: start loading the model and index with the server,
+    then serve this file with Streamlit in the same process (so the app finds them loaded)."""
+    import sys
+
+    from streamlit.web import cli
+
+    sup.preload(load_settings())
+    sys.argv = ["streamlit", "run", str(Path(__file__).resolve()), *sys.argv[1:]]
+    cli.main()
+
+
+# Streamlit runs this script as __main__ with its runtime up: the app. Run by Python directly
+# (no runtime yet): the launcher. Ingestion reads files in worker processes started with
+# "spawn", which import this file as __mp_main__: neither runs there.
 if __name__ == "__main__":
-    main()
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx() is not None:
+        main()
+    else:
+        launch()

@@ -136,13 +136,15 @@ def _print_report(r) -> None:
 
 
 def _parse_filters(values: tuple[str, ...]) -> Filters:
-    docs, types, pubs = [], [], []
+    from kb.states import code_of
+
+    docs, types, pubs, states = [], [], [], []
     year_min = year_max = None
     for raw in values:
         key, sep, value = raw.partition("=")
         key, value = key.strip().lower(), value.strip()
         if not sep or not value:
-            raise UsageError(f"Filter {raw!r} must look like key=value (keys: document, type, publisher, year).")
+            raise UsageError(f"Filter {raw!r} must look like key=value (keys: document, type, publisher, year, state).")
         if key in ("document", "doc"):
             docs.append(value)
         elif key == "type":
@@ -156,9 +158,16 @@ def _parse_filters(values: tuple[str, ...]) -> Filters:
                 year_max = (int(high) if high else None) if dash else year_min
             except ValueError:
                 raise UsageError(f"Year filter {value!r} must be YEAR, FROM-TO, FROM- or -TO.") from None
+        elif key in ("state", "states"):
+            for name in [value] if code_of(value) else value.split(","):  # "Washington, D.C." is one
+                code = code_of(name)
+                if code is None:
+                    raise UsageError(f"State filter {name.strip()!r} is not a US state, territory or D.C.: use a name "
+                                     "(Massachusetts) or a two-letter code (MA).")
+                states.append(code)
         else:
-            raise UsageError(f"Unknown filter key {key!r}: use document, type, publisher or year.")
-    return Filters(tuple(docs), tuple(types), tuple(pubs), year_min, year_max)
+            raise UsageError(f"Unknown filter key {key!r}: use document, type, publisher, year or state.")
+    return Filters(tuple(docs), tuple(types), tuple(pubs), year_min, year_max, tuple(sorted(set(states))))
 
 
 @main.command()
@@ -169,7 +178,8 @@ def _parse_filters(values: tuple[str, ...]) -> Filters:
 @click.option("--questions", type=click.File("r", encoding="utf-8"),
               help='Answer a batch: a JSONL file of {"id": ..., "question": ...}; prints JSON lines.')
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
-              help="Restrict the search: document=NAME, type=TYPE, publisher=NAME, year=2020 or 2018-2022. Repeatable.")
+              help="Restrict the search: document=NAME, type=TYPE, publisher=NAME, year=2020 or 2018-2022, "
+                   "state=MA or state=Massachusetts (passages that name it or whose document is about it). Repeatable.")
 @click.option("--method", type=click.Choice(["fused", "dense", "keyword"]), help="Retrieval method (default fused).")
 @click.option("--reranker", help="Cross-encoder folder or hub name to rerank with ($KB_RERANKER).")
 @model_option

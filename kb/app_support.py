@@ -1,7 +1,8 @@
 """Helpers for the Streamlit app (app.py) that are plain Python and testable without it:
-escaping document text for display, highlighted passages, the shared model, the corpus
-folder setting, publishing an ingested source file for the browser, ingest progress, and
-the rows of the library table.
+escaping document text for display, highlighted passages, the shared searcher (loaded when
+the server starts), the corpus folder setting, filters and facets, the best answer and the
+by-state view, exports, history and collections, publishing an ingested source file for
+the browser, ingest progress, and the rows of the library table.
 
 Nothing here imports Streamlit.
 """
@@ -9,15 +10,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import html
+import ipaddress
 import os
+import re
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from . import citations as cite
+from . import states as us_states
 from .backends import Backend
 from .errors import KBError
-from .models import Document, Filters, Hit, Passage
+from .models import Answer, Document, Filters, Hit, Passage
 
 SOURCES_SUBDIR = "sources"  # under the app's static/ folder, served at app/static/sources/
 STATIC_URL = "app/static"  # relative, so it also works under server.baseUrlPath
@@ -42,6 +49,52 @@ def shared_reranker(setting: str, device: str):
     return Reranker(setting, device)
 
 
+@functools.lru_cache(maxsize=4)
+def shared_searcher(settings):
+    """One Searcher per knowledge base and process; it reloads its index itself when the
+    generation moves on. The app and the launcher's preload share it."""
+    from .backends import open_backend
+    from .embedders import for_settings
+    from .search import Searcher
+
+    reranker = shared_reranker(settings.reranker, settings.device) if settings.reranker else None
+    return Searcher(open_backend(settings), for_settings(settings), reranker)
+
+
+@functools.lru_cache(maxsize=4)
+def preload(settings) -> threading.Thread:
+    """Load the model and the index in the background now (server start), so the first
+    browser finds them ready; once per process and settings. Failures are left for the
+    first question to report."""
+    def work():
+        searcher = shared_searcher(settings)
+        try:
+            searcher.embedder.load()
+            searcher.embedder.encode_query("warm up")
+        except Exception:  # reported by the first search that needs the model
+            pass
+        try:
+            searcher.reader()
+        except Exception:  # no knowledge base yet, or a damaged one: the page says so
+            pass
+
+    thread = threading.Thread(target=work, name="kb-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether a server bound to `address` is reachable from this machine only."""
+    if not address:
+        return False  # Streamlit's default when unset: every interface
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 # ---- escaping: document text can never become HTML or Markdown -------------------------------
 
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}  # as html.escape
@@ -63,6 +116,23 @@ _MD_SPECIAL = "\\`*_{}[]()<>#+-.!|~$:=^&\"'"
 def escape_markdown(text: str | None) -> str:
     """Text made inert for ordinary st.* calls that render Markdown (st.error, st.caption, …)."""
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text or "")).replace("\n", " ")
+
+
+_KEPT_TAGS = {"<i>", "</i>", "<b>", "</b>", "<em>", "</em>", "<strong>", "</strong>", "<sup>", "</sup>",
+              "<sub>", "</sub>"}
+
+
+def citation_html(fragment: str) -> str:
+    """A citation rendered by kb.citations (escaped text plus the style's own <i>/<b> tags)
+    made inert for st.markdown as well: its text gets escape_html, so a title holding
+    Markdown (`**`, `[x](y)`, `$`) shows as itself; only the style's simple tags survive."""
+    out = []
+    for piece in re.split(r"(<[^>]*>)", fragment):
+        if piece.startswith("<"):
+            out.append(piece if piece in _KEPT_TAGS else "")
+        else:
+            out.append(escape_html(html.unescape(piece)))
+    return "".join(out)
 
 
 def highlighted_html(text: str, spans: list[tuple[int, int]]) -> str:
@@ -104,15 +174,29 @@ def card_html(hit: Hit, rank: int) -> str:
     )
 
 
+def best_answer_html(best: BestAnswer, cited: str) -> str:
+    """The best sentence, quoted and marked as extracted, with its citation (already HTML from
+    kb.citations: escaped text plus the style's italics)."""
+    return (f'<div class="kb-best"><div class="kb-best-label">Best answer · extracted verbatim from the top passage, '
+            f'not generated</div><div class="kb-best-text">“{escape_html(best.sentence)}”</div>'
+            f'<div class="kb-best-cite">— {cited}</div></div>')
+
+
 def context_html(passages: list[Passage], current: Hit) -> str:
-    """Neighbouring passages around a hit: the hit highlighted, the others muted."""
+    """The passages just before and after a hit (the card already shows the hit itself),
+    each labelled with where it sits."""
+    ids = [p.id for p in passages]
+    here = ids.index(current.passage.id) if current.passage.id in ids else len(passages)
     blocks = []
-    for p in passages:
+    for i, p in enumerate(passages):
         if p.id == current.passage.id:
-            blocks.append(f'<div class="kb-ctx kb-ctx-current">{highlighted_html(p.text, current.highlights)}</div>')
-        else:
-            where = f"{escape_html(p.section)} — " if p.section and p.section != current.passage.section else ""
-            blocks.append(f'<div class="kb-ctx"><em>{where}</em>{escape_html(p.text)}</div>')
+            continue
+        where = "Before" if i < here else "After"
+        if p.section and p.section != current.passage.section:
+            where += f" · {escape_html(p.section)}"
+        blocks.append(f'<div class="kb-ctx"><div class="kb-ctx-where">{where}</div>{escape_html(p.text)}</div>')
+    if not blocks:
+        return '<div class="kb-ctx"><em>This passage is the whole document.</em></div>'
     return "".join(blocks)
 
 
@@ -124,7 +208,28 @@ CARD_CSS = """
 .kb-passage, .kb-ctx {line-height: 1.55;}
 .kb-passage mark, .kb-ctx mark {background: #fff1a8; color: inherit; padding: 0 .1em; border-radius: 2px;}
 .kb-ctx {color: #777; font-size: .92rem; border-left: 3px solid #ddd; padding-left: .6rem; margin: .4rem 0;}
-.kb-ctx-current {color: inherit; border-left-color: #f0c400;}
+.kb-ctx-where {font-size: .75rem; text-transform: uppercase; letter-spacing: .04em; color: #999;}
+.kb-best {border-left: 4px solid #f0c400; padding: .4rem .8rem; margin: .2rem 0 .8rem; background: #fffbea;}
+.kb-best-label {font-size: .75rem; text-transform: uppercase; letter-spacing: .05em; color: #8a6d00;}
+.kb-best-text {font-size: 1.1rem; line-height: 1.5; margin: .2rem 0;}
+.kb-best-cite {color: #555; font-size: .9rem;}
+/* full titles in the filter chips, wrapped instead of cut */
+[data-baseweb="tag"] {max-width: none !important; height: auto !important;}
+[data-baseweb="tag"] span {max-width: none !important; white-space: normal !important; overflow: visible !important;
+                           text-overflow: clip !important;}
+/* the source viewer stays in view beside the answers; below 1000 px it goes above them, full
+   width, and the sidebar narrows, so an 800 px window keeps room for the text */
+@media (min-width: 1001px) {
+  div[data-testid="stColumn"]:has(.kb-viewer-head) {
+    position: sticky; top: 3.5rem; align-self: flex-start;}
+}
+@media (max-width: 1000px) {
+  section[data-testid="stSidebar"] {width: 13rem !important; min-width: 13rem !important;}
+  div[data-testid="stHorizontalBlock"]:has(.kb-viewer-head) {flex-wrap: wrap;}
+  div[data-testid="stHorizontalBlock"]:has(.kb-viewer-head) > div[data-testid="stColumn"] {
+    flex: 1 1 100% !important; width: 100% !important; min-width: 100% !important;}
+  div[data-testid="stColumn"]:has(.kb-viewer-head) {order: -1;}
+}
 </style>
 """
 
@@ -132,13 +237,157 @@ CARD_CSS = """
 # ---- filters -----------------------------------------------------------------------------------
 
 def build_filters(documents=(), doc_types=(), publishers=(), years: tuple[int, int] | None = None,
-                  year_bounds: tuple[int, int] | None = None) -> Filters:
+                  year_bounds: tuple[int, int] | None = None, states=()) -> Filters:
     """Filters from the pickers; a year range equal to the full range means no year filter
     (a year filter leaves out documents without a year)."""
     year_min = year_max = None
     if years and year_bounds and tuple(years) != tuple(year_bounds):
         year_min, year_max = int(years[0]), int(years[1])
-    return Filters(tuple(documents), tuple(doc_types), tuple(publishers), year_min, year_max)
+    return Filters(tuple(documents), tuple(doc_types), tuple(publishers), year_min, year_max,
+                   tuple(sorted({us_states.code_of(s) or s for s in states})))
+
+
+def state_label(code: str) -> str:
+    """'MA' -> 'Massachusetts (MA)', as the state filter lists it."""
+    return f"{us_states.name_of(code)} ({code})"
+
+
+def year_note(documents: list[Document]) -> str:
+    """What the year filter cannot show: how many documents have a year at all."""
+    dated = [d.year for d in documents if d.year]
+    years = sorted(set(dated))
+    if not years:
+        return "No document has a year: the year filter is not offered."
+    span = str(years[0]) if len(years) == 1 else f"{years[0]}–{years[-1]}"
+    verb = "has" if len(dated) == 1 else "have"
+    return f"{len(dated)} of {len(documents)} documents {verb} a year ({span})."
+
+
+def document_titles(documents: list[Document]) -> dict[str, list[str]]:
+    """Full title -> paths, for the document filter; a title two files share gets its file
+    name added, so each choice is one recognisable document."""
+    by_title: dict[str, list[Document]] = {}
+    for d in documents:
+        by_title.setdefault(d.title, []).append(d)
+    out: dict[str, list[str]] = {}
+    for title, docs in by_title.items():
+        if len(docs) == 1:
+            out[title] = [docs[0].path]
+        else:
+            for d in docs:
+                out.setdefault(f"{title} ({d.name})", []).append(d.path)
+    return out
+
+
+# ---- the best answer, the by-state view ----------------------------------------------------------
+
+@dataclass
+class BestAnswer:
+    sentence: str  # verbatim from the top passage
+    hit: Hit
+
+
+def best_answer(answer: Answer) -> BestAnswer | None:
+    """The top passage's first highlighted sentence (extractive: words from the source, never
+    generated); None when the question is not answered or nothing is highlighted."""
+    if not answer.answered or not answer.hits:
+        return None
+    top = answer.hits[0]
+    for start, end in top.highlights:
+        sentence = " ".join(top.passage.text[start:end].split())
+        if sentence:
+            return BestAnswer(sentence, top)
+    return None
+
+
+NO_STATE = "No state named"
+
+
+def by_state(hits: list[Hit]) -> list[tuple[str, list[Hit]]]:
+    """(state label, hits) for each US state the answering passages name or whose documents
+    are about it, most passages first; passages without a state last. A passage naming two
+    states is listed under both."""
+    groups: dict[str, list[Hit]] = {}
+    for hit in hits:
+        for code in hit.passage.states or ():
+            groups.setdefault(code, []).append(hit)
+        if not hit.passage.states:
+            groups.setdefault("", []).append(hit)
+    ordered = sorted((c for c in groups if c), key=lambda c: (-len(groups[c]), us_states.name_of(c)))
+    out = [(state_label(c), groups[c]) for c in ordered]
+    return out + ([(NO_STATE, groups[""])] if "" in groups else [])
+
+
+# ---- exports, history, collections ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Export:
+    label: str
+    extension: str
+    mime: str
+    styled: bool  # follows the chosen citation style
+
+
+EXPORTS = (Export("BibTeX", "bib", "application/x-bibtex", False), Export("RIS", "ris", "application/x-research-info-systems", False),
+           Export("CSL-JSON", "json", "application/vnd.citationstyles.csl+json", False),
+           Export("Markdown", "md", "text/markdown", True), Export("CSV", "csv", "text/csv", True))
+_MAKERS = {"bib": cite.to_bibtex, "ris": cite.to_ris, "json": cite.to_csl_json, "md": cite.to_markdown,
+           "csv": cite.to_csv}
+
+
+def export_text(sources, export: Export, style: str = cite.HOUSE) -> str:
+    """The file for an Answer, Hits, or a collection (a list of Answers), in one format."""
+    make = _MAKERS[export.extension]
+    return make(sources, style) if export.styled else make(sources)
+
+
+def quote_with_citation(hit: Hit, style: str = cite.HOUSE) -> cite.Formatted:
+    """The short quote and the passage's citation in `style`, as text and HTML."""
+    return _quoted(cite.short_quote(hit), hit, style)
+
+
+def best_answer_formatted(best: BestAnswer, style: str = cite.HOUSE) -> cite.Formatted:
+    """The best sentence in quotes and its citation in `style`, as text and HTML."""
+    return _quoted(best.sentence, best.hit, style)
+
+
+def _quoted(quote_text: str, hit: Hit, style: str) -> cite.Formatted:
+    """For the clipboard (never the page): HTML is the style's own, the quote escaped."""
+    formatted = cite.format_citation(hit, style)
+    if style == cite.HOUSE:  # house style puts the source in parentheses after the quote
+        text = f"“{quote_text}” ({formatted.text.rstrip('.')})."
+        return cite.Formatted(text, html.escape(text, quote=False))
+    return cite.Formatted(f"“{quote_text}” {formatted.text}", f"“{html.escape(quote_text, quote=False)}” {formatted.html}")
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe slug of a question, for download names."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit] or "results"
+
+
+def remember(history: list[str], question: str, limit: int = 10) -> list[str]:
+    """Recent questions, newest first, each once."""
+    return ([question] + [q for q in history if q != question])[:limit] if question else list(history)
+
+
+def collect(collection: dict[int, tuple[Answer, Hit]], answer: Answer, hit: Hit, on: bool) -> None:
+    """Add (or remove) a passage to the collection kept across questions, with its question."""
+    if on:
+        collection.setdefault(hit.passage.id, (answer, hit))
+    else:
+        collection.pop(hit.passage.id, None)
+
+
+def collection_sources(collection: dict[int, tuple[Answer, Hit]]) -> list[Answer]:
+    """The collected passages as one Answer per question (in the order first collected), each
+    holding only its collected hits: what the exports take."""
+    grouped: dict[str, Answer] = {}
+    for answer, hit in collection.values():
+        key = answer.question
+        if key not in grouped:
+            grouped[key] = Answer(answer.question, answer.answered, [], answer.reason, answer.method, answer.seconds)
+        grouped[key].hits.append(hit)
+    return list(grouped.values())
 
 
 # ---- ingest progress ---------------------------------------------------------------------------
@@ -223,13 +472,13 @@ def source_link(document: Document, passage: Passage | None, static_dir: Path | 
     as_text = not path.name.endswith(".pdf")
     if not as_text and passage is not None and passage.page is not None:
         url += f"#page={int(passage.page)}"
-        label = f"Open source (p. {passage.page})"
+        label = f"Open original (p. {passage.page})"
     elif as_text and passage is not None:
         start, end = (highlights or [(0, len(passage.text))])[0]
         url += _text_fragment(passage.text[start:end])
-        label = "Open source (text)"
+        label = "Open original (text)"
     else:
-        label = "Open source"
+        label = "Open original"
     return SourceLink(url, label, as_text)
 
 
@@ -277,6 +526,24 @@ def library_rows(backend: Backend) -> tuple[list[dict], list[dict]]:
 def _when(iso: str | None) -> str:
     """A stored UTC timestamp as people read it: '2026-11-23 15:02:11 UTC'."""
     return (iso or "").replace("T", " ").replace("+00:00", " UTC")
+
+
+_CLEANED: dict[str, int] = {}  # static folder -> generation its published copies were checked against
+_CLEANING = threading.Lock()
+
+
+def clean_published_sources(static_dir: Path | str, backend: Backend) -> int | None:
+    """Whenever the knowledge base's generation has moved on (an ingest, a deletion, from this
+    app or any other process), delete the published copies of documents it no longer holds,
+    so a removed document stops being served. Returns how many were deleted (None: nothing
+    to check)."""
+    generation = backend.current_generation()
+    with _CLEANING:
+        if _CLEANED.get(str(static_dir)) == generation:
+            return None
+        removed = remove_stale_sources(static_dir, set(known_hashes(backend)))
+        _CLEANED[str(static_dir)] = generation
+    return removed
 
 
 def remove_stale_sources(static_dir: Path | str, keep: set[str]) -> int:

@@ -34,6 +34,8 @@ class Settings:
     reranker: str | None = None  # cross-encoder folder or hub name; none by default
     method: str = "fused"
     upload_limit_mb: int = 50
+    upload_quota_mb: int = 2000  # the app's corpus folder may not grow past this through uploads
+    read_only: bool = False  # the app's Library cannot upload, edit, delete or ingest (serving to others)
     corpus_dir: Path | None = None  # where the app saves uploads and what it re-scans; None: corpus/ beside app.py
     extract_timeout_s: float = 120.0  # per PDF
     max_file_mb: int = 200
@@ -55,6 +57,8 @@ ENV = {  # setting -> environment variable
     "reranker": "KB_RERANKER",
     "method": "KB_METHOD",
     "upload_limit_mb": "KB_UPLOAD_LIMIT_MB",
+    "upload_quota_mb": "KB_UPLOAD_QUOTA_MB",
+    "read_only": "KB_READ_ONLY",
     "corpus_dir": "KB_CORPUS",
     "extract_timeout_s": "KB_EXTRACT_TIMEOUT_S",
     "max_file_mb": "KB_MAX_FILE_MB",
@@ -96,7 +100,7 @@ def _coerce(values: dict) -> Settings:
     out["kb_dir"] = Path(out["kb_dir"]).expanduser()
     if out.get("corpus_dir"):
         out["corpus_dir"] = Path(out["corpus_dir"]).expanduser().absolute()
-    for key in ("hnsw_threshold", "upload_limit_mb", "max_file_mb"):
+    for key in ("hnsw_threshold", "upload_limit_mb", "upload_quota_mb", "max_file_mb"):
         if key in out:
             out[key] = _number(key, out[key], int)
     for key in ("extract_timeout_s", "checkpoint_s", "lock_wait_s"):
@@ -112,6 +116,8 @@ def _coerce(values: dict) -> Settings:
         raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, not {out['runtime']!r}.")
     if out.get("device", "cpu") not in ("cpu", "cuda"):
         raise UsageError(f"device must be cpu or cuda, not {out['device']!r}.")
+    if "read_only" in out:
+        out["read_only"] = _flag("read_only", out["read_only"])
     if out.get("reranker") in ("", "none"):
         out["reranker"] = None
     return Settings(**out)
@@ -122,3 +128,14 @@ def _number(key, value, kind):
         return kind(value)
     except (TypeError, ValueError):
         raise UsageError(f"{key} must be a number, not {value!r}.") from None
+
+
+def _flag(key, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise UsageError(f"{key} must be true or false, not {value!r}.")

@@ -113,6 +113,18 @@ def card_title(body: str) -> str:
     return html.unescape(re.search(r"<strong>(.*?)</strong>", body).group(1))
 
 
+def cites(at) -> list[str]:
+    """Each card's citation as the reader sees it (the chosen style, tags dropped)."""
+    return [html.unescape(re.sub(r"<[^>]+>", "", m.value)) for m in at.markdown if m.value.startswith('<div class="kb-cite">')]
+
+
+def copied(at, key: str) -> dict:
+    """What a copy button puts on the clipboard: {"label", "text", "html"}."""
+    import json
+
+    return json.loads(next(e for e in at.get("bidi_component") if e.key == key).proto.json)
+
+
 def card_text(body: str) -> str:
     """A card's passage as the reader sees it: tags dropped, entities decoded."""
     passage = re.search(r'<div class="kb-passage">(.*?)</div>', body).group(1)
@@ -130,15 +142,23 @@ def test_ask_flow_shows_cards_with_passage_citation_and_source(corpus_kb, use_kb
     assert any("diagnostic classification manual" in card_text(b) for b in bodies)
     assert card_title(bodies[0]) == WORKFORCE
     assert "<mark>" in bodies[0] and "2020" in bodies[0]  # highlight, year
-    citations = [c.value for c in at.code]
-    assert f"“{WORKFORCE}” (2020), section “Louisiana”." in citations or \
-        any(c.startswith(f"“{WORKFORCE}” (2020)") for c in citations)
-    assert any(c.startswith("“") and "” (“" in c for c in citations)  # short quote with citation
+    citations = cites(at)
+    assert citations[0] == f"“{WORKFORCE}” (2020), section “Louisiana”."
+    answer = at.session_state["_answer"][1]
+    top = answer.hits[0]
+    assert copied(at, f"copy-{top.passage.id}")["text"] == top.citation
+    assert copied(at, f"quote-{top.passage.id}")["text"] == top.quote_citation  # short quote with citation
     assert not at.warning  # answered: no "not answered" banner
 
-    # "Open source": a content-addressed copy of the ingested file under static/sources, served as text
+    # the best answer first: the top passage's highlighted sentence, verbatim, with its citation
+    best = next(m.value for m in at.markdown if 'class="kb-best"' in m.value)
+    start, end = top.highlights[0]
+    assert html.unescape(top.passage.text[start:end]) in html.unescape(best) and "not generated" in best
+    assert copied(at, "copy-best")["text"].endswith(f"({top.citation.rstrip('.')}).")
+
+    # "Open original": a content-addressed copy of the ingested file under static/sources, served as text
     links = at.get("link_button")
-    assert len(links) == 5
+    assert len(links) == 5 and links[0].proto.label == "Open original (text)"
     url = links[0].proto.url
     assert url.startswith("app/static/sources/") and ".txt" in url
     served = _served(url)
@@ -146,11 +166,12 @@ def test_ask_flow_shows_cards_with_passage_citation_and_source(corpus_kb, use_kb
     assert served.name == f"{digest}.txt"
     assert served.read_bytes() == (corpus / "iecmh-workforce-systems-and-supports-2020.md").read_bytes()
 
-    # "More context": the neighbours of the passage appear
-    at.toggle[0].set_value(True).run()
+    # "More context": the neighbours of the passage appear, not the passage again
+    at.toggle(key=f"ctx-{top.passage.id}").set_value(True).run()
     no_exception(at)
     context = [m.value for m in at.markdown if "kb-ctx" in m.value and "<style>" not in m.value]
-    assert context and context[0].count('class="kb-ctx') >= 2
+    assert context and context[0].count('class="kb-ctx"') >= 1
+    assert sup.escape_html(top.passage.text) not in context[0]
 
     # typing a new question (Enter commits a text_input) searches again
     at.text_input(key="q").input("How are states building the IECMH workforce?").run()
@@ -225,17 +246,28 @@ def test_exports_hold_the_citations(corpus_kb, use_kb, monkeypatch):
     use_kb(corpus_kb, CORPUS)
     at = app("What is DC:0-5?")
     no_exception(at)
-    assert [b.label for b in at.get("download_button")] == ["Markdown", "CSV", "BibTeX"]
+    assert [b.label for b in at.get("download_button")] == ["BibTeX", "RIS", "CSL-JSON", "Markdown", "CSV"]
     answer = at.session_state["_answer"][1]
     top = answer.hits[0]
     files = {Path(name).suffix: data.decode("utf-8") for name, data in added.items()
              if name.startswith("iecmh-sources-what-is-dc-0-5")}
-    assert set(files) == {".md", ".csv", ".bib"}
+    assert set(files) == {".md", ".csv", ".bib", ".ris", ".json"}
     assert files[".md"] == cite.to_markdown(answer) and top.citation in files[".md"]
     assert files[".csv"] == cite.to_csv(answer) and top.citation in files[".csv"]
-    assert files[".bib"] == cite.to_bibtex(answer)
+    assert files[".bib"] == cite.to_bibtex(answer) and files[".ris"] == cite.to_ris(answer)
+    assert files[".json"] == cite.to_csl_json(answer)
     assert "title = {Infant and Early Childhood Mental Health Systems and Supports Developing the Workforce}" \
         in files[".bib"] and "year = {2020}" in files[".bib"]
+
+    # another style: the cards' citations and the styled exports follow it
+    added.clear()
+    at.selectbox(key="style").set_value("apa").run()
+    no_exception(at)
+    answer = at.session_state["_answer"][1]
+    assert cites(at)[0] == html.unescape(re.sub(r"<[^>]+>", "", cite.format_citation(answer.hits[0], "apa").html))
+    assert copied(at, f"copy-{answer.hits[0].passage.id}")["html"] == cite.format_citation(answer.hits[0], "apa").html
+    md = next(data.decode() for name, data in added.items() if name.endswith(".md"))
+    assert md == cite.to_markdown(answer, "apa") and "## References" in md
 
 
 def test_library_errors_are_one_line_messages(corpus_kb, use_kb, tmp_path):
@@ -248,6 +280,92 @@ def test_library_errors_are_one_line_messages(corpus_kb, use_kb, tmp_path):
     assert not at.exception  # no traceback
     assert len(at.error) == 1 and "kb ingest \\-\\-rebuild" in at.error[0].value
     assert "\n" not in at.error[0].value and not cards(at)
+
+
+def test_source_viewer_shows_the_passage_marked_in_its_document(corpus_kb, use_kb):
+    use_kb(corpus_kb, CORPUS)
+    at = app("What is DC:0-5?")
+    top = at.session_state["_answer"][1].hits[0]
+    at.button(key=f"view-{top.passage.id}").click().run()
+    no_exception(at)
+    view = next(m.value for m in at.markdown if 'class="kb-view"' in m.value)
+    marked = re.search(r'class="kb-view-p kb-view-current" id="kb-view-current">(.*?)</div>', view).group(1)
+    assert html.unescape(re.sub(r"</?mark>", "", marked)) == top.passage.text and "<mark>" in marked
+    assert view.count('class="kb-view-p') > 5  # the whole document, readable, around it
+    assert "&lt;sup&gt;" not in view and "&#91;" not in view  # no raw Markdown markup shown
+    assert [e.key for e in at.get("bidi_component") if e.key == "viewer-scroll"]  # scrolled to the mark
+    assert any(b.proto.label.startswith("Open original") for b in at.get("link_button"))
+    at.button(key="close-viewer").click().run()
+    assert not any('class="kb-view"' in m.value for m in at.markdown)
+
+
+def test_collect_across_questions_history_and_back(corpus_kb, use_kb, monkeypatch):
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    added: dict[str, bytes] = {}
+    real_add = MediaFileManager.add
+
+    def recording_add(self, path_or_data, mimetype, coordinates, file_name=None, is_for_static_download=False):
+        if file_name:
+            added[file_name] = path_or_data if isinstance(path_or_data, bytes) else str(path_or_data).encode()
+        return real_add(self, path_or_data, mimetype, coordinates, file_name, is_for_static_download)
+
+    monkeypatch.setattr(MediaFileManager, "add", recording_add)
+    use_kb(corpus_kb, CORPUS)
+    first_q, second_q = "What is DC:0-5?", "What is reflective supervision?"
+    at = app(first_q)
+    first = at.session_state["_answer"][1]
+    at.checkbox(key=f"collect-{first.hits[0].passage.id}").check().run()
+    at.text_input(key="q").input(second_q).run()
+    no_exception(at)
+    assert at.query_params["q"] == second_q  # set by the app: a new browser history entry
+    second = at.session_state["_answer"][1]
+    assert second.question == second_q
+    at.checkbox(key=f"collect-{second.hits[1].passage.id}").check().run()
+    assert any(h.value == "Collection (2)" for h in at.sidebar.subheader)
+    assert [b.label for b in at.sidebar.button if b.key.startswith("recent-")] == [second_q, first_q]
+    at.selectbox(key="collection-format").select_index(0).run()  # BibTeX
+    bib = added["iecmh-collection.bib"].decode()
+    import bibtexparser
+
+    titles = {e.fields_dict["title"].value for e in bibtexparser.parse_string(bib).entries}
+    assert titles == {first.hits[0].document.title, second.hits[1].document.title}
+    at.selectbox(key="collection-format").set_value(
+        next(e for e in sup.EXPORTS if e.extension == "md")).run()
+    md = added["iecmh-collection.md"].decode()
+    assert f"## Sources for: {first_q}" in md and f"## Sources for: {second_q}" in md
+
+    # Back: the browser puts the previous address back; the app shows that question's results
+    at.query_params["q"] = first_q
+    at.run()
+    no_exception(at)
+    assert at.text_input(key="q").value == first_q and at.session_state["_answer"][1].question == first_q
+    assert at.checkbox(key=f"collect-{first.hits[0].passage.id}").value  # still collected
+    # a recent question asks it again
+    assert [b.label for b in at.sidebar.button if b.key.startswith("recent-")] == [first_q, second_q]
+    at.sidebar.button(key="recent-1").click().run()
+    assert at.text_input(key="q").value == second_q
+
+
+def test_state_filter_and_by_state_view(corpus_kb, use_kb):
+    use_kb(corpus_kb, CORPUS)
+    at = app("How are states building the IECMH workforce?", k="10")
+    no_exception(at)
+    at.button_group(key="layout").set_value("By state").run()
+    no_exception(at)
+    heads = [h.value for h in at.subheader if " · " in h.value]
+    assert heads and any(h.startswith("Louisiana (LA)") for h in heads)
+    answer = at.session_state["_answer"][1]
+    la = next(h for h in heads if h.startswith("Louisiana (LA)"))
+    assert int(la.rsplit("· ", 1)[1]) == sum("LA" in h.passage.states for h in answer.hits)
+
+    at.multiselect(key="state").select("LA").run()
+    no_exception(at)
+    filtered = at.session_state["_answer"][1]
+    assert filtered.hits and all("LA" in h.passage.states for h in filtered.hits)
+    # the same filter from the address (a bookmarked or shared search)
+    again = app("How are states building the IECMH workforce?", k="10", state="Louisiana (LA)")
+    assert [h.passage.id for h in again.session_state["_answer"][1].hits] == [h.passage.id for h in filtered.hits]
 
 
 # ---- injection ---------------------------------------------------------------------------------
@@ -279,7 +397,7 @@ def test_document_text_cannot_inject_html_or_markdown(tmp_path, use_kb):
         assert "<script" not in body.lower() and "<img" not in body.lower()
         assert "javascript:" not in body.lower() and "](" not in body
         assert "**" not in body and "`" not in body and "$x" not in body
-        assert set(re.findall(r"</?([a-z]+)", body)) <= {"div", "span", "strong", "mark", "em"}
+        assert set(re.findall(r"</?([a-z]+)", body)) <= {"div", "span", "strong", "mark", "em", "i", "b", "sup", "sub"}
     html_card = next(b for b in bodies if "giraffe" in b.lower())
     assert card_title(html_card) == "Hostile <b>HTML</b> page"
     assert "<b>" not in html_card
@@ -289,8 +407,8 @@ def test_document_text_cannot_inject_html_or_markdown(tmp_path, use_kb):
     html_url = next(u for u in urls if _served(u).read_bytes() == HOSTILE_HTML.encode())
     assert html_url.split("#")[0].endswith(".txt")
 
-    # citations are st.code: shown literally, no rendering at all
-    assert any("Hostile <b>HTML</b> page" in c.value for c in at.code)
+    # citations are escaped too: the title shows literally
+    assert any("Hostile <b>HTML</b> page" in c for c in cites(at))
 
 
 def _served(url: str) -> Path:
@@ -391,6 +509,125 @@ def test_ingest_after_upload_reports_per_file_failures(tmp_path, use_kb):
     assert at.dataframe[0].value["File"].tolist() == ["good.md"]
     problems = at.dataframe[1].value
     assert problems["File"].tolist() == ["fake.pdf"] and "not a PDF" in problems["Problem"][0]
+
+
+@pytest.fixture
+def own_corpus(tmp_path, use_kb):
+    """A copy of the shipped corpus and its own knowledge base: the Library changes both."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "fake.pdf").write_bytes(b"this is not a pdf at all")
+    kb = tmp_path / "kb"
+    from ingest.pipeline import ingest
+
+    ingest([corpus], load_settings(kb_dir=kb), embedder=_embedder())
+    use_kb(kb, corpus)
+    return kb, corpus
+
+
+def test_library_edits_metadata_and_the_citation_follows_without_embedding(own_corpus):
+    kb, corpus = own_corpus
+    from kb.backends.local import LocalBackend
+
+    at = app("What is DC:0-5?")
+    assert cites(at)[0].startswith(f"“{WORKFORCE}” (2020)")
+    at = open_page(at, "library")
+    no_exception(at)
+    doc = next(d for d in LocalBackend(kb).documents() if d.title == WORKFORCE)
+    at.selectbox(key="edit-doc").set_value(doc.path).run()
+    at.text_input(key=f"meta-year-{doc.id}").input("2021")
+    at.multiselect(key=f"meta-states-{doc.id}").select("LA")
+    at.button[[b.label for b in at.button].index("Save metadata")].click().run()
+    no_exception(at)
+    assert any("without embedding anything again" in s.value for s in at.success), [s.value for s in at.success]
+    edited = next(d for d in LocalBackend(kb).documents() if d.id == doc.id)
+    assert edited.year == 2021 and edited.states == ("LA",)
+    import json
+
+    assert json.loads((corpus / "metadata.json").read_text())[doc.name]["year"] == 2021
+    at.query_params["q"] = "What is DC:0-5?"
+    at = open_page(at, "")
+    no_exception(at)
+    assert cites(at)[0].startswith(f"“{WORKFORCE}” (2021)")
+
+
+def test_library_deletes_documents_and_removes_rejected_files(own_corpus):
+    kb, corpus = own_corpus
+    from kb.backends.local import LocalBackend
+
+    at = open_page(app(), "library")
+    assert at.dataframe[1].value["File"].tolist() == ["fake.pdf"]
+    at.button(key="remove-rejected").click().run()
+    no_exception(at)
+    assert not (corpus / "fake.pdf").exists() and len(at.dataframe) == 1  # no problems table any more
+    assert any("fake\\.pdf was deleted" in i.value for i in at.info)
+
+    doc = next(d for d in LocalBackend(kb).documents() if d.name == MASS_FILE)
+    at.selectbox(key="edit-doc").set_value(doc.path).run()
+    at.button(key="delete-doc").click().run()
+    no_exception(at)
+    assert not (corpus / MASS_FILE).exists()
+    assert MASS_FILE not in at.dataframe[0].value["File"].tolist()
+    assert any("deleted from the corpus folder" in s.value for s in at.success)
+
+
+def test_read_only_library_cannot_change_anything(corpus_kb, use_kb, monkeypatch, tmp_path):
+    use_kb(corpus_kb, CORPUS)
+    monkeypatch.setenv("KB_READ_ONLY", "1")
+    at = open_page(app(), "library")
+    no_exception(at)
+    assert at.dataframe[0].value["File"].tolist()  # the documents are listed
+    assert not at.file_uploader and not at.get("form") and not at.button
+    assert any("read-only" in i.value for i in at.info)
+    use_kb(tmp_path / "empty-kb", CORPUS)  # an empty knowledge base: no ingest button either
+    at = app()
+    no_exception(at)
+    assert "Welcome" in at.title[0].value and not [b for b in at.button if b.key == "ingest-corpus"]
+
+
+def test_uploads_past_the_quota_are_refused(tmp_path, use_kb, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "big.txt").write_text("Quota note\n\n" + "The quota note fills the folder. " * 30_000)
+    kb = tmp_path / "kb"
+    _ingest([corpus], kb)
+    use_kb(kb, corpus)
+    monkeypatch.setenv("KB_UPLOAD_QUOTA_MB", "1")
+    at = open_page(app(), "library")
+    at.file_uploader[0].set_value([("small.txt", b"Marten note\n\nMarten guidance for home visiting.\n", "text/plain"),
+                                   ("large.txt", b"Badger note. " * 20_000, "text/plain")]).run()
+    at.button(key="add-uploads").click().run()
+    assert any("large\\.txt" in e.value and "quota" in e.value for e in at.error)
+    assert sorted(p.name for p in corpus.iterdir()) == ["big.txt", "small.txt"]
+
+
+def test_login_gate(corpus_kb, use_kb):
+    from streamlit.testing.v1 import AppTest
+
+    use_kb(corpus_kb, CORPUS)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "kb", "client_secret": "s",
+                          "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert not at.exception and [b.label for b in at.button] == ["Log in"] and not at.text_input
+    at.user = {"is_logged_in": True, "email": "analyst@example.org"}
+    at.run()
+    assert not at.exception and at.text_input(key="q") and not [b for b in at.button if b.label == "Log in"]
+
+
+def test_listening_beyond_this_machine_needs_a_login(corpus_kb, use_kb):
+    from streamlit import config
+
+    use_kb(corpus_kb, CORPUS)
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = app("What is DC:0-5?")
+    finally:
+        config.set_option("server.address", before)
+    assert len(at.error) == 1 and "without a login" in at.error[0].value and not at.text_input and not cards(at)
 
 
 def _pdf_bytes(tmp_path: Path) -> bytes:

@@ -1,0 +1,250 @@
+"""What the app's Library does to documents, as plain functions: edit a document's metadata
+(saved to the sidecar, applied without re-embedding), delete a document, re-ingest one,
+remove a rejected file, and keep uploads within the corpus folder's quota.
+
+Each refuses with a UsageError (one line, what to do) when the settings say read-only, and
+touches files only inside the corpus folder it is given: a document ingested from elsewhere
+(by `kb ingest /some/folder`) leaves the knowledge base, but its file stays where it is.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from kb.backends import Changes, open_backend
+from kb.config import Settings
+from kb.errors import UsageError
+from kb.models import Document
+
+from . import metadata
+from .pipeline import IngestReport, ingest
+from .uploads import UploadRejected, UploadResult, _shown, check_size, save_upload
+
+EDITABLE = ("title", "publisher", "year", "type", "url", "states")  # sidecar keys the Library edits
+LOCK_NAME = ".metadata.json.lock"  # hidden: discovery never reads it
+
+
+@dataclass
+class Removal:
+    path: str
+    file_deleted: bool  # the file was inside the corpus folder and is gone
+    message: str
+
+
+def check_writable(settings: Settings) -> None:
+    if settings.read_only:
+        raise UsageError("The library is read-only here (KB_READ_ONLY): documents cannot be added, edited or removed.")
+
+
+def find_document(settings: Settings, path: str) -> Document:
+    for doc in open_backend(settings).documents():
+        if doc.path == str(path):
+            return doc
+    raise UsageError(f"{Path(path).name} is not in the knowledge base (any more); refresh the page.")
+
+
+# ---- metadata --------------------------------------------------------------------------------
+
+def edit_metadata(settings: Settings, path: str, values: dict, *, embedder=None,
+                  progress: Callable | None = None) -> IngestReport:
+    """Save `values` (any of EDITABLE; empty means "fall back to what the file says") in the
+    sidecar beside the document, then apply it: an unchanged file gets a metadata-only
+    update, so nothing is embedded again (report.model_loaded stays False)."""
+    check_writable(settings)
+    doc = find_document(settings, path)
+    source = Path(doc.path)
+    if not source.is_file():
+        raise UsageError(f"{doc.name} is no longer at {source}; re-scan the corpus folder before editing it.")
+    unknown = set(values) - set(EDITABLE)
+    if unknown:
+        raise UsageError(f"Cannot edit {', '.join(sorted(unknown))}; editable fields: {', '.join(EDITABLE)}.")
+    given = {k: v for k, v in values.items() if v not in (None, "", [], ())}
+    checked = metadata.check_entry({k: list(v) if k == "states" else v for k, v in given.items()})
+    if checked.problems:
+        raise UsageError(checked.problems[0].replace("metadata.json: ", "").replace("; ignored", "."))
+    update_sidecar(source, {k: checked.values.get(k) for k in values})
+    return ingest([source], settings, embedder=embedder, progress=progress)
+
+
+def update_sidecar(source: Path, fields: dict) -> None:
+    """Set (or, for None, remove) fields of `source`'s entry in its folder's metadata.json,
+    keeping every other key and entry."""
+    def change(entry: dict) -> dict:
+        entry.pop("state", None)  # "states" is the one key written
+        for key, value in fields.items():
+            if value is None:
+                entry.pop(key, None)
+            else:
+                entry[key] = list(value) if key == "states" else value
+        return entry
+
+    _edit_sidecar(source, change)
+
+
+def forget_sidecar_entry(source: Path) -> None:
+    """Remove `source`'s whole entry (its file is gone), when there is a sidecar."""
+    if (source.parent / metadata.SIDECAR_NAME).exists():
+        _edit_sidecar(source, lambda entry: {})
+
+
+def _edit_sidecar(source: Path, change: Callable[[dict], dict]) -> None:
+    """Read-modify-write of one entry, atomically and under a lock, so two edits never lose one."""
+    from filelock import FileLock
+
+    sidecar = source.parent / metadata.SIDECAR_NAME
+    try:
+        with FileLock(str(source.parent / LOCK_NAME), timeout=30):
+            data = _read_sidecar(sidecar)
+            entry = change(dict(data.get(source.name) or {}))
+            if entry:
+                data[source.name] = entry
+            else:
+                data.pop(source.name, None)
+            _write_atomically(sidecar, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    except OSError as exc:
+        raise UsageError(f"Could not save {sidecar} ({exc.strerror or exc}); check that the folder is writable.") \
+            from None
+    metadata._load.cache_clear()  # the next read sees this write even within one clock tick
+
+
+def _read_sidecar(sidecar: Path) -> dict:
+    if not sidecar.exists():
+        return {}
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise UsageError(f"{sidecar} is not valid JSON; fix it by hand before editing metadata here.") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{sidecar} must hold an object keyed by file name; fix it before editing metadata here.")
+    return data
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".metadata-", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+# ---- delete, re-ingest, rejected files -------------------------------------------------------
+
+def inside(path: Path | str, folder: Path | str) -> bool:
+    """Whether `path` (links resolved) lies inside `folder`: the only files the app may delete."""
+    try:
+        return Path(path).resolve().is_relative_to(Path(folder).resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
+def _delete_file(path: Path, corpus_dir: Path) -> bool:
+    if not inside(path, corpus_dir) or path.is_symlink() or not path.is_file():
+        return False
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise UsageError(f"Could not delete {path.name} ({exc.strerror or exc}); check the corpus folder's "
+                         "permissions.") from None
+    return True
+
+
+def _commit(settings: Settings, changes: Changes) -> None:
+    backend = open_backend(settings)
+    with backend.writer(wait=settings.lock_wait_s) as writer:
+        writer.commit(changes, model=writer.model or "", dimension=writer.dimension)
+
+
+def delete_document(settings: Settings, path: str, corpus_dir: Path | str) -> Removal:
+    """Remove a document's passages from the knowledge base and, when its file lies in the
+    corpus folder, the file and its sidecar entry too (so a re-scan does not bring it back)."""
+    check_writable(settings)
+    doc = find_document(settings, path)
+    source = Path(doc.path)
+    deleted = _delete_file(source, Path(corpus_dir))
+    if deleted:
+        forget_sidecar_entry(source)
+    _commit(settings, Changes(removed_paths=[doc.path], cleared_problems=[doc.path]))
+    if deleted:
+        return Removal(doc.path, True, f"{doc.name} was deleted from the corpus folder and the knowledge base.")
+    return Removal(doc.path, False, f"{doc.name} left the knowledge base; its file is outside the corpus folder and "
+                                    f"was kept (an ingest of {source.parent} would add it again).")
+
+
+def reingest_document(settings: Settings, path: str, *, embedder=None,
+                      progress: Callable | None = None) -> IngestReport:
+    """Read, split and embed one document again (after a reader improved, say): its passages
+    are removed first, so the file is new to the ingest that follows."""
+    check_writable(settings)
+    source = Path(path)
+    if not source.is_file():
+        raise UsageError(f"{source.name} is no longer at {source}; re-scan the corpus folder instead.")
+    if any(d.path == str(source) for d in open_backend(settings).documents()):
+        _commit(settings, Changes(removed_paths=[str(source)]))
+    return ingest([source], settings, embedder=embedder, progress=progress)
+
+
+def remove_rejected(settings: Settings, path: str, corpus_dir: Path | str) -> Removal:
+    """Forget a file that could not be ingested, and delete it when it lies in the corpus
+    folder, so it is not reported again."""
+    check_writable(settings)
+    source = Path(path)
+    deleted = _delete_file(source, Path(corpus_dir))
+    _commit(settings, Changes(cleared_problems=[str(path)]))
+    if deleted:
+        return Removal(str(path), True, f"{source.name} was deleted from the corpus folder.")
+    return Removal(str(path), False, f"{source.name} is no longer listed; it was not in the corpus folder, so no "
+                                     "file was deleted.")
+
+
+# ---- uploads within the quota ----------------------------------------------------------------
+
+def folder_bytes(folder: Path | str) -> int:
+    """Bytes of the regular files under `folder` (links not followed)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if not os.path.islink(os.path.join(root, name)):
+                total += st.st_size
+    return total
+
+
+def save_uploads_within_quota(settings: Settings, folder: Path | str, files: list[tuple[str, bytes]],
+                              known: dict[str, str] | None = None) -> UploadResult:
+    """Save each upload that keeps the corpus folder within `settings.upload_quota_mb`; the
+    others are refused with the space left. Per-file limits, names and duplicates as in
+    ingest.uploads."""
+    check_writable(settings)
+    quota = settings.upload_quota_mb * 1024 * 1024
+    used = folder_bytes(folder) if Path(folder).is_dir() else 0
+    known = dict(known or {})
+    result = UploadResult()
+    for name, data in files:
+        try:
+            check_size(name, len(data), settings.upload_limit_mb)
+            if used + len(data) > quota:
+                raise UploadRejected(name, f"{_shown(name)}: not saved, the corpus folder would pass its "
+                                           f"{settings.upload_quota_mb} MB quota ({max(quota - used, 0) / 2**20:.1f} "
+                                           "MB left; KB_UPLOAD_QUOTA_MB). Delete documents or ask an administrator.")
+            saved = save_upload(folder, name, data, settings.upload_limit_mb, known)
+        except UploadRejected as exc:
+            result.rejected.append(exc)
+            continue
+        used += len(data)
+        known[saved.sha256] = saved.path.name
+        result.saved.append(saved)
+    return result

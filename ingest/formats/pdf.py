@@ -3,6 +3,7 @@ layer (scans) are read by OCR (ingest/formats/ocr.py) when Tesseract is installe
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from kb.errors import ExtractionError
 
@@ -52,7 +53,7 @@ def extract_pdf(data: bytes) -> Extracted:
     image_pages = [i for i, n in enumerate(letters) if n < MIN_PDF_CHARS and _has_images(reader, i)]
     warnings = []
     if image_pages:
-        recognised = _ocr(data, pages, image_pages, count)
+        recognised = _ocr(data, layout, image_pages)
         if recognised is not None:
             warnings += recognised.warnings
             letters = [sum(ch.isalnum() for ch in p.text) for p in pages]
@@ -75,18 +76,25 @@ def _lay_out(reader):
     return lay_out(reader)
 
 
-def _ocr(data: bytes, pages: list[Page], indices: list[int], count: int):
-    """Read the pages without a text layer by OCR, in place; None when OCR is not installed."""
+def _ocr(data: bytes, layout, indices: list[int]):
+    """Read the pages without a text layer by OCR, in place; None when OCR is not installed.
+
+    Printed page numbers are read again over all pages, those of the text layer and those OCR
+    found, since a number is trusted only when a neighbouring page agrees with it."""
     from .ocr import recognise, unavailable
 
     if unavailable():
         return None
     recognised = recognise(data, indices)
-    labels = printed_labels([recognised.margins.get(i, []) if i in indices else [p.label] if p.label else []
-                             for i, p in enumerate(pages)])
-    for index, page in recognised.pages.items():
-        page.label = pages[index].label or labels[index]  # the PDF's own page labels first
-        pages[index] = page
+    pages = layout.pages
+    margins = [recognised.margins.get(i, []) if i in indices else
+               (layout.margins[i] if i < len(layout.margins) else []) for i in range(len(pages))]
+    labels = printed_labels(margins)
+    for index, page in enumerate(pages):
+        if index in recognised.pages:
+            page = pages[index] = replace(recognised.pages[index], label=page.label)
+        if page.label is None:  # the PDF's own page labels first
+            page.label = labels[index]
     return recognised
 
 

@@ -34,7 +34,8 @@ BOILERPLATE_ROLES = {"navigation", "banner", "contentinfo", "search", "complemen
 BOILERPLATE_NAMES = re.compile(
     r"(?:^|[-_\s])(?:breadcrumbs?|cookies?|cookie-?(?:banner|notice|bar|consent|policy)|consent-?(?:banner|manager|"
     r"notice|popup)|gdpr|skip-?(?:link|links|nav|to-content|to-main)|share|sharing|social-?(?:share|media|links|icons)|"
-    r"newsletter|subscribe|site-?header|site-?footer|masthead|footer|navbar|nav-?menu|menu|sidebar|pager|pagination)"
+    r"newsletter|subscribe|site-?header|site-?footer|masthead|footer|navbar|nav-?menu|menu|sidebar|pager|pagination|"
+    r"feedback|toc|table-?of-?contents|on-?this-?page|back-?to-?top)"
     r"(?:$|[-_\s])", re.I)
 MIN_SHARE = 0.9  # the content element holds at least this share of trafilatura's text
 

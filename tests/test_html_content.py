@@ -79,3 +79,10 @@ def test_shipped_corpus_carries_no_navigation_lines():
             text = path.read_text(encoding="utf-8")
             assert not breadcrumb.search(text), path.name
             assert not any(f in text for f in furniture), path.name
+
+
+def test_content_in_one_element_without_blocks_inside():
+    """The content element may be a paragraph itself: its own text is the content."""
+    result = extract("one.html", b"<html><body><nav>Menu</nav><p>The giraffe funding guidance says &lt;b&gt; is "
+                                 b"literal text, and funding follows the state plan for every county.</p></body></html>")
+    assert result.pages[0].text.startswith("The giraffe funding guidance says <b> is literal text")

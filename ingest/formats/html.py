@@ -79,10 +79,12 @@ def _soup(html: str):
 
 
 def _read(root, meta: dict) -> Extracted:
-    builder = PageBuilder()
-    _walk(root, builder, [], "paragraph")
+    builder, inline = PageBuilder(), []
+    _walk(root, builder, inline, "paragraph")
+    _flush(inline, builder, "paragraph")
     page = builder.page(None)
-    title = meta.get("title") or meta.get("title_tag") or (page.headings[0][1] if page.headings else None)
+    title = meta.get("title") or _without_site_name(meta.get("title_tag"), meta.get("site_name")) or \
+        (page.headings[0][1] if page.headings else None)
     return Extracted([page], "html", title=title, publisher=meta.get("publisher"), year=_year(meta.get("date")),
                      published=_iso_date(meta.get("date")), site_name=meta.get("site_name"))
 
@@ -102,9 +104,9 @@ def _metadata(soup) -> dict:
 
 
 def _page_metadata(html: str, url: str | None) -> dict:
-    """trafilatura's reading of the page: title without the site name, site name, publication
-    date from the page's markup (never guessed from its running text, where a copyright line
-    or a 'last reviewed' date would pass for it)."""
+    """trafilatura's reading of the page: site name and publication date from the page's markup
+    (never guessed from its running text, where a copyright line or a 'last reviewed' date
+    would pass for it)."""
     try:
         from trafilatura.metadata import extract_metadata
 
@@ -113,7 +115,21 @@ def _page_metadata(html: str, url: str | None) -> dict:
         return {}
     if found is None:
         return {}
-    return {"title": found.title, "site_name": found.sitename, "publisher": found.sitename, "date": found.date}
+    return {"site_name": found.sitename, "publisher": found.sitename, "date": found.date}
+
+
+def _without_site_name(title: str | None, site: str | None) -> str | None:
+    """A <title> less the site's name that pages append or prepend ("Guide | Mass.gov")."""
+    if not title or not site:
+        return title
+    for sep in (" | ", " – ", " — ", " - ", " • ", " :: ", ": "):
+        head, found, tail = title.rpartition(sep)
+        if found and tail.strip().casefold() == site.casefold() and head.strip():
+            return head.strip()
+        head, found, tail = title.partition(sep)
+        if found and head.strip().casefold() == site.casefold() and tail.strip():
+            return tail.strip()
+    return title
 
 
 def _first(*values: str | None) -> str | None:

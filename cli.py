@@ -76,7 +76,9 @@ device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), hel
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--urls", "url_list", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file of web addresses to fetch, one a line (# starts a comment).")
 @kb_option
 @json_option
 @model_option
@@ -85,22 +87,30 @@ device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), hel
 @click.option("--runtime", type=click.Choice(RUNTIMES), help="Embedding runtime ($KB_RUNTIME).")
 @click.option("--index", "index_kind", type=click.Choice(["auto", "flat", "hnsw"]), help="Force a FAISS index kind.")
 @click.option("--wait", "lock_wait_s", type=float, help="Seconds to wait for another ingest to finish (default 600).")
-def ingest(paths, kb_dir, as_json, model, device, rebuild, runtime, index_kind, lock_wait_s):
-    """Add, update and remove documents from files and folders.
+def ingest(paths, url_list, kb_dir, as_json, model, device, rebuild, runtime, index_kind, lock_wait_s):
+    """Add, update and remove documents from files, folders and web addresses.
 
-    Files gone from an ingested folder are removed; unchanged files are skipped. With
-    --rebuild and no PATHS, only re-embeds what is stored (after a model change or damage).
+    PATHS are files, folders, or web addresses (https://...). Files gone from an ingested
+    folder are removed; unchanged files are skipped. An address is fetched again and
+    re-read only if the page changed; a page that is gone keeps its passages and is
+    reported. With --rebuild and no PATHS, only re-embeds what is stored (after a model
+    change or damage).
     """
     from ingest.pipeline import ingest as run_ingest
+    from ingest.web import is_address, read_address_list
 
     try:
-        if not paths and not rebuild:
-            raise UsageError("Give at least one file or folder to ingest (or --rebuild to repair the index).")
+        sources = [p if is_address(p) else Path(p) for p in paths]
+        if url_list is not None:
+            sources += read_address_list(url_list)
+        if not sources and not rebuild:
+            raise UsageError("Give at least one file, folder or web address to ingest (or --rebuild to repair the "
+                             "index).")
         settings = load_settings(kb_dir=kb_dir, model=model, device=device, index=index_kind, lock_wait_s=lock_wait_s,
                                  runtime=runtime)
         progress = Progress(sys.stderr.isatty() and not as_json)
         try:
-            report = run_ingest(list(paths), settings, rebuild=rebuild, progress=progress,
+            report = run_ingest(sources, settings, rebuild=rebuild, progress=progress,
                                 on_wait=lambda msg: echo(msg, err=True))
         finally:
             progress.close()

@@ -26,6 +26,15 @@ class Found:
     real: Path | None = None  # where the bytes are (links resolved), checked to lie inside a named root
     inode: tuple[int, int] | None = None  # (device, inode) when checked: what the reader must find there
 
+    @property
+    def key(self) -> str:
+        """The document's identity in the knowledge base."""
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
 
 @dataclass
 class Plan:

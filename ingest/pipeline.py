@@ -20,12 +20,13 @@ import numpy as np
 from kb.backends import Changes, DocumentUpdate, open_backend
 from kb.config import Settings
 from kb.embedders import Embedder, for_settings
-from kb import states
+from kb import states, web_copies
 from kb.errors import ExtractionError, ModelMismatch
 from kb.models import Document
 from kb.tokens import index_text
 
-from . import discover, formats, metadata
+from . import discover, formats, metadata, web
+from .formats import ocr
 from .split import split_pages
 from .types import Extracted
 
@@ -66,13 +67,18 @@ class IngestReport:
 def ingest(paths: list[Path | str], settings: Settings, *, rebuild: bool = False,
            progress: Progress | None = None, on_wait: Callable[[str], None] | None = None,
            embedder: Embedder | None = None) -> IngestReport:
-    """Bring the knowledge base in step with `paths`, under the write lock."""
+    """Bring the knowledge base in step with `paths`, under the write lock.
+
+    A path given as a string starting with http:// or https:// is a web address: it is
+    fetched (conditionally, when stored before) and kept under that address.
+    """
     started = time.perf_counter()
     embedder = embedder or for_settings(settings, shared=False)
     backend = open_backend(settings)
     with backend.writer(wait=settings.lock_wait_s, on_wait=on_wait) as writer:
         run = _Run(writer, backend.location, settings, embedder, progress or (lambda stage, done, total: None))
-        run.plan([Path(p) for p in paths], rebuild)
+        run.plan([Path(p) for p in paths if not web.is_address(p)], rebuild)
+        run.plan_addresses([p for p in paths if web.is_address(p)])
         run.read_embed_commit()
     run.report.seconds = round(time.perf_counter() - started, 3)
     return run.report
@@ -80,9 +86,9 @@ def ingest(paths: list[Path | str], settings: Settings, *, rebuild: bool = False
 
 @dataclass
 class _Pending:
-    """A file read and split, waiting to be embedded and committed."""
+    """A file (or fetched page) read and split, waiting to be embedded and committed."""
 
-    found: discover.Found
+    found: discover.Found | web.Fetched
     extracted: Extracted
     passages: list
     texts: list[str]  # what gets embedded for each passage
@@ -99,6 +105,8 @@ class _Run:
         self.repairs: list[tuple[int, str]] = []  # stored passages to embed again
         self.embedded = 0
         self.last_commit = time.perf_counter()
+        self.files: list[discover.Found] = []
+        self.jobs: list[web.Job] = []
 
     def plan(self, paths: list[Path], rebuild: bool) -> None:
         writer, report = self.writer, self.report
@@ -127,21 +135,61 @@ class _Run:
         self.repairs = writer.passages_without_vectors(replaced)
         self.known_hashes = {d.sha256: d.name for d in self.stored.values() if d.path not in replaced}
 
+    def plan_addresses(self, addresses: list[str]) -> None:
+        """Every address is fetched; one stored before is asked for only if it changed."""
+        for raw in addresses:
+            try:
+                url = web.normalise(raw)
+            except web.AddressError as exc:
+                self.report.failed.append({"path": raw.strip(), "reason": str(exc)})
+                continue
+            if any(job.url == url for job in self.jobs):
+                continue
+            stored = self.stored.get(url)
+            self.jobs.append(web.Job(url, web.Validators.from_meta(stored.extracted_meta) if stored else
+                                     web.Validators(), stored.sha256 if stored else None))
+
     def read_embed_commit(self) -> None:
-        """Read every new or changed file, committing at least every `checkpoint_s` seconds."""
-        for i, (found, result) in enumerate(_extract_all(self.files, self.settings)):
-            self.progress("extract", i, len(self.files))
-            self._add(found, result)
+        """Read every new or changed file and fetch every address, committing at least every
+        `checkpoint_s` seconds."""
+        total = len(self.files) + len(self.jobs)
+        for i, (source, result) in enumerate(_extract_all(self.files, self.jobs, self.settings)):
+            self.progress("extract", i, total)
+            if isinstance(source, web.Job):
+                self._add_page(source, result)
+            else:
+                self._add(source, result)
             if time.perf_counter() - self.last_commit > self.settings.checkpoint_s:
                 self._commit()
-        self.progress("extract", len(self.files), len(self.files))
+        self.progress("extract", total, total)
         self._commit()
+        if self.jobs or any(web_copies.is_web(d) for d in self.stored.values()):
+            web_copies.prune(self.settings.kb_dir, {d.sha256 for d in self.writer.documents_by_path().values()
+                                                    if web_copies.is_web(d)})
         counts = self.writer.counts()
         self.report.passages, self.report.documents = counts["passages"], counts["documents"]
         self.report.generation = self.writer.generation
 
-    def _add(self, found: discover.Found, result: Extracted | str) -> None:
-        key = str(found.path)
+    def _add_page(self, job: web.Job, result: web.Fetched | web.Unchanged | str) -> None:
+        """A fetched address: read like a file when it changed; a failure keeps what is stored."""
+        stored = self.stored.get(job.url)
+        if isinstance(result, str):
+            kept = f"; the copy fetched {stored.accessed or 'earlier'} is kept" if stored else ""
+            self._fail(job.url, result + kept)
+        elif isinstance(result, web.Unchanged):
+            self.report.unchanged.append(stored.name)
+            self.changes.cleared_problems.append(job.url)
+            if result.validators != web.Validators.from_meta(stored.extracted_meta):
+                meta = json.loads(stored.extracted_meta or "{}")
+                self.changes.metadata.append(replace(stored, extracted_meta=json.dumps(
+                    {**meta, "http": result.validators.to_dict()})))
+        else:
+            for note in result.notes:
+                self.report.warnings.append({"path": job.url, "warning": note})
+            self._add(result, result.extracted)
+
+    def _add(self, found: discover.Found | web.Fetched, result: Extracted | str) -> None:
+        key = found.key
         if isinstance(result, str):
             self._fail(key, result)
         elif found.sha256 in self.known_hashes:
@@ -150,7 +198,7 @@ class _Run:
         elif not (passages := [replace(p, states=states.in_text(p.text)) for p in split_pages(result.pages)]):
             self._fail(key, "no passages: the file has no text to index")
         else:
-            self.known_hashes[found.sha256] = found.path.name
+            self.known_hashes[found.sha256] = found.name
             self.pending.append(_Pending(found, result, passages, [index_text(p.text, p.section, p.context) for p in passages]))
 
     def _fail(self, path: str, reason: str) -> None:
@@ -164,11 +212,13 @@ class _Run:
         at = 0
         for p in self.pending:
             doc = _document(p.found, p.extracted, report)
+            if isinstance(p.found, web.Fetched):
+                web_copies.keep_copy(self.settings.kb_dir, doc.sha256, doc.kind, p.found.data)
             changes.updates.append(DocumentUpdate(doc, p.passages, vectors[at:at + len(p.passages)]))
             at += len(p.passages)
-            (report.updated if str(p.found.path) in self.stored else report.added).append(doc.name)
+            (report.updated if p.found.key in self.stored else report.added).append(doc.name)
             report.new_passages += len(p.passages)
-            changes.cleared_problems.append(str(p.found.path))
+            changes.cleared_problems.append(p.found.key)
         changes.repaired_vectors = {pid: v for (pid, _), v in zip(self.repairs, vectors[at:])}
         report.repaired_passages += len(self.repairs)
         self.progress("write", 0, 1)
@@ -197,12 +247,15 @@ def _stale_problems(problem_paths: list[str], plan: discover.Plan) -> list[str]:
     return [p for p in problem_paths if any(Path(p).is_relative_to(folder) for folder in plan.folders)]
 
 
-def _document(found: discover.Found, extracted: Extracted, report: IngestReport) -> Document:
-    own = {"title": extracted.title, "publisher": extracted.publisher, "year": extracted.year, "url": extracted.url,
-           "states": list(states.in_text(extracted.title or ""))}
+def _document(found: discover.Found | web.Fetched, extracted: Extracted, report: IngestReport) -> Document:
+    own = {"title": extracted.title, "publisher": extracted.publisher or extracted.site_name, "year": extracted.year,
+           "url": extracted.url, "states": list(states.in_text(extracted.title or ""))}
+    own.update({k: v for k, v in (("published", extracted.published), ("site_name", extracted.site_name)) if v})
+    if isinstance(found, web.Fetched):
+        own["http"] = found.validators.to_dict()
     for w in extracted.warnings:
-        report.warnings.append({"path": str(found.path), "warning": w})
-    doc = Document(None, str(found.path), found.path.name, found.sha256, found.size, found.mtime_ns, "", None, None,
+        report.warnings.append({"path": found.key, "warning": w})
+    doc = Document(None, found.key, found.name, found.sha256, found.size, found.mtime_ns, "", None, None,
                    None, extracted.page_count, kind=extracted.kind, warnings=tuple(extracted.warnings),
                    accessed=extracted.accessed, extracted_meta=json.dumps(own))
     return replace(doc, **_resolved(doc, report))
@@ -212,12 +265,13 @@ def _resolved(doc: Document, report: IngestReport) -> dict:
     """The metadata a document should have now: its sidecar entry over what the file says."""
     own = json.loads(doc.extracted_meta or "{}")
     try:
-        side = metadata.sidecar_for(Path(doc.path))
+        side = metadata.SidecarEntry() if web_copies.is_web(doc) else metadata.sidecar_for(Path(doc.path))
     except metadata.SidecarError as exc:
         side = metadata.SidecarEntry(problems=[str(exc)])
     for problem in side.problems:
         report.warnings.append({"path": doc.path, "warning": problem})
-    meta = metadata.resolve(Path(doc.path), own.get("title"), own.get("publisher"), own.get("year"), side.values)
+    named = Path(web.display_name(doc.path)) if web_copies.is_web(doc) else Path(doc.path)
+    meta = metadata.resolve(named, own.get("title"), own.get("publisher"), own.get("year"), side.values)
     return {"title": meta["title"], "publisher": meta["publisher"], "year": meta["year"], "doc_type": meta["doc_type"],
             "url": meta["url"] or own.get("url"), "states": tuple(meta["states"] or own.get("states") or ())}
 
@@ -238,27 +292,42 @@ def _sidecar_updates(docs: list[Document], changes: Changes, report: IngestRepor
 WORKER_MEMORY_BYTES = 4 * 1024**3
 
 
-def _extract_all(files: list[discover.Found], settings: Settings):
-    """Yield (found, Extracted or reason) in order; fills in found.sha256 from the bytes read.
+def _extract_all(files: list[discover.Found], jobs: list[web.Job], settings: Settings):
+    """Yield (found, Extracted or reason) for the files, then (job, Fetched, Unchanged or
+    reason) for the addresses, in order; fills in found.sha256 from the bytes read.
 
-    Every format is read in a worker process: a pathological file costs at most the time
-    limit, and a parser that crashes or runs out of memory takes only its worker down.
+    Every file is read, and every address fetched and read, in a worker process: a
+    pathological file costs at most the time limit, and a parser that crashes or runs out of
+    memory takes only its worker down.
     """
     limit = settings.max_file_mb * 1024 * 1024
-    pool = _pool() if any(f.size <= limit for f in files) else None
-    futures = {f.path: pool.schedule(_extract_in_worker, args=(str(f.path), str(f.real or f.path), f.inode, limit),
+    pool = _pool() if jobs or any(f.size <= limit for f in files) else None
+    futures = {f.path: pool.schedule(_extract_in_worker, args=(str(f.path), str(f.real or f.path), f.inode, limit,
+                                                               _ocr_budget(settings)),
                                      timeout=settings.extract_timeout_s)
                for f in files if f.size <= limit}
+    fetches = [pool.schedule(_fetch_in_worker, args=(job, settings.fetch_timeout_s, limit, _ocr_budget(settings)),
+                             timeout=settings.fetch_timeout_s + settings.extract_timeout_s) for job in jobs]
     try:
         for f in files:
             if f.path not in futures:
                 yield f, (f"file is {f.size / 2**20:.0f} MB, over the {settings.max_file_mb} MB limit "
                           "(KB_MAX_FILE_MB); skipped")
             else:
-                yield f, _result(f, futures[f.path], settings)
+                outcome = _result(futures[f.path], settings)
+                if isinstance(outcome, tuple):
+                    f.sha256, outcome = outcome
+                yield f, outcome
+        for job, future in zip(jobs, fetches):
+            yield job, _result(future, settings)
     finally:
-        for future in futures.values():
+        for future in [*futures.values(), *fetches]:
             future.cancel()
+
+
+def _ocr_budget(settings: Settings) -> float:
+    """OCR stops with a reason a little before the worker would be stopped without one."""
+    return settings.extract_timeout_s * 0.9
 
 
 _POOL = None
@@ -282,15 +351,14 @@ def _stop_pool(pool) -> None:
     pool.join(timeout=5)
 
 
-def _result(f: discover.Found, future, settings: Settings):
+def _result(future, settings: Settings):
+    """What the worker returned, or the reason it failed."""
     from concurrent.futures import TimeoutError as FutureTimeout
 
     from pebble import ProcessExpired
 
     try:
-        sha, extracted = future.result()
-        f.sha256 = sha
-        return extracted
+        return future.result()
     except ExtractionError as exc:
         return str(exc)
     except FutureTimeout:
@@ -304,9 +372,15 @@ def _result(f: discover.Found, future, settings: Settings):
         return f"unexpected error while reading ({type(exc).__name__}: {exc})"
 
 
-def _extract_in_worker(path: str, real: str, inode: tuple[int, int] | None, limit: int):
+def _extract_in_worker(path: str, real: str, inode: tuple[int, int] | None, limit: int, ocr_s: float):
     data = read_bytes(Path(real), inode, limit)
-    return hashlib.sha256(data).hexdigest(), formats.extract(Path(path), data)
+    with ocr.time_limit(ocr_s):
+        return hashlib.sha256(data).hexdigest(), formats.extract(Path(path), data)
+
+
+def _fetch_in_worker(job: web.Job, fetch_s: float, limit: int, ocr_s: float):
+    with ocr.time_limit(ocr_s):
+        return web.fetch_and_read(job, fetch_s, limit)
 
 
 def read_bytes(path: Path, inode: tuple[int, int] | None = None, limit: int | None = None) -> bytes:

@@ -37,3 +37,5 @@ class Extracted:
     warnings: list[str] = field(default_factory=list)
     url: str | None = None  # where it is published (a web page's address)
     accessed: str | None = None  # ISO date the page was retrieved
+    published: str | None = None  # ISO date the source says it was published, when it says
+    site_name: str | None = None  # the web site's own name ("Mass.gov")

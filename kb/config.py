@@ -38,7 +38,8 @@ class Settings:
     read_only: bool = False  # the app's Library cannot upload, edit, delete or ingest (serving to others)
     corpus_dir: Path | None = None  # where the app saves uploads and what it re-scans; None: corpus/ beside app.py
     extract_timeout_s: float = 120.0  # per PDF
-    max_file_mb: int = 200
+    max_file_mb: int = 200  # also the most a web address may serve
+    fetch_timeout_s: float = 30.0  # per web address: robots.txt, redirects and the page together
     checkpoint_s: float = 300.0  # a long ingest commits at least this often, so a crash loses little
     lock_wait_s: float = 600.0  # how long an ingest waits for another one to finish
 
@@ -62,6 +63,7 @@ ENV = {  # setting -> environment variable
     "corpus_dir": "KB_CORPUS",
     "extract_timeout_s": "KB_EXTRACT_TIMEOUT_S",
     "max_file_mb": "KB_MAX_FILE_MB",
+    "fetch_timeout_s": "KB_FETCH_TIMEOUT_S",
     "checkpoint_s": "KB_CHECKPOINT_S",
     "lock_wait_s": "KB_LOCK_WAIT_S",
 }
@@ -103,7 +105,7 @@ def _coerce(values: dict) -> Settings:
     for key in ("hnsw_threshold", "upload_limit_mb", "upload_quota_mb", "max_file_mb"):
         if key in out:
             out[key] = _number(key, out[key], int)
-    for key in ("extract_timeout_s", "checkpoint_s", "lock_wait_s"):
+    for key in ("extract_timeout_s", "fetch_timeout_s", "checkpoint_s", "lock_wait_s"):
         if key in out:
             out[key] = _number(key, out[key], float)
     if out.get("index", "auto") not in INDEX_KINDS:

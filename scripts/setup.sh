@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv/ and install the project into it. Safe to run again; fast when done.
+# Create .venv/ and install the project into it, and Tesseract (Debian) for OCR of scanned PDFs.
+# Safe to run again; fast when done.
 #   scripts/setup.sh          # the app and the CLI
 #   scripts/setup.sh test     # plus the test tools
 set -euo pipefail
@@ -17,4 +18,16 @@ if [ "${1:-}" = "test" ]; then
     python -m pip install --quiet -e ".[test]"
 else
     python -m pip install --quiet -e .
+fi
+
+# OCR of scanned PDF pages needs Tesseract and its English model. Without them ingestion still
+# works and a scanned PDF is reported as needing OCR.
+if ! { command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx eng; }; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || command -v sudo >/dev/null 2>&1; }; then
+        $sudo apt-get update -qq && $sudo apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null \
+            || echo "setup: could not install tesseract-ocr; scanned PDFs will be reported as needing OCR" >&2
+    else
+        echo "setup: install Tesseract with its English model for OCR of scanned PDFs (Debian: tesseract-ocr tesseract-ocr-eng)" >&2
+    fi
 fi

@@ -1,64 +1,139 @@
-"""HTML pages: visible text, headings as sections, meta tags as metadata."""
+"""HTML pages: the page's main content (navigation, breadcrumbs, footers, cookie banners
+left out), headings as sections, lists and tables kept, meta tags as metadata.
+
+Finding the main content is trafilatura's job (a boilerplate-removal library); reading it is
+ours. trafilatura also drops short link-only blocks inside the content, which on a resource
+list are the content, so its output is used only to locate the element that holds the
+content (the deepest one holding nearly all of trafilatura's text), and that element is read
+whole. Markdown, which has no boilerplate, is read whole with `html_to_pages`.
+"""
 from __future__ import annotations
 
 import re
 
+from kb.text import collapse
+
 from ..sniff import decode_text, looks_like_text
-from ..types import Extracted, Page
+from ..types import Extracted
 from .base import Format
+from .blocks import PageBuilder
 
 YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
 
 DROP_TAGS = ["script", "style", "noscript", "template", "iframe", "svg", "canvas", "object", "embed", "nav",
-             "button", "select", "input", "textarea", "form", "head", "link", "meta"]
+             "button", "select", "input", "textarea", "form", "head", "link", "meta", "dialog"]
 BLOCK_TAGS = {"p", "div", "section", "article", "main", "header", "footer", "aside", "blockquote", "pre", "ul",
               "ol", "dl", "dt", "dd", "li", "table", "thead", "tbody", "tfoot", "tr", "figure", "figcaption",
               "caption", "address", "hr", "br", "details", "summary", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th"}
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+ITEM_TAGS = {"li", "dt", "dd"}
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+# Page furniture by ARIA landmark role, and by the words sites name it with in id/class.
+BOILERPLATE_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary", "alertdialog", "dialog"}
+# ("social" and "consent" alone are not here: "social-emotional" and "parental consent" are topics.)
+BOILERPLATE_NAMES = re.compile(
+    r"(?:^|[-_\s])(?:breadcrumbs?|cookies?|cookie-?(?:banner|notice|bar|consent|policy)|consent-?(?:banner|manager|"
+    r"notice|popup)|gdpr|skip-?(?:link|links|nav|to-content|to-main)|share|sharing|social-?(?:share|media|links|icons)|"
+    r"newsletter|subscribe|site-?header|site-?footer|masthead|footer|navbar|nav-?menu|menu|sidebar|pager|pagination|"
+    r"feedback|toc|table-?of-?contents|on-?this-?page|back-?to-?top)"
+    r"(?:$|[-_\s])", re.I)
+MIN_SHARE = 0.9  # the content element holds at least this share of trafilatura's text
 
 
 def extract_html(data: bytes) -> Extracted:
     html, warnings = decode_text(data)
-    result = html_to_pages(html)
+    result = main_content_pages(html)
     result.warnings = warnings + result.warnings
     return result
 
 
 def html_to_pages(html: str) -> Extracted:
-    """Visible text in blocks: paragraphs apart, list items and table rows on lines, headings
-    recorded; scripts, styles, navigation and hidden elements dropped."""
+    """The whole page's visible text (for Markdown, and HTML without boilerplate)."""
+    soup = _soup(html)
+    meta = _metadata(soup)
+    _drop_invisible(soup)
+    return _read(soup.body or soup, meta)
+
+
+def main_content_pages(html: str, url: str | None = None) -> Extracted:
+    """The page's main content with its metadata; the whole visible page (navigation, header,
+    footer and banners dropped) when no main content can be told apart."""
+    soup = _soup(html)
+    meta = _metadata(soup)
+    meta.update({k: v for k, v in _page_metadata(html, url).items() if v and not meta.get(k)})
+    _drop_invisible(soup)
+    _drop_furniture(soup)
+    body = soup.body or soup
+    container = _content_element(body, _main_text_blocks(html))
+    result = _read(container if container is not None else body, meta)
+    if container is None:
+        result.warnings.append("the main content could not be told from the rest of the page; "
+                               "all its text except navigation, header and footer was indexed")
+    return result
+
+
+def _soup(html: str):
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(html, "lxml")
-    title = _html_title(soup)
-    publisher = _meta(soup, "citation_publisher", "dc.publisher", "publisher", "og:site_name", "author")
-    year = _year(_meta(soup, "citation_publication_date", "citation_date", "dc.date", "article:published_time",
-                       "date"))
-    for tag in soup(DROP_TAGS):
-        tag.decompose()
-    for tag in soup.find_all(_is_hidden):
-        tag.decompose()
-    blocks: list[tuple[str, str]] = []
-    _walk(soup.body or soup, blocks)
-    text, headings = _join_blocks(blocks)
-    if not title and headings:
-        title = headings[0][1]
-    return Extracted([Page(None, text, headings)], "html", title=title, publisher=publisher, year=year)
+    return BeautifulSoup(html, "lxml")
 
 
-def _is_hidden(tag) -> bool:
-    attrs = getattr(tag, "attrs", None) or {}
-    return ("hidden" in attrs or str(attrs.get("aria-hidden", "")).lower() == "true"
-            or bool(HIDDEN_STYLE.search(str(attrs.get("style", "")))))
+def _read(root, meta: dict) -> Extracted:
+    builder, inline = PageBuilder(), []
+    _walk(root, builder, inline, "paragraph")
+    _flush(inline, builder, "paragraph")
+    page = builder.page(None)
+    title = meta.get("title") or _without_site_name(meta.get("title_tag"), meta.get("site_name")) or \
+        (page.headings[0][1] if page.headings else None)
+    return Extracted([page], "html", title=title, publisher=meta.get("publisher"), year=_year(meta.get("date")),
+                     published=_iso_date(meta.get("date")), site_name=meta.get("site_name"))
 
 
-def _html_title(soup) -> str | None:
-    for candidate in (_meta(soup, "citation_title", "dc.title", "og:title"),
-                      soup.title.get_text(" ", strip=True) if soup.title else None):
-        if candidate:
-            return " ".join(candidate.split())
-    return None
+# ---- metadata ---------------------------------------------------------------------------------
+
+def _metadata(soup) -> dict:
+    """What the page's own tags say: the scholarly and Dublin Core tags first."""
+    return {
+        "title": _meta(soup, "citation_title", "dc.title", "og:title"),
+        "title_tag": _first(soup.title.get_text(" ", strip=True) if soup.title else None),
+        "publisher": _meta(soup, "citation_publisher", "dc.publisher", "publisher", "og:site_name", "author"),
+        "site_name": _meta(soup, "og:site_name", "application-name"),
+        "date": _meta(soup, "citation_publication_date", "citation_date", "dc.date", "dcterms.issued",
+                      "article:published_time", "date"),
+    }
+
+
+def _page_metadata(html: str, url: str | None) -> dict:
+    """trafilatura's reading of the page: site name and publication date from the page's markup
+    (never guessed from its running text, where a copyright line or a 'last reviewed' date
+    would pass for it)."""
+    try:
+        from trafilatura.metadata import extract_metadata
+
+        found = extract_metadata(html, default_url=url, extensive=False)
+    except Exception:  # noqa: BLE001 - metadata is a fallback; the page is still read
+        return {}
+    if found is None:
+        return {}
+    return {"site_name": found.sitename, "publisher": found.sitename, "date": found.date}
+
+
+def _without_site_name(title: str | None, site: str | None) -> str | None:
+    """A <title> less the site's name that pages append or prepend ("Guide | Mass.gov")."""
+    if not title or not site:
+        return title
+    for sep in (" | ", " – ", " — ", " - ", " • ", " :: ", ": "):
+        head, found, tail = title.rpartition(sep)
+        if found and tail.strip().casefold() == site.casefold() and head.strip():
+            return head.strip()
+        head, found, tail = title.partition(sep)
+        if found and head.strip().casefold() == site.casefold() and tail.strip():
+            return tail.strip()
+    return title
+
+
+def _first(*values: str | None) -> str | None:
+    return next((" ".join(v.split()) for v in values if v and v.strip()), None)
 
 
 def _meta(soup, *names) -> str | None:
@@ -75,14 +150,126 @@ def _year(value: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _walk(node, blocks: list[tuple[str, str]], inline: list[str] | None = None) -> None:
-    """Depth-first: inline text gathers into the current block; block tags flush it."""
+def _iso_date(value: str | None) -> str | None:
+    m = re.match(r"\s*(\d{4}-\d{2}-\d{2})", value or "")
+    return m.group(1) if m else None
+
+
+# ---- what is not content ------------------------------------------------------------------------
+
+def _drop_invisible(soup) -> None:
+    for tag in soup(DROP_TAGS):
+        tag.decompose()
+    for tag in soup.find_all(_is_hidden):
+        tag.decompose()
+
+
+def _is_hidden(tag) -> bool:
+    attrs = getattr(tag, "attrs", None) or {}
+    return ("hidden" in attrs or str(attrs.get("aria-hidden", "")).lower() == "true"
+            or bool(HIDDEN_STYLE.search(str(attrs.get("style", "")))))
+
+
+def _drop_furniture(soup) -> None:
+    """Landmarks and named blocks that are page furniture on any site: the site header and
+    footer, sidebars, breadcrumbs, cookie banners, share buttons."""
+    for tag in soup.find_all(_is_furniture):
+        if not tag.decomposed:
+            tag.decompose()
+
+
+def _is_furniture(tag) -> bool:
+    attrs = getattr(tag, "attrs", None) or {}
+    if str(attrs.get("role", "")).lower() in BOILERPLATE_ROLES:
+        return True
+    if tag.name in ("header", "footer", "aside") and tag.find_parent(("article", "main")) is None:
+        return True  # the site's header, footer and sidebar, not an article's
+    if tag.name in ("body", "main", "article"):
+        return False
+    label = str(attrs.get("aria-label", ""))
+    names = " ".join([str(attrs.get("id", "")), label, *(attrs.get("class") or [])])
+    return bool(BOILERPLATE_NAMES.search(names))
+
+
+def _main_text_blocks(html: str) -> list[str]:
+    """The paragraphs, headings, list items and cells trafilatura judges to be main content."""
+    try:
+        import trafilatura
+        from lxml import etree
+
+        xml = trafilatura.extract(html, output_format="xml", include_tables=True, include_comments=False,
+                                  include_links=False, include_images=False, deduplicate=False)
+        if not xml:
+            return []
+        root = etree.fromstring(xml.encode("utf-8"))
+    except Exception:  # noqa: BLE001 - then the page is read whole, minus its furniture
+        return []
+    main = root.find("main")
+    if main is None:
+        return []
+    return [text for el in main.iter("p", "head", "item", "cell", "quote", "code")
+            if len(text := "".join(el.itertext()).strip()) >= 3]
+
+
+def _content_element(body, blocks: list[str]):
+    """The deepest element that holds at least MIN_SHARE of the blocks' text (None when no
+    block is found in the page)."""
+    from bs4 import NavigableString
+    from bs4.element import Comment, Doctype, ProcessingInstruction
+
+    nodes, starts, parts = [], [], []
+    at = 0
+    for node in body.descendants:
+        if isinstance(node, NavigableString) and not isinstance(node, (Comment, Doctype, ProcessingInstruction)):
+            squeezed = "".join(str(node).split())
+            if squeezed:
+                nodes.append(node)
+                starts.append(at)
+                parts.append(squeezed)
+                at += len(squeezed)
+    text = "".join(parts)
+    weight: dict[int, int] = {}
+    elements: dict[int, object] = {}
+    total = 0
+    position = 0
+    for block in blocks:
+        needle = "".join(block.split())
+        found = text.find(needle, position)
+        if found < 0:
+            found = text.find(needle)
+        if found < 0:
+            continue
+        position = found + len(needle)
+        total += len(needle)
+        first, last = _node_at(starts, found), _node_at(starts, found + len(needle) - 1)
+        for element in _common_ancestors(nodes[first], nodes[last]):
+            weight[id(element)] = weight.get(id(element), 0) + len(needle)
+            elements[id(element)] = element
+    if not total:
+        return None
+    held = [elements[key] for key, w in weight.items() if w >= MIN_SHARE * total]
+    return max(held, key=lambda el: len(list(el.parents)), default=None)
+
+
+def _node_at(starts: list[int], offset: int) -> int:
+    from bisect import bisect_right
+
+    return bisect_right(starts, offset) - 1
+
+
+def _common_ancestors(a, b) -> list:
+    """Elements that contain both nodes, innermost first."""
+    ancestors_of_b = {id(p) for p in b.parents}
+    return [p for p in a.parents if id(p) in ancestors_of_b]
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+def _walk(node, out: PageBuilder, inline: list[str], kind: str) -> None:
+    """Depth-first: inline text gathers in `inline`; a block tag writes it out first."""
     from bs4 import NavigableString, Tag
     from bs4.element import Comment, Doctype, ProcessingInstruction
 
-    own = inline is None
-    if own:
-        inline = []
     for child in node.children:
         if isinstance(child, (Comment, Doctype, ProcessingInstruction)):
             continue
@@ -92,63 +279,45 @@ def _walk(node, blocks: list[tuple[str, str]], inline: list[str] | None = None) 
         if not isinstance(child, Tag):
             continue
         name = child.name.lower()
-        if name in BLOCK_TAGS:
-            _flush(inline, blocks, "p")
-            if name in HEADINGS:
-                blocks.append(("h", " ".join(child.get_text(" ").split())))
-            elif name == "pre":
-                blocks.append(("pre", child.get_text()))
-            elif name in ("td", "th"):
-                cell: list[str] = []
-                _walk(child, blocks, cell)
-                blocks.append(("cell", " ".join("".join(cell).split())))
-            else:
-                _walk(child, blocks, inline)
-                _flush(inline, blocks, "li" if name in ("li", "dt", "dd") else "p")
-            if name == "tr":
-                blocks.append(("row", ""))
+        if name not in BLOCK_TAGS:
+            _walk(child, out, inline, kind)
+            continue
+        _flush(inline, out, kind)
+        if name in HEADINGS:
+            out.heading(child.get_text(" "))
+        elif name == "pre":
+            out.preformatted(child.get_text())
+        elif name == "table":
+            _table(child, out)
         else:
-            _walk(child, blocks, inline)
-    if own:
-        _flush(inline, blocks, "p")
+            inner = "item" if name in ITEM_TAGS else kind
+            _walk(child, out, inline, inner)
+            _flush(inline, out, inner)
 
 
-def _flush(inline: list[str], blocks: list[tuple[str, str]], kind: str) -> None:
-    text = " ".join("".join(inline).split())
+def _flush(inline: list[str], out: PageBuilder, kind: str) -> None:
+    text = collapse("".join(inline))
     inline.clear()
     if text:
-        blocks.append((kind, text))
+        (out.item if kind == "item" else out.paragraph)(text)
 
 
-def _join_blocks(blocks: list[tuple[str, str]]) -> tuple[str, list[tuple[int, str]]]:
-    """Blocks → page text: paragraphs and headings apart by a blank line, list items and
-    table rows by a newline, table cells by a tab."""
-    parts: list[str] = []
-    headings: list[tuple[int, str]] = []
-    length = 0
-    prev = None
-    for kind, text in blocks:
-        if kind == "row":
-            prev = "row"
+def _table(table, out: PageBuilder) -> None:
+    """Row by row; a caption before it; header rows are those in <thead> or all <th>."""
+    caption = table.find("caption")
+    if caption is not None and caption.find_parent("table") is table:
+        out.paragraph(caption.get_text(" "))
+    rows, header = [], 0
+    for tr in table.find_all("tr"):
+        if tr.find_parent("table") is not table:
+            continue  # a nested table's rows are read as the text of its cell
+        cells = tr.find_all(("td", "th"), recursive=False)
+        if not cells:
             continue
-        if not text.strip():
-            continue
-        if not parts:
-            sep = ""
-        elif kind == "cell" and prev == "cell":
-            sep = "\t"
-        elif kind in ("li", "cell") and prev in ("li", "cell", "row"):
-            sep = "\n"
-        else:
-            sep = "\n\n"
-        parts.append(sep)
-        length += len(sep)
-        if kind == "h":
-            headings.append((length, text))
-        parts.append(text)
-        length += len(text)
-        prev = kind
-    return "".join(parts), headings
+        if len(rows) == header and (tr.find_parent("thead") is not None or all(c.name == "th" for c in cells)):
+            header += 1
+        rows.append([c.get_text(" ") for c in cells])
+    out.table(rows, header)
 
 
 FORMAT = Format(kind="html", label="HTML page", suffixes=(".html", ".htm"), media_types=("text/html",

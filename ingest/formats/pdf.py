@@ -1,12 +1,15 @@
-"""PDFs with a text layer, read by pypdf and laid out in reading order by pdf_layout."""
+"""PDFs, read by pypdf and laid out in reading order by pdf_layout; pages without a text
+layer (scans) are read by OCR (ingest/formats/ocr.py) when Tesseract is installed."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from kb.errors import ExtractionError
 
 from ..types import Extracted, Page
 from .base import Format
+from .pdf_labels import printed_labels
 from .pdf_meta import pdf_metadata
 
 MIN_PDF_CHARS = 20  # fewer letters/digits than this (in a PDF, or on a page) is no usable text
@@ -49,13 +52,18 @@ def extract_pdf(data: bytes) -> Extracted:
     letters = [sum(ch.isalnum() for ch in p.text) for p in pages]
     image_pages = [i for i, n in enumerate(letters) if n < MIN_PDF_CHARS and _has_images(reader, i)]
     warnings = []
+    if image_pages:
+        recognised = _ocr(data, layout, image_pages)
+        if recognised is not None:
+            warnings += recognised.warnings
+            letters = [sum(ch.isalnum() for ch in p.text) for p in pages]
+            image_pages = [i for i in image_pages if i not in recognised.pages]
     if sum(letters) < MIN_PDF_CHARS or len(image_pages) == count:
         if image_pages and len(image_pages) * 2 >= count:
-            raise ExtractionError(f"image-only PDF, no extractable text ({len(image_pages)} of {count} pages are "
-                                  "pictures of text): it needs OCR before it can be searched")
+            raise ExtractionError(f"image-only PDF, no extractable text: {_unread(image_pages, count)}")
         raise ExtractionError("no extractable text in this PDF")
     if image_pages:
-        warnings.append(f"{len(image_pages)} of {count} pages are images without a text layer (need OCR)")
+        warnings.append(_unread(image_pages, count))
     meta = pdf_metadata(reader, pages, layout.running)
     return Extracted(pages, "pdf", title=meta.title or _first_heading(pages), publisher=meta.publisher,
                      year=meta.year, page_count=count, warnings=warnings)
@@ -66,6 +74,38 @@ def _lay_out(reader):
     from .pdf_layout import lay_out
 
     return lay_out(reader)
+
+
+def _ocr(data: bytes, layout, indices: list[int]):
+    """Read the pages without a text layer by OCR, in place; None when OCR is not installed.
+
+    Printed page numbers are read again over all pages, those of the text layer and those OCR
+    found, since a number is trusted only when a neighbouring page agrees with it."""
+    from .ocr import recognise, unavailable
+
+    if unavailable():
+        return None
+    recognised = recognise(data, indices)
+    pages = layout.pages
+    margins = [recognised.margins.get(i, []) if i in indices else
+               (layout.margins[i] if i < len(layout.margins) else []) for i in range(len(pages))]
+    labels = printed_labels(margins)
+    for index, page in enumerate(pages):
+        if index in recognised.pages:
+            page = pages[index] = replace(recognised.pages[index], label=page.label)
+        if page.label is None:  # the PDF's own page labels first
+            page.label = labels[index]
+    return recognised
+
+
+def _unread(image_pages: list[int], count: int) -> str:
+    """What became of the pages that are pictures: OCR found nothing, or could not run."""
+    from .ocr import unavailable
+
+    reason = unavailable()
+    if reason:
+        return f"{len(image_pages)} of {count} pages are pictures of text that need OCR, but {reason}"
+    return f"OCR found no text on {len(image_pages)} of {count} pages, which are pictures"
 
 
 def _has_images(reader, index: int) -> bool:

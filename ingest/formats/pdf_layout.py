@@ -1580,6 +1580,7 @@ class Layout:
 
     pages: list[Page]
     running: list[str] = field(default_factory=list)
+    margins: list[list[str]] = field(default_factory=list)  # per page, the texts at its top and bottom edges
 
 
 def lay_out_pages(reader: pypdf.PdfReader) -> list[Page]:
@@ -1650,7 +1651,7 @@ def lay_out(reader: pypdf.PdfReader) -> Layout:
             page = Page(number, _clean_plain(plain, vocab), [])
         page.label = labels[number - 1] if number - 1 < len(labels) else None
         pages.append(page)
-    return Layout(pages, margins.running_lines)
+    return Layout(pages, margins.running_lines, margins.texts)
 
 
 def _page_blocks(

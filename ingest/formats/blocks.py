@@ -1,0 +1,88 @@
+"""Page text built block by block, for formats that arrive as structure (HTML, Word) rather
+than as laid-out lines (PDF).
+
+One layout for all of them, so the splitter sees the same shapes whatever the source:
+paragraphs and headings apart by a blank line, list items on consecutive lines, a table as
+one block of rows (one line each, cells split by tabs) whose span and header rows go to
+`Page.tables`, footnotes as their own blocks at the end, their spans in `Page.footnotes`.
+"""
+from __future__ import annotations
+
+from kb.text import collapse
+
+from ..types import Page
+
+
+class PageBuilder:
+    """Appends blocks to one page's text and records where headings, tables and footnotes are."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.length = 0
+        self.headings: list[tuple[int, str]] = []
+        self.tables: list[tuple[int, int, int]] = []
+        self.footnotes: list[tuple[int, int]] = []
+        self.previous: str | None = None  # kind of the last block written
+
+    def __bool__(self) -> bool:
+        return self.length > 0
+
+    def _write(self, kind: str, text: str) -> int:
+        """Append `text` after the separator its kind needs; returns where it starts."""
+        if self.parts:
+            sep = "\n" if kind == "item" and self.previous == "item" else "\n\n"
+            self.parts.append(sep)
+            self.length += len(sep)
+        start = self.length
+        self.parts.append(text)
+        self.length += len(text)
+        self.previous = kind
+        return start
+
+    def heading(self, text: str) -> None:
+        text = collapse(text)
+        if text:
+            self.headings.append((self._write("heading", text), text))
+
+    def paragraph(self, text: str) -> None:
+        """A paragraph; line breaks inside it are kept as newlines."""
+        lines = [collapse(line) for line in text.split("\n")]
+        text = "\n".join(line for line in lines if line)
+        if text:
+            self._write("paragraph", text)
+
+    def preformatted(self, text: str) -> None:
+        text = text.strip("\n")
+        if text.strip():
+            self._write("paragraph", text)
+
+    def item(self, text: str) -> None:
+        """A list item: consecutive items sit on consecutive lines."""
+        text = collapse(text)
+        if text:
+            self._write("item", text)
+
+    def table(self, rows: list[list[str]], header_rows: int = 0) -> None:
+        """Rows of cells; empty rows dropped, each cell on one line."""
+        kept: list[str] = []
+        header_chars = 0
+        for index, row in enumerate(rows):
+            cells = [collapse(cell) for cell in row]
+            if not any(cells):
+                continue
+            kept.append("\t".join(cells))
+            if index < header_rows:
+                header_chars = len("\n".join(kept))
+        if kept:
+            text = "\n".join(kept)
+            start = self._write("table", text)
+            self.tables.append((start, start + len(text), start + header_chars))
+
+    def footnote(self, text: str) -> None:
+        text = collapse(text)
+        if text:
+            start = self._write("footnote", text)
+            self.footnotes.append((start, start + len(text)))
+
+    def page(self, number: int | None = None) -> Page:
+        return Page(number, "".join(self.parts), self.headings, tables=self.tables, footnotes=self.footnotes)

@@ -1,0 +1,422 @@
+"""Word documents (.docx), read with python-docx and their WordprocessingML.
+
+Headings (paragraphs in a Heading/Title style, or any style with an outline level) become
+sections; list paragraphs stay one item a line; tables are read row by row; footnotes and
+endnotes become blocks of their own ("1 text"), footnotes at the end of the page that cites
+them, endnotes at the end. Tracked deletions, field codes and the table of contents are left
+out; text boxes are read after the paragraph that anchors them. Pages are numbered only when
+the document marks where its pages break (hard page breaks, or the breaks Word records when
+it saves); otherwise it is one flowing page with no number. The core properties (title,
+author or company, created date) are fallbacks for the metadata.
+"""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from kb.errors import ExtractionError
+from kb.text import collapse
+
+from ..types import Extracted, Page
+from .base import Format
+from .blocks import PageBuilder
+
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+RELS_FOOTNOTES = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/footnotes"
+RELS_ENDNOTES = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/endnotes"
+MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+HEADING_STYLE = re.compile(r"^(?:heading\s*([1-9])|title)$", re.I)
+LIST_STYLE = re.compile(r"^list(?:\s+(?:paragraph|bullet|number|continue))?(?:\s*\d)?$", re.I)
+TOC_STYLE = re.compile(r"^(?:toc\s*(?:heading|\d)|table of figures)$", re.I)
+# Names a template or an unnamed installation puts in the author field: nobody's name.
+PLACEHOLDER_AUTHORS = {"python-docx", "microsoft office user", "windows user", "user", "admin", "administrator",
+                       "author", "owner", "unknown", "office"}
+PYTHON_DOCX_TEMPLATE_CREATED = datetime(2013, 12, 23, 23, 15, tzinfo=timezone.utc)
+# Subtrees whose text is not the document's text as read: deleted or moved-away runs, field
+# instructions, ruby guide text, and the fallback copy of a drawing.
+SKIPPED = {f"{{{W}}}del", f"{{{W}}}moveFrom", f"{{{W}}}instrText", f"{{{W}}}delText", f"{{{W}}}rt",
+           f"{{{MC}}}Fallback"}
+
+
+def w(tag: str) -> str:
+    return f"{{{W}}}{tag}"
+
+
+def extract_docx(data: bytes) -> Extracted:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise ExtractionError(f"corrupt or unreadable Word document ({type(exc).__name__})") from None
+    except Exception as exc:  # noqa: BLE001 - python-docx and lxml raise many types on damaged parts
+        raise ExtractionError(f"corrupt or unreadable Word document ({type(exc).__name__}: {str(exc)[:100]})") from None
+    reader = _Reader(_Styles(document), _notes(document, RELS_FOOTNOTES), _notes(document, RELS_ENDNOTES))
+    reader.body(document.element.body)
+    pages = reader.finish()
+    title, publisher, year = _core_properties(document, data)
+    first_heading = next((h for p in pages for _, h in p.headings), None)
+    return Extracted(pages, "docx", title=title or first_heading, publisher=publisher, year=year,
+                     page_count=len(pages) if pages[0].number is not None else None)
+
+
+# ---- styles -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Role:
+    heading: bool = False
+    item: bool = False
+    toc: bool = False
+
+
+class _Styles:
+    """What each paragraph style means, following `basedOn` to the built-in styles."""
+
+    def __init__(self, document):
+        self.by_id = {}
+        for style in document.styles.element.findall(w("style")):
+            self.by_id[style.get(w("styleId"))] = style
+        self.cache: dict[str | None, _Role] = {}
+
+    def role(self, paragraph) -> _Role:
+        ppr = paragraph.find(w("pPr"))
+        style_id = None
+        own_level = own_numbered = None
+        if ppr is not None:
+            style = ppr.find(w("pStyle"))
+            style_id = style.get(w("val")) if style is not None else None
+            own_level = _outline_level(ppr)
+            own_numbered = _numbered(ppr)
+        role = self._style_role(style_id)
+        if own_level is not None:
+            role = _Role(heading=own_level < 9, item=role.item, toc=role.toc)
+        if own_numbered is not None and not role.heading:
+            role = _Role(item=own_numbered, toc=role.toc)
+        return role
+
+    def _style_role(self, style_id: str | None) -> _Role:
+        if style_id not in self.cache:
+            heading = item = toc = False
+            seen = set()
+            current = style_id
+            while current and current not in seen and current in self.by_id:
+                seen.add(current)
+                style = self.by_id[current]
+                name_el = style.find(w("name"))
+                name = name_el.get(w("val")) if name_el is not None else current
+                ppr = style.find(w("pPr"))
+                level = _outline_level(ppr) if ppr is not None else None
+                heading = heading or bool(HEADING_STYLE.match(name)) or (level is not None and level < 9)
+                item = item or bool(LIST_STYLE.match(name)) or (ppr is not None and bool(_numbered(ppr)))
+                toc = toc or bool(TOC_STYLE.match(name))
+                based = style.find(w("basedOn"))
+                current = based.get(w("val")) if based is not None else None
+            self.cache[style_id] = _Role(heading=heading, item=item and not heading, toc=toc)
+        return self.cache[style_id]
+
+
+def _outline_level(ppr) -> int | None:
+    el = ppr.find(w("outlineLvl"))
+    try:
+        return int(el.get(w("val"))) if el is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _numbered(ppr) -> bool | None:
+    """True for a numbered or bulleted paragraph, False where numbering is switched off (numId 0)."""
+    num = ppr.find(w("numPr"))
+    if num is None:
+        return None
+    num_id = num.find(w("numId"))
+    return num_id is None or num_id.get(w("val")) != "0"
+
+
+# ---- notes ------------------------------------------------------------------------------------
+
+def _notes(document, reltype: str) -> dict[str, object]:
+    """Footnote or endnote elements by id, read from their part (python-docx does not model them)."""
+    from docx.oxml import parse_xml
+
+    for rel in document.part.rels.values():
+        if rel.reltype == reltype and not rel.is_external:
+            try:
+                root = parse_xml(rel.target_part.blob)
+            except Exception:  # noqa: BLE001 - damaged notes must not lose the body
+                return {}
+            return {note.get(w("id")): note for note in root if note.get(w("type")) in (None, "normal")}
+    return {}
+
+
+# ---- the body ---------------------------------------------------------------------------------
+
+@dataclass
+class _PageInProgress:
+    builder: PageBuilder = field(default_factory=PageBuilder)
+    notes: list[str] = field(default_factory=list)  # footnote texts cited on this page
+
+
+class _Reader:
+    """Walks the body in order, writing blocks into the current page."""
+
+    def __init__(self, styles: _Styles, footnotes: dict, endnotes: dict):
+        self.styles, self.footnotes, self.endnotes = styles, footnotes, endnotes
+        self.pages = [_PageInProgress()]
+        self.breaks = 0
+        self.note_numbers: dict[tuple[str, str], int] = {}
+        self.endnote_texts: list[str] = []
+
+    def body(self, element) -> None:
+        for child in element:
+            if child.tag == w("p"):
+                self.paragraph(child)
+            elif child.tag == w("tbl"):
+                self.table(child)
+            elif child.tag == w("sdt"):
+                if not _is_toc(child):
+                    content = child.find(w("sdtContent"))
+                    if content is not None:
+                        self.body(content)
+            elif child.tag in (w("customXml"), w("ins"), w("moveTo")):
+                self.body(child)
+
+    def paragraph(self, p) -> None:
+        ppr = p.find(w("pPr"))
+        if ppr is not None and ppr.find(w("pageBreakBefore")) is not None:
+            self.page_break()
+        role = self.styles.role(p)
+        tokens: list = []
+        boxes: list = []
+        _runs(p, tokens, boxes)
+        text: list[str] = []
+        for token in tokens + [PAGE_END]:
+            if isinstance(token, str):
+                text.append(token)
+            elif isinstance(token, _NoteRef):
+                self._cite(token)
+            else:  # a page break inside the paragraph: the text before it ends the page
+                if not role.toc:
+                    self._write(role, "".join(text))
+                text = []
+                if token is PAGE_BREAK:
+                    self.page_break()
+        for box in boxes:
+            self.body(box)
+        if ppr is not None and _section_starts_page(ppr):
+            self.page_break()
+
+    def _write(self, role: _Role, text: str) -> None:
+        out = self.pages[-1].builder
+        if role.heading:
+            out.heading(text)
+        elif role.item:
+            out.item(text)
+        else:
+            out.paragraph(text)
+
+    def _cite(self, ref: "_NoteRef") -> None:
+        """Number a note at its first citation; a footnote goes to the page citing it."""
+        notes = self.endnotes if ref.end else self.footnotes
+        key = ("end" if ref.end else "foot", ref.id)
+        if ref.id not in notes or key in self.note_numbers:
+            return
+        if ref.end:
+            self.endnote_texts.append(f"{_roman(len(self.endnote_texts) + 1)} {_note_text(notes[ref.id])}")
+            self.note_numbers[key] = len(self.endnote_texts)
+        else:
+            self.note_numbers[key] = sum(1 for k in self.note_numbers if k[0] == "foot") + 1
+            self.pages[-1].notes.append(f"{self.note_numbers[key]} {_note_text(notes[ref.id])}")
+
+    def table(self, tbl) -> None:
+        rows, header = [], 0
+        for tr in tbl.findall(w("tr")):
+            cells = []
+            for tc in tr.findall(w("tc")):
+                if _merged_continuation(tc):
+                    cells.append("")
+                    continue
+                tokens: list = []
+                _runs(tc, tokens, [])
+                for ref in (t for t in tokens if isinstance(t, _NoteRef)):
+                    self._cite(ref)
+                cells.append(_text(tokens))
+            trpr = tr.find(w("trPr"))
+            if len(rows) == header and trpr is not None and trpr.find(w("tblHeader")) is not None:
+                header += 1
+            rows.append(cells)
+        if rows and header == 0 and len(rows) > 1:
+            header = 1  # unmarked: the first row, as for PDF tables
+        self.pages[-1].builder.table(rows, header)
+
+    def page_break(self) -> None:
+        """Start a new page, unless nothing has been written since the last break (Word
+        records a break it rendered right after a hard break: one break, not two)."""
+        current = self.pages[-1]
+        if current.builder or current.notes:
+            self.breaks += 1
+            self.pages.append(_PageInProgress())
+
+    def finish(self) -> list[Page]:
+        if self.endnote_texts:
+            self.pages[-1].notes.extend(self.endnote_texts)
+        pages = []
+        for current in self.pages:
+            for note in current.notes:
+                current.builder.footnote(note)
+            pages.append(current.builder)
+        while len(pages) > 1 and not pages[-1]:
+            pages.pop()
+        if self.breaks == 0 or len(pages) == 1:
+            return [pages[0].page(None)]
+        return [builder.page(number) for number, builder in enumerate(pages, start=1)]
+
+
+@dataclass(frozen=True)
+class _NoteRef:
+    id: str | None
+    end: bool  # an endnote, not a footnote
+
+
+PAGE_BREAK = object()  # a page break inside a paragraph
+PAGE_END = object()  # the paragraph's end
+
+
+def _runs(element, tokens: list, boxes: list) -> None:
+    """The text of a paragraph (or cell) in order: strings, PAGE_BREAK and _NoteRef tokens;
+    text boxes are collected in `boxes` to be read after it."""
+    for child in element:
+        tag = child.tag
+        if tag in SKIPPED or tag in (w("pPr"), w("rPr"), w("tcPr"), w("trPr"), w("tblPr")):
+            continue
+        if tag == w("t"):
+            tokens.append(child.text or "")
+        elif tag in (w("tab"), w("ptab")):
+            tokens.append(" ")
+        elif tag == w("br"):
+            tokens.append(PAGE_BREAK if child.get(w("type")) == "page" else "\n")
+        elif tag == w("cr"):
+            tokens.append("\n")
+        elif tag == w("noBreakHyphen"):
+            tokens.append("-")
+        elif tag == w("lastRenderedPageBreak"):
+            tokens.append(PAGE_BREAK)
+        elif tag in (w("footnoteReference"), w("endnoteReference")):
+            tokens.append(_NoteRef(child.get(w("id")), tag == w("endnoteReference")))
+        elif tag == w("txbxContent"):
+            boxes.append(child)
+        elif tag in (w("p"), w("tc")):
+            tokens.append(" ")  # paragraphs inside a cell, cells of a nested table
+            _runs(child, tokens, boxes)
+        else:
+            _runs(child, tokens, boxes)
+
+
+def _text(tokens: list) -> str:
+    return collapse("".join(t for t in tokens if isinstance(t, str)))
+
+
+def _note_text(note) -> str:
+    tokens: list = []
+    _runs(note, tokens, [])
+    return _text(tokens)
+
+
+def _merged_continuation(tc) -> bool:
+    """A cell that continues a vertical merge repeats nothing: the text is in the cell above."""
+    tcpr = tc.find(w("tcPr"))
+    if tcpr is None:
+        return False
+    merge = tcpr.find(w("vMerge"))
+    return merge is not None and merge.get(w("val")) in (None, "continue")
+
+
+def _is_toc(sdt) -> bool:
+    pr = sdt.find(w("sdtPr"))
+    if pr is None:
+        return False
+    gallery = pr.find(f"{w('docPartObj')}/{w('docPartGallery')}")
+    return gallery is not None and "table of contents" in (gallery.get(w("val")) or "").lower()
+
+
+def _section_starts_page(ppr) -> bool:
+    """A section break carried by this paragraph starts the next section on a new page
+    (the default section type), unless it is continuous."""
+    sect = ppr.find(w("sectPr"))
+    if sect is None:
+        return False
+    kind = sect.find(w("type"))
+    return kind is None or kind.get(w("val")) in (None, "nextPage", "oddPage", "evenPage")
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, numeral in ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"),
+                           (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
+        while n >= value:
+            out += numeral
+            n -= value
+    return out
+
+
+# ---- metadata ---------------------------------------------------------------------------------
+
+def _core_properties(document, data: bytes) -> tuple[str | None, str | None, int | None]:
+    """(title, publisher, year) from the document properties: the company (an organisation)
+    before the author, placeholder authors and the python-docx template's date ignored."""
+    try:
+        props = document.core_properties
+        title = collapse(props.title or "") or None
+        author = collapse(props.author or "")
+        created = props.created
+    except Exception:  # noqa: BLE001 - damaged properties are only missing metadata
+        return None, None, None
+    if author.lower() in PLACEHOLDER_AUTHORS:
+        author = ""
+    publisher = _company(data) or author or None
+    year = None
+    if created is not None:
+        stamp = created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+        if stamp != PYTHON_DOCX_TEMPLATE_CREATED and 1900 < created.year <= datetime.now().year + 1:
+            year = created.year
+    return title, publisher, year
+
+
+def _company(data: bytes) -> str | None:
+    """The Company field of docProps/app.xml (python-docx reads only the core properties)."""
+    from docx.oxml import parse_xml
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            info = archive.getinfo("docProps/app.xml")
+            if info.file_size > 1 << 20:
+                return None
+            root = parse_xml(archive.read(info))
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError):
+        return None
+    except Exception:  # noqa: BLE001 - a malformed app.xml
+        return None
+    for el in root:
+        if el.tag.endswith("}Company"):
+            return collapse(el.text or "") or None
+    return None
+
+
+def accepts(data: bytes) -> bool:
+    """A zip package holding word/document.xml."""
+    if not data.startswith(b"PK"):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return "word/document.xml" in archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
+FORMAT = Format(kind="docx", label="Word document", suffixes=(".docx",), media_types=(MEDIA_TYPE,),
+                accepts=accepts, extract=extract_docx)

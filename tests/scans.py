@@ -1,0 +1,117 @@
+"""Scanned PDFs with known text, for the OCR tests and bench/ocr_accuracy.py.
+
+A page is typeset with fpdf2 (a heading, paragraphs, a printed page number at the foot),
+rasterised with pypdfium2 at scanner resolution, roughened like a scan (a slight skew, grey
+speckle, JPEG compression), and wrapped into a PDF that holds nothing but the picture. The
+text it was typeset from is what OCR should give back.
+"""
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class ScanPage:
+    heading: str | None
+    paragraphs: list[str]
+    printed_number: str | None = None  # printed at the foot of the page
+
+    def text(self) -> str:
+        return "\n\n".join(([self.heading] if self.heading else []) + self.paragraphs)
+
+
+def typeset(pages: list[ScanPage], font_size: float = 11) -> bytes:
+    """A text PDF of the pages (the 'original' that was printed and scanned)."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="letter")
+    pdf.set_auto_page_break(False)
+    for page in pages:
+        pdf.add_page()
+        pdf.set_xy(25, 25)
+        if page.heading:
+            pdf.set_font("Helvetica", "B", font_size + 7)
+            pdf.multi_cell(165, (font_size + 7) * 0.5, page.heading)
+            pdf.ln(4)
+        pdf.set_font("Helvetica", "", font_size)
+        for paragraph in page.paragraphs:
+            pdf.multi_cell(165, font_size * 0.5, paragraph)
+            pdf.ln(4)
+        if page.printed_number:
+            pdf.set_xy(25, 260)
+            pdf.cell(165, 6, page.printed_number, align="C")
+    return bytes(pdf.output())
+
+
+def scan(pdf_bytes: bytes, dpi: int = 200, seed: int = 0, rough: bool = True) -> list:
+    """Each page of a PDF as a greyscale picture, as a scanner would return it."""
+    import pypdfium2 as pdfium
+    from PIL import Image, ImageFilter
+
+    rng = random.Random(seed)
+    images = []
+    document = pdfium.PdfDocument(pdf_bytes)
+    for index in range(len(document)):
+        image = document[index].render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+        if rough:
+            image = image.rotate(rng.uniform(-0.6, 0.6), resample=Image.BICUBIC, fillcolor=255, expand=False)
+            image = image.filter(ImageFilter.GaussianBlur(0.5))
+            pixels = image.load()
+            width, height = image.size
+            for _ in range(width * height // 400):  # grey speckle, 0.25% of the pixels
+                x, y = rng.randrange(width), rng.randrange(height)
+                pixels[x, y] = rng.randrange(90, 200)
+            buffer = io.BytesIO()
+            image.save(buffer, "JPEG", quality=70)
+            image = Image.open(io.BytesIO(buffer.getvalue())).convert("L")
+        images.append(image)
+    document.close()
+    return images
+
+
+def images_to_pdf(images: list, dpi: int = 200) -> bytes:
+    """A PDF whose pages are the pictures and nothing else (no text layer)."""
+    buffer = io.BytesIO()
+    images[0].save(buffer, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return buffer.getvalue()
+
+
+def scanned_pdf(path: Path, pages: list[ScanPage], dpi: int = 200, seed: int = 0, rough: bool = True) -> Path:
+    path.write_bytes(images_to_pdf(scan(typeset(pages), dpi, seed, rough), dpi))
+    return path
+
+
+def mixed_pdf(path: Path, pages: list[ScanPage], scanned: set[int], dpi: int = 200) -> Path:
+    """Pages typeset as text, except those in `scanned` (0-based), which are pictures."""
+    from pypdf import PdfReader, PdfWriter
+
+    text = typeset(pages)
+    pictures = PdfReader(io.BytesIO(images_to_pdf(scan(text, dpi), dpi)))
+    original = PdfReader(io.BytesIO(text))
+    writer = PdfWriter()
+    for index in range(len(pages)):
+        writer.add_page((pictures if index in scanned else original).pages[index])
+    with open(path, "wb") as f:
+        writer.write(f)
+    return path
+
+
+# Letters of the kind a state receives, written for these tests (not quoted from anywhere).
+LETTER_PAGES = [
+    ScanPage("Guidance on Early Childhood Mental Health Consultation", [
+        "This letter explains how the state agency will fund infant and early childhood mental health "
+        "consultation in licensed child care programs during the coming fiscal year. Programs that serve "
+        "infants and toddlers may request consultation hours through the regional coordinator.",
+        "Consultants must hold an endorsement in infant mental health and complete reflective supervision "
+        "for at least one hour each month. The agency will review caseloads every quarter.",
+    ], "3"),
+    ScanPage("Eligibility and Referral", [
+        "A child care program becomes eligible after it completes the readiness checklist and names a staff "
+        "contact. Referrals from pediatric practices are accepted by telephone or by the secure web form.",
+        "Families are never charged for consultation. Questions about this letter may be sent to the "
+        "Office of Early Childhood Policy.",
+    ], "4"),
+]

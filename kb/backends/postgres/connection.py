@@ -3,6 +3,7 @@ process (the app opens the backend on every page; they all share it), and plain 
 for the writer. Errors become one line for people."""
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import contextmanager
 
@@ -58,6 +59,8 @@ def pool_for(url: str):
     with _pools_lock:
         pool = _pools.get(url)
         if pool is None:
+            connect(url).close()  # fail now, with the server's reason, rather than retry in the pool's threads
+            logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # its retries would print on every attempt
             pool = ConnectionPool(url, min_size=1, max_size=POOL_MAX, configure=_configure_reader, open=True,
                                   kwargs={"connect_timeout": 10, "application_name": "iecmh-kb"}, timeout=30,
                                   name="iecmh-kb-readers")

@@ -69,22 +69,23 @@ def test_ray_ingest_builds_what_the_plain_pipeline_builds(ray_cluster, sources, 
 
 def test_ray_ingest_resumes_after_a_crash(ray_cluster, sources, tmp_path, monkeypatch):
     settings = replace(load_settings(kb_dir=tmp_path / "kb"), checkpoint_s=0.0)  # a commit per file
-    commits = []
+    committed: list[str] = []
     real_commit = ray_ingest._RayRun._commit
 
-    def crash_on_third(run):
-        if len(commits) == 2:
+    def crash_after_two_documents(run):
+        names = [p.found.path.name for p in run.pending]
+        if names and len(committed) >= 2:
             raise KeyboardInterrupt("the machine went down")
         real_commit(run)
-        commits.append(run.report.generation)
+        committed.extend(names)
 
-    monkeypatch.setattr(ray_ingest._RayRun, "_commit", crash_on_third)
+    monkeypatch.setattr(ray_ingest._RayRun, "_commit", crash_after_two_documents)
     with pytest.raises(KeyboardInterrupt):
         ray_ingest.ingest_on_ray([sources], settings)
     monkeypatch.undo()
     backend = open_backend(settings)
     kept = {d.name for d in backend.documents()}
-    assert len(kept) == 2
+    assert kept == set(committed) and len(kept) == 2
     report = ray_ingest.ingest_on_ray([sources], settings)
     assert set(report.unchanged) == kept and not set(report.added) & kept
     assert len(report.added) == 3 and report.passages == backend.reader().generation.passages

@@ -49,6 +49,10 @@ def _configure_reader(conn) -> None:
 
     conn.isolation_level = IsolationLevel.REPEATABLE_READ
     conn.read_only = True
+    # Questions are short queries: compiling one with LLVM (PostgreSQL's JIT, which the BM25
+    # aggregation's cost estimate can trigger) costs more than it saves.
+    conn.execute("SET jit = off")
+    conn.commit()
 
 
 def pool_for(url: str):

@@ -103,6 +103,8 @@ def quality(server: EmbeddedServer, emb) -> None:
         local = LocalBackend(tmp)
         pg, _ = copy_to_postgres(server, local, "dev")
         dev_scores = {}
+        if status.index == "hnsw":
+            path_rows += [[f"{n:,}"] + r for r in dense_paths(pg, emb, qs[:100])]
         for name, backend in (("local", local), ("postgres", pg)):
             searcher = Searcher(backend, emb)
             for method in ("fused", "keyword", "dense"):
@@ -224,11 +226,48 @@ def throughput(searcher: Searcher, qs: list[str], threads: int, seconds: float =
     return sum(done) / (time.perf_counter() - started)
 
 
+def dense_paths(pg: PostgresBackend, emb, qs: list[str]) -> list[list]:
+    """PostgreSQL dense search, top 50: HNSW vs an exact scan, without and with the publisher
+    filter (exact over the allowed ids vs pgvector's iterative index scan): ms and recall@10."""
+    from kb.backends.postgres import backend as pgb
+
+    reader = pg.reader()
+    qvecs = [emb.encode_query(q) for q in qs]
+    exact_sql = ("SELECT passage_id FROM passage_vectors {where} ORDER BY -(embedding <#> %s::vector) DESC, passage_id "
+                 "LIMIT 50")
+    rows = []
+    for label, filters in (("no filter", Filters()), ("publisher filter", FILTER)):
+        truths, times = [], []
+        with pg.read() as conn:
+            allowed = reader._allowed_ids(conn, filters)
+            for q in qvecs:
+                t = time.perf_counter()
+                where = "WHERE passage_id = ANY(%s)" if allowed is not None else ""
+                params = ([allowed] if allowed is not None else []) + [pgb.vector_literal(q)]
+                truths.append([r[0] for r in conn.execute(exact_sql.format(where=where), params)])
+                times.append(time.perf_counter() - t)
+        rows.append([label, "exact scan", p50_p95_ms(times), "1.000"])
+        limit = pgb.EXACT_FILTER_LIMIT
+        pgb.EXACT_FILTER_LIMIT = 0  # force the index, filtered or not
+        try:
+            found, times = [], []
+            for q in qvecs:
+                t = time.perf_counter()
+                found.append([pid for pid, _ in reader.dense(q, 50, filters)])
+                times.append(time.perf_counter() - t)
+        finally:
+            pgb.EXACT_FILTER_LIMIT = limit
+        recall = np.mean([len(set(f[:10]) & set(t[:10])) / max(1, len(t[:10])) for f, t in zip(found, truths)])
+        rows.append([label, "HNSW (ef_search 512" + (", iterative scan)" if allowed is not None else ")"),
+                     p50_p95_ms(times), f"{recall:.3f}"])
+    return rows
+
+
 def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], queries: int) -> None:
     qs = questions()
     random.Random(3).shuffle(qs)
     qs = qs[:queries]
-    rows, build_rows, tp_rows = [], [], []
+    rows, build_rows, tp_rows, path_rows = [], [], [], []
     for n in sizes:
         local, local_build = synthetic_local(n, emb)
         pg, pg_build = copy_to_postgres(server, local, f"latency_{n}")
@@ -237,6 +276,8 @@ def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], q
                            f"{pg_build:.0f} s", f"{n / pg_build:,.0f}", status.index,
                            f"{status.bytes / 2**20:,.0f} MiB", f"{status.bytes / n:,.0f}",
                            f"{status.vector_bytes / n:,.0f}"])
+        if status.index == "hnsw":
+            path_rows += [[f"{n:,}"] + r for r in dense_paths(pg, emb, qs[:100])]
         for name, backend in (("local", local), ("postgres", pg)):
             searcher = Searcher(backend, emb)
             searcher.ask("warm up", k=5)
@@ -252,6 +293,9 @@ def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], q
                  "postgres size", "bytes/passage", "of which vectors"], build_rows))
     print(f"\n### Searcher.ask(k=5), fused, {len(qs)} real questions (SciFact test + dev), ms — {load_note()}\n")
     print(table(["passages", "backend", "index", "no filter p50 / p95", "publisher filter (~1/6) p50 / p95"], rows))
+    if path_rows:
+        print(f"\n### PostgreSQL dense search paths, top 50, 100 questions — {load_note()}\n")
+        print(table(["passages", "filter", "path", "ms p50 / p95", "recall@10 vs exact"], path_rows))
     print(f"\n### Questions per second, one searcher shared by N client threads (20 s each) — {load_note()}\n")
     print(table(["passages", "backend"] + [f"{t} threads" for t in threads], tp_rows))
 

@@ -16,7 +16,7 @@ from kb.backends.local import LocalBackend
 from kb.backends.postgres import PostgresBackend
 from kb.backends.postgres import backend as pg_backend
 from kb.backends.postgres.connection import connect
-from kb.errors import UsageError
+from kb.errors import KBError, UsageError
 from kb.models import Filters
 from kb.search import Searcher
 from test_backend_contract import EMBEDDER, MODEL, commit, document, passages, seed, update
@@ -237,3 +237,13 @@ def test_an_unreachable_database_is_one_line(tmp_path):
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
     missing = kb_cli("ask", "anything", env={**env, "KB_DATABASE_URL": ""})
     assert missing.returncode == 2 and "KB_DATABASE_URL" in missing.stderr
+
+
+def test_questions_are_read_from_the_read_address(postgres_url, tmp_path):
+    """KB_DATABASE_READ_URL (a replica) serves readers; the writer always uses the primary."""
+    replica_down = f"postgresql://postgres@/kb?host={tmp_path}"
+    backend = PostgresBackend(postgres_url, read_url=replica_down)
+    seed(backend)  # writes go to the primary
+    with pytest.raises(KBError, match="Cannot reach"):
+        backend.reader()
+    assert PostgresBackend(postgres_url, read_url=postgres_url).reader().generation.passages == 5

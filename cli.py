@@ -86,8 +86,8 @@ device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), hel
 @click.option("--index", "index_kind", type=click.Choice(["auto", "flat", "hnsw"]), help="Force a FAISS index kind.")
 @click.option("--wait", "lock_wait_s", type=float, help="Seconds to wait for another ingest to finish (default 600).")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
-              help="Read and embed on a Ray cluster (ADDRESS, e.g. ray://head:10001 or auto); alone: a one-machine "
-                   "cluster started here.")
+              help="Read and embed on a Ray cluster (ADDRESS: ray://head:10001, head:6379 or auto); alone: a "
+                   "one-machine cluster started here.")
 def ingest(paths, kb_dir, as_json, model, device, rebuild, runtime, index_kind, lock_wait_s, ray_address):
     """Add, update and remove documents from files and folders.
 
@@ -95,6 +95,8 @@ def ingest(paths, kb_dir, as_json, model, device, rebuild, runtime, index_kind, 
     --rebuild and no PATHS, only re-embeds what is stored (after a model change or damage).
     """
     try:
+        if ray_address and ray_address not in ("local", "auto") and ":" not in ray_address:
+            paths, ray_address = (Path(ray_address), *paths), "local"  # `--ray corpus/`: a folder, not an address
         if not paths and not rebuild:
             raise UsageError("Give at least one file or folder to ingest (or --rebuild to repair the index).")
         settings = load_settings(kb_dir=kb_dir, model=model, device=device, index=index_kind, lock_wait_s=lock_wait_s,

@@ -302,16 +302,27 @@ def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], q
 
 # ---- ingest ---------------------------------------------------------------------------------
 
+def write_corpus(folder: Path, files: int, seed: int) -> None:
+    """Text files of 9-21 paragraphs of SciFact sentences (as bench/ingest_speed.py's corpus)."""
+    from benchlib import paragraph, scifact_sentences
+
+    folder.mkdir(parents=True)
+    rng = random.Random(seed)
+    pool = scifact_sentences()
+    for i in range(files):
+        paras = [paragraph(rng, pool, rng.randint(40, 160)) for _ in range(rng.randint(9, 21))]
+        (folder / f"doc-{i:05d}.txt").write_text(f"Report {i}\n\n" + "\n\n".join(paras) + "\n", encoding="utf-8")
+
+
 def ingest_rates(server: EmbeddedServer, emb, files: int) -> None:
     import ray
 
-    from benchlib import write_text_corpus
     from ingest import ray_ingest
     from ingest.pipeline import ingest
 
     corpus = HERE / f"ingest-corpus-{files}"
     if not corpus.exists():
-        write_text_corpus(corpus, files, seed=11)
+        write_corpus(corpus, files, seed=11)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

@@ -2,17 +2,31 @@
 pipeline, written through the backend's writer, and resumable after a crash."""
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 
 import pytest
 
-from conftest import CORPUS
+from conftest import CORPUS, kb_cli
 from ingest import ray_ingest
 from ingest.pipeline import ingest
 from kb.backends import open_backend
 from kb.config import load_settings
 from kb.models import Filters
+
+
+def test_kb_ingest_ray_starts_a_one_machine_cluster(tmp_path):
+    """First in this module: the command starts (and stops) its own cluster before the fixture's."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    out = kb_cli("ingest", "--ray", corpus, "--kb", tmp_path / "kb", "--json", env={"HF_HUB_OFFLINE": "1"},
+                 timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert len(report["added"]) == 5 and report["passages"] > 20 and report["model_loaded"]
+    again = json.loads(kb_cli("ingest", corpus, "--kb", tmp_path / "kb", "--json", env={"HF_HUB_OFFLINE": "1"}).stdout)
+    assert len(again["unchanged"]) == 5 and again["generation"] == report["generation"]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The `kb` command: ingest, ask, status, documents. A front end beside app.py: it parses,
+"""The `kb` command: ingest, ask, status, documents, migrate. A front end beside app.py: it parses,
 calls the library (kb/) and ingestion (ingest/), and prints."""
 from __future__ import annotations
 
@@ -87,7 +87,10 @@ device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), hel
 @click.option("--runtime", type=click.Choice(RUNTIMES), help="Embedding runtime ($KB_RUNTIME).")
 @click.option("--index", "index_kind", type=click.Choice(["auto", "flat", "hnsw"]), help="Force a FAISS index kind.")
 @click.option("--wait", "lock_wait_s", type=float, help="Seconds to wait for another ingest to finish (default 600).")
-def ingest(paths, url_list, kb_dir, as_json, model, device, rebuild, runtime, index_kind, lock_wait_s):
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Read and embed on a Ray cluster (ADDRESS: ray://head:10001, head:6379 or auto); alone: a "
+                   "one-machine cluster started here.")
+def ingest(paths, url_list, kb_dir, as_json, model, device, rebuild, runtime, index_kind, lock_wait_s, ray_address):
     """Add, update and remove documents from files, folders and web addresses.
 
     PATHS are files, folders, or web addresses (https://...). Files gone from an ingested
@@ -96,10 +99,11 @@ def ingest(paths, url_list, kb_dir, as_json, model, device, rebuild, runtime, in
     reported. With --rebuild and no PATHS, only re-embeds what is stored (after a model
     change or damage).
     """
-    from ingest.pipeline import ingest as run_ingest
     from ingest.web import is_address, read_address_list
 
     try:
+        if ray_address and ray_address not in ("local", "auto") and ":" not in ray_address:
+            paths, ray_address = (ray_address, *paths), "local"  # `--ray corpus/`: a folder, not an address
         sources = [p if is_address(p) else Path(p) for p in paths]
         if url_list is not None:
             sources += read_address_list(url_list)
@@ -108,6 +112,13 @@ def ingest(paths, url_list, kb_dir, as_json, model, device, rebuild, runtime, in
                              "index).")
         settings = load_settings(kb_dir=kb_dir, model=model, device=device, index=index_kind, lock_wait_s=lock_wait_s,
                                  runtime=runtime)
+        if ray_address:
+            from ingest.ray_ingest import ingest_on_ray
+
+            def run_ingest(*args, **kwargs):
+                return ingest_on_ray(*args, address=None if ray_address == "local" else ray_address, **kwargs)
+        else:
+            from ingest.pipeline import ingest as run_ingest
         progress = Progress(sys.stderr.isatty() and not as_json)
         try:
             report = run_ingest(sources, settings, rebuild=rebuild, progress=progress,
@@ -271,6 +282,34 @@ def status(kb_dir, as_json):
         echo(f"  size        {info.bytes / 2**20:.1f} MiB (vectors {(info.vector_bytes or 0) / 2**20:.1f} MiB)")
     for p in info.problems:
         echo(f"  ✗ {p['name']}: {p['reason']}")
+
+
+@main.command()
+@click.option("--to", "to", type=click.Choice(["postgres"]), required=True, help="The backend to copy into.")
+@kb_option
+@click.option("--database-url", help="Target database, postgresql://user:password@host/dbname ($KB_DATABASE_URL).")
+@json_option
+def migrate(to, kb_dir, database_url, as_json):
+    """Copy the local knowledge base (--kb) into an empty PostgreSQL database, vectors included:
+    nothing is re-read or re-embedded. Then set KB_BACKEND=postgres to use it."""
+    from kb.backends import open_backend
+    from kb.backends.copy import copy_knowledge_base
+    from kb.backends.local import LocalBackend
+
+    try:
+        settings = load_settings(kb_dir=kb_dir, database_url=database_url)
+        if not settings.database_url:
+            raise UsageError("Give the target database: --database-url postgresql://... or KB_DATABASE_URL.")
+        target = open_backend(settings.with_(backend=to))
+        report = copy_knowledge_base(LocalBackend(settings.kb_dir), target, wait=settings.lock_wait_s)
+    except KBError as exc:
+        _fail(exc)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    echo(f"Copied {report.documents} documents and {report.passages} passages ({report.model}) from {report.source} "
+         f"to {report.target} in {report.seconds:.1f} s.")
+    echo(f"Use it with KB_BACKEND={to} KB_DATABASE_URL=<the address>.")
 
 
 @main.command()

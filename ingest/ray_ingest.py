@@ -115,7 +115,7 @@ def read_and_split(row: dict, settings: Settings) -> list[dict]:
     """A Ray task: one file -> one row per passage (the first also carries the file's record),
     or a single row saying why the file could not be read."""
     found: discover.Found = pickle.loads(row["found"])
-    (_, result), = _extract_all([found], settings)
+    (_, result), = _extract_all([found], [], settings)
     key = row["key"]
     if isinstance(result, str):
         return [{"key": key, "i": 0, "n": 0, "text": "", "record": pickle.dumps((found, result, []))}]

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from . import citations as cite
 from . import states as us_states
+from . import web_copies
 from .backends import Backend
 from .errors import KBError
 from .models import Answer, Document, Filters, Hit, Passage
@@ -426,12 +427,13 @@ def source_file_name(document: Document, paged: bool) -> str:
     return f"{document.sha256}.pdf" if paged else f"{document.sha256}.txt"
 
 
-def publish_source(document: Document, static_dir: Path | str, paged: bool) -> Path:
+def publish_source(document: Document, static_dir: Path | str, paged: bool, kb_dir: Path | str | None = None) -> Path:
     """Copy an ingested document's file into static/sources/ under its sha256, once.
 
     Only a file whose content still has the sha256 recorded at ingestion is published, so
     what is served is exactly what was ingested; the destination name comes from the hash,
-    never from the document's path or name.
+    never from the document's path or name. A web document's bytes are the copy fetched at
+    ingestion and kept in the knowledge-base folder (`kb_dir`).
     """
     if not document.sha256 or len(document.sha256) != 64 or not all(c in "0123456789abcdef" for c in document.sha256):
         raise SourceUnavailable(f"{document.name} has no recorded content hash; re-ingest it to open the source.")
@@ -439,7 +441,7 @@ def publish_source(document: Document, static_dir: Path | str, paged: bool) -> P
     target = folder / source_file_name(document, paged)
     if target.is_file():
         return target
-    source = Path(document.path)
+    source = web_copies.source_path(document, kb_dir) if kb_dir is not None else Path(document.path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".publish-", dir=folder)
@@ -464,10 +466,10 @@ def publish_source(document: Document, static_dir: Path | str, paged: bool) -> P
 
 
 def source_link(document: Document, passage: Passage | None, static_dir: Path | str, paged: bool,
-                highlights: list[tuple[int, int]] | None = None) -> SourceLink:
+                highlights: list[tuple[int, int]] | None = None, kb_dir: Path | str | None = None) -> SourceLink:
     """Publish the source if needed and return its URL: at the cited page for PDFs; for text,
     with a text fragment that scrolls to the highlighted sentence where the browser can."""
-    path = publish_source(document, static_dir, paged)
+    path = publish_source(document, static_dir, paged, kb_dir)
     url = f"{STATIC_URL}/{SOURCES_SUBDIR}/{quote(path.name)}"
     as_text = not path.name.endswith(".pdf")
     if not as_text and passage is not None and passage.page is not None:

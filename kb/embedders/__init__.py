@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from ..config import RUNTIMES, Settings
 from ..errors import UsageError
@@ -15,6 +16,12 @@ def make_embedder(model: str, runtime: str = "torch", device: str = "cpu", kb_di
         from .pytorch import TorchEmbedder
 
         return TorchEmbedder(model, device)
+    if runtime in ("onnx", "onnx-int8"):
+        from .onnx import OnnxEmbedder
+
+        if kb_dir is None:
+            raise UsageError("The ONNX runtimes keep their model export in the knowledge-base folder: give one.")
+        return OnnxEmbedder(model, "int8" if runtime == "onnx-int8" else "fp32", cache_dir=Path(kb_dir) / "onnx")
     raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}.")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.embed import model_identity, resolve_model_location
+from .base import model_identity, resolve_model_location
 from kb.errors import ModelUnavailable, UsageError
 
 from .base import Embedder, Progress
@@ -146,15 +146,50 @@ def ensure_exported(model_setting: str, precision: str, cache_dir: Path) -> Path
 
     try:
         with FileLock(str(target) + ".lock"):
-            if not target.is_file():  # another process may have built it while we waited
-                from .export import build
+            if not target.is_file() and not _copy(machine_cache() / target.name, target):
+                from .export import build  # another process may have built it while we waited
 
                 source = ensure_exported(model_setting, "fp32", cache_dir) if precision == "int8" else None
                 build(spec, precision, target, fp32_source=source)
+                _copy(target, machine_cache() / target.name)
     except OSError as exc:
         raise ModelUnavailable(f"Cannot write the ONNX export into {cache_dir} ({exc.strerror or exc}): "
                                "point the cache setting at a writable folder.") from None
     return target
+
+
+def machine_cache() -> Path:
+    """Exports are also kept once per machine (the name holds the model's content hash and the
+    recipe), so a second knowledge base copies one instead of importing torch to build it."""
+    from platformdirs import user_cache_dir
+
+    from ..config import APP_NAME
+
+    return Path(user_cache_dir(APP_NAME)) / "onnx"
+
+
+def _copy(source: Path, target: Path) -> bool:
+    """Copy whole or not at all; False when there is nothing to copy or it cannot be written."""
+    if not source.is_file():
+        return False
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)  # exports are never written in place: sharing the file is safe
+            return True
+        except OSError:
+            pass
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".copy-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
 
 
 # ---- running it -----------------------------------------------------------------------------------

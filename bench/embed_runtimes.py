@@ -5,7 +5,7 @@
     python bench/embed_runtimes.py --only speed          # or quality
     python bench/embed_runtimes.py --batch-sizes 8 16 32 64
 
-Runtimes: today's torch fp32 (`kb.embed.Embedder`: SentenceTransformer.encode, batch 64),
+Runtimes: today's torch fp32 (`kb.embedders.pytorch.TorchEmbedder`: SentenceTransformer.encode, batch 64),
 and ONNX Runtime (intra-op threads = the cores this process may use, inter-op 1) on
   - fp32 plain: the TorchScript export as it comes out of torch.onnx.export;
   - fp32 fused: + onnxruntime.transformers fusions (Attention, SkipLayerNorm, BiasGelu)
@@ -48,7 +48,7 @@ from ingest_speed import passage_texts
 from quality import ndcg_at_10
 
 from kb.config import DEFAULT_MODEL
-from kb.embed import Embedder
+from kb.embedders.pytorch import TorchEmbedder as Embedder
 from kb.embedders import export
 from kb.embedders.onnx import (RECIPE, OnnxEmbedder, cpu_count, ensure_exported, model_digest, model_spec, open_session,
                                open_tokenizer, run_batches)
@@ -70,9 +70,9 @@ class Runtime:
 
 def torch_runtime() -> Runtime:
     e = Embedder(DEFAULT_MODEL)
-    e.model()
-    cold = f"from kb.embed import Embedder; Embedder({DEFAULT_MODEL!r}).encode_query(Q)"
-    return Runtime(TORCH, e.encode, e.encode_query, cold)
+    e.load()
+    cold = f"from kb.embedders.pytorch import TorchEmbedder as Embedder; Embedder({DEFAULT_MODEL!r}).encode_query(Q)"
+    return Runtime(TORCH, e.encode_passages, e.encode_query, cold)
 
 
 def onnx_runtime(label: str, precision: str, cache: Path, batch_size: int) -> Runtime:
@@ -272,6 +272,8 @@ def main() -> None:
     ap.add_argument("--batch-sizes", type=int, nargs="*", default=[], help="also compare these ONNX batch sizes")
     ap.add_argument("--cold", type=int, default=3, help="fresh-process runs per runtime")
     ap.add_argument("--only", choices=["speed", "quality"], help="one half of the tables")
+    ap.add_argument("--product-only", action="store_true",
+                    help="only the runtimes KB_RUNTIME offers: torch, onnx (fp32 fused), onnx-int8")
     ap.add_argument("--max-load", type=float, default=None, help="wait until the 1-min load is below this")
     args = ap.parse_args()
 
@@ -280,6 +282,8 @@ def main() -> None:
     print(f"## Embedding runtimes: {DEFAULT_MODEL}; torch threads = ONNX Runtime intra-op threads = {cpu_count()}\n")
     print(table(["export (once per model version; 0.0 s when already built)", "seconds", "size"], export_rows))
     rts = runtimes(paths, CACHE, args.batch_size)
+    if args.product_only:
+        rts = [rt for rt in rts if rt.label in (TORCH, FP32, INT8)]
     texts = [" ".join(f"{d['title']} {d['text']}".split()) for d in scifact_docs()[:args.texts]]
     texts += passage_texts(ROOT / "corpus")
     if args.only != "quality":

@@ -206,8 +206,10 @@ class _RayRun(_Run):
         ray.data.DataContext.get_current().enable_progress_bars = False
         actors, resources = plan_resources(self.actors)
         device = "cuda" if resources.get("num_gpus") else self.settings.device
-        s = self.settings
-        return dataset.map_batches(EmbedPassages, fn_constructor_kwargs={"model": s.model, "runtime": s.runtime,
-                                                                         "device": device},
+        runtime = self.embedder.runtime  # resolved on the driver: the knowledge base's precision
+        if device == "cuda" and runtime == "onnx":
+            runtime = "torch"  # the same fp32 vectors, on the GPU
+        return dataset.map_batches(EmbedPassages, fn_constructor_kwargs={"model": self.settings.model,
+                                                                         "runtime": runtime, "device": device},
                                    compute=ray.data.ActorPoolStrategy(size=actors), batch_size=BATCH_SIZE,
                                    **resources)

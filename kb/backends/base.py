@@ -166,6 +166,10 @@ class Backend(ABC):
         """The published generation number (0: nothing yet); cheap, called before every search."""
 
     @abstractmethod
+    def recorded_model(self) -> str | None:
+        """The embedder identity the stored vectors were made with (None: nothing stored yet)."""
+
+    @abstractmethod
     def reader(self) -> IndexReader:
         """The current generation, loaded for searching (EmptyKnowledgeBase when there is none)."""
 

@@ -149,13 +149,24 @@ def ensure_exported(model_setting: str, precision: str, cache_dir: Path) -> Path
             if not target.is_file() and not _copy(machine_cache() / target.name, target):
                 from .export import build  # another process may have built it while we waited
 
-                source = ensure_exported(model_setting, "fp32", cache_dir) if precision == "int8" else None
+                source = _fp32_source(model_setting, cache_dir) if precision == "int8" else None
                 build(spec, precision, target, fp32_source=source)
                 _copy(target, machine_cache() / target.name)
     except OSError as exc:
         raise ModelUnavailable(f"Cannot write the ONNX export into {cache_dir} ({exc.strerror or exc}): "
                                "point the cache setting at a writable folder.") from None
     return target
+
+
+def _fp32_source(model_setting: str, cache_dir: Path) -> Path:
+    """The fp32 export int8 is quantised from: in the machine cache, so a knowledge base
+    embedded int8 keeps only its own file (~74 MiB, not 160)."""
+    if cache_dir != machine_cache():
+        try:
+            return ensure_exported(model_setting, "fp32", machine_cache())
+        except ModelUnavailable:  # no writable machine cache: build it beside the int8 file
+            pass
+    return ensure_exported(model_setting, "fp32", cache_dir)
 
 
 def machine_cache() -> Path:

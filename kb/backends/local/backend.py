@@ -112,6 +112,12 @@ class LocalBackend(Backend):
         with self.read() as conn:
             return int(db.meta(conn).get("generation", 0))
 
+    def recorded_model(self) -> str | None:
+        if not self.exists():
+            return None
+        with self.read() as conn:
+            return db.meta(conn).get("model") or None
+
     def vectors_path(self, generation: int) -> Path:
         return self.root / f"vectors-{generation:06d}.faiss"
 

@@ -70,6 +70,13 @@ class PostgresBackend(Backend):
             row = conn.execute("SELECT value FROM kb_meta WHERE key = 'generation'").fetchone()
             return int(row[0]) if row else 0
 
+    def recorded_model(self) -> str | None:
+        with self.read() as conn:
+            if not self._schema_ready(conn):
+                return None
+            row = conn.execute("SELECT value FROM kb_meta WHERE key = 'model'").fetchone()
+            return row[0] if row and row[0] else None
+
     def documents(self):
         with self.read() as conn:
             if not self._schema_ready(conn):

@@ -35,7 +35,7 @@ from eval_dev import DEFAULT_QUESTIONS, first_hit, metrics  # noqa: E402
 from set_quality import print_failures, set_row, set_table_header  # noqa: E402
 
 from kb.config import load_settings  # noqa: E402
-from kb.embedders import Embedder, make_embedder  # noqa: E402
+from kb.embedders import Embedder, make_embedder, resolve_runtime  # noqa: E402
 from kb.models import Document, Filters, Passage  # noqa: E402
 from kb.rerank import Reranker  # noqa: E402
 from kb.search import FUSION, Searcher  # noqa: E402
@@ -258,8 +258,8 @@ def main() -> None:
     ap.add_argument("--runtime", help="embedding runtime (default: the KB_RUNTIME setting)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(runtime=args.runtime)
-    embedder = make_embedder(settings.model, settings.runtime, settings.device, str(OUT / "models"))
+    settings = load_settings(runtime=args.runtime, kb_dir=OUT / "models")
+    embedder = make_embedder(settings.model, resolve_runtime(settings), settings.device, str(OUT / "models"))
     reranker = Reranker(args.reranker) if args.reranker else None
     if args.sets:
         names = [n for n in dict.fromkeys(args.sets) if n != "scifact"]

@@ -105,6 +105,18 @@ def kb_cli(*args, env=None, input=None, timeout=300) -> subprocess.CompletedProc
                           cwd=ROOT, env=full_env, input=input, timeout=timeout)
 
 
+def searcher_for(kb_dir):
+    """What `kb ask` would search `kb_dir` with: the embedder the settings resolve for it
+    (runtime auto: the knowledge base's own precision)."""
+    from kb.backends import open_backend
+    from kb.config import load_settings
+    from kb.embedders import for_settings
+    from kb.search import Searcher
+
+    settings = load_settings(kb_dir=kb_dir)
+    return Searcher(open_backend(settings), for_settings(settings))
+
+
 def make_pdf(path: Path, pages: list[list[tuple[str, str]]], title: str | None = None,
              author: str | None = None) -> Path:
     """A real PDF: each page is a list of ("h"|"p", text); "h" is set large and bold."""

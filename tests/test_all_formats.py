@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 
-from conftest import kb_cli, make_pdf
+from conftest import kb_cli, make_pdf, searcher_for
 from scans import LETTER_PAGES, scanned_pdf
 from test_docx import guidebook
 from webserver import CONSULTATION, agency_page, site  # noqa: F401 - site is a fixture
 
 from kb.backends.local import LocalBackend
-from kb.search import Searcher
 
 
-def test_one_ingest_of_every_format_and_addresses(site, tmp_path, embedder):
+def test_one_ingest_of_every_format_and_addresses(site, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "notes.txt").write_text("Part C Early Intervention\n\nPart C serves infants and toddlers with "
@@ -51,7 +50,7 @@ def test_one_ingest_of_every_format_and_addresses(site, tmp_path, embedder):
             "SELECT p.text FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.name = 'saved-page.html'"))
     assert "Dyadic treatment" in saved_text and "cookies" not in saved_text and "Careers" not in saved_text
 
-    answer = Searcher(LocalBackend(kb), embedder).ask("Where can questions about the consultation letter be sent?", k=3)
+    answer = searcher_for(kb).ask("Where can questions about the consultation letter be sent?", k=3)
     assert answer.answered
     top = answer.hits[0]
     assert top.document.name == "scanned-letter.pdf" and top.passage.ocr

@@ -113,7 +113,8 @@ def test_status(corpus_kb):
     result = kb_cli("status", "--kb", corpus_kb, "--json")
     info = json.loads(result.stdout)
     assert info["documents"] == 5 and info["passages"] > 20
-    assert info["model"] == "sentence-transformers/all-MiniLM-L6-v2" and info["dimension"] == 384
+    # built by `kb ingest` with the default runtime (auto): int8 vectors, and the KB says so
+    assert info["model"] == "sentence-transformers/all-MiniLM-L6-v2@int8" and info["dimension"] == 384
     assert info["index"] == "flat" and info["bytes"] > info["vector_bytes"] > 0
     human = kb_cli("status", "--kb", corpus_kb).stdout
     assert "documents   5" in human

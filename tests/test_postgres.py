@@ -204,7 +204,7 @@ def test_kb_commands_against_postgres(postgres_url, tmp_path):
     assert answer["answered"] and "reflective" in answer["passages"][0]["text"].lower()
     status = json.loads(kb_cli("status", "--json", env=env).stdout)
     assert (status["backend"], status["passages"], status["model"]) == (
-        "postgres", report["passages"], "sentence-transformers/all-MiniLM-L6-v2")
+        "postgres", report["passages"], "sentence-transformers/all-MiniLM-L6-v2@int8")  # the default runtime
     assert status["bytes"] > status["vector_bytes"] > 0
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PDF_ZOO, ROOT, kb_cli
+from conftest import PDF_ZOO, ROOT, kb_cli, searcher_for
 
 from kb.backends.local import LocalBackend
 from kb.text import collapse
@@ -303,8 +303,7 @@ def test_second_ingest_waits_for_the_lock_then_gives_up(tmp_path):
     assert kb_cli("ingest", tmp_path / "a.txt", "--kb", kb, "--wait", "5").returncode == 0
 
 
-def test_readers_keep_answering_during_an_ingest(tmp_path, embedder):
-    from kb.search import Searcher
+def test_readers_keep_answering_during_an_ingest(tmp_path):
 
     docs = tmp_path / "docs"
     _make_docs(docs, 30, words=300)
@@ -317,7 +316,7 @@ def test_readers_keep_answering_during_an_ingest(tmp_path, embedder):
     problems, answers, generations = [], [0], set()
 
     def read_loop(seed: int):
-        searcher = Searcher(LocalBackend(kb), embedder)
+        searcher = searcher_for(kb)
         rng = random.Random(seed)
         while writer.poll() is None:
             try:
@@ -338,5 +337,5 @@ def test_readers_keep_answering_during_an_ingest(tmp_path, embedder):
     assert writer.wait() == 0, writer.stderr.read()
     assert not problems, problems[:3]
     assert answers[0] > 5 and len(generations) > 1
-    final = Searcher(LocalBackend(kb), embedder).ask("doc29 training policy", k=10)
+    final = searcher_for(kb).ask("doc29 training policy", k=10)
     assert any(h.document.name == "doc029.txt" for h in final.hits)

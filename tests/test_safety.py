@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, kb_cli
+from conftest import ROOT, kb_cli, searcher_for
 
 from kb.backends.local import LocalBackend
 
@@ -217,14 +217,13 @@ def test_an_empty_or_garbage_database_is_one_line(tmp_path, content):
         assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_a_removed_write_ahead_log_under_a_running_reader(tmp_path, embedder):
-    from kb.search import Searcher
+def test_a_removed_write_ahead_log_under_a_running_reader(tmp_path):
 
     corpus = tmp_path / "corpus"
     write(corpus / "one.txt", doc_text("crane"))
     kb = tmp_path / "kb"
     assert kb_cli("ingest", corpus, "--kb", kb).returncode == 0
-    searcher = Searcher(LocalBackend(kb), embedder)
+    searcher = searcher_for(kb)
     assert searcher.ask("crane consultation", k=1).hits
     for suffix in ("-wal", "-shm"):
         (kb / f"kb.sqlite{suffix}").unlink(missing_ok=True)

@@ -63,7 +63,7 @@ def build(spec: ModelSpec, precision: str, target: Path, fp32_source: Path | Non
         except Exception as exc:  # torch/ONNX exporters fail in many ways; the remedy is the same
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise ModelUnavailable(f"Could not build the ONNX export of {spec.name} ({first}); "
-                                   "use the torch runtime.") from exc
+                                   "use the torch runtime (KB_RUNTIME=torch).") from exc
         fsync(built)
         os.replace(built, target)
         fsync(target.parent)
@@ -81,7 +81,7 @@ def export_fp32(spec: ModelSpec, tmp: Path) -> Path:
         if worst >= FP32_MIN_COSINE:
             return path
     raise ModelUnavailable(f"The ONNX export of {spec.name} does not reproduce its vectors (cosine {worst:.5f}); "
-                           "use the torch runtime.")
+                           "use the torch runtime (KB_RUNTIME=torch).")
 
 
 def export_int8(spec: ModelSpec, fp32_source: Path, tmp: Path) -> Path:

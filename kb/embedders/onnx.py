@@ -134,27 +134,29 @@ def ensure_exported(model_setting: str, precision: str, cache_dir: Path) -> Path
         raise UsageError(f"Unknown ONNX precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
     spec = model_spec(model_setting)
     cache_dir = Path(cache_dir).expanduser()
+    shared = None
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelUnavailable(f"Cannot create the ONNX cache folder {cache_dir} ({exc.strerror}): "
-                               "point the cache setting at a writable folder.") from None
-    target = export_path(spec, precision, cache_dir)
-    if target.is_file():
-        return target
-    from filelock import FileLock
+        target = export_path(spec, precision, cache_dir)
+        if target.is_file():
+            return target
+        from filelock import FileLock
 
-    try:
+        shared = machine_cache() / target.name
         with FileLock(str(target) + ".lock"):
-            if not target.is_file() and not _copy(machine_cache() / target.name, target):
-                from .export import build  # another process may have built it while we waited
+            if not target.is_file() and not _copy(shared, target):  # another process may have made it meanwhile
+                if shared.is_file():
+                    return shared  # no room or no write access beside the knowledge base: the machine's copy serves
+                from .export import build
 
                 source = _fp32_source(model_setting, cache_dir) if precision == "int8" else None
                 build(spec, precision, target, fp32_source=source)
-                _copy(target, machine_cache() / target.name)
+                _copy(target, shared)
     except OSError as exc:
-        raise ModelUnavailable(f"Cannot write the ONNX export into {cache_dir} ({exc.strerror or exc}): "
-                               "point the cache setting at a writable folder.") from None
+        if shared is not None and shared.is_file():
+            return shared
+        raise ModelUnavailable(f"Cannot write the ONNX export into {cache_dir} ({exc.strerror or exc}): free space "
+                               "there, or use the torch runtime (KB_RUNTIME=torch).") from None
     return target
 
 

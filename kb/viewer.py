@@ -29,7 +29,7 @@ def text_view_html(passages: list[Passage], current_id: int | None, highlights: 
                    title: str | None = None) -> str:
     """The document as readable HTML: a heading wherever the section changes, one paragraph
     per passage, the current passage marked (id MARK_ID) with its highlights."""
-    out = [f'<div class="kb-view">']
+    out = ['<div class="kb-view">']
     if title:
         out.append(f'<div class="kb-view-title">{escape_html(title)}</div>')
     section = None

@@ -153,6 +153,41 @@ class IndexWriter(ABC):
         """Apply `changes` and publish the next generation, all or nothing; returns the generation now current."""
 
 
+class SqlWriter(IndexWriter):
+    """The bookkeeping both SQL-backed writers share: the `meta` rows read when the lock was
+    taken, a connection `conn`, and the backend's `db` module (documents, counts)."""
+
+    meta: dict[str, str]
+    conn: object
+    db: object  # the backend's database module
+    _damaged: bool = False
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta.get("generation", 0))
+
+    @property
+    def model(self) -> str | None:
+        return self.meta.get("model")
+
+    @property
+    def dimension(self) -> int | None:
+        return int(self.meta["dim"]) if self.meta.get("dim") else None
+
+    @property
+    def damaged(self) -> bool:
+        return self._damaged
+
+    def documents_by_path(self) -> dict[str, Document]:
+        return {d.path: d for d in self.db.documents(self.conn)}
+
+    def problem_paths(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT path FROM problems")]
+
+    def counts(self) -> dict[str, int]:
+        return self.db.counts(self.conn)
+
+
 class Backend(ABC):
     """One knowledge base."""
 

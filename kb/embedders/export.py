@@ -24,17 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from kb.errors import ModelUnavailable
+from kb.files import fsync
 
 from .onnx import ModelSpec, cpu_count, mean_pool, open_session, open_tokenizer, run_batches, token_batches
 
-
-def fsync(path: Path) -> None:
-    """Flush a file's (or a folder's entries') writes to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")

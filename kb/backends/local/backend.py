@@ -22,7 +22,7 @@ import numpy as np
 from ...errors import Busy, CorruptKnowledgeBase, EmptyKnowledgeBase, KBError
 from ...models import Filters, Status
 from ...tokens import tokenize
-from ..base import Backend, Changes, Generation, IndexReader, IndexWriter, KeywordStats, StaleSnapshot
+from ..base import Backend, Changes, Generation, IndexReader, KeywordStats, SqlWriter, StaleSnapshot
 from . import database as db
 from . import migrations
 from . import vectors as vec
@@ -303,12 +303,14 @@ class LocalReader(IndexReader):
             return db.document_passages(conn, document_id)
 
 
-class LocalWriter(IndexWriter):
+class LocalWriter(SqlWriter):
     """Applies Changes as new generations. Only exists while the write lock is held.
 
     `base` is the (ids, vectors) of the current generation, kept in memory between the
     commits of one ingest so each commit does not re-read the index it just wrote.
     """
+
+    db = db
 
     def __init__(self, backend: LocalBackend):
         self.backend = backend
@@ -322,31 +324,6 @@ class LocalWriter(IndexWriter):
         self.vector_ids = np.zeros(0, np.int64)
         self._damaged = False
         self.check()
-
-    @property
-    def generation(self) -> int:
-        return int(self.meta.get("generation", 0))
-
-    @property
-    def model(self) -> str | None:
-        return self.meta.get("model")
-
-    @property
-    def dimension(self) -> int | None:
-        return int(self.meta["dim"]) if self.meta.get("dim") else None
-
-    @property
-    def damaged(self) -> bool:
-        return self._damaged
-
-    def documents_by_path(self):
-        return {d.path: d for d in db.documents(self.conn)}
-
-    def problem_paths(self):
-        return [r[0] for r in self.conn.execute("SELECT path FROM problems")]
-
-    def counts(self):
-        return db.counts(self.conn)
 
     def check(self, rebuild: bool = False) -> None:
         """Check the current generation's files against the database, cheaply (memory-mapped).

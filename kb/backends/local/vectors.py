@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...files import fsync
+
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512  # recall@10 vs exact: 0.99 at 100k with 128, but 1M needs ~512 (bench/query_latency.py)
@@ -110,10 +112,3 @@ def search(index, query: np.ndarray, k: int, allowed: np.ndarray | None = None) 
     return scores[0][keep], ids[0][keep]
 
 
-def fsync(path: Path) -> None:
-    """Flush a file's (or a folder's entries') writes to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

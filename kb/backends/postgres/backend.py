@@ -19,7 +19,7 @@ import numpy as np
 from ...errors import Busy, CorruptKnowledgeBase, EmptyKnowledgeBase, KBError
 from ...models import Filters, Status
 from ...tokens import index_text
-from ..base import Backend, Changes, Generation, IndexReader, IndexWriter, KeywordStats, StaleSnapshot
+from ..base import Backend, Changes, Generation, IndexReader, KeywordStats, SqlWriter, StaleSnapshot
 from ..local.vectors import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, choose_kind
 from . import database as db
 from . import keywords as kw
@@ -247,9 +247,11 @@ def vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).tolist())) + "]"
 
 
-class PostgresWriter(IndexWriter):
+class PostgresWriter(SqlWriter):
     """Applies Changes as new generations, each in one transaction. Exists while the advisory
     lock is held on `conn` (autocommit; commit() opens its own transaction)."""
+
+    db = db
 
     def __init__(self, backend: PostgresBackend, conn):
         self.backend = backend
@@ -262,31 +264,6 @@ class PostgresWriter(IndexWriter):
         self._damaged = False
         self._drop_vectors = False
         self.check()
-
-    @property
-    def generation(self) -> int:
-        return int(self.meta.get("generation", 0))
-
-    @property
-    def model(self) -> str | None:
-        return self.meta.get("model")
-
-    @property
-    def dimension(self) -> int | None:
-        return int(self.meta["dim"]) if self.meta.get("dim") else None
-
-    @property
-    def damaged(self) -> bool:
-        return self._damaged
-
-    def documents_by_path(self):
-        return {d.path: d for d in db.documents(self.conn)}
-
-    def problem_paths(self):
-        return [r[0] for r in self.conn.execute("SELECT path FROM problems")]
-
-    def counts(self):
-        return db.counts(self.conn)
 
     def check(self, rebuild: bool = False) -> None:
         """Every passage has a vector of the recorded dimension (the database keeps them in

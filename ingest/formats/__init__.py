@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from pathlib import Path
 
 from kb.errors import ExtractionError
@@ -19,8 +20,13 @@ from .base import Format
 
 
 def _discover() -> dict[str, Format]:
+    """Import the modules that assign `FORMAT` at top level; helpers (pdf_layout and its pypdf,
+    pdf_glyphs and fontTools...) load only when a file of their format is read."""
     found = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        source = Path(__path__[0]) / f"{info.name}.py"
+        if source.is_file() and not re.search(r"^FORMAT\s*=", source.read_text(encoding="utf-8"), re.M):
+            continue
         fmt = getattr(importlib.import_module(f"{__name__}.{info.name}"), "FORMAT", None)
         if isinstance(fmt, Format):
             found[fmt.kind] = fmt

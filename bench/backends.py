@@ -103,8 +103,6 @@ def quality(server: EmbeddedServer, emb) -> None:
         local = LocalBackend(tmp)
         pg, _ = copy_to_postgres(server, local, "dev")
         dev_scores = {}
-        if status.index == "hnsw":
-            path_rows += [[f"{n:,}"] + r for r in dense_paths(pg, emb, qs[:100])]
         for name, backend in (("local", local), ("postgres", pg)):
             searcher = Searcher(backend, emb)
             for method in ("fused", "keyword", "dense"):

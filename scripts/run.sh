@@ -6,4 +6,4 @@ scripts/setup.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 KB_CORPUS="${KB_CORPUS:-$PWD/corpus}"
 kb ingest "$KB_CORPUS"
-exec streamlit run app.py --server.headless true "$@"
+exec python app.py --server.headless true "$@"   # starts loading the model and index with the server

@@ -332,7 +332,8 @@ def ingest_rates(server: EmbeddedServer, emb, files: int) -> None:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=ray_ingest.runtime_env())
         cluster_s = time.perf_counter() - started
         url = server.create_database("ray_ingest")
-        settings = load_settings(kb_dir=Path(tmp) / "ray", backend="postgres", database_url=url)
+        # the plain run's runtime on the actors too (auto would give a new knowledge base int8)
+        settings = load_settings(kb_dir=Path(tmp) / "ray", backend="postgres", database_url=url, runtime=emb.runtime)
         try:
             started = time.perf_counter()
             report = ray_ingest.ingest_on_ray([corpus], settings)

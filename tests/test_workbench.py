@@ -4,13 +4,11 @@ app's helpers for the best answer, the by-state view, collections and exports
 serving defaults. Real knowledge bases, the real packaged model, real PDFs."""
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import re
 import shutil
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +19,7 @@ from kb import viewer
 from kb.backends.local import LocalBackend
 from kb.config import load_settings
 from kb.errors import UsageError
-from kb.models import Answer, Filters
+from kb.models import Filters
 
 MASS = "massachusetts-iecmh-resources-and-services.txt"
 WORKFORCE = "iecmh-workforce-systems-and-supports-2020.md"

@@ -98,6 +98,18 @@ def searcher(settings, embedder):
     return Searcher(LocalBackend(settings.kb_dir), embedder)
 
 
+@pytest.fixture(scope="module")
+def quiet_pypdf():
+    """pypdf warns a lot about fonts it reads on the real PDFs; not what those tests look at."""
+    import logging
+
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
+
+
 def kb_cli(*args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
     """Run the real `kb` command in a subprocess (stdout/stderr captured, not a terminal)."""
     full_env = {**os.environ, **(env or {})}

@@ -231,7 +231,9 @@ def test_document_filter_returns_only_that_document(corpus_kb, use_kb):
     assert {card_title(b) for b in cards(again)} == {MASS_TITLE}
 
 
-def test_exports_hold_the_citations(corpus_kb, use_kb, monkeypatch):
+@pytest.fixture
+def downloads(monkeypatch) -> dict[str, bytes]:
+    """File name -> bytes of every download button the app renders (recorded, then served as usual)."""
     from streamlit.runtime.media_file_manager import MediaFileManager
 
     added: dict[str, bytes] = {}
@@ -242,7 +244,12 @@ def test_exports_hold_the_citations(corpus_kb, use_kb, monkeypatch):
             added[file_name] = path_or_data if isinstance(path_or_data, bytes) else str(path_or_data).encode()
         return real_add(self, path_or_data, mimetype, coordinates, file_name, is_for_static_download)
 
-    monkeypatch.setattr(MediaFileManager, "add", recording_add)  # records, then does the real work
+    monkeypatch.setattr(MediaFileManager, "add", recording_add)
+    return added
+
+
+def test_exports_hold_the_citations(corpus_kb, use_kb, downloads):
+    added = downloads
     use_kb(corpus_kb, CORPUS)
     at = app("What is DC:0-5?")
     no_exception(at)
@@ -299,18 +306,8 @@ def test_source_viewer_shows_the_passage_marked_in_its_document(corpus_kb, use_k
     assert not any('class="kb-view"' in m.value for m in at.markdown)
 
 
-def test_collect_across_questions_history_and_back(corpus_kb, use_kb, monkeypatch):
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    added: dict[str, bytes] = {}
-    real_add = MediaFileManager.add
-
-    def recording_add(self, path_or_data, mimetype, coordinates, file_name=None, is_for_static_download=False):
-        if file_name:
-            added[file_name] = path_or_data if isinstance(path_or_data, bytes) else str(path_or_data).encode()
-        return real_add(self, path_or_data, mimetype, coordinates, file_name, is_for_static_download)
-
-    monkeypatch.setattr(MediaFileManager, "add", recording_add)
+def test_collect_across_questions_history_and_back(corpus_kb, use_kb, downloads):
+    added = downloads
     use_kb(corpus_kb, CORPUS)
     first_q, second_q = "What is DC:0-5?", "What is reflective supervision?"
     at = app(first_q)

@@ -6,7 +6,6 @@ for exact checks are written here with pypdf alone.
 from __future__ import annotations
 
 import io
-import logging
 import re
 import time
 from pathlib import Path
@@ -40,17 +39,8 @@ DMCA = GOV / "usco_dmca_summary_1998.pdf"
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
-pytestmark = pytest.mark.skipif(not GOV.is_dir(), reason="../shared/gov-pdfs is not there")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_pypdf():
-    # pypdf warns a lot about fonts (fontTools is not installed); not what is tested here
-    logger = logging.getLogger("pypdf")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
+pytestmark = [pytest.mark.skipif(not GOV.is_dir(), reason="../shared/gov-pdfs is not there"),
+              pytest.mark.usefixtures("quiet_pypdf")]
 
 
 def flat(text: str) -> str:

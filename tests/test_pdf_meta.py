@@ -5,7 +5,6 @@ The info-dictionary strings below are copied from files in ../shared/gov-pdfs an
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,7 @@ from ingest.formats.pdf_meta import agency_named, clean_publisher, clean_title, 
 GOV = Path(__file__).resolve().parents[1].parent / "shared" / "gov-pdfs"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_pypdf():
-    logger = logging.getLogger("pypdf")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    yield
-    logger.setLevel(level)
+pytestmark = pytest.mark.usefixtures("quiet_pypdf")
 
 
 @pytest.mark.parametrize(

@@ -153,6 +153,25 @@ class IndexWriter(ABC):
         """Apply `changes` and publish the next generation, all or nothing; returns the generation now current."""
 
 
+class SqlReader(IndexReader):
+    """Reads both SQL-backed readers answer alike from the backend's `db` module: `_read()`
+    is the reader's snapshot-checked connection, `backend.read()` a plain one."""
+
+    db: object  # the backend's database module
+
+    def fetch(self, ids: list[int]) -> tuple[dict[int, Passage], dict[int, Document]]:
+        with self._read() as conn:
+            return self.db.passages_by_id(conn, [int(i) for i in ids])
+
+    def neighbours(self, passage_id: int, before: int = 1, after: int = 1) -> list[Passage]:
+        with self.backend.read() as conn:
+            return self.db.neighbours(conn, passage_id, before, after)
+
+    def document_passages(self, document_id: int) -> list[Passage]:
+        with self.backend.read() as conn:
+            return self.db.document_passages(conn, document_id)
+
+
 class SqlWriter(IndexWriter):
     """The bookkeeping both SQL-backed writers share: the `meta` rows read when the lock was
     taken, a connection `conn`, and the backend's `db` module (documents, counts)."""

@@ -58,8 +58,8 @@ def resolve_runtime(settings: Settings, recorded: str | None = None) -> str:
     return "onnx" if recorded else NEW_KB_RUNTIME
 
 
-def for_settings(settings: Settings, shared: bool = True, recorded: str | None = None) -> Embedder:
+def for_settings(settings: Settings, shared: bool = True) -> Embedder:
     make = shared_embedder if shared else make_embedder
-    runtime = resolve_runtime(settings, recorded)
+    runtime = resolve_runtime(settings)
     kb_dir = None if runtime == "torch" else str(settings.kb_dir)  # torch keeps nothing with the KB
     return make(settings.model, runtime, settings.device, kb_dir)

@@ -151,7 +151,8 @@ def ensure_exported(model_setting: str, precision: str, cache_dir: Path) -> Path
 
                 source = _fp32_source(model_setting, cache_dir) if precision == "int8" else None
                 build(spec, precision, target, fp32_source=source)
-                _copy(target, shared)
+                if shared != target:  # built straight into the machine cache: nothing to copy
+                    _copy(target, shared)
     except OSError as exc:
         if shared is not None and shared.is_file():
             return shared

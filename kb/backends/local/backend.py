@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import Busy, CorruptKnowledgeBase, EmptyKnowledgeBase, KBError
+from ...files import fsync
 from ...models import Filters, Status
 from ...tokens import tokenize
-from ..base import Backend, Changes, Generation, IndexReader, KeywordStats, SqlWriter, StaleSnapshot
+from ..base import Backend, Changes, Generation, KeywordStats, SqlReader, SqlWriter, StaleSnapshot
 from . import database as db
 from . import migrations
 from . import vectors as vec
@@ -217,7 +218,9 @@ class LocalBackend(Backend):
             lock.release()
 
 
-class LocalReader(IndexReader):
+class LocalReader(SqlReader):
+    db = db
+
     def __init__(self, backend: LocalBackend, generation: Generation, vectors, keywords: KeywordIndex):
         self.backend = backend
         self.generation = generation
@@ -289,18 +292,6 @@ class LocalReader(IndexReader):
 
     def keyword_stats(self, question):
         return KeywordStats(len(self.keywords), self.keywords.document_frequencies(set(tokenize(question))))
-
-    def fetch(self, ids):
-        with self._read() as conn:
-            return db.passages_by_id(conn, [int(i) for i in ids])
-
-    def neighbours(self, passage_id, before=1, after=1):
-        with self.backend.read() as conn:
-            return db.neighbours(conn, passage_id, before, after)
-
-    def document_passages(self, document_id):
-        with self.backend.read() as conn:
-            return db.document_passages(conn, document_id)
 
 
 class LocalWriter(SqlWriter):
@@ -459,10 +450,10 @@ class LocalWriter(SqlWriter):
         shutil.rmtree(final, ignore_errors=True)  # leftover of a crashed attempt at this generation
         index.save(tmp)
         for f in tmp.iterdir():
-            vec.fsync(f)
-        vec.fsync(tmp)
+            fsync(f)
+        fsync(tmp)
         os.replace(tmp, final)
-        vec.fsync(final.parent)
+        fsync(final.parent)
 
     def _remove_old_generations(self, keep: set[int]) -> None:
         for path in self.backend.root.iterdir():
@@ -487,8 +478,6 @@ class LocalWriter(SqlWriter):
         except sqlite3.Error:
             pass  # a checkpoint is an optimisation for readers; the commit is already durable
         self.conn.close()
-
-
 
 
 FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

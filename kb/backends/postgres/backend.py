@@ -19,7 +19,7 @@ import numpy as np
 from ...errors import Busy, CorruptKnowledgeBase, EmptyKnowledgeBase, KBError
 from ...models import Filters, Status
 from ...tokens import index_text
-from ..base import Backend, Changes, Generation, IndexReader, KeywordStats, SqlWriter, StaleSnapshot
+from ..base import Backend, Changes, Generation, KeywordStats, SqlReader, SqlWriter, StaleSnapshot
 from ..local.vectors import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, choose_kind
 from . import database as db
 from . import keywords as kw
@@ -154,7 +154,9 @@ class PostgresBackend(Backend):
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
-class PostgresReader(IndexReader):
+class PostgresReader(SqlReader):
+    db = db
+
     def __init__(self, backend: PostgresBackend, generation: Generation, avgdl: float):
         self.backend = backend
         self.generation = generation
@@ -228,18 +230,6 @@ class PostgresReader(IndexReader):
         with self._read() as conn:
             q = kw.Question(conn, question, self.generation.passages)
         return KeywordStats(self.generation.passages, q.df)
-
-    def fetch(self, ids):
-        with self._read() as conn:
-            return db.passages_by_id(conn, [int(i) for i in ids])
-
-    def neighbours(self, passage_id, before=1, after=1):
-        with self.backend.read() as conn:
-            return db.neighbours(conn, passage_id, before, after)
-
-    def document_passages(self, document_id):
-        with self.backend.read() as conn:
-            return db.document_passages(conn, document_id)
 
 
 def vector_literal(vector: np.ndarray) -> str:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from benchlib import OUT, ROOT, QuestionSet, content_hash, files_of, holds, normalise
 
+from kb import citations
 from kb.config import load_settings
 from kb.embedders import Embedder
 from kb.models import Hit, Passage
@@ -115,10 +116,10 @@ def is_hit(hit: Hit, evidence: list[str], gold_docs: set[str]) -> bool:
     return holds(f"{hit.passage.section or ''} {hit.passage.text}", evidence)
 
 
-def cited_page(passage: Passage) -> str | None:
-    if passage.page_label:
-        return passage.page_label
-    return str(passage.page) if passage.page is not None else None
+def cited_pages(passage: Passage) -> set[str]:
+    """The printed pages the citation names: one, or both ends of a sentence run over a break."""
+    page = citations.cited_page(passage)
+    return set(page.split("–")) if page else set()
 
 
 def gold_pages(question: dict) -> set[str]:
@@ -142,7 +143,7 @@ def classify_miss(question: dict, hits: list[Hit], gold_docs: set[str], store: S
     """Why the top passage is not a hit: (class, detail)."""
     evidence = question["evidence"]
     top = hits[0] if hits else None
-    where = f"top: {top.document.name} p.{cited_page(top.passage)}" if top else "no passages"
+    where = f"top: {top.document.name} p.{citations.cited_page(top.passage)}" if top else "no passages"
     docs = [d for d in store.documents() if d.name in gold_docs]
     if gold_docs and not docs:
         return "gold document not ingested", ", ".join(sorted(gold_docs))
@@ -182,10 +183,10 @@ def judge(qset: QuestionSet, question: dict, answer, store: Store, seconds: floa
     page_ok = pdf_page_ok = None
     if question["answerable"] and question.get("pdf_pages"):
         right_doc = bool(top) and top.document.name in gold_docs
-        page_ok = right_doc and cited_page(top.passage) in gold_pages(question)
-        pdf_page_ok = right_doc and top.passage.page in question["pdf_pages"]
+        page_ok = right_doc and bool(cited_pages(top.passage) & gold_pages(question))
+        pdf_page_ok = right_doc and bool({top.passage.page, top.passage.end_page} & set(question["pdf_pages"]))
     outcome = Outcome(question["id"], question["question"], question["answerable"], answer.answered, answer.reason,
-                      rank, top.document.name if top else None, cited_page(top.passage) if top else None,
+                      rank, top.document.name if top else None, citations.cited_page(top.passage) if top else None,
                       page_ok, pdf_page_ok, highlight_at_start(top) if top else None, seconds=round(seconds, 4),
                       gold_documents=sorted(gold_docs),
                       why=None if question["answerable"] else question.get("why") or question.get("kind") or "?")

@@ -15,6 +15,11 @@ size, with three exceptions that keep meaning together:
 - a passage too short to stand alone (a title line, a date) joins the next one under the same
   heading. (A short section -- a heading and one sentence -- stays whole: it answers
   something, and passages never cross a heading.)
+
+One crossing is allowed: a sentence broken by a page break. The passage where it starts
+takes the rest of it from the top of the next page (its `text` runs on, `end_page` names the
+page it ends on, and it is cited "pp. 62–63"); the next page's passages start after it. So
+every quote ends where its sentence ends, and no passage starts with half a sentence.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from dataclasses import dataclass, replace
 
 from kb.models import Passage
 from kb.text import collapse, sentences, trimmed
+from kb.tokens import stopwords
 
 from .types import Page
 
@@ -32,10 +38,15 @@ MAX_CHARS = 2500
 SMALL_TAIL = 40  # a last piece this small joins the passage before it when it fits
 SHORT_PASSAGE = 30  # a passage this small (a title block) joins the next one on its page
 MAX_CONTEXT_WORDS = 60
+MAX_RUNOVER_WORDS = 60  # the rest of a sentence broken by a page break, looked for this far
 
 BLOCK_BREAK = re.compile(r"\n[ \t\f\v\r]*\n\s*")
 LIST_ITEM = re.compile(r"\s*(?:[-*•◦▪‣–·o]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+")
 SENTENCE_END = (".", "!", "?", ":", ";", "…", '"', "”", "’", ")")
+# What starts a page without continuing the last one: a table or figure caption, a heading
+# number, a list marker.
+FLOAT_START = re.compile(r"(?:table|figure|fig\.|exhibit|chart|box)\s+[\w.-]+[.:]?\s", re.IGNORECASE)
+RUNOVER_END = re.compile(r"[.!?…][\"'”’)\]]*(?:\d{1,2}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,2})?$")
 
 
 @dataclass(frozen=True)
@@ -61,24 +72,81 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
     """Passages for a document, in reading order, `ordinal` counting from 0."""
     out: list[Passage] = []
     section: str | None = None
-    for page in pages:
+    taken = 0  # characters at the top of this page that the previous page's last passage took
+    for i, page in enumerate(pages):
         pieces: list[Piece] = []
-        for start, end, heading in _regions(page, section):
+        for start, end, heading in _regions(page, section, taken):
             section = heading
             units = _units(page, start, end, max_words, max_chars)
             pieces += _merge_short([Piece(span, heading, context) for span, context in
                                     _pack(units, target_words, max_words, max_chars, page)], max_words, max_chars)
-        for piece in pieces:
+        last = _last_body(page, pieces)
+        runover = _runover(page, pieces[last], pages[i + 1]) if last is not None and i + 1 < len(pages) else None
+        for j, piece in enumerate(pieces):
             s = piece.span
-            out.append(Passage(None, None, len(out), page.number, piece.heading, s.start, s.end,
-                               collapse(page.text[s.start:s.end]), page_label=page.label, ocr=page.ocr,
-                               context=piece.context))
+            text = collapse(page.text[s.start:s.end])
+            end_page = end_label = None
+            if j == last and runover is not None:
+                nxt = pages[i + 1]
+                joiner = "" if text.endswith(("-", "\u2010")) else " "
+                text += joiner + collapse(nxt.text[:runover])
+                end_page, end_label = nxt.number, nxt.label
+            out.append(Passage(None, None, len(out), page.number, piece.heading, s.start, s.end, text,
+                               page_label=page.label, ocr=page.ocr, context=piece.context, end_page=end_page,
+                               end_page_label=end_label, footnote=s.footnote))
+        taken = runover or 0
         if page.headings:
             section = page.headings[-1][1]
     return out
 
 
-def _regions(page: Page, section: str | None):
+def _last_body(page: Page, pieces: list[Piece]) -> int | None:
+    """The passage holding the page's last body text, when only footnotes follow it."""
+    body = [j for j, p in enumerate(pieces) if not p.span.footnote]
+    if not body:
+        return None
+    j = body[-1]
+    rest = list(page.text[pieces[j].span.end:])
+    for f_start, f_end in page.footnotes:
+        for k in range(max(f_start - pieces[j].span.end, 0), max(f_end - pieces[j].span.end, 0)):
+            if k < len(rest):
+                rest[k] = " "
+    return None if "".join(rest).strip() else j
+
+
+def _runover(page: Page, piece: Piece, nxt: Page) -> int | None:
+    """Where the rest of `piece`'s broken last sentence ends at the top of the next page
+    (an offset into its text), or None when the passage ends a sentence or the next page
+    does not continue it (it opens with a heading, a table, a caption or a footnote)."""
+    s = piece.span
+    tail = page.text[s.start:s.end].rstrip()
+    if page.number is None or nxt.number is None or not tail or tail.endswith(SENTENCE_END) \
+            or _table_at(page, s.start, s.end) is not None or page.ocr != nxt.ocr:
+        return None
+    first = next(trimmed(nxt.text, 0, len(nxt.text)), None)
+    if first is None:
+        return None
+    begin = first[0]
+    opening = nxt.text[begin:begin + 80]
+    if FLOAT_START.match(opening) or LIST_ITEM.match(opening):
+        return None
+    last_word = re.sub(r"\W+$", "", tail.split()[-1]).lower()
+    if not (opening[0].islower() or opening[0] in "([" or tail.endswith((",", "-", "\u2010", "—", "–"))
+            or last_word in stopwords()):
+        return None  # "…the Lion Air" + "Investigation of…" is not one sentence
+    block_end = BLOCK_BREAK.search(nxt.text, begin)
+    limit = block_end.start() if block_end else len(nxt.text)
+    first_sentence = next(sentences(nxt.text, begin, limit), None)
+    if first_sentence is None:
+        return None
+    end = first_sentence[1]
+    if len(nxt.text[begin:end].split()) > MAX_RUNOVER_WORDS or not RUNOVER_END.search(nxt.text[begin:end]):
+        return None
+    starts = [off for off, _ in nxt.headings] + [t[0] for t in nxt.tables] + [f[0] for f in nxt.footnotes]
+    return None if any(off < end for off in starts) else end
+
+
+def _regions(page: Page, section: str | None, taken: int = 0):
     """(start, end, governing heading) spans of a page, cut at headings. A region starts after
     its heading's own text: the heading is the passage's `section`, never part of its quote.
 
@@ -91,6 +159,7 @@ def _regions(page: Page, section: str | None):
     cuts.sort(key=lambda c: c[0])
     regions = []
     for i, (_, body_start, heading) in enumerate(cuts):
+        body_start = max(body_start, taken)
         end = cuts[i + 1][0] if i + 1 < len(cuts) else len(text)
         if end > body_start and text[body_start:end].strip():
             regions.append((body_start, end, heading))

@@ -155,8 +155,11 @@ def meta_parts(document: Document, passage: Passage | None = None) -> list[str]:
     if document.doc_type:
         parts.append(document.doc_type)
     if passage is not None:
-        if passage.page is not None:
-            parts.append(f"p. {passage.page}")
+        page = cite.cited_page(passage)
+        if page is not None:  # the printed page, as cited; the PDF page when it differs
+            parts.append(f"{'pp.' if '–' in page else 'p.'} {page}" +
+                         (f" (PDF p. {passage.page})" if passage.page is not None and
+                          page.split("–")[0] != str(passage.page) else ""))
         if passage.section and passage.section.strip().rstrip(".") != document.title.strip().rstrip("."):
             parts.append(f"§ {passage.section}")
     return parts

@@ -44,13 +44,18 @@ class Passage:
     section: str | None  # nearest heading above the passage
     start: int  # character offsets into the extracted page text
     end: int
-    text: str  # the source text of [start, end), whitespace collapsed
+    text: str  # the source text of [start, end), whitespace collapsed (+ a sentence's run-over, below)
     page_label: str | None = None  # the printed page number ("24", "iv"); cite this, open at `page`
     ocr: bool = False  # the text was recognised from a page image, not read from a text layer
     states: tuple[str, ...] = ()  # US states/territories the passage names (two-letter codes)
     # Text the passage continues but does not contain: the header row of a table or the
     # lead-in of a list that the size limit cut. Indexed with the passage, shown above it.
     context: str | None = None
+    # When the passage's last sentence runs over a page break, `text` ends with the rest of it
+    # from the top of this page (and the passage is cited "pp. 62–63"); else None.
+    end_page: int | None = None
+    end_page_label: str | None = None
+    footnote: bool = False  # a PDF footnote block (notes, references), kept apart from body text
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,8 @@ class Hit:
         """The JSON shape of a result, the same in `kb ask --json` and every other front end."""
         d, p = self.document, self.passage
         return {
-            "document": d.name, "page": p.page, "page_label": p.page_label, "section": p.section,
+            "document": d.name, "page": p.page, "page_label": p.page_label, "end_page": p.end_page,
+            "end_page_label": p.end_page_label, "section": p.section,
             "text": p.text, "score": round(self.score, 6), "citation": self.citation,
             "highlights": [list(s) for s in self.highlights], "quote_citation": self.quote_citation,
             "title": d.title, "publisher": d.publisher, "year": d.year, "url": d.url,

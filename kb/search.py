@@ -27,6 +27,9 @@ RERANK_DEPTH = 30
 CHECK_DEPTH = 5  # passages the abstention test reads
 HIGHLIGHT_SHORTLIST = 3  # sentences per passage also scored by meaning
 METHODS = ("fused", "dense", "keyword")
+# A footnote's fused score counts for this much: notes and references support the body text,
+# and a short note dense in the question's words otherwise outranks the paragraph that answers.
+FOOTNOTE_WEIGHT = 0.85
 
 
 class Searcher:
@@ -126,7 +129,9 @@ class Searcher:
             return []
         cosine, bm25 = reader.scores(ids, qvec, question)
         blended = BLEND_DENSE_WEIGHT * _minmax(cosine) + (1 - BLEND_DENSE_WEIGHT) * _minmax(bm25)
-        return sorted(zip(ids, blended.tolist()), key=lambda kv: -kv[1])
+        passages, _ = reader.fetch(ids)
+        weights = np.array([FOOTNOTE_WEIGHT if pid in passages and passages[pid].footnote else 1.0 for pid in ids])
+        return sorted(zip(ids, (blended * weights).tolist()), key=lambda kv: -kv[1])
 
     def _rerank(self, reader: IndexReader, question: str, candidates: Ranked) -> Ranked:
         head = candidates[:RERANK_DEPTH]

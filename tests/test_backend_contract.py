@@ -48,7 +48,8 @@ def document(name: str, *, publisher=None, year=None, doc_type=None, states=(), 
 
 def passages(*texts: str, states=None, page_labels=None) -> list[Passage]:
     return [Passage(None, None, i, i + 1, "Section", 0, len(t), t, page_label=(page_labels or {}).get(i),
-                    ocr=i == 1, states=tuple((states or {}).get(i, ()))) for i, t in enumerate(texts)]
+                    ocr=i == 1, states=tuple((states or {}).get(i, ())), end_page=i + 2 if i == 1 else None,
+                    end_page_label="14" if i == 1 else None, footnote=i == 2) for i, t in enumerate(texts)]
 
 
 def update(doc: Document, ps: list[Passage]) -> DocumentUpdate:
@@ -96,6 +97,8 @@ def test_added_passages_come_back_whole(backend):
     p = found[top[0][0]]
     assert p.text == "Reflective supervision supports the home visitors."
     assert (p.page, p.page_label, p.ocr, p.section, p.ordinal) == (2, "13", True, "Section", 1)
+    assert (p.end_page, p.end_page_label, p.footnote) == (3, "14", False)
+    assert [q.footnote for q in reader.document_passages(p.document_id)] == [False, False, True]
     assert p.states == ("MA",)  # from its document
     d = docs[p.document_id]
     assert (d.name, d.publisher, d.year, d.doc_type, d.url, d.states) == (

@@ -855,3 +855,19 @@ def test_generated_page_numbers_in_footers():
     pages = lay_out_pages(make_pdf(contents))
     assert [p.label for p in pages] == ["11", "12", "13"]
     assert all(p.text == "\n".join(LEFT) for p in pages)
+
+
+def test_a_sentence_across_a_federal_register_page_break_is_one_passage(federal_register):
+    """"… from Soekarno-" ends p. 47698 and "Hatta International Airport … 189 fatalities." opens
+    the body of p. 47699: one passage, cited on both pages, and the next one starts after it."""
+    from ingest.split import split_pages
+    from kb.citations import cited_page
+
+    passages = split_pages(federal_register)
+    broken = next(p for p in passages if "Soekarno-" in p.text)
+    assert "Soekarno-Hatta International Airport in Jakarta, Indonesia, resulting in 189 fatalities." in broken.text
+    assert cited_page(broken) == "47698–47699"
+    following = passages[passages.index(broken) + 1:]
+    assert not any(p.text.startswith("Hatta International") for p in following)
+    footnote = next(p for p in passages if p.text.startswith("9 An AOA disagree alert"))
+    assert footnote.footnote and not broken.footnote

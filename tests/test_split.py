@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ingest.split import MAX_WORDS, split_pages
 from ingest.types import Page
+from kb.citations import cited_page, locator
+from kb.models import Document
 
 
 def sentence(i: int, words: int = 20) -> str:
@@ -97,3 +99,32 @@ def test_footnotes_make_passages_of_their_own():
     page = Page(5, text, footnotes=[(text.index(note), len(text))])
     body_passage, footnote = split_pages([page])
     assert body_passage.text == body and footnote.text == note
+
+
+def test_a_sentence_broken_by_a_page_break_runs_over_and_is_cited_on_both_pages():
+    body = " ".join(sentence(i) for i in range(3))
+    first = Page(62, body + " The range for CHD was from 77.5 deaths per 100,000 population (Utah) to 193.5 per "
+                 "100,000 (District of", label="62")
+    rest = "Columbia). " + " ".join(sentence(i) for i in range(4, 8))
+    second = Page(63, rest + "\n\nHeading\n\n" + sentence(9), headings=[(len(rest) + 2, "Heading")], label="63")
+    passages = split_pages([first, second])
+    broken = next(p for p in passages if "(District of" in p.text)
+    assert broken.text.endswith("(District of Columbia).")
+    assert (broken.page, broken.end_page, broken.end_page_label) == (62, 63, "63")
+    assert cited_page(broken) == "62–63"
+    assert locator(Document(1, "/r.pdf", "r.pdf", "x", 1, 1, "Report", None, None, None, 2), broken).startswith(
+        "pp. 62–63")
+    after = [p for p in passages if p.page == 63]
+    assert after[0].text.startswith("Sentence4")  # the next page's passages start after the run-over
+    assert all(p.end_page is None for p in after)
+
+
+def test_no_run_over_into_a_heading_a_caption_or_a_finished_sentence():
+    body = " ".join(sentence(i) for i in range(3))
+    for opening, headings in [("Results\n\nthe rest.", [(0, "Results")]),
+                              ("Table 2. Deaths by state\nUtah 77.5", []),
+                              ("1. First item of a list.", [])]:
+        pages = [Page(1, body + " Among the"), Page(2, opening, headings=headings)]
+        assert all(p.end_page is None for p in split_pages(pages)), opening
+    done = split_pages([Page(1, body), Page(2, "and a lower-case start of a new one.")])
+    assert all(p.end_page is None for p in done)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ingest.split import MAX_CHARS, MAX_WORDS, heading_end, split_pages
+from ingest.split import MAX_CHARS, MAX_RUNOVER_WORDS, MAX_WORDS, heading_end, split_pages
 from ingest.types import Page
 from kb.text import collapse
 
@@ -53,14 +53,25 @@ def test_passages_are_verbatim_complete_bounded_and_within_pages(doc):
     assert [p.ordinal for p in passages] == list(range(len(passages)))
     covered = {n: set() for n in by_page}
     for p in passages:
-        page = by_page[p.page]  # every passage belongs to exactly one page
+        page = by_page[p.page]  # every passage starts on exactly one page
         assert 0 <= p.start < p.end <= len(page.text)
-        assert p.text == collapse(page.text[p.start:p.end]) != ""
-        assert len(p.text.split()) <= MAX_WORDS
+        own = collapse(page.text[p.start:p.end])
+        assert own != "" and p.text.startswith(own)
+        assert len(own.split()) <= MAX_WORDS
         assert p.end - p.start <= MAX_CHARS
         span = set(range(p.start, p.end))
         assert not (span & covered[p.page]), "passages overlap"
         covered[p.page] |= span
+        if p.end_page is None:
+            assert p.text == own
+            continue
+        # a sentence run over the page break: the rest of it is the top of the next page, verbatim
+        assert p.end_page == p.page + 1 and p.end == len(page.text.rstrip())
+        nxt, rest = by_page[p.end_page], p.text[len(own):].lstrip()
+        taken = next(k for k in range(len(nxt.text) + 1) if collapse(nxt.text[:k]) == rest)
+        assert 0 < len(rest.split()) <= MAX_RUNOVER_WORDS
+        assert not (set(range(taken)) & covered[p.end_page])
+        covered[p.end_page] |= set(range(taken))
     for n, page in by_page.items():
         text_positions = {i for i, ch in enumerate(page.text) if not ch.isspace()}
         for offset, heading in page.headings:  # a heading's own text is the passages' section

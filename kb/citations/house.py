@@ -12,10 +12,19 @@ QUOTE_WORDS = 45
 
 
 def cited_page(passage: Passage) -> str | None:
-    """The page to cite: the printed label when the page has one, else the PDF page number."""
-    if passage.page_label and passage.page_label.strip():
-        return passage.page_label.strip()
-    return str(passage.page) if passage.page is not None else None
+    """The page to cite: the printed label when the page has one, else the PDF page number;
+    a range ("62–63") when the passage's last sentence runs over a page break."""
+    first = _page(passage.page_label, passage.page)
+    last = _page(passage.end_page_label, passage.end_page)
+    if first is not None and last is not None and last != first:
+        return f"{first}–{last}"
+    return first
+
+
+def _page(label: str | None, number: int | None) -> str | None:
+    if label and label.strip():
+        return label.strip()
+    return str(number) if number is not None else None
 
 
 def source_label(doc: Document) -> str:
@@ -29,7 +38,7 @@ def locator(doc: Document, passage: Passage) -> str:
     parts = []
     page = cited_page(passage)
     if page is not None:
-        parts.append(f"p. {page}")
+        parts.append(f"{'pp.' if '–' in page else 'p.'} {page}")
     section = collapse(passage.section or "")
     if section and section.rstrip(".") != collapse(doc.title).rstrip("."):
         parts.append(f"section “{section}”")

@@ -62,11 +62,14 @@ def cited_documents(hits: Iterable[CitedHit]) -> list[CitedDocument]:
 
 def sort_pages(pages: list[str]) -> list[str]:
     """Front matter (roman or other labels) first, in the order cited, then numbers ascending."""
-    return sorted(pages, key=lambda p: (1, int(p)) if p.isdigit() else (0, 0))
+    def key(page: str):
+        first = page.split("–")[0]
+        return (1, int(first)) if first.isdigit() else (0, 0)
+    return sorted(pages, key=key)
 
 
 def pages_text(pages: list[str]) -> str:
-    return ("p. " if len(pages) == 1 else "pp. ") + ", ".join(pages)
+    return ("p. " if len(pages) == 1 and "–" not in pages[0] else "pp. ") + ", ".join(pages)
 
 
 def ascii_words(text: str) -> list[str]:

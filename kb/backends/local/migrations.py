@@ -63,9 +63,16 @@ CREATE TABLE passage_states (
 CREATE INDEX passage_states_by_passage ON passage_states (passage_id);
 """
 
+V3 = """
+ALTER TABLE passages ADD COLUMN end_page INTEGER;
+ALTER TABLE passages ADD COLUMN end_page_label TEXT;
+ALTER TABLE passages ADD COLUMN footnote INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "documents, passages, problems", V1),
     (2, "printed page labels, OCR flag, table/list context, US states, URL and access date", V2),
+    (3, "the page a passage ends on when its last sentence runs over a page break; footnotes", V3),
 ]
 LATEST = MIGRATIONS[-1][0]
 

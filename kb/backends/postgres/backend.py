@@ -331,9 +331,10 @@ class PostgresWriter(SqlWriter):
         tokens = {pid: kw.passage_tokens(p.text, p.section, p.context) for pid, _, p in rows}
         ids = kw.term_ids(self.conn, {t for c in tokens.values() for t in c})
         db.copy_rows(self.conn, 'COPY passages (id, document_id, ordinal, page, section, start, "end", text, '
-                                'page_label, ocr, context, length, terms) FROM STDIN',
+                                'page_label, ocr, context, length, terms, end_page, end_page_label, footnote) FROM STDIN',
                      ((pid, doc_id, p.ordinal, p.page, p.section, p.start, p.end, p.text, p.page_label, p.ocr,
-                       p.context, sum(tokens[pid].values()), sorted(ids[t] for t in tokens[pid]))
+                       p.context, sum(tokens[pid].values()), sorted(ids[t] for t in tokens[pid]), p.end_page,
+                       p.end_page_label, p.footnote)
                       for pid, doc_id, p in rows))
         db.copy_rows(self.conn, "COPY postings (term_id, passage_id, tf, dl) FROM STDIN WITH (FORMAT BINARY)",
                      ((ids[t], pid, n, sum(c.values())) for pid, c in tokens.items() for t, n in c.items()),

@@ -15,7 +15,8 @@ __all__ = ["now_iso"]
 DOC_COLUMNS = ("id, path, name, sha256, size, mtime_ns, title, publisher, year, doc_type, pages, ingested_at, kind, "
                "warnings, url, accessed, states, extracted_meta")
 PASSAGE_COLUMNS = ('id, document_id, ordinal, page, section, start, "end", text, page_label, ocr, context, '
-                   "(SELECT string_agg(state, ',') FROM passage_states WHERE passage_id = passages.id)")
+                   "(SELECT string_agg(state, ',') FROM passage_states WHERE passage_id = passages.id), "
+                   "end_page, end_page_label, footnote")
 
 
 def document(row) -> Document:
@@ -25,7 +26,8 @@ def document(row) -> Document:
 
 def passage(row) -> Passage:
     states = tuple(sorted(row[11].split(","))) if row[11] else ()
-    return Passage(*row[:8], page_label=row[8], ocr=bool(row[9]), context=row[10], states=states)
+    return Passage(*row[:8], page_label=row[8], ocr=bool(row[9]), context=row[10], states=states,
+                   end_page=row[12], end_page_label=row[13], footnote=bool(row[14]))
 
 
 def meta(conn) -> dict[str, str]:

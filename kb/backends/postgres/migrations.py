@@ -84,8 +84,15 @@ CREATE TABLE problems (
 );
 """
 
+V2 = """
+ALTER TABLE passages ADD COLUMN end_page integer;
+ALTER TABLE passages ADD COLUMN end_page_label text;
+ALTER TABLE passages ADD COLUMN footnote boolean NOT NULL DEFAULT false;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "documents, passages, states, vectors (pgvector), BM25 postings, problems", V1),
+    (2, "the page a passage ends on when its last sentence runs over a page break; footnotes", V2),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -17,9 +17,9 @@ size, with three exceptions that keep meaning together:
   something, and passages never cross a heading.)
 
 One crossing is allowed: a sentence broken by a page break. The passage where it starts
-takes the rest of it from the top of the next page (its `text` runs on, `end_page` names the
-page it ends on, and it is cited "pp. 62–63"); the next page's passages start after it. So
-every quote ends where its sentence ends, and no passage starts with half a sentence.
+takes the rest of it from the next page (the top, or past a table set there; its `text` runs
+on, `end_page` names the page it ends on, and it is cited "pp. 62–63"); the next page's
+passages leave that piece out. So no quote ends or starts with half a sentence.
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ SENTENCE_END = (".", "!", "?", ":", ";", "…", '"', "”", "’", ")")
 # What starts a page without continuing the last one: a table or figure caption, a heading
 # number, a list marker.
 FLOAT_START = re.compile(r"(?:table|figure|fig\.|exhibit|chart|box)\s+[\w.-]+[.:]?\s", re.IGNORECASE)
+NOTE_START = re.compile(r"(?:[*†‡§]|abbreviations?\b|notes?\b|sources?\b)", re.IGNORECASE)
 RUNOVER_END = re.compile(r"[.!?…][\"'”’)\]]*(?:\d{1,2}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,2})?$")
 
 
@@ -72,7 +73,7 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
     """Passages for a document, in reading order, `ordinal` counting from 0."""
     out: list[Passage] = []
     section: str | None = None
-    taken = 0  # characters at the top of this page that the previous page's last passage took
+    taken = None  # the span of this page that finished the previous page's last sentence
     for i, page in enumerate(pages):
         pieces: list[Piece] = []
         for start, end, heading in _regions(page, section, taken):
@@ -89,12 +90,12 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
             if j == last and runover is not None:
                 nxt = pages[i + 1]
                 joiner = "" if text.endswith(("-", "\u2010")) else " "
-                text += joiner + collapse(nxt.text[:runover])
+                text += joiner + collapse(nxt.text[runover[0]:runover[1]])
                 end_page, end_label = nxt.number, nxt.label
             out.append(Passage(None, None, len(out), page.number, piece.heading, s.start, s.end, text,
                                page_label=page.label, ocr=page.ocr, context=piece.context, end_page=end_page,
                                end_page_label=end_label, footnote=s.footnote))
-        taken = runover or 0
+        taken = runover
         if page.headings:
             section = page.headings[-1][1]
     return out
@@ -114,39 +115,62 @@ def _last_body(page: Page, pieces: list[Piece]) -> int | None:
     return None if "".join(rest).strip() else j
 
 
-def _runover(page: Page, piece: Piece, nxt: Page) -> int | None:
-    """Where the rest of `piece`'s broken last sentence ends at the top of the next page
-    (an offset into its text), or None when the passage ends a sentence or the next page
-    does not continue it (it opens with a heading, a table, a caption or a footnote)."""
+def _runover(page: Page, piece: Piece, nxt: Page) -> tuple[int, int] | None:
+    """The span of the next page that finishes `piece`'s broken last sentence: its first
+    body block's first sentence (past any table set at the top of the page). None when the
+    passage ends a sentence or the next page does not go on with it (a heading, a list, a
+    footnote, or a capitalised start after a word that can end a sentence)."""
     s = piece.span
     tail = page.text[s.start:s.end].rstrip()
     if page.number is None or nxt.number is None or not tail or tail.endswith(SENTENCE_END) \
             or _table_at(page, s.start, s.end) is not None or page.ocr != nxt.ocr:
         return None
-    first = next(trimmed(nxt.text, 0, len(nxt.text)), None)
-    if first is None:
-        return None
-    begin = first[0]
-    opening = nxt.text[begin:begin + 80]
-    if FLOAT_START.match(opening) or LIST_ITEM.match(opening):
-        return None
-    last_word = re.sub(r"\W+$", "", tail.split()[-1]).lower()
-    if not (opening[0].islower() or opening[0] in "([" or tail.endswith((",", "-", "\u2010", "—", "–"))
-            or last_word in stopwords()):
-        return None  # "…the Lion Air" + "Investigation of…" is not one sentence
-    block_end = BLOCK_BREAK.search(nxt.text, begin)
-    limit = block_end.start() if block_end else len(nxt.text)
-    first_sentence = next(sentences(nxt.text, begin, limit), None)
-    if first_sentence is None:
-        return None
-    end = first_sentence[1]
-    if len(nxt.text[begin:end].split()) > MAX_RUNOVER_WORDS or not RUNOVER_END.search(nxt.text[begin:end]):
-        return None
-    starts = [off for off, _ in nxt.headings] + [t[0] for t in nxt.tables] + [f[0] for f in nxt.footnotes]
-    return None if any(off < end for off in starts) else end
+    for begin, limit in _opening_blocks(nxt):
+        opening = nxt.text[begin:begin + 80]
+        if LIST_ITEM.match(opening):
+            return None
+        last_word = re.sub(r"\W+$", "", tail.split()[-1]).lower()
+        if not (opening[0].islower() or opening[0] in "([" or tail.endswith((",", "-", "\u2010", "—", "–"))
+                or last_word in stopwords()):
+            return None  # "…the Lion Air" + "Investigation of…" is not one sentence
+        first_sentence = next(sentences(nxt.text, begin, limit), None)
+        if first_sentence is None:
+            return None
+        end = first_sentence[1]
+        if len(nxt.text[begin:end].split()) > MAX_RUNOVER_WORDS or not RUNOVER_END.search(nxt.text[begin:end]):
+            return None
+        starts = [off for off, _ in nxt.headings] + [f for f, _ in nxt.footnotes] + [t for t, _, _ in nxt.tables]
+        if any(begin <= off < end for off in starts):
+            return None
+        return begin, end
+    return None
 
 
-def _regions(page: Page, section: str | None, taken: int = 0):
+def _opening_blocks(page: Page):
+    """(start, end) of the first body block of a page: tables, their captions and
+    notes at the top are passed over (a report often sets a table above the text that goes
+    on). Yields nothing when a heading or a footnote comes first."""
+    first_heading = min((off for off, _ in page.headings), default=len(page.text))
+    skipped = False
+    for start, end in _blocks(page.text, 0, first_heading):
+        if any(f_start <= start < f_end for f_start, f_end in page.footnotes):
+            return
+        in_table = any(t_start <= start < t_end for t_start, t_end, _ in page.tables)
+        if in_table or FLOAT_START.match(page.text, start) or \
+                (skipped and (NOTE_START.match(page.text, start) or _numeric(page.text[start:end]))):
+            skipped = True
+            continue
+        yield start, end
+        return
+
+
+def _numeric(block: str) -> bool:
+    """A line of figures ("Total 9,369 190.0"): what a table leaves outside its detected rows."""
+    tokens = block.split("\n", 1)[0].split()
+    return sum(any(ch.isdigit() for ch in t) for t in tokens) >= max(1, sum(t.isalpha() for t in tokens))
+
+
+def _regions(page: Page, section: str | None, taken: tuple[int, int] | None = None):
     """(start, end, governing heading) spans of a page, cut at headings. A region starts after
     its heading's own text: the heading is the passage's `section`, never part of its quote.
 
@@ -159,10 +183,13 @@ def _regions(page: Page, section: str | None, taken: int = 0):
     cuts.sort(key=lambda c: c[0])
     regions = []
     for i, (_, body_start, heading) in enumerate(cuts):
-        body_start = max(body_start, taken)
         end = cuts[i + 1][0] if i + 1 < len(cuts) else len(text)
-        if end > body_start and text[body_start:end].strip():
-            regions.append((body_start, end, heading))
+        spans = [(body_start, end)]
+        if taken and taken[0] < end and body_start < taken[1]:  # the previous page's sentence is not here
+            spans = [(body_start, taken[0]), (taken[1], end)]
+        for s, e in spans:
+            if e > s and text[s:e].strip():
+                regions.append((s, e, heading))
     return regions
 
 

@@ -871,3 +871,18 @@ def test_a_sentence_across_a_federal_register_page_break_is_one_passage(federal_
     assert not any(p.text.startswith("Hatta International") for p in following)
     footnote = next(p for p in passages if p.text.startswith("9 An AOA disagree alert"))
     assert footnote.footnote and not broken.footnote
+
+
+def test_a_sentence_continued_below_a_table_on_the_next_page_is_one_passage():
+    """The MMWR sets tables at the top of p. 63 and p. 64; the sentences broken at the foot of
+    pp. 62 and 63 go on below them, not into the table or its notes."""
+    from ingest.split import split_pages
+    from kb.citations import cited_page
+
+    passages = split_pages(lay_out(MMWR_STROKE))
+    utah = next(p for p in passages if "193.5 per 100,000 (District of" in p.text)
+    assert utah.text.endswith("(District of Columbia), with a median of 126.1 per 100,000 (North Carolina).")
+    assert cited_page(utah) == "62–63"
+    such = next(p for p in passages if "contributing causes of death such" in p.text)
+    assert "causes of death such as diabetes, which varies substantially across racial/ethnic groups." in such.text
+    assert not any(p.text.startswith(("Columbia), with", "as diabetes")) for p in passages)

@@ -11,10 +11,12 @@ ABBREVIATIONS = {
 }
 # End of a sentence: terminal punctuation (and closing quotes/brackets) before whitespace
 # and something that can start a sentence or a list item.
-SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?:\d{1,2}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,2})?(?=\s+[\"'“‘(\[]?[A-Z0-9•\-–*])")
-# A footnote marker left on the end of a sentence ("…Psychotherapy.3"), and a footnote's own
+SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?:(?<=\D[.!?…\"'”’)\]])\d{1,2}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,2})?"
+                          r"(?=\s+[\"'“‘(\[]?[A-Z0-9•\-–*])")
+# A footnote marker left on the end of a sentence ("…Psychotherapy.3", never the cents of
+# "$118.75"), and a footnote's own
 # opening ("3 Alabama presentation in 2020 …").
-TRAILING_MARKER = re.compile(r"(?<=[.!?…\"'”’)\]])(?:\d{1,2}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,2})$")
+TRAILING_MARKER = re.compile(r"(?:(?<=\D[.!?…\"'”’)\]])\d{1,2}|(?<=[.!?…\"'”’)\]])[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,2})$")
 FOOTNOTE_START = re.compile(r"(?:\d{1,2}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,2})\s+[A-Z]")
 URL = re.compile(r"(?:https?://|www\.)\S+")
 BULLET = re.compile(r"(?<=\S)\s+(?=[-•–*]\s+[A-Z0-9])")

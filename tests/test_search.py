@@ -162,3 +162,16 @@ def test_missing_reranker_is_a_clear_error(corpus_searcher, tmp_path):
     searcher = Searcher(corpus_searcher.backend, corpus_searcher.embedder, Reranker(str(tmp_path / "nope")))
     with pytest.raises(ModelUnavailable, match="KB_RERANKER"):
         searcher.ask("What is DC:0-5?")
+
+
+def test_a_highlight_never_cuts_a_price_or_a_decimal_at_its_end():
+    """A footnote marker after a full stop ("works.3") is left out of a highlight; the cents of a
+    price ending a table row are not a marker."""
+    from kb.highlight import sentence_spans
+
+    text = ("90834 Psychotherapy, 45 minutes, child and caregiver together per session $118.75 90847 Family "
+            "psychotherapy, 50 minutes per session $126.30. Dyadic treatment works.3 Rates change each July.")
+    pieces = [text[s:e] for s, e in sentence_spans(text)]
+    assert any(p.endswith("$118.75") or "$118.75 90847" in p for p in pieces)
+    assert not any(p.endswith("$118.") for p in pieces)
+    assert "Dyadic treatment works." in pieces

@@ -129,8 +129,8 @@ class Searcher:
             return []
         cosine, bm25 = reader.scores(ids, qvec, question)
         blended = BLEND_DENSE_WEIGHT * _minmax(cosine) + (1 - BLEND_DENSE_WEIGHT) * _minmax(bm25)
-        passages, _ = reader.fetch(ids)
-        weights = np.array([FOOTNOTE_WEIGHT if pid in passages and passages[pid].footnote else 1.0 for pid in ids])
+        notes = reader.footnotes(ids)
+        weights = np.array([FOOTNOTE_WEIGHT if pid in notes else 1.0 for pid in ids])
         return sorted(zip(ids, (blended * weights).tolist()), key=lambda kv: -kv[1])
 
     def _rerank(self, reader: IndexReader, question: str, candidates: Ranked) -> Ranked:

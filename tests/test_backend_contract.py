@@ -98,7 +98,9 @@ def test_added_passages_come_back_whole(backend):
     assert p.text == "Reflective supervision supports the home visitors."
     assert (p.page, p.page_label, p.ocr, p.section, p.ordinal) == (2, "13", True, "Section", 1)
     assert (p.end_page, p.end_page_label, p.footnote) == (3, "14", False)
-    assert [q.footnote for q in reader.document_passages(p.document_id)] == [False, False, True]
+    in_order = reader.document_passages(p.document_id)
+    assert [q.footnote for q in in_order] == [False, False, True]
+    assert reader.footnotes([q.id for q in in_order] + [10**9]) == {in_order[2].id}
     assert p.states == ("MA",)  # from its document
     d = docs[p.document_id]
     assert (d.name, d.publisher, d.year, d.doc_type, d.url, d.states) == (

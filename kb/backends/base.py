@@ -101,6 +101,10 @@ class IndexReader(ABC):
         """Passages by id and their documents."""
 
     @abstractmethod
+    def footnotes(self, ids: list[int]) -> set[int]:
+        """Which of the passages are footnotes: fusion weighs them down without fetching them."""
+
+    @abstractmethod
     def neighbours(self, passage_id: int, before: int = 1, after: int = 1) -> list[Passage]:
         """The passage with up to `before`/`after` passages around it in its document."""
 
@@ -162,6 +166,10 @@ class SqlReader(IndexReader):
     def fetch(self, ids: list[int]) -> tuple[dict[int, Passage], dict[int, Document]]:
         with self._read() as conn:
             return self.db.passages_by_id(conn, [int(i) for i in ids])
+
+    def footnotes(self, ids: list[int]) -> set[int]:
+        with self._read() as conn:
+            return self.db.footnotes(conn, [int(i) for i in ids])
 
     def neighbours(self, passage_id: int, before: int = 1, after: int = 1) -> list[Passage]:
         with self.backend.read() as conn:

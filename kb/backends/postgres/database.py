@@ -46,6 +46,10 @@ def passages_by_id(conn, ids: list[int]) -> tuple[dict[int, Passage], dict[int, 
     return found, {row[0]: document(row) for row in docs}
 
 
+def footnotes(conn, ids: list[int]) -> set[int]:
+    return {row[0] for row in conn.execute("SELECT id FROM passages WHERE footnote AND id = ANY(%s)", (ids,))}
+
+
 def neighbours(conn, passage_id: int, before: int, after: int) -> list[Passage]:
     row = conn.execute("SELECT document_id, ordinal FROM passages WHERE id = %s", (passage_id,)).fetchone()
     if row is None:

@@ -150,6 +150,8 @@ def test_the_analysts_workbench_in_a_browser(ingested_kb, tmp_path):
                 expect(passage).to_contain_text(opening(first.hits[0].passage.text), timeout=ANSWER_TIMEOUT_S * 1000)
                 print(f"first answer {time.monotonic() - started:.1f} s after start")
                 page.wait_for_function(IDLE, timeout=60_000)
+                # the page focuses the box once its scripts have run: wait for it, then check
+                page.wait_for_function(f"() => ({DEEP_FOCUS})()?.label === 'Question'", timeout=20_000)
                 assert page.evaluate(DEEP_FOCUS)["label"] == "Question"
                 expect(page.locator(".kb-best")).to_contain_text("not generated")
                 expect(page.locator("mark").first).to_be_visible()

@@ -4,11 +4,19 @@ export citations, manage the library.
 Layout only. Searching, ingesting, citing, escaping, the source viewer and every Library
 operation live in kb/ and ingest/; this file calls them and lays the results out.
 
-    streamlit run app.py     # loads the model and index when the first browser arrives
-    python app.py [--server.port 8501 ...]   # starts loading them with the server (faster first answer)
+    streamlit run app.py     # starts loading the model and index with the server
+    python app.py [--server.port 8501 ...]   # the same, as a launcher (scripts/run.sh)
+
+`streamlit run` finds `app` at the bottom (an st.App, Streamlit's ASGI entry point) and serves it:
+its lifespan starts loading the model and index when the server starts, before any browser
+arrives; every page view runs this same file as the page script.
 """
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -194,7 +202,7 @@ def copy_button(label: str, formatted: cite.Formatted, key: str) -> None:
 def ask_page() -> None:
     s = settings()
     searcher = sup.shared_searcher(s)
-    sup.preload(s)  # no-op when the launcher (python app.py) already started it
+    sup.preload(s)  # no-op when the server already started it (lifespan, below)
     backend = searcher.backend
     show_flash()
     try:
@@ -720,21 +728,58 @@ def main() -> None:
     sidebar_settings(s)
 
 
-def launch() -> None:
-    """`python app.py [streamlit flags]`: start loading the model and index with the server,
-    then serve this file with Streamlit in the same process (so the app finds them loaded)."""
-    import sys
+# ---- server start ----------------------------------------------------------------------------------
 
+def server_start() -> threading.Thread | None:
+    """Done once when the server starts, so the first browser does not wait for it: start
+    loading the model and index in the background (announced on stderr when ready), and skip
+    a check Streamlit would otherwise make on the first page. Returns the loading thread (None
+    when the settings are unreadable: the page reports that)."""
+    # On the first element any script writes, Streamlit checks once per process whether it runs
+    # outside a server (to print "use streamlit run"); the check walks inspect.stack(), about
+    # 0.3 s of the first page. Inside a server it can never print anything, so mark it done.
+    from streamlit import delta_generator
+
+    if hasattr(delta_generator, "_use_warning_has_been_displayed"):
+        delta_generator._use_warning_has_been_displayed = True
+    try:
+        s = load_settings()
+    except KBError:
+        return None
+    started = time.perf_counter()
+    loading = sup.preload(s)
+
+    def announce() -> None:
+        loading.join()
+        if sup.shared_searcher(s).embedder.loaded:
+            print(f"  Model and index loaded at server start in {time.perf_counter() - started:.1f} s.",
+                  file=sys.stderr, flush=True)
+        else:
+            print("  The model could not be loaded at server start: the first question reports why.",
+                  file=sys.stderr, flush=True)
+
+    threading.Thread(target=announce, name="kb-preload-announce", daemon=True).start()
+    return loading
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app):
+    server_start()
+    yield
+
+
+def launch() -> None:
+    """`python app.py [streamlit flags]`: the same as `streamlit run app.py [flags]`."""
     from streamlit.web import cli
 
-    sup.preload(load_settings())
     sys.argv = ["streamlit", "run", str(Path(__file__).resolve()), *sys.argv[1:]]
     cli.main()
 
 
-# Streamlit runs this script as __main__ with its runtime up: the app. Run by Python directly
-# (no runtime yet): the launcher. Ingestion reads files in worker processes started with
-# "spawn", which import this file as __mp_main__: neither runs there.
+# Run by Streamlit's script runner as __main__ (its runtime up): the page. Run by Python directly
+# (no runtime yet): the launcher. Imported as a module by `streamlit run` (or the launcher) to
+# find the ASGI app: `app`, serving this file. Ingestion reads files in worker processes started
+# with "spawn", which import this file as __mp_main__: nothing runs there.
 if __name__ == "__main__":
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -742,3 +787,5 @@ if __name__ == "__main__":
         main()
     else:
         launch()
+elif __name__ != "__mp_main__":
+    app = st.App(__file__, lifespan=lifespan)

@@ -14,8 +14,12 @@ started once and kept: a user's browser is already open. Then, per run:
   first answer  then its expected first card;
   further questions  type the question in the box + Enter, until the script has stopped
       running and the first card is the expected one (new cards rendered).
-Each run starts a fresh Streamlit process (so a fresh model load); the page cache is warm
-after the first run.
+Each run starts a fresh Streamlit process (so a fresh model load) and opens the page in a fresh
+browser context (Browser.new_page), on a new port: the browser's cache is cold every time.
+
+--floor also times, before each run, a one-line Streamlit app (`st.write`) started the same way
+until its text shows: what Streamlit and Chromium take on this machine before any app code,
+the floor under the app's numbers.
 """
 from __future__ import annotations
 
@@ -74,23 +78,60 @@ def free_port() -> int:
     return port
 
 
-def one_run(browser, kb: Path, expected: dict[str, str], log: Path, timeout_s: float, launcher: bool) -> dict:
+def start_server(command: list[str], cwd: Path, env: dict, log: Path, timeout_s: float):
+    """Spawn a Streamlit server; returns (process, port, t0, seconds until /_stcore/health answers)."""
     port = free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*command, "--server.headless", "true", "--server.port", str(port)],
+                            cwd=cwd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+            return proc, port, t0, time.perf_counter() - t0
+        except Exception:
+            if proc.poll() is not None or time.perf_counter() - t0 > timeout_s:
+                stop(proc)
+                raise RuntimeError(f"streamlit did not come up; see {log}")
+            time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+FLOOR_TEXT = "One line of Streamlit"
+
+
+def floor_run(browser, folder: Path, log: Path, timeout_s: float) -> dict:
+    """The one-line app (written into `folder` with this repository's .streamlit/config.toml):
+    spawn → its text visible."""
+    (folder / ".streamlit").mkdir(parents=True, exist_ok=True)
+    (folder / ".streamlit" / "config.toml").write_text((ROOT / ".streamlit" / "config.toml").read_text())
+    (folder / "static").mkdir(exist_ok=True)
+    (folder / "one_line.py").write_text(f"import streamlit as st\nst.write({FLOOR_TEXT!r})\n")
+    proc, port, t0, up = start_server([STREAMLIT, "run", "one_line.py"], folder, dict(os.environ), log, timeout_s)
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        opened = time.perf_counter()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.get_by_text(FLOOR_TEXT).wait_for(timeout=timeout_s * 1000)
+        shown = time.perf_counter()
+        page.close()
+        return {"up": up, "shown": shown - t0, "page": shown - opened}
+    finally:
+        stop(proc)
+
+
+def one_run(browser, kb: Path, expected: dict[str, str], log: Path, timeout_s: float, launcher: bool) -> dict:
     env = {**os.environ, "KB_DIR": str(kb), "KB_CORPUS": str(ROOT / "corpus")}
     start = [sys.executable, "app.py"] if launcher else [STREAMLIT, "run", "app.py"]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([*start, "--server.headless", "true", "--server.port", str(port)],
-                            cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    proc, port, t0, up = start_server(start, ROOT, env, log, timeout_s)
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except Exception:
-                if proc.poll() is not None or time.perf_counter() - t0 > timeout_s:
-                    raise RuntimeError(f"streamlit did not come up; see {log}")
-                time.sleep(0.05)
-        up = time.perf_counter() - t0
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
         page.goto(f"http://127.0.0.1:{port}/?q={quote(FIRST)}")
         page.locator("input[aria-label='Question']").wait_for(timeout=timeout_s * 1000)
@@ -108,12 +149,7 @@ def one_run(browser, kb: Path, expected: dict[str, str], log: Path, timeout_s: f
         page.close()
         return {"up": up, "chrome": chrome, "first": first, "further": further}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def main() -> None:
@@ -123,7 +159,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for any one answer")
     ap.add_argument("--max-load", type=float, help="wait until the 1-min load average is below this")
     ap.add_argument("--launcher", action="store_true",
-                    help="start with `python app.py` (loads model and index at server start) instead of `streamlit run`")
+                    help="start with `python app.py` (the launcher) instead of `streamlit run app.py`")
+    ap.add_argument("--floor", action="store_true",
+                    help="also time a one-line Streamlit app before each run: the floor under the app's numbers")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -140,11 +178,15 @@ def main() -> None:
             if expected[before] == expected[after]:
                 sys.exit(f"{after!r} expects the same first card as {before!r}: its timing could not tell the "
                          "new cards from the old; change the question list")
-        runs = []
+        runs, floors = [], []
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for i in range(args.runs):
                 wait_for_quiet(args.max_load)
+                if args.floor:
+                    floors.append(floor_run(browser, Path(tmp) / "floor", Path(tmp) / f"floor-{i}.log", args.timeout))
+                    print(f"(run {i + 1}, one-line app: up {floors[-1]['up']:.1f} s, text {floors[-1]['shown']:.1f} s)",
+                          file=sys.stderr)
                 runs.append(one_run(browser, kb, expected, Path(tmp) / f"streamlit-{i}.log", args.timeout,
                                     args.launcher))
                 print(f"(run {i + 1}: up {runs[-1]['up']:.1f} s, first answer {runs[-1]['first']:.1f} s, further "
@@ -165,6 +207,12 @@ def main() -> None:
         ["further question, p95 / max", f"{sorted(further_all)[int(0.95 * (len(further_all) - 1))]:.2f} / "
                                         f"{max(further_all):.2f}"],
     ]
+    if floors:
+        rows += [
+            ["floor: `streamlit run` a one-line app → server answers /_stcore/health", min_med([f["up"] for f in floors])],
+            ["floor: `streamlit run` a one-line app → its text visible", min_med([f["shown"] for f in floors])],
+            ["floor: page open → the one-line app's text visible", min_med([f["page"] for f in floors])],
+        ]
     print(table(["interval", "seconds"], rows))
     print("\n| further question | " + " | ".join(f"run {i + 1} s" for i in range(len(runs))) + " |")
     print("|---|" + "---|" * len(runs))

@@ -53,7 +53,7 @@ def shared_reranker(setting: str, device: str):
 @functools.lru_cache(maxsize=4)
 def shared_searcher(settings):
     """One Searcher per knowledge base and process; it reloads its index itself when the
-    generation moves on. The app and the launcher's preload share it."""
+    generation moves on. The app and its server-start preload share it."""
     from .backends import open_backend
     from .embedders import for_settings
     from .search import Searcher

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import re
 import shutil
 from pathlib import Path
@@ -744,3 +745,37 @@ def test_corpus_dir_setting(monkeypatch, tmp_path):
     assert sup.corpus_dir(ROOT, load_settings()) == ROOT / "corpus"
     monkeypatch.setenv("KB_CORPUS", str(tmp_path / "mine"))
     assert sup.corpus_dir(ROOT, load_settings()) == tmp_path / "mine"
+
+
+@pytest.mark.parametrize("command", [["streamlit", "run", "app.py"], ["python", "app.py"]],
+                         ids=["streamlit-run", "launcher"])
+def test_the_server_loads_the_model_and_index_when_it_starts(corpus_kb, tmp_path, command):
+    """`streamlit run app.py` and the launcher both start loading the model and index with the
+    server (app.py's st.App lifespan), with no browser ever connecting."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    program = str(Path(sys.executable).with_name("streamlit")) if command[0] == "streamlit" else sys.executable
+    env = {**os.environ, "KB_DIR": str(corpus_kb), "KB_CORPUS": str(tmp_path / "corpus"), "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([program, *command[1:], "--server.headless", "true", "--server.port", str(port)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while "Model and index loaded at server start" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        assert "Model and index loaded at server start" in log.read_text(), log.read_text()[-3000:]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

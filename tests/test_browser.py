@@ -1,5 +1,5 @@
-"""One real-browser test: `python app.py` (the launcher: loads the model and index at server start,
-then runs Streamlit in-process) as a server, headless Chromium via Playwright.
+"""One real-browser test: `python app.py` (the launcher: `streamlit run app.py` in-process, which
+loads the model and index at server start) as a server, headless Chromium via Playwright.
 
 Needs the system Chromium (Debian: `apt-get install -y chromium`; set CHROMIUM_PATH to use
 another binary). Without it this test FAILS on purpose: CI installs it.
@@ -126,7 +126,7 @@ def test_the_analysts_workbench_in_a_browser(ingested_kb, tmp_path):
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "KB_DIR": str(kb), "KB_CORPUS": str(corpus), "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "streamlit.log"
-    # The launcher: starts loading the model and index, then serves app.py with Streamlit in-process.
+    # The launcher: `streamlit run app.py` in-process (the model and index load at server start).
     command = [sys.executable, "app.py", "--server.headless", "true", "--server.port", str(port),
                "--server.fileWatcherType", "none"]
     started = time.monotonic()

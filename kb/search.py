@@ -32,6 +32,22 @@ METHODS = ("fused", "dense", "keyword")
 FOOTNOTE_WEIGHT = 0.85
 
 
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _background():
+    """Threads for a reader's keyword search, run beside the embedding and dense search when the
+    reader's work happens elsewhere (a database server), not on this process's cores."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(8, thread_name_prefix="kb-keyword")
+        return _pool
+
+
 class Searcher:
     def __init__(self, backend: Backend, embedder: Embedder, reranker: Reranker | None = None,
                  fusion: str = FUSION, dense_highlights: bool = False):
@@ -80,13 +96,16 @@ class Searcher:
     def retrieve(self, reader: IndexReader, question: str, depth: int, filters: Filters, method: str,
                  rerank: bool = True) -> tuple[Ranked, np.ndarray, str]:
         """Ranked (passage id, score) candidates, the query vector, and the stages run."""
-        qvec = self.embedder.encode_query(question)
         depth = max(DEPTH, depth)
+        keyword = None
+        if method in ("keyword", "fused") and getattr(reader, "concurrent_retrieval", False):
+            keyword = _background().submit(reader.keyword, question, depth, filters)  # while we embed
+        qvec = self.embedder.encode_query(question)
         ranked: dict[str, Ranked] = {}
         if method in ("dense", "fused"):
             ranked["dense"] = reader.dense(qvec, depth, filters)
         if method in ("keyword", "fused"):
-            ranked["keyword"] = reader.keyword(question, depth, filters)
+            ranked["keyword"] = keyword.result() if keyword else reader.keyword(question, depth, filters)
         candidates = self._fuse(reader, qvec, question, ranked) if method == "fused" else ranked[method]
         if rerank and self.reranker is not None and candidates:
             return self._rerank(reader, question, candidates), qvec, method + "+rerank"

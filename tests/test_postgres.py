@@ -140,7 +140,7 @@ def exact_top(backend, q, filters, k):
         allowed = reader._allowed_ids(conn, filters)
     ids = np.array([r[0] for r in rows])
     sims = np.array([json.loads(r[1]) for r in rows], dtype=np.float32) @ q
-    order = [i for i in np.lexsort((ids, -sims)) if allowed is None or ids[i] in set(allowed)]
+    order = [i for i in np.lexsort((ids, -sims)) if allowed is None or ids[i] in set(allowed.ids)]
     return [(int(ids[i]), float(sims[i])) for i in order[:k]]
 
 

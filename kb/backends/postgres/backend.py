@@ -156,12 +156,16 @@ class PostgresBackend(Backend):
 
 class PostgresReader(SqlReader):
     db = db
+    # The Searcher may run keyword() on another thread while it embeds the question and runs
+    # dense(): the two are separate server processes, so they overlap on a multi-core server.
+    concurrent_retrieval = True
 
     def __init__(self, backend: PostgresBackend, generation: Generation, avgdl: float):
         self.backend = backend
         self.generation = generation
         self.avgdl = avgdl
-        self._allowed: dict[Filters, list[int]] = {}
+        self._allowed: dict[Filters, kw.Allowed] = {}
+        self._questions: dict[str, kw.Question] = {}
         self._lock = threading.Lock()
 
     @contextmanager
@@ -173,16 +177,28 @@ class PostgresReader(SqlReader):
                 raise StaleSnapshot("The knowledge base changed during the search; ask again.")
             yield conn
 
-    def _allowed_ids(self, conn, filters: Filters) -> list[int] | None:
-        """Passage ids the filters allow in this generation (None: no filter), cached per filter."""
+    def _allowed_ids(self, conn, filters: Filters) -> kw.Allowed | None:
+        """Passages the filters allow in this generation (None: no filter), cached per filter."""
         if filters.is_empty():
             return None
         with self._lock:
             if filters not in self._allowed:
-                self._allowed[filters] = db.allowed_ids(conn, filters).tolist()
+                self._allowed[filters] = kw.Allowed(db.allowed_ids(conn, filters))
                 if len(self._allowed) > 64:
                     self._allowed.pop(next(iter(self._allowed)))
             return self._allowed[filters]
+
+    def _question(self, conn, question: str) -> kw.Question:
+        """The question's terms in this generation, cached: one question asks for them three times."""
+        with self._lock:
+            q = self._questions.get(question)
+        if q is None:
+            q = kw.Question(conn, question, self.generation.passages)
+            with self._lock:
+                self._questions[question] = q
+                if len(self._questions) > 256:
+                    self._questions.pop(next(iter(self._questions)))
+        return q
 
     def dense(self, vector, k, filters):
         q = vector_literal(vector)
@@ -190,10 +206,13 @@ class PostgresReader(SqlReader):
             allowed = self._allowed_ids(conn, filters)
             if allowed is not None and not allowed:
                 return []
+            params = {"q": q, "k": k, **(allowed.params() if allowed is not None else {})}
             exact = "ORDER BY score DESC, passage_id LIMIT %(k)s"  # not the index's order: a scan
             if allowed is not None and (self.generation.index_kind != "hnsw" or len(allowed) <= EXACT_FILTER_LIMIT):
+                # The ids as a sub-select: a run-time array, which the planner need not estimate element by element.
                 sql = "SELECT passage_id, -(embedding <#> %(q)s::vector) AS score FROM passage_vectors " \
-                      "WHERE passage_id = ANY(%(allowed)s) " + exact
+                      "WHERE passage_id = ANY((SELECT %(ids)s::int8[])::int8[]) " + exact
+                params["ids"] = allowed.array
             elif self.generation.index_kind != "hnsw":
                 sql = "SELECT passage_id, -(embedding <#> %(q)s::vector) AS score FROM passage_vectors " + exact
             else:
@@ -201,10 +220,10 @@ class PostgresReader(SqlReader):
                 where = ""
                 if allowed is not None:
                     conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-                    where = "WHERE passage_id = ANY(%(allowed)s)"
+                    where = "WHERE " + allowed.sql("passage_id")
                 sql = f"SELECT passage_id, -(embedding <#> %(q)s::vector) FROM passage_vectors {where} " \
                       "ORDER BY embedding <#> %(q)s::vector LIMIT %(k)s"
-            rows = conn.execute(sql, {"q": q, "k": k, "allowed": allowed}).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         return [(pid, float(score)) for pid, score in rows]
 
     def keyword(self, question, k, filters):
@@ -212,8 +231,7 @@ class PostgresReader(SqlReader):
             allowed = self._allowed_ids(conn, filters)
             if allowed is not None and not allowed:
                 return []
-            q = kw.Question(conn, question, self.generation.passages)
-            return kw.top(conn, q, self.avgdl, k, allowed)
+            return kw.top(conn, self._question(conn, question), self.avgdl, k, allowed)
 
     def scores(self, ids, vector, question):
         if not ids:
@@ -222,13 +240,13 @@ class PostgresReader(SqlReader):
         with self._read() as conn:
             cosine = dict(conn.execute("SELECT passage_id, -(embedding <#> %s::vector) FROM passage_vectors "
                                        "WHERE passage_id = ANY(%s)", (vector_literal(vector), ids)).fetchall())
-            bm25 = kw.scores_of(conn, kw.Question(conn, question, self.generation.passages), self.avgdl, ids)
+            bm25 = kw.scores_of(conn, self._question(conn, question), self.avgdl, ids)
         return (np.array([cosine.get(i, 0.0) for i in ids], dtype=np.float32),
                 np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32))
 
     def keyword_stats(self, question):
         with self._read() as conn:
-            q = kw.Question(conn, question, self.generation.passages)
+            q = self._question(conn, question)
         return KeywordStats(self.generation.passages, q.df)
 
 

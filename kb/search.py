@@ -98,7 +98,7 @@ class Searcher:
         """Ranked (passage id, score) candidates, the query vector, and the stages run."""
         depth = max(DEPTH, depth)
         keyword = None
-        if method in ("keyword", "fused") and getattr(reader, "concurrent_retrieval", False):
+        if method in ("keyword", "fused") and reader.concurrent_retrieval:
             keyword = _background().submit(reader.keyword, question, depth, filters)  # while we embed
         qvec = self.embedder.encode_query(question)
         ranked: dict[str, Ranked] = {}

@@ -80,6 +80,9 @@ class IndexReader(ABC):
     when the knowledge base has moved on, so a search never mixes two states."""
 
     generation: Generation
+    # True when the reader's work runs elsewhere (a database server): the searcher then runs
+    # keyword search on a thread while it embeds the question, instead of one after the other.
+    concurrent_retrieval: bool = False
 
     @abstractmethod
     def dense(self, vector: np.ndarray, k: int, filters: Filters) -> Ranked:

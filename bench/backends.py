@@ -58,8 +58,11 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def embedder():
-    e = make_embedder(load_settings(kb_dir=tempfile.gettempdir()).model)
+def embedder(runtime: str = "torch"):
+    """The model on `runtime`. Building and ingest use torch (the rates compared are the
+    pipeline's); latency questions are embedded as `kb ask` does on these fp32 knowledge bases
+    (runtime auto: ONNX fp32, the same vectors)."""
+    e = make_embedder(load_settings(kb_dir=tempfile.gettempdir()).model, runtime, "cpu", None)
     e.load()
     return e
 
@@ -277,6 +280,8 @@ def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], q
         name = f"latency_{n}"
         if keep and server.has_database(name):  # built by an earlier run with --server
             pg, pg_build = PostgresBackend(server.database_url(name)), float("nan")
+            with pg.writer(wait=60):
+                pass  # taking the writer upgrades a database kept from an older schema
         else:
             pg = PostgresBackend(server.database_url(name))
             server.drop_database(pg.url)
@@ -382,6 +387,8 @@ def main() -> None:
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 4, 16])
     ap.add_argument("--queries", type=int, default=200, help="questions timed per configuration")
     ap.add_argument("--files", type=int, default=150)
+    ap.add_argument("--query-runtime", default="onnx", choices=["onnx", "torch"],
+                    help="embedding runtime for the latency questions (default: what `kb ask` uses on these fp32 KBs)")
     ap.add_argument("--server", type=Path, help="keep the PostgreSQL server and its latency databases in this "
                     "folder, and reuse them on the next run (saves the copy: ~5 min at 100k)")
     ap.add_argument("--shared-buffers", default=SHARED_BUFFERS,
@@ -398,7 +405,8 @@ def main() -> None:
             elif args.what == "latency":
                 sizes = [int(float(s.lower().rstrip("km")) * (1_000_000 if s.lower().endswith("m") else 1000))
                          for s in args.sizes]
-                latency(server, emb, sizes, args.threads, args.queries, keep=args.server is not None)
+                latency(server, embedder(args.query_runtime), sizes, args.threads, args.queries,
+                        keep=args.server is not None)
             else:
                 ingest_rates(server, emb, args.files)
     finally:

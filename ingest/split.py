@@ -106,13 +106,10 @@ def _last_body(page: Page, pieces: list[Piece]) -> int | None:
     body = [j for j, p in enumerate(pieces) if not p.span.footnote]
     if not body:
         return None
-    j = body[-1]
-    rest = list(page.text[pieces[j].span.end:])
-    for f_start, f_end in page.footnotes:
-        for k in range(max(f_start - pieces[j].span.end, 0), max(f_end - pieces[j].span.end, 0)):
-            if k < len(rest):
-                rest[k] = " "
-    return None if "".join(rest).strip() else j
+    end = pieces[body[-1]].span.end
+    only_notes = all(ch.isspace() or any(f_start <= k < f_end for f_start, f_end in page.footnotes)
+                     for k, ch in enumerate(page.text[end:], end))
+    return body[-1] if only_notes else None
 
 
 def _runover(page: Page, piece: Piece, nxt: Page) -> tuple[int, int] | None:
@@ -125,43 +122,44 @@ def _runover(page: Page, piece: Piece, nxt: Page) -> tuple[int, int] | None:
     if page.number is None or nxt.number is None or not tail or tail.endswith(SENTENCE_END) \
             or _table_at(page, s.start, s.end) is not None or page.ocr != nxt.ocr:
         return None
-    for begin, limit in _opening_blocks(nxt):
-        opening = nxt.text[begin:begin + 80]
-        if LIST_ITEM.match(opening):
-            return None
-        last_word = re.sub(r"\W+$", "", tail.split()[-1]).lower()
-        if not (opening[0].islower() or opening[0] in "([" or tail.endswith((",", "-", "\u2010", "—", "–"))
-                or last_word in stopwords()):
-            return None  # "…the Lion Air" + "Investigation of…" is not one sentence
-        first_sentence = next(sentences(nxt.text, begin, limit), None)
-        if first_sentence is None:
-            return None
-        end = first_sentence[1]
-        if len(nxt.text[begin:end].split()) > MAX_RUNOVER_WORDS or not RUNOVER_END.search(nxt.text[begin:end]):
-            return None
-        starts = [off for off, _ in nxt.headings] + [f for f, _ in nxt.footnotes] + [t for t, _, _ in nxt.tables]
-        if any(begin <= off < end for off in starts):
-            return None
-        return begin, end
-    return None
+    block = _opening_block(nxt)
+    if block is None:
+        return None
+    begin, limit = block
+    opening = nxt.text[begin:begin + 80]
+    if LIST_ITEM.match(opening):
+        return None
+    last_word = re.sub(r"\W+$", "", tail.split()[-1]).lower()
+    if not (opening[0].islower() or opening[0] in "([" or tail.endswith((",", "-", "\u2010", "—", "–"))
+            or last_word in stopwords()):
+        return None  # "…the Lion Air" + "Investigation of…" is not one sentence
+    first_sentence = next(sentences(nxt.text, begin, limit), None)
+    if first_sentence is None:
+        return None
+    end = first_sentence[1]
+    if len(nxt.text[begin:end].split()) > MAX_RUNOVER_WORDS or not RUNOVER_END.search(nxt.text[begin:end]):
+        return None
+    # (the block ends before the page's first heading; a footnote or table may still start in it)
+    starts = [f for f, _ in nxt.footnotes] + [t for t, _, _ in nxt.tables]
+    return None if any(begin <= off < end for off in starts) else (begin, end)
 
 
-def _opening_blocks(page: Page):
+def _opening_block(page: Page) -> tuple[int, int] | None:
     """(start, end) of the first body block of a page: tables, their captions and
     notes at the top are passed over (a report often sets a table above the text that goes
-    on). Yields nothing when a heading or a footnote comes first."""
+    on). None when a heading or a footnote comes first."""
     first_heading = min((off for off, _ in page.headings), default=len(page.text))
     skipped = False
     for start, end in _blocks(page.text, 0, first_heading):
         if any(f_start <= start < f_end for f_start, f_end in page.footnotes):
-            return
+            return None
         in_table = any(t_start <= start < t_end for t_start, t_end, _ in page.tables)
         if in_table or FLOAT_START.match(page.text, start) or \
                 (skipped and (NOTE_START.match(page.text, start) or _numeric(page.text[start:end]))):
             skipped = True
             continue
-        yield start, end
-        return
+        return start, end
+    return None
 
 
 def _numeric(block: str) -> bool:

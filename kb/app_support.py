@@ -157,9 +157,9 @@ def meta_parts(document: Document, passage: Passage | None = None) -> list[str]:
     if passage is not None:
         page = cite.cited_page(passage)
         if page is not None:  # the printed page, as cited; the PDF page when it differs
-            parts.append(f"{'pp.' if '–' in page else 'p.'} {page}" +
-                         (f" (PDF p. {passage.page})" if passage.page is not None and
-                          page.split("–")[0] != str(passage.page) else ""))
+            printed = (passage.page_label or "").strip()
+            differs = passage.page is not None and printed not in ("", str(passage.page))
+            parts.append(cite.page_locator(page) + (f" (PDF p. {passage.page})" if differs else ""))
         if passage.section and passage.section.strip().rstrip(".") != document.title.strip().rstrip("."):
             parts.append(f"§ {passage.section}")
     return parts

@@ -7,13 +7,14 @@
 """
 from .csl import csl_item, csl_type
 from .exports import CSV_COLUMNS, to_bibtex, to_csl_json, to_csv, to_markdown, to_ris
-from .house import QUOTE_WORDS, cited_page, citation, locator, quote_citation, short_quote, source_label
+from .house import (QUOTE_WORDS, cited_page, citation, locator, page_locator, quote_citation, short_quote,
+                    source_label)
 from .sources import CitedDocument, CitedHit, Sources, cited_documents, cited_hits
 from .styles import HOUSE, STYLES, Formatted, UnknownStyle, format_bibliography, format_citation
 
 __all__ = [
     "CSV_COLUMNS", "HOUSE", "QUOTE_WORDS", "STYLES", "CitedDocument", "CitedHit", "Formatted", "Sources", "UnknownStyle",
     "cited_documents", "cited_hits", "cited_page", "citation", "csl_item", "csl_type", "format_bibliography",
-    "format_citation", "locator", "quote_citation", "short_quote", "source_label", "to_bibtex", "to_csl_json",
+    "format_citation", "locator", "page_locator", "quote_citation", "short_quote", "source_label", "to_bibtex", "to_csl_json",
     "to_csv", "to_markdown", "to_ris",
 ]

@@ -21,6 +21,11 @@ def cited_page(passage: Passage) -> str | None:
     return first
 
 
+def page_locator(page: str) -> str:
+    """"p. 24", or "pp. 62–63" for a range."""
+    return f"{'pp.' if '–' in page else 'p.'} {page}"
+
+
 def _page(label: str | None, number: int | None) -> str | None:
     if label and label.strip():
         return label.strip()
@@ -38,7 +43,7 @@ def locator(doc: Document, passage: Passage) -> str:
     parts = []
     page = cited_page(passage)
     if page is not None:
-        parts.append(f"{'pp.' if '–' in page else 'p.'} {page}")
+        parts.append(page_locator(page))
     section = collapse(passage.section or "")
     if section and section.rstrip(".") != collapse(doc.title).rstrip("."):
         parts.append(f"section “{section}”")

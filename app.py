@@ -484,10 +484,14 @@ def source_viewer(hit: Hit, searcher: Searcher) -> None:
     try:
         if paged(doc) and passage.page:
             published = sup.publish_source(doc, STATIC_DIR, True, settings().kb_dir)
-            image = page_image(str(published), int(passage.page), passage.text, tuple(sentences))
-            st.image(image.png, caption=f"Page {passage.page_label or passage.page}: the passage is marked in "
-                                        "yellow, its answering sentence darker.", width="stretch")
-            if not image.marked:
+            pages = viewer.passage_pages(passage)
+            images = [page_image(str(published), page, passage.text, tuple(sentences)) for page in pages]
+            for page, image in zip(pages, images):
+                label = (passage.page_label if page == passage.page else passage.end_page_label) or page
+                st.image(image.png, caption=f"Page {label}: the passage is marked in yellow, its answering sentence "
+                                            "darker." + (" It goes on over the page." if page != pages[-1] else ""),
+                         width="stretch")
+            if not any(image.marked for image in images):
                 st.caption("The passage could not be found in this page's own text (a scanned page?); read the "
                            "card's text instead.")
         else:

@@ -7,7 +7,8 @@
   breaks.
 - PDFs: the cited page rendered to an image with pypdfium2, the passage's words located in
   the page's own text layer and marked; how many were found is returned, so a page whose
-  text could not be matched says so instead of pretending.
+  text could not be matched says so instead of pretending. A passage whose last sentence
+  runs over a page break is shown on both pages, each marked with its own part.
 
 No Streamlit here.
 """
@@ -68,6 +69,14 @@ class PageImage:
     marked: int  # runs of the passage found and marked on the page (0: not located)
     runs: int  # runs looked for
     boxes: list[tuple[float, float, float, float]]  # marked rectangles, image pixels (x0, y0, x1, y1)
+
+
+def passage_pages(passage: Passage) -> list[int]:
+    """The PDF pages (1-based) a passage is on: one, or both sides of a sentence run over a break."""
+    if not passage.page:
+        return []
+    last = passage.end_page if passage.end_page and passage.end_page > passage.page else passage.page
+    return list(range(int(passage.page), int(last) + 1))
 
 
 def _norm(text: str) -> str:

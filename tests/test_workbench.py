@@ -9,10 +9,11 @@ import json
 import re
 import shutil
 import tomllib
+from dataclasses import replace
 
 import pytest
 
-from conftest import CORPUS, ROOT, kb_cli, make_pdf
+from conftest import CORPUS, GOV_PDFS, ROOT, kb_cli, make_pdf
 from kb import app_support as sup
 from kb import citations as cite
 from kb import viewer
@@ -336,6 +337,26 @@ def test_pdf_page_image_marks_the_passage_where_it_is(tmp_path):
     assert missing.marked == 0 and missing.boxes == []
     with pytest.raises(ValueError, match="not in this 2-page PDF"):
         viewer.pdf_page_image(str(path), 3, body)
+
+
+def test_a_passage_run_over_a_page_break_is_marked_on_both_pages():
+    """The Federal Register sentence "… from Soekarno-" / "Hatta International Airport …" is
+    one passage on pp. 47698–47699: the viewer shows both PDF pages, each marking its part."""
+    from pypdf import PdfReader
+
+    from ingest.formats.pdf_layout import lay_out_pages
+    from ingest.split import split_pages
+
+    path = GOV_PDFS / "federal_register_2020-17221.pdf"
+    broken = next(p for p in split_pages(lay_out_pages(PdfReader(path))) if "Soekarno-" in p.text)
+    assert viewer.passage_pages(broken) == [broken.page, broken.page + 1]
+    first, second = (viewer.pdf_page_image(str(path), page, broken.text, ["Hatta International Airport in Jakarta"])
+                     for page in viewer.passage_pages(broken))
+    assert first.marked > second.marked > 0  # most of the passage on the first page, its last sentence's end on the next
+    assert len(second.boxes) >= 2  # the run-over lines and the highlighted sentence's end
+    one_page = replace(broken, end_page=None, end_page_label=None)
+    assert viewer.passage_pages(one_page) == [broken.page]
+    assert viewer.passage_pages(replace(broken, page=None)) == []
 
 
 # ---- kb ask --filter state= ----------------------------------------------------------------------

@@ -17,9 +17,11 @@ size, with three exceptions that keep meaning together:
   something, and passages never cross a heading.)
 
 One crossing is allowed: a sentence broken by a page break. The passage where it starts
-takes the rest of it from the next page (the top, or past a table set there; its `text` runs
-on, `end_page` names the page it ends on, and it is cited "pp. 62–63"); the next page's
-passages leave that piece out. So no quote ends or starts with half a sentence.
+takes the rest of it from the next page (the top, or past a table set there, or past pages
+that hold only tables; its `text` runs on, `end_page` names the page it ends on, and it is
+cited "pp. 62–63"); the next page's passages leave that piece out. So no quote ends
+or starts with half a sentence. (Within a page, the layout moves a table or title that
+interrupts a sentence after its paragraph: `pdf_layout._floats_after_paragraphs`.)
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ SMALL_TAIL = 40  # a last piece this small joins the passage before it when it f
 SHORT_PASSAGE = 30  # a passage this small (a title block) joins the next one on its page
 MAX_CONTEXT_WORDS = 60
 MAX_RUNOVER_WORDS = 60  # the rest of a sentence broken by a page break, looked for this far
+MAX_FLOAT_PAGES = 3  # full-page tables a broken sentence may go on past
 
 BLOCK_BREAK = re.compile(r"\n[ \t\f\v\r]*\n\s*")
 LIST_ITEM = re.compile(r"\s*(?:[-*•◦▪‣–·o]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+")
@@ -73,29 +76,31 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
     """Passages for a document, in reading order, `ordinal` counting from 0."""
     out: list[Passage] = []
     section: str | None = None
-    taken = None  # the span of this page that finished the previous page's last sentence
+    taken: dict[int, tuple[int, int]] = {}  # page index -> the span that finished an earlier page's sentence
     for i, page in enumerate(pages):
         pieces: list[Piece] = []
-        for start, end, heading in _regions(page, section, taken):
+        for start, end, heading in _regions(page, section, taken.get(i)):
             section = heading
             units = _units(page, start, end, max_words, max_chars)
             pieces += _merge_short([Piece(span, heading, context) for span, context in
                                     _pack(units, target_words, max_words, max_chars, page)], max_words, max_chars)
         last = _last_body(page, pieces)
-        runover = _runover(page, pieces[last], pages[i + 1]) if last is not None and i + 1 < len(pages) else None
+        goes_on = _continuation_page(pages, i)
+        runover = _runover(page, pieces[last], pages[goes_on]) if last is not None and goes_on else None
         for j, piece in enumerate(pieces):
             s = piece.span
             text = collapse(page.text[s.start:s.end])
             end_page = end_label = None
             if j == last and runover is not None:
-                nxt = pages[i + 1]
+                nxt = pages[goes_on]
                 joiner = "" if text.endswith(("-", "\u2010")) else " "
                 text += joiner + collapse(nxt.text[runover[0]:runover[1]])
                 end_page, end_label = nxt.number, nxt.label
             out.append(Passage(None, None, len(out), page.number, piece.heading, s.start, s.end, text,
                                page_label=page.label, ocr=page.ocr, context=piece.context, end_page=end_page,
                                end_page_label=end_label, footnote=s.footnote))
-        taken = runover
+        if runover is not None:
+            taken[goes_on] = runover
         if page.headings:
             section = page.headings[-1][1]
     return out
@@ -110,6 +115,29 @@ def _last_body(page: Page, pieces: list[Piece]) -> int | None:
     only_notes = all(ch.isspace() or any(f_start <= k < f_end for f_start, f_end in page.footnotes)
                      for k, ch in enumerate(page.text[end:], end))
     return body[-1] if only_notes else None
+
+
+def _continuation_page(pages: list[Page], i: int) -> int | None:
+    """Where a sentence broken at the foot of page i goes on: the next page, or a later one when
+    the pages between hold nothing but tables and their notes (full-page tables set between)."""
+    for k in range(i + 1, i + 1 + MAX_FLOAT_PAGES + 1):
+        if k >= len(pages):
+            return None
+        if not _only_floats(pages[k]):
+            return k
+    return None
+
+
+def _only_floats(page: Page) -> bool:
+    """A page of tables, captions, notes and figures, with no heading and no body paragraph."""
+    if page.headings or not page.text.strip():
+        return False
+    for start, end in _blocks(page.text, 0, len(page.text)):
+        inside = any(a <= start < b for a, b in page.footnotes) or any(a <= start < b for a, b, _ in page.tables)
+        if not (inside or FLOAT_START.match(page.text, start) or NOTE_START.match(page.text, start)
+                or _numeric(page.text[start:end])):
+            return False
+    return True
 
 
 def _runover(page: Page, piece: Piece, nxt: Page) -> tuple[int, int] | None:

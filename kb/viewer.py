@@ -72,11 +72,13 @@ class PageImage:
 
 
 def passage_pages(passage: Passage) -> list[int]:
-    """The PDF pages (1-based) a passage is on: one, or both sides of a sentence run over a break."""
+    """The PDF pages (1-based) to show for a passage: its page, and the page its last sentence
+    ends on when it runs over a break (pages of tables set between are left out)."""
     if not passage.page:
         return []
-    last = passage.end_page if passage.end_page and passage.end_page > passage.page else passage.page
-    return list(range(int(passage.page), int(last) + 1))
+    if passage.end_page and passage.end_page > passage.page:
+        return [int(passage.page), int(passage.end_page)]
+    return [int(passage.page)]
 
 
 def _norm(text: str) -> str:

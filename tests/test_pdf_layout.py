@@ -886,3 +886,39 @@ def test_a_sentence_continued_below_a_table_on_the_next_page_is_one_passage():
     such = next(p for p in passages if "contributing causes of death such" in p.text)
     assert "causes of death such as diabetes, which varies substantially across racial/ethnic groups." in such.text
     assert not any(p.text.startswith(("Columbia), with", "as diabetes")) for p in passages)
+
+
+def test_a_sentence_continued_past_full_page_tables_is_one_passage():
+    """The housing MMWR's sentence "… Although the" ends PDF p. 1; pp. 2–3 are full-page tables
+    and "odds of a Hispanic female …" opens p. 4: one passage, cited on pp. 21–24."""
+    from ingest.split import split_pages
+    from kb.citations import cited_page
+
+    passages = split_pages(lay_out(MMWR_HOUSING))
+    odds = next(p for p in passages if "Although the odds of a Hispanic female living" in p.text)
+    assert odds.text.endswith("the odds were still elevated (OR = 1.9 and 1.8, respectively) (Table 1).")
+    assert (odds.page, odds.end_page, cited_page(odds)) == (1, 4, "21–24")
+    assert not any(p.text.startswith("odds of a Hispanic") for p in passages)
+    assert all(p.page in (2, 3) for p in passages if "Inadequate housing units" in p.text)  # the tables stay put
+
+
+def test_a_table_or_title_set_inside_a_sentence_goes_after_its_paragraph():
+    """Campus report p. 2: Table 1 sits between "… employed at degree-granting" and
+    "institutions."; IRS p. 18: a worksheet title between "… effectively" and "connected with".
+    Each sentence reads whole, and the table and title are still there, after it."""
+    from ingest.split import split_pages
+
+    campus = lay_out(GOV / "campus_attacks_2010_report_excerpt.pdf")
+    text = campus[1].text
+    assert "employed at degree-granting\n\ninstitutions. This number includes" in text
+    assert text.index("institutions. This number") < text.index("Table 1: Student Enrollment") < \
+        text.index("Total 17,758,000 100")
+    passages = split_pages(campus)
+    assert any("3.6 million people were employed at degree-granting institutions." in p.text for p in passages)
+    irs = lay_out(IRS)
+    page = irs[17]
+    assert "income that is effectively\n\nconnected with a U.S. trade or\nbusiness." in page.text
+    title = page.text.index("Deduction for Exemptions Worksheet—Line 39")
+    assert (title, "Deduction for Exemptions Worksheet—Line 39") in page.headings
+    assert any("income that is effectively connected with a U.S. trade or business." in p.text
+               for p in split_pages(irs))

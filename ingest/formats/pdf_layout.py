@@ -1365,7 +1365,7 @@ def _assemble(blocks: list[list[_Line]], footnotes: list[list[_Line]], vocab: se
         offset = start + len(text)
         return start
 
-    for block in _join_broken_words(blocks):
+    for block in _join_broken_words(_floats_after_paragraphs(blocks)):
         if block[0].table_id is not None:
             rows = [line.text for line in block]
             text = "\n".join(rows)
@@ -1388,6 +1388,48 @@ def _assemble(blocks: list[list[_Line]], footnotes: list[list[_Line]], vocab: se
             page.footnotes.append((start, start + len(text)))
     page.text = "\n\n".join(parts)
     return page
+
+
+_FLOAT_CAPTION = re.compile(r"(?:table|figure|fig\.|exhibit|chart|box|worksheet)\s+[\w.-]+", re.IGNORECASE)
+_MAX_FLOAT_LINES = 40
+_MAX_FLOAT_LINE_WORDS = 6  # "Total 17,758,000 100", "Age Enrollment %": a table's loose rows, not prose
+_PROSE = re.compile(r"[.!?]$|[.!?]\s+[A-Z]")
+
+
+def _floats_after_paragraphs(blocks: list[list[_Line]]) -> list[list[_Line]]:
+    """Blocks with a float that interrupts a sentence (a table, a figure or worksheet title, a
+    caption and its figures, set between two parts of one paragraph) moved after the paragraph,
+    so the sentence reads whole: "… employed at degree-granting" + [Table 1 …] + "institutions."
+    A float is only recognised as such between text that stops mid-sentence and text that goes
+    on in lower case."""
+    out = list(blocks)
+    i = 0
+    while i < len(out) - 2:
+        block = out[i]
+        last = block[-1].text.rstrip()
+        if block[0].heading or block[0].table_id is not None or not last or last.endswith(_SENTENCE_END + (":",)):
+            i += 1
+            continue
+        j, lines = i + 1, 0
+        while j < len(out) and _floating(out[j], first=j == i + 1):
+            lines += len(out[j])
+            j += 1
+        after = out[j] if j < len(out) else None
+        if j > i + 1 and after is not None and lines <= _MAX_FLOAT_LINES and not after[0].heading \
+                and after[0].table_id is None and after[0].text[:1].islower():
+            out[i + 1:j + 1] = [after] + out[i + 1:j]
+        i += 1
+    return out
+
+
+def _floating(block: list[_Line], first: bool) -> bool:
+    """Whether a block can be part of a float: a heading, a table, a caption; after the first,
+    also the short lines of figures and labels a table leaves outside its detected rows."""
+    text = block[0].text.strip()
+    if block[0].heading or block[0].table_id is not None or _FLOAT_CAPTION.match(text):
+        return True
+    return not first and all(len(line.text.split()) <= _MAX_FLOAT_LINE_WORDS and not _PROSE.search(line.text)
+                             for line in block)
 
 
 def _join_broken_words(blocks: list[list[_Line]]) -> list[list[_Line]]:

@@ -7,6 +7,7 @@ SciFact, and abstention.
     python bench/quality.py                 # everything
     python bench/quality.py --only dev      # or scifact, abstention, rerank-cost, sets
     python bench/quality.py --reranker DIR  # adds fused+rerank rows
+    python bench/quality.py --set gov --focus-weight 0 0.5  # sentence focus off and on, one table each
 
 Prints Markdown tables. Each question set's documents are ingested with the real pipeline
 into bench/out/sets/, keyed by a hash of the documents, the model and the code that builds
@@ -35,6 +36,7 @@ from eval_dev import DEFAULT_QUESTIONS, first_hit, metrics  # noqa: E402
 from set_quality import print_failures, set_row, set_table_header  # noqa: E402
 
 from kb.config import load_settings  # noqa: E402
+from kb.focus import WEIGHT as FOCUS_WEIGHT, SentenceFocus  # noqa: E402
 from kb.embedders import Embedder, make_embedder, resolve_runtime  # noqa: E402
 from kb.models import Document, Filters, Passage  # noqa: E402
 from kb.rerank import Reranker  # noqa: E402
@@ -49,11 +51,12 @@ PUBLISHED = {  # SciFact nDCG@10 / R@100, from ../shared/bench/scifact/REFERENCE
 }
 
 
-def methods(reranker: bool) -> list[tuple[str, str, str, bool]]:
-    """(label, method, fusion, rerank) rows; `fused` is the default pipeline."""
-    rows = [("keyword", "keyword", FUSION, False), ("dense", "dense", FUSION, False),
-            ("fused (RRF, k=60)", "fused", "rrf", False), ("fused", "fused", FUSION, False)]
-    return rows + ([("fused+rerank", "fused", FUSION, True)] if reranker else [])
+def methods(reranker: bool) -> list[tuple[str, str, str, bool, bool]]:
+    """(label, method, fusion, rerank, sentence focus) rows; `fused` is the default pipeline."""
+    rows = [("keyword", "keyword", FUSION, False, False), ("dense", "dense", FUSION, False, False),
+            ("fused (RRF, k=60)", "fused", "rrf", False, False),
+            ("fused, no sentence focus", "fused", FUSION, False, False), ("fused", "fused", FUSION, False, True)]
+    return rows + ([("fused+rerank", "fused", FUSION, True, False)] if reranker else [])
 
 
 # ---- dev questions --------------------------------------------------------------------------
@@ -69,9 +72,10 @@ def dev_table(embedder: Embedder, reranker: Reranker | None, docs: list[Path]) -
         print(f"\n### Dev questions ({len(questions)}, {', '.join(d.name for d in docs)})\n")
         print("| method | hit@1 | hit@5 | MRR@10 | answered | highlight holds evidence | ms p50 / p95 |")
         print("|---|---|---|---|---|---|---|")
-        for label, method, fusion, rerank in methods(reranker is not None):
+        focus = searcher.focus
+        for label, method, fusion, rerank, focused in methods(reranker is not None):
             ranks, answered, times, lit = [], [], [], 0
-            searcher.fusion = fusion
+            searcher.fusion, searcher.focus = fusion, focus if focused else None
             for q in questions:
                 t = time.perf_counter()
                 a = searcher.ask(q["question"], k=10, method=method, rerank=rerank)
@@ -135,9 +139,10 @@ def scifact_table(embedder: Embedder, reranker: Reranker | None) -> None:
     print(f"\n### BEIR SciFact test ({len(qrels)} queries, {snap.generation.passages} abstracts)\n")
     print("| method | nDCG@10 | R@100 | retrieve ms p50 / p95 | ask (k=10, highlights) ms p50 / p95 | published nDCG@10 / R@100 |")
     print("|---|---|---|---|---|---|")
-    for label, method, fusion, rerank in methods(reranker is not None):
+    focus = searcher.focus
+    for label, method, fusion, rerank, focused in methods(reranker is not None):
         ndcgs, recalls, times, ask_times = [], [], [], []
-        searcher.fusion = fusion
+        searcher.fusion, searcher.focus = fusion, focus if focused else None
         for i, (qid, rel) in enumerate(sorted(qrels.items())):
             t = time.perf_counter()
             cands, _, _ = searcher.retrieve(snap, queries[qid], 100, Filters(), method, rerank)
@@ -233,12 +238,14 @@ def rerank_cost_table(embedder: Embedder) -> None:
 
 
 def sets_table(embedder: Embedder, reranker: Reranker | None, names: list[str], method: str,
-               show_failures: bool) -> None:
+               show_failures: bool, focus_weight: float = FOCUS_WEIGHT) -> None:
     rows = []
-    print(f"\n### Question sets (k = 10, method {method}{', reranked' if reranker else ''}; {load_note()})\n")
+    print(f"\n### Question sets (k = 10, method {method}{', reranked' if reranker else ''}, sentence focus weight "
+          f"{focus_weight:g}; {load_note()})\n")
     print(set_table_header())
+    focus = SentenceFocus(embedder, weight=focus_weight) if focus_weight > 0 else False
     for name in names:
-        row, outcomes = set_row(question_set(name), embedder, reranker, method)
+        row, outcomes = set_row(question_set(name), embedder, reranker, method, focus)
         print(row, flush=True)
         rows.append((name, outcomes))
     if show_failures:
@@ -254,6 +261,8 @@ def main() -> None:
     ap.add_argument("--method", default="fused", choices=["fused", "dense", "keyword"], help="for --set rows")
     ap.add_argument("--only", choices=["dev", "scifact", "abstention", "rerank-cost", "sets"])
     ap.add_argument("--reranker", help="a cross-encoder folder or hub name, for the fused+rerank rows")
+    ap.add_argument("--focus-weight", type=float, nargs="+", default=[FOCUS_WEIGHT], metavar="W",
+                    help=f"sentence focus weight(s) for the set tables, one table each (0: off; default {FOCUS_WEIGHT})")
     ap.add_argument("--docs", type=Path, nargs="+", default=[ROOT / "corpus"])
     ap.add_argument("--runtime", help="embedding runtime (default: the KB_RUNTIME setting)")
     args = ap.parse_args()
@@ -264,12 +273,14 @@ def main() -> None:
     if args.sets:
         names = [n for n in dict.fromkeys(args.sets) if n != "scifact"]
         if names:
-            sets_table(embedder, reranker, names, args.method, args.show_failures)
+            for weight in args.focus_weight:
+                sets_table(embedder, reranker, names, args.method, args.show_failures, weight)
         if "scifact" in args.sets:
             scifact_table(embedder, reranker)
         return
     if args.only in (None, "sets"):
-        sets_table(embedder, reranker, list(SET_NAMES), args.method, args.show_failures)
+        for weight in args.focus_weight:
+            sets_table(embedder, reranker, list(SET_NAMES), args.method, args.show_failures, weight)
     if args.only in (None, "dev"):
         dev_table(embedder, reranker, args.docs)
     if args.only in (None, "abstention"):

@@ -45,7 +45,7 @@ SETS_OUT = OUT / "sets"
 K = 10
 # Modules that only answer questions: editing them does not change a built knowledge base,
 # so they are left out of the cache key. Anything else under ingest/ and kb/ is in it.
-QUERY_TIME_MODULES = {"search.py", "abstain.py", "highlight.py", "rerank.py", "cite.py", "app_support.py", "cli.py"}
+QUERY_TIME_MODULES = {"search.py", "abstain.py", "highlight.py", "rerank.py", "focus.py", "cite.py", "app_support.py", "cli.py"}
 SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*$""")
 LIST_MARKER = re.compile(r"""(^|[\s:;])(                # after a space, a colon or a semicolon:
                               [-*•▪◦!–—]             # a bullet (the DMCA summary prints "!")
@@ -211,9 +211,9 @@ def ratio(num: int, den: int) -> str:
 
 
 def set_row(qset: QuestionSet, embedder: Embedder, reranker: Reranker | None,
-            method: str) -> tuple[str, list[Outcome]]:
+            method: str, focus=True) -> tuple[str, list[Outcome]]:
     store = set_store(qset, embedder)
-    searcher = Searcher(store, embedder, reranker)
+    searcher = Searcher(store, embedder, reranker, focus=focus)
     searcher.ask("warm up")
     outcomes = []
     for q in qset.questions:

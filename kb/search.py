@@ -15,6 +15,7 @@ import numpy as np
 from . import abstain, citations, highlight
 from .backends.base import Backend, IndexReader, Ranked, StaleSnapshot
 from .embedders import Embedder
+from .focus import SentenceFocus
 from .errors import ModelMismatch, UsageError
 from .models import Answer, Filters, Hit
 from .rerank import Reranker
@@ -50,11 +51,13 @@ def _background():
 
 class Searcher:
     def __init__(self, backend: Backend, embedder: Embedder, reranker: Reranker | None = None,
-                 fusion: str = FUSION, dense_highlights: bool = False):
+                 fusion: str = FUSION, dense_highlights: bool = False, focus: SentenceFocus | None | bool = True):
         self.backend = backend
         self.embedder = embedder
         self.reranker = reranker
         self.fusion = fusion
+        # fused candidates re-scored by their best sentence (kb/focus.py); False: fusion alone
+        self.focus = SentenceFocus(embedder) if focus is True else (focus or None)
         self.dense_highlights = dense_highlights
         self._reader: IndexReader | None = None
         self._lock = threading.Lock()
@@ -109,6 +112,11 @@ class Searcher:
         candidates = self._fuse(reader, qvec, question, ranked) if method == "fused" else ranked[method]
         if rerank and self.reranker is not None and candidates:
             return self._rerank(reader, question, candidates), qvec, method + "+rerank"
+        if method == "fused" and self.focus is not None and candidates:
+            head = candidates[:self.focus.depth]
+            passages, _ = reader.fetch([pid for pid, _ in head])
+            focused = self.focus.rescore(reader.generation.number, head, passages, qvec)
+            return focused + candidates[len(head):], qvec, method + "+focus"
         return candidates, qvec, method
 
     def _ask(self, reader: IndexReader, question: str, k: int, filters: Filters, method: str, rerank: bool) -> Answer:

@@ -34,7 +34,7 @@ def test_codes_and_acronyms_are_found_by_keyword_search(corpus_searcher, questio
 def test_fused_ranks_what_either_method_finds(corpus_searcher):
     answer = corpus_searcher.ask("Who is evaluating the Boston Project LAUNCH work?", k=3)
     assert "Institute for Urban Health Research" in answer.hits[0].passage.text
-    assert answer.answered and answer.method == "fused"
+    assert answer.answered and answer.method == "fused+focus"
 
 
 def test_filters_apply_inside_the_search(corpus_searcher):
@@ -151,7 +151,7 @@ def test_reranker_stage_is_pluggable(tmp_path, corpus_searcher):
     expected = CrossEncoder(str(folder)).predict([(question, h.passage.text) for h in answer.hits])
     assert [round(h.score, 4) for h in answer.hits] == sorted((round(float(s), 4) for s in expected), reverse=True)
     plain = searcher.ask(question, k=5, rerank=False)
-    assert plain.method == "fused"
+    assert plain.method == "fused+focus"  # without the cross-encoder, the sentence focus re-scores
 
 
 def test_missing_reranker_is_a_clear_error(corpus_searcher, tmp_path):
@@ -175,3 +175,68 @@ def test_a_highlight_never_cuts_a_price_or_a_decimal_at_its_end():
     assert any(p.endswith("$118.75") or "$118.75 90847" in p for p in pieces)
     assert not any(p.endswith("$118.") for p in pieces)
     assert "Dyadic treatment works." in pieces
+
+
+# ---- sentence focus (kb/focus.py) ---------------------------------------------------------------
+
+def _passage(pid: int, text: str, section: str | None = None):
+    from kb.models import Passage
+
+    return Passage(pid, 1, pid, 1, section, 0, len(text), text)
+
+
+def test_focus_windows_are_sentences_and_pairs_without_the_heading():
+    from kb.focus import windows
+
+    p = _passage(1, "Funding Rules The fund pays for consultation. It started in 2019. Applications open in May.",
+                 "Funding Rules")
+    assert windows(p) == ["The fund pays for consultation.", "It started in 2019.", "Applications open in May.",
+                          "The fund pays for consultation. It started in 2019.",
+                          "It started in 2019. Applications open in May."]
+    assert windows(_passage(2, "A title without a full stop")) == ["A title without a full stop"]
+
+
+def test_focus_lifts_the_passage_whose_one_sentence_answers(embedder):
+    """Two passages about the same programme; the fused scores put the general one first, but
+    only the other has a sentence that says when reimbursement began. Focus re-orders them,
+    the rest of the list stays behind them, and a second question reuses the window vectors."""
+    from kb.focus import SentenceFocus, windows
+
+    general = _passage(1, "The state Medicaid agency works with early intervention programs, child care providers "
+                          "and home visiting teams to coordinate infant mental health services across counties. "
+                          "Partners meet quarterly and share referral data.")
+    answering = _passage(2, "Counties report enrollment each quarter and train new staff every spring. Medicaid "
+                            "reimbursement for dyadic infant mental health treatment began in July 2021. Staff "
+                            "rosters are updated every autumn and filed with the licensing office.")
+    question = "When did Medicaid start paying for dyadic infant mental health treatment?"
+    qvec = embedder.encode_query(question)
+    calls = []
+    original = embedder.encode_passages
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(embedder, name)
+
+        def encode_passages(self, texts, progress=None):
+            calls.append(len(texts))
+            return original(texts)
+
+    focus = SentenceFocus(Counting(), weight=0.5)
+    head = [(1, 1.0), (2, 0.9)]
+    out = focus.rescore(7, head, {1: general, 2: answering}, qvec)
+    assert [pid for pid, _ in out] == [2, 1]
+    assert out[0][1] == pytest.approx(1.4) and out[1][1] == pytest.approx(1.0)  # scaled best window: 1 and 0
+    best = focus.best_cosines(7, [general, answering], qvec)
+    assert best[1] > best[0] and len(calls) == 1  # the second call came from the cache
+    assert best[1] == pytest.approx(float((original(windows(answering)) @ qvec).max()), abs=1e-5)
+    assert SentenceFocus(embedder, weight=0).rescore(7, head, {1: general, 2: answering}, qvec) == head
+
+
+def test_searcher_without_focus_reports_fusion_alone(corpus_searcher):
+    from kb.search import Searcher
+
+    question = "Who is evaluating the Boston Project LAUNCH work?"
+    plain = Searcher(corpus_searcher.backend, corpus_searcher.embedder, focus=False).ask(question, k=10)
+    focused = corpus_searcher.ask(question, k=10)
+    assert plain.method == "fused" and focused.method == "fused+focus"
+    assert {h.passage.id for h in plain.hits} == {h.passage.id for h in focused.hits}  # re-ordered, nothing new

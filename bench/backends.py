@@ -3,7 +3,7 @@ knowledge base, the same queries, in one run.
 
     python bench/backends.py quality                 # dev hit@1/hit@5, SciFact nDCG@10, both backends
     python bench/backends.py latency --sizes 100k    # ask p50/p95 with/without a filter; 1/4/16 threads
-    python bench/backends.py ingest --files 150      # plain pipeline vs Ray on this machine; commit rate
+    python bench/backends.py ingest --files 150      # plain pipeline vs Ray, same backend, on this machine
 
 Each PostgreSQL knowledge base is a copy of the local one made with `kb migrate`'s code
 (copy_knowledge_base: no re-embedding, one commit), so any difference in answers is the
@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -336,6 +337,8 @@ def write_corpus(folder: Path, files: int, seed: int) -> None:
 
 
 def ingest_rates(server: EmbeddedServer, emb, files: int) -> None:
+    """The plain pipeline and Ray into the same writer (local, then PostgreSQL; ABBA order so a
+    drifting load from other work falls on both), then Ray's fixed cost of a run."""
     import ray
 
     from ingest import ray_ingest
@@ -344,40 +347,64 @@ def ingest_rates(server: EmbeddedServer, emb, files: int) -> None:
     corpus = HERE / f"ingest-corpus-{files}"
     if not corpus.exists():
         write_corpus(corpus, files, seed=11)
-    rows = []
+    rows, times, passages = [], {}, set()
+
+    def load() -> str:
+        return f"{os.getloadavg()[0]:.1f}"
+
     with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        plain = ingest([corpus], load_settings(kb_dir=Path(tmp) / "plain"), embedder=emb)
-        plain_s = time.perf_counter() - started
-        rows.append(["plain pipeline (model loaded), local backend", plain.passages, f"{plain_s:.1f}",
-                     f"{plain.passages / plain_s:.1f}", "1.00×"])
+        one = Path(tmp) / "one-file"
+        one.mkdir()
+        shutil.copy(sorted(corpus.iterdir())[0], one)
+
+        def settings(name: str, backend: str):
+            if backend == "local":
+                return load_settings(kb_dir=Path(tmp) / name, runtime=emb.runtime)
+            # the plain run's runtime on the actors too (auto would give a new knowledge base int8)
+            return load_settings(kb_dir=Path(tmp) / name, backend="postgres", runtime=emb.runtime,
+                                 database_url=server.create_database(name))
+
+        def run(how: str, backend: str, folder: Path = corpus) -> tuple[float, str, int]:
+            before = load()
+            started = time.perf_counter()
+            if how == "plain":
+                report = ingest([folder], settings(f"plain_{backend}", backend), embedder=emb)
+            else:
+                report = ray_ingest.ingest_on_ray([folder], settings(f"ray_{backend}_{len(list(folder.iterdir()))}",
+                                                                     backend))
+            seconds = time.perf_counter() - started
+            log(f"{how} into {backend}: {report.passages} passages in {seconds:.1f} s (load {before} -> {load()})")
+            return seconds, f"{before}–{load()}", report.passages
+
         started = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=ray_ingest.runtime_env())
         cluster_s = time.perf_counter() - started
-        url = server.create_database("ray_ingest")
-        # the plain run's runtime on the actors too (auto would give a new knowledge base int8)
-        settings = load_settings(kb_dir=Path(tmp) / "ray", backend="postgres", database_url=url, runtime=emb.runtime)
         try:
-            started = time.perf_counter()
-            report = ray_ingest.ingest_on_ray([corpus], settings)
-            ray_s = time.perf_counter() - started
-            started = time.perf_counter()
-            ray_ingest.ingest_on_ray([corpus], settings)  # nothing to do: the fixed cost of a run
-            noop_s = time.perf_counter() - started
+            for how, backend in (("plain", "local"), ("ray", "local"), ("ray", "postgres"), ("plain", "postgres")):
+                times[how, backend] = run(how, backend)
+                passages.add(times[how, backend][2])
+            fixed_s, fixed_load, _ = run("ray", "local", one)  # actor start, model load, one file
         finally:
             ray.shutdown()
-        assert report.passages == plain.passages, (report.passages, plain.passages)
-        rate = plain.passages / plain_s
-        rows.append(["Ray (1 actor, 2 CPUs), into PostgreSQL", report.passages, f"{ray_s:.1f}",
-                     f"{report.passages / ray_s:.1f}", f"{report.passages / ray_s / rate:.2f}×"])
-        rows.append(["  same, less the fixed cost of a run (a no-op run: actor start, model load)", report.passages,
-                     f"{ray_s - noop_s:.1f}", f"{report.passages / (ray_s - noop_s):.1f}",
-                     f"{report.passages / (ray_s - noop_s) / rate:.2f}×"])
-        rows.append(["  starting the one-machine cluster (ray.init), not in the rows above", "", f"{cluster_s:.1f}", "",
-                     ""])
-        server.drop_database(url)
-    print(f"\n### Ingest, {files} generated text files, this machine (2 cores, no GPU) — {load_note()}\n")
-    print(table(["run", "passages", "seconds", "passages/s", "vs plain"], rows))
+    assert len(passages) == 1, passages
+    n = passages.pop()
+    for backend in ("local", "postgres"):
+        plain_s, plain_load, _ = times["plain", backend]
+        ray_s, ray_load, _ = times["ray", backend]
+        rate = n / plain_s
+        rows.append([f"plain pipeline (model loaded), {backend} backend", n, f"{plain_s:.1f}", f"{rate:.1f}", "1.00×",
+                     plain_load])
+        rows.append([f"Ray (1 actor, 2 CPUs), {backend} backend", n, f"{ray_s:.1f}", f"{n / ray_s:.1f}",
+                     f"{n / ray_s / rate:.2f}×", ray_load])
+        rows.append(["  same, less Ray's fixed cost of a run (below)", n, f"{ray_s - fixed_s:.1f}",
+                     f"{n / (ray_s - fixed_s):.1f}", f"{n / (ray_s - fixed_s) / rate:.2f}×", ""])
+    rows.append(["Ray's fixed cost: a run of one file (actor start, model load on the actor)", "", f"{fixed_s:.1f}", "",
+                 "", fixed_load])
+    rows.append(["starting the one-machine cluster (ray.init), in no row above", "", f"{cluster_s:.1f}", "", "", ""])
+    print(f"\n### Ingest, {files} generated text files, this machine (2 cores, no GPU), torch on both — "
+          f"{load_note()}\n")
+    print(table(["run", "passages", "seconds", "passages/s", "vs plain, same backend", "load (1 min) before–after"],
+                rows))
 
 
 def main() -> None:

@@ -6,9 +6,10 @@ splitting), and their passages through `map_batches` on an actor pool, one embed
 per actor (one actor per GPU when the cluster has GPUs, else one per node, each reserving a
 single CPU so the read tasks always have one: an actor pool that holds every CPU starves
 the tasks feeding it; the model itself runs on every core of its node, as in the plain
-pipeline, since reading text leaves them idle most of the time). The driver holds the backend's write lock, collects each file's
-vectors as they stream back and commits through the backend's writer in batches, so a crash
-loses at most the last batch: the next run finds the committed files unchanged and skips them.
+pipeline, since reading text leaves them idle most of the time). The driver holds the
+backend's write lock, collects each file's vectors as they stream back and commits through
+the backend's writer in batches, so a crash loses at most the last batch: the next run finds
+the committed files unchanged and skips them.
 """
 from __future__ import annotations
 

@@ -5,8 +5,11 @@ A passage vector averages 100-250 words; when several passages of one document s
 question's terms, the one that answers is often the one with a single sentence (or two) that
 says it, and its average hides that. So each of the first `DEPTH` candidates also gets the
 highest cosine between the question and its sentences and pairs of adjacent sentences, and
-that adds to the fused score after min-max scaling over those candidates. No second model:
-the embedder is the one that made the index. Measured in bench/quality.py (sets and SciFact).
+`WEIGHT` times that cosine adds to its fused score. No second model: the embedder is the one
+that made the index. Measured with bench/quality.py on four question sets and SciFact:
+min-max scaling the cosine over the candidates (which spreads even tiny differences over 0..1)
+or re-ordering the first 10 helped one set and cost the others; the raw cosine over the
+first 5 helped on the whole (and cannot move a passage out of the first five).
 """
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from .embedders import Embedder
 from .highlight import sentence_spans
 from .models import Passage
 
-DEPTH = 10  # candidates re-scored
-WEIGHT = 0.5  # of the min-max scaled best-sentence cosine, added to the fused score
+DEPTH = 5  # candidates re-scored
+WEIGHT = 0.5  # times the best window's cosine, added to the fused score (a 0..1 blend)
 CACHE_PASSAGES = 4096  # window vectors kept, per searcher
 
 
@@ -36,24 +39,24 @@ def windows(passage: Passage) -> list[str]:
 
 
 class SentenceFocus:
-    """Best-window cosines for passages, with the window vectors cached by passage id (ids
-    are never reused for different text within a knowledge base generation)."""
+    """Best-window cosines for passages, with the window vectors cached by passage id and
+    text (one focus may serve several knowledge bases, whose ids overlap)."""
 
     def __init__(self, embedder: Embedder, weight: float = WEIGHT, depth: int = DEPTH):
         self.embedder = embedder
         self.weight = weight
         self.depth = depth
-        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[tuple[int | None, int], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def best_cosines(self, generation: int, passages: list[Passage], qvec: np.ndarray) -> np.ndarray:
+    def best_cosines(self, passages: list[Passage], qvec: np.ndarray) -> np.ndarray:
         vectors: dict[int, np.ndarray] = {}
         missing = []
         with self._lock:
             for p in passages:
-                hit = self._cache.get((generation, p.id))
+                hit = self._cache.get(_key(p))
                 if hit is not None:
-                    self._cache.move_to_end((generation, p.id))
+                    self._cache.move_to_end(_key(p))
                     vectors[p.id] = hit
                 else:
                     missing.append(p)
@@ -65,19 +68,21 @@ class SentenceFocus:
                 for p, group in zip(missing, texts):
                     vectors[p.id] = flat[at:at + len(group)]
                     at += len(group)
-                    self._cache[(generation, p.id)] = vectors[p.id]
+                    self._cache[_key(p)] = vectors[p.id]
                 while len(self._cache) > CACHE_PASSAGES:
                     self._cache.popitem(last=False)
         return np.array([float((vectors[p.id] @ qvec).max()) for p in passages])
 
-    def rescore(self, generation: int, head: list[tuple[int, float]], passages: dict[int, Passage],
+    def rescore(self, head: list[tuple[int, float]], passages: dict[int, Passage],
                 qvec: np.ndarray) -> list[tuple[int, float]]:
-        """`head` (fused, best first) re-ordered by fused + weight x scaled best-window cosine."""
+        """`head` (fused, best first) re-ordered by fused + weight x best-window cosine."""
         kept = [(pid, score) for pid, score in head if pid in passages]
         if len(kept) < 2 or self.weight <= 0:
             return head
-        best = self.best_cosines(generation, [passages[pid] for pid, _ in kept], qvec)
-        span = best.max() - best.min()
-        scaled = (best - best.min()) / span if span > 0 else np.zeros_like(best)
+        best = self.best_cosines([passages[pid] for pid, _ in kept], qvec)
         fused = np.array([score for _, score in kept])
-        return sorted(zip([pid for pid, _ in kept], (fused + self.weight * scaled).tolist()), key=lambda kv: -kv[1])
+        return sorted(zip([pid for pid, _ in kept], (fused + self.weight * best).tolist()), key=lambda kv: -kv[1])
+
+
+def _key(passage: Passage) -> tuple[int | None, int]:
+    return passage.id, hash((passage.section, passage.text))

@@ -115,7 +115,7 @@ class Searcher:
         if method == "fused" and self.focus is not None and candidates:
             head = candidates[:self.focus.depth]
             passages, _ = reader.fetch([pid for pid, _ in head])
-            focused = self.focus.rescore(reader.generation.number, head, passages, qvec)
+            focused = self.focus.rescore(head, passages, qvec)
             return focused + candidates[len(head):], qvec, method + "+focus"
         return candidates, qvec, method
 

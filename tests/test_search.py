@@ -200,6 +200,8 @@ def test_focus_lifts_the_passage_whose_one_sentence_answers(embedder):
     """Two passages about the same programme; the fused scores put the general one first, but
     only the other has a sentence that says when reimbursement began. Focus re-orders them,
     the rest of the list stays behind them, and a second question reuses the window vectors."""
+    from dataclasses import replace
+
     from kb.focus import SentenceFocus, windows
 
     general = _passage(1, "The state Medicaid agency works with early intervention programs, child care providers "
@@ -223,13 +225,15 @@ def test_focus_lifts_the_passage_whose_one_sentence_answers(embedder):
 
     focus = SentenceFocus(Counting(), weight=0.5)
     head = [(1, 1.0), (2, 0.9)]
-    out = focus.rescore(7, head, {1: general, 2: answering}, qvec)
+    out = focus.rescore(head, {1: general, 2: answering}, qvec)
     assert [pid for pid, _ in out] == [2, 1]
-    assert out[0][1] == pytest.approx(1.4) and out[1][1] == pytest.approx(1.0)  # scaled best window: 1 and 0
-    best = focus.best_cosines(7, [general, answering], qvec)
+    best = focus.best_cosines([general, answering], qvec)
     assert best[1] > best[0] and len(calls) == 1  # the second call came from the cache
+    assert dict(out) == pytest.approx({1: 1.0 + 0.5 * best[0], 2: 0.9 + 0.5 * best[1]})
     assert best[1] == pytest.approx(float((original(windows(answering)) @ qvec).max()), abs=1e-5)
-    assert SentenceFocus(embedder, weight=0).rescore(7, head, {1: general, 2: answering}, qvec) == head
+    assert SentenceFocus(embedder, weight=0).rescore(head, {1: general, 2: answering}, qvec) == head
+    other_kb = replace(general, text=answering.text)  # same id, other text: not the cached vectors
+    assert focus.best_cosines([other_kb], qvec)[0] == pytest.approx(best[1], abs=1e-5) and len(calls) == 2
 
 
 def test_searcher_without_focus_reports_fusion_alone(corpus_searcher):
@@ -239,4 +243,5 @@ def test_searcher_without_focus_reports_fusion_alone(corpus_searcher):
     plain = Searcher(corpus_searcher.backend, corpus_searcher.embedder, focus=False).ask(question, k=10)
     focused = corpus_searcher.ask(question, k=10)
     assert plain.method == "fused" and focused.method == "fused+focus"
-    assert {h.passage.id for h in plain.hits} == {h.passage.id for h in focused.hits}  # re-ordered, nothing new
+    assert {h.passage.id for h in plain.hits[:5]} == {h.passage.id for h in focused.hits[:5]}  # the first 5 re-ordered
+    assert [h.passage.id for h in plain.hits[5:]] == [h.passage.id for h in focused.hits[5:]]

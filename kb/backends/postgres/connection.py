@@ -8,6 +8,7 @@ import threading
 from contextlib import contextmanager
 
 from ...errors import KBError
+from ..local.vectors import HNSW_EF_SEARCH
 
 POOL_MAX = 16  # per process: one per concurrent question is plenty
 _pools: dict[str, object] = {}
@@ -52,6 +53,9 @@ def _configure_reader(conn) -> None:
     # Questions are short queries: compiling one with LLVM (PostgreSQL's JIT, which the BM25
     # aggregation's cost estimate can trigger) costs more than it saves.
     conn.execute("SET jit = off")
+    # The HNSW search breadth for the connection's life, not a SET LOCAL (one more round trip) per
+    # search; a placeholder until pgvector loads in this session, which then adopts it.
+    conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
     conn.commit()
 
 

@@ -89,6 +89,20 @@ def scores_of(conn, q: Question, avgdl: float, ids: list[int]) -> dict[int, floa
     return {pid: float(score) for pid, score in rows}
 
 
+def fusion_inputs(conn, q: Question, avgdl: float, ids: list[int], vector: str
+                  ) -> list[tuple[int, float | None, float, bool]]:
+    """(passage id, cosine, BM25, footnote) of the passages, one statement: the cosines and
+    footnote flags by the passages' keys, BM25 as scores_of sums it."""
+    return conn.execute(
+        "WITH bm AS (SELECT p.passage_id, " + SCORE + " AS score FROM postings p "
+        "JOIN unnest(%(terms)s::int[], %(weights)s::float8[]) AS q(term_id, weight) ON p.term_id = q.term_id "
+        "WHERE p.passage_id = ANY(%(ids)s) GROUP BY p.passage_id) "
+        "SELECT s.id, -(v.embedding <#> %(q)s::vector), COALESCE(bm.score, 0), s.footnote FROM passages s "
+        "LEFT JOIN passage_vectors v ON v.passage_id = s.id LEFT JOIN bm ON bm.passage_id = s.id "
+        "WHERE s.id = ANY(%(ids)s)",
+        {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl, "ids": ids, "q": vector}).fetchall()
+
+
 def term_ids(conn, terms: set[str]) -> dict[str, int]:
     """Ids of the terms, adding those the vocabulary lacks."""
     terms = sorted(terms)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ...tokens import idf, index_text, tokenize
+from .connection import Int8Array
 from ..local.keywords import B, K1
 
 # float8 constants: a bare 0.75 is numeric, and numeric arithmetic on every posting made the
@@ -26,11 +27,12 @@ class Allowed:
     """The passages a filter allows, as sorted ids and as a bitmap (bit i set: passage i
     allowed). Queries test the bitmap with get_bit: a big id array sent as a constant costs the
     planner ~10 ms to estimate and tempts it to scan the postings by passage id, and psycopg
-    takes ~40 ms to send a list of 17,000 ints (`array` is their text form, made once)."""
+    takes ~40 ms to send a list of 17,000 ints (`array` is their binary int8[], made once, for
+    the readers' connections, which know its type)."""
 
     def __init__(self, ids):
         self.ids = [int(i) for i in ids]
-        self.array = "{" + ",".join(map(str, self.ids)) + "}"
+        self.array = Int8Array(self.ids)
         self.size = (max(self.ids) + 8) // 8 * 8 if self.ids else 8
         bits = bytearray(self.size // 8)
         for i in self.ids:

@@ -85,12 +85,16 @@ class Searcher:
         if method not in METHODS:
             raise UsageError(f"Unknown method {method!r}: use fused, dense or keyword.")
         started = time.perf_counter()
+        reader = self._reader or self.reader()
         for _ in range(5):
-            reader = self.reader()
             try:
-                answer = self._ask(reader, question, k, filters or Filters(), method, rerank)
+                # The session checks that the reader is still the current generation (no
+                # separate check per question) and answers the whole question from it.
+                with reader.session():
+                    answer = self._ask(reader, question, k, filters or Filters(), method, rerank)
             except StaleSnapshot:
-                continue  # a commit landed during the search: search the new generation
+                reader = self.reader()  # a commit landed: load the new generation and search it
+                continue
             answer.seconds = time.perf_counter() - started
             return answer
         raise StaleSnapshot("The knowledge base kept changing during the search; ask again.")
@@ -99,6 +103,12 @@ class Searcher:
     def retrieve(self, reader: IndexReader, question: str, depth: int, filters: Filters, method: str,
                  rerank: bool = True) -> tuple[Ranked, np.ndarray, str]:
         """Ranked (passage id, score) candidates, the query vector, and the stages run."""
+        candidates, qvec, stages, _ = self._retrieve(reader, question, depth, filters, method, rerank)
+        return candidates, qvec, stages
+
+    def _retrieve(self, reader: IndexReader, question: str, depth: int, filters: Filters, method: str,
+                  rerank: bool) -> tuple[Ranked, np.ndarray, str, dict[int, float]]:
+        """retrieve(), plus the cosines fusion read (passage id -> cosine), which the answer reuses."""
         depth = max(DEPTH, depth)
         keyword = None
         if method in ("keyword", "fused") and reader.concurrent_retrieval:
@@ -109,25 +119,32 @@ class Searcher:
             ranked["dense"] = reader.dense(qvec, depth, filters)
         if method in ("keyword", "fused"):
             ranked["keyword"] = keyword.result() if keyword else reader.keyword(question, depth, filters)
-        candidates = self._fuse(reader, qvec, question, ranked) if method == "fused" else ranked[method]
+        cosines: dict[int, float] = {}
+        if method == "fused":
+            candidates, cosines = self._fuse(reader, qvec, question, ranked)
+        else:
+            candidates = ranked[method]
         if rerank and self.reranker is not None and candidates:
-            return self._rerank(reader, question, candidates), qvec, method + "+rerank"
+            return self._rerank(reader, question, candidates), qvec, method + "+rerank", cosines
         if method == "fused" and self.focus is not None and candidates:
             head = candidates[:self.focus.depth]
             passages, _ = reader.fetch([pid for pid, _ in head])
             focused = self.focus.rescore(head, passages, qvec)
-            return focused + candidates[len(head):], qvec, method + "+focus"
-        return candidates, qvec, method
+            return focused + candidates[len(head):], qvec, method + "+focus", cosines
+        return candidates, qvec, method, cosines
 
     def _ask(self, reader: IndexReader, question: str, k: int, filters: Filters, method: str, rerank: bool) -> Answer:
-        candidates, qvec, stages = self.retrieve(reader, question, k, filters, method, rerank)
+        candidates, qvec, stages, known = self._retrieve(reader, question, k, filters, method, rerank)
         if not candidates:
             reason = ("No document matches the filters." if not filters.is_empty()
                       else "The knowledge base has no passage to offer for this question.")
             return Answer(question, False, [], reason=reason, method=stages)
         ids = [pid for pid, _ in candidates[:max(k, CHECK_DEPTH)]]
         passages, documents = reader.fetch(ids)
-        cosines = dict(zip(ids, reader.scores(ids, qvec, question)[0].tolist()))
+        missing = [pid for pid in ids if pid not in known]  # fusion read the cosines of its candidates
+        if missing:
+            known = known | dict(zip(missing, reader.scores(missing, qvec, question)[0].tolist()))
+        cosines = {pid: known[pid] for pid in ids}
         stats = reader.keyword_stats(question)
         check = [passages[i] for i in ids[:CHECK_DEPTH] if i in passages]
         verdict = abstain.judge(question, max(cosines.values(), default=0.0), check, documents, stats.idf(),
@@ -142,23 +159,25 @@ class Searcher:
         self._highlight(question, qvec, hits, stats.idf())
         return Answer(question, verdict.answered, hits, reason=verdict.reason, method=stages)
 
-    def _fuse(self, reader: IndexReader, qvec: np.ndarray, question: str, ranked: dict[str, Ranked]) -> Ranked:
+    def _fuse(self, reader: IndexReader, qvec: np.ndarray, question: str, ranked: dict[str, Ranked]
+              ) -> tuple[Ranked, dict[int, float]]:
+        """The fused ranking, and the candidates' cosines when the blend read them."""
         if self.fusion == "rrf":
             fused: dict[int, float] = {}
             for results in ranked.values():
                 for rank, (pid, _) in enumerate(results):
                     fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
-            return sorted(fused.items(), key=lambda kv: -kv[1])
+            return sorted(fused.items(), key=lambda kv: -kv[1]), {}
         # Blend: every candidate gets both scores exactly, whichever list it came from; each
         # score is min-max scaled over the candidates, then mixed.
         ids = list(dict.fromkeys([pid for results in ranked.values() for pid, _ in results]))
         if not ids:
-            return []
-        cosine, bm25 = reader.scores(ids, qvec, question)
+            return [], {}
+        cosine, bm25, notes = reader.fusion_inputs(ids, qvec, question)
         blended = BLEND_DENSE_WEIGHT * _minmax(cosine) + (1 - BLEND_DENSE_WEIGHT) * _minmax(bm25)
-        notes = reader.footnotes(ids)
         weights = np.array([FOOTNOTE_WEIGHT if pid in notes else 1.0 for pid in ids])
-        return sorted(zip(ids, (blended * weights).tolist()), key=lambda kv: -kv[1])
+        return (sorted(zip(ids, (blended * weights).tolist()), key=lambda kv: -kv[1]),
+                dict(zip(ids, np.asarray(cosine).tolist())))
 
     def _rerank(self, reader: IndexReader, question: str, candidates: Ranked) -> Ranked:
         head = candidates[:RERANK_DEPTH]

@@ -128,6 +128,10 @@ def test_dense_and_keyword_search_and_both_scores(backend):
     kw = dict(keyword)
     for pid, b in zip(ids, bm25):
         assert b == pytest.approx(kw.get(pid, b), rel=1e-5)
+    with reader.session():  # fusion's one call: the same numbers, and the footnotes
+        f_cosine, f_bm25, notes = reader.fusion_inputs(ids, qvec, question)
+    assert f_cosine == pytest.approx(cosine, abs=1e-6) and f_bm25 == pytest.approx(bm25, rel=1e-6)
+    assert notes == reader.footnotes(ids)
     assert bm25[ids.index(keyword[0][0])] == max(bm25)
 
 
@@ -230,6 +234,29 @@ def test_a_reader_keeps_its_generation_and_learns_it_is_stale(backend):
     new = backend.reader()
     assert new.generation.number > old.generation.number and new.generation.passages == 6
     assert backend.current_generation() == new.generation.number
+
+
+def test_a_session_reads_one_generation_or_refuses(backend):
+    """A question's calls run in one session: a commit landing meanwhile is either invisible
+    to all of them (a snapshot) or refused (StaleSnapshot); never half seen."""
+    seed(backend)
+    reader = backend.reader()
+    with reader.session():
+        ids = ids_of(reader.keyword("home visiting", 2, Filters()))
+        commit(backend, Changes(updates=[update(document("gamma.txt"), passages("Gamma text about okapis.")),
+                                         ], removed_paths=["/docs/alpha.txt"]))
+        assert ids and reader.keyword("okapis", 5, Filters()) == []
+        try:
+            found, docs = reader.fetch(ids)
+        except StaleSnapshot:
+            pass  # a reader without snapshots refuses instead
+        else:
+            assert set(found) == set(ids) and {d.name for d in docs.values()} >= {"alpha.txt"}
+    with pytest.raises(StaleSnapshot):  # the next question learns the reader is out of date
+        with reader.session():
+            pass
+    with backend.reader().session():
+        pass
 
 
 def test_a_failed_commit_changes_nothing(backend):

@@ -9,7 +9,7 @@ dataclasses of kb.models, never an engine's objects.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -77,12 +77,20 @@ class Generation:
 
 class IndexReader(ABC):
     """One published generation. Every method answers from it; `fetch` raises StaleSnapshot
-    when the knowledge base has moved on, so a search never mixes two states."""
+    when the knowledge base has moved on, so a search never mixes two states. A question's
+    calls run inside `session()`, which checks the generation once for all of them."""
 
     generation: Generation
     # True when the reader's work runs elsewhere (a database server): the searcher then runs
     # keyword search on a thread while it embeds the question, instead of one after the other.
     concurrent_retrieval: bool = False
+
+    @abstractmethod
+    def session(self) -> AbstractContextManager[None]:
+        """One question's calls on this thread: StaleSnapshot on entry when the knowledge base
+        has moved on (so the Searcher needs no check of its own), and within it every call
+        answers from that one generation. A database reader holds one connection and one
+        transaction for it instead of checking out and re-checking the generation per call."""
 
     @abstractmethod
     def dense(self, vector: np.ndarray, k: int, filters: Filters) -> Ranked:
@@ -95,6 +103,13 @@ class IndexReader(ABC):
     @abstractmethod
     def scores(self, ids: list[int], vector: np.ndarray, question: str) -> tuple[np.ndarray, np.ndarray]:
         """(cosine, BM25) of the given passages: fusion needs both signals for every candidate."""
+
+    def fusion_inputs(self, ids: list[int], vector: np.ndarray, question: str
+                      ) -> tuple[np.ndarray, np.ndarray, set[int]]:
+        """(cosine, BM25, footnote ids) of fusion's candidates; a database reader reads all
+        three in one statement instead of three."""
+        cosine, bm25 = self.scores(ids, vector, question)
+        return cosine, bm25, self.footnotes(ids)
 
     @abstractmethod
     def keyword_stats(self, question: str) -> KeywordStats: ...
@@ -165,6 +180,14 @@ class SqlReader(IndexReader):
     is the reader's snapshot-checked connection, `backend.read()` a plain one."""
 
     db: object  # the backend's database module
+
+    @contextmanager
+    def session(self):
+        """Checks the generation on entry; each call still reads on its own (a local read is
+        an SQLite file open, not a round trip)."""
+        if self.backend.current_generation() != self.generation.number:
+            raise StaleSnapshot("The knowledge base changed since this reader was loaded; ask again.")
+        yield
 
     def fetch(self, ids: list[int]) -> tuple[dict[int, Passage], dict[int, Document]]:
         with self._read() as conn:

@@ -2,9 +2,10 @@
 one database, so a commit is one transaction.
 
 Generations: the writer bumps `generation` in kb_meta inside the commit's transaction. A
-reader remembers the generation it loaded and runs each call in a REPEATABLE READ
-transaction that first checks the number, raising StaleSnapshot when the knowledge base has
-moved on, so a search never mixes two states. MVCC means readers never wait for the writer.
+reader remembers the generation it loaded; a question runs in one REPEATABLE READ transaction
+(the reader's session) that first checks the number, raising StaleSnapshot when the knowledge
+base has moved on, so a search never mixes two states; a call outside a session gets such a
+transaction of its own. MVCC means readers never wait for the writer.
 One writer at a time: a session advisory lock, released by the server if the writer dies.
 """
 from __future__ import annotations
@@ -167,12 +168,39 @@ class PostgresReader(SqlReader):
         self._allowed: dict[Filters, kw.Allowed] = {}
         self._questions: dict[str, kw.Question] = {}
         self._lock = threading.Lock()
+        self._session = threading.local()  # .conn: the connection of this thread's open session
+
+    @contextmanager
+    def session(self):
+        """One connection and one REPEATABLE READ transaction for a question's calls on this
+        thread: the generation is checked once, every statement sees the same snapshot, and no
+        call checks a connection out of the pool. (Keyword search on the Searcher's other
+        thread gets a transaction of its own, which checks the same generation number.)"""
+        if getattr(self._session, "conn", None) is not None:
+            yield  # already inside one
+            return
+        with self._read() as conn:
+            self._session.conn = conn
+            try:
+                yield
+            finally:
+                self._session.conn = None
 
     @contextmanager
     def _read(self):
-        """A read transaction on this reader's generation: StaleSnapshot if the database moved on."""
+        """A read transaction on this reader's generation: this thread's session, or a new one
+        that first checks the generation (StaleSnapshot if the database moved on)."""
+        conn = getattr(self._session, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        import psycopg
+
         with self.backend.read() as conn:
-            row = conn.execute("SELECT value FROM kb_meta WHERE key = 'generation'").fetchone()
+            try:
+                row = conn.execute("SELECT value FROM kb_meta WHERE key = 'generation'").fetchone()
+            except psycopg.errors.UndefinedTable:
+                row = None  # the knowledge base was dropped: reloading says so
             if row is None or int(row[0]) != self.generation.number:
                 raise StaleSnapshot("The knowledge base changed during the search; ask again.")
             yield conn
@@ -216,7 +244,8 @@ class PostgresReader(SqlReader):
             elif self.generation.index_kind != "hnsw":
                 sql = "SELECT passage_id, -(embedding <#> %(q)s::vector) AS score FROM passage_vectors " + exact
             else:
-                conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, k)}")
+                if k > HNSW_EF_SEARCH:  # the connection's setting (connection.py) is HNSW_EF_SEARCH
+                    conn.execute(f"SET LOCAL hnsw.ef_search = {int(k)}")
                 where = ""
                 if allowed is not None:
                     conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
@@ -243,6 +272,20 @@ class PostgresReader(SqlReader):
             bm25 = kw.scores_of(conn, self._question(conn, question), self.avgdl, ids)
         return (np.array([cosine.get(i, 0.0) for i in ids], dtype=np.float32),
                 np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32))
+
+    def fusion_inputs(self, ids, vector, question):
+        """Cosine, BM25 and footnote flag of every candidate in one statement."""
+        if not ids:
+            return np.zeros(0, np.float32), np.zeros(0, np.float32), set()
+        ids = [int(i) for i in ids]
+        with self._read() as conn:
+            q = self._question(conn, question)
+            rows = kw.fusion_inputs(conn, q, self.avgdl, ids, vector_literal(vector))
+        found = {pid: (cosine, bm25, note) for pid, cosine, bm25, note in rows}
+        missing = (0.0, 0.0, False)
+        return (np.array([found.get(i, missing)[0] or 0.0 for i in ids], dtype=np.float32),
+                np.array([found.get(i, missing)[1] for i in ids], dtype=np.float32),
+                {i for i in ids if found.get(i, missing)[2]})
 
     def keyword_stats(self, question):
         with self._read() as conn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ...tokens import idf, index_text, tokenize
+from .connection import Int8Array
 from ..local.keywords import B, K1
 
 # float8 constants: a bare 0.75 is numeric, and numeric arithmetic on every posting made the
@@ -26,11 +27,12 @@ class Allowed:
     """The passages a filter allows, as sorted ids and as a bitmap (bit i set: passage i
     allowed). Queries test the bitmap with get_bit: a big id array sent as a constant costs the
     planner ~10 ms to estimate and tempts it to scan the postings by passage id, and psycopg
-    takes ~40 ms to send a list of 17,000 ints (`array` is their text form, made once)."""
+    takes ~40 ms to send a list of 17,000 ints (`array` is their binary int8[], made once, for
+    the readers' connections, which know its type)."""
 
     def __init__(self, ids):
         self.ids = [int(i) for i in ids]
-        self.array = "{" + ",".join(map(str, self.ids)) + "}"
+        self.array = Int8Array(self.ids)
         self.size = (max(self.ids) + 8) // 8 * 8 if self.ids else 8
         bits = bytearray(self.size // 8)
         for i in self.ids:
@@ -87,6 +89,20 @@ def scores_of(conn, q: Question, avgdl: float, ids: list[int]) -> dict[int, floa
         "WHERE p.passage_id = ANY(%(ids)s) GROUP BY p.passage_id",
         {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl, "ids": ids}).fetchall()
     return {pid: float(score) for pid, score in rows}
+
+
+def fusion_inputs(conn, q: Question, avgdl: float, ids: list[int], vector: str
+                  ) -> list[tuple[int, float | None, float, bool]]:
+    """(passage id, cosine, BM25, footnote) of the passages, one statement: the cosines and
+    footnote flags by the passages' keys, BM25 as scores_of sums it."""
+    return conn.execute(
+        "WITH bm AS (SELECT p.passage_id, " + SCORE + " AS score FROM postings p "
+        "JOIN unnest(%(terms)s::int[], %(weights)s::float8[]) AS q(term_id, weight) ON p.term_id = q.term_id "
+        "WHERE p.passage_id = ANY(%(ids)s) GROUP BY p.passage_id) "
+        "SELECT s.id, -(v.embedding <#> %(q)s::vector), COALESCE(bm.score, 0), s.footnote FROM passages s "
+        "LEFT JOIN passage_vectors v ON v.passage_id = s.id LEFT JOIN bm ON bm.passage_id = s.id "
+        "WHERE s.id = ANY(%(ids)s)",
+        {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl, "ids": ids, "q": vector}).fetchall()
 
 
 def term_ids(conn, terms: set[str]) -> dict[str, int]:

@@ -220,7 +220,8 @@ def ask(question, kb_dir, k, as_json, questions, filters, method, reranker, mode
                                  runtime=runtime)
         filt = _parse_filters(filters)
         searcher = Searcher(open_backend(settings), for_settings(settings, shared=False),
-                            Reranker(settings.reranker, settings.device) if settings.reranker else None)
+                            Reranker(settings.reranker, settings.device) if settings.reranker else None,
+                            focus=settings.sentence_focus)
         if questions:
             for n, line in enumerate(questions, 1):
                 if not line.strip():

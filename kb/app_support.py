@@ -59,7 +59,7 @@ def shared_searcher(settings):
     from .search import Searcher
 
     reranker = shared_reranker(settings.reranker, settings.device) if settings.reranker else None
-    return Searcher(open_backend(settings), for_settings(settings), reranker)
+    return Searcher(open_backend(settings), for_settings(settings), reranker, focus=settings.sentence_focus)
 
 
 @functools.lru_cache(maxsize=4)

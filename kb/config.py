@@ -38,6 +38,7 @@ class Settings:
     hnsw_threshold: int = 50_000  # flat search costs ~0.15 ms per 1,000 passages here (bench/query_latency.py)
     reranker: str | None = None  # cross-encoder folder or hub name; none by default
     method: str = "fused"
+    sentence_focus: bool = True  # fused: re-score the first 3 by their best sentence (kb/focus.py; ~0.2 s)
     upload_limit_mb: int = 50
     upload_quota_mb: int = 2000  # the app's corpus folder may not grow past this through uploads
     read_only: bool = False  # the app's Library cannot upload, edit, delete or ingest (serving to others)
@@ -64,6 +65,7 @@ ENV = {  # setting -> environment variable
     "hnsw_threshold": "KB_HNSW_THRESHOLD",
     "reranker": "KB_RERANKER",
     "method": "KB_METHOD",
+    "sentence_focus": "KB_SENTENCE_FOCUS",
     "upload_limit_mb": "KB_UPLOAD_LIMIT_MB",
     "upload_quota_mb": "KB_UPLOAD_QUOTA_MB",
     "read_only": "KB_READ_ONLY",
@@ -128,8 +130,9 @@ def _coerce(values: dict) -> Settings:
         raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, not {out['runtime']!r}.")
     if out.get("device", "cpu") not in ("cpu", "cuda"):
         raise UsageError(f"device must be cpu or cuda, not {out['device']!r}.")
-    if "read_only" in out:
-        out["read_only"] = _flag("read_only", out["read_only"])
+    for key in ("read_only", "sentence_focus"):
+        if key in out:
+            out[key] = _flag(key, out[key])
     if out.get("reranker") in ("", "none"):
         out["reranker"] = None
     return Settings(**out)

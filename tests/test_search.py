@@ -245,3 +245,28 @@ def test_searcher_without_focus_reports_fusion_alone(corpus_searcher):
     assert plain.method == "fused" and focused.method == "fused+focus"
     assert {h.passage.id for h in plain.hits[:5]} == {h.passage.id for h in focused.hits[:5]}  # the first 5 re-ordered
     assert [h.passage.id for h in plain.hits[5:]] == [h.passage.id for h in focused.hits[5:]]
+
+
+def test_sentence_focus_is_a_setting(corpus_searcher, monkeypatch):
+    """KB_SENTENCE_FOCUS=false gives the CLI and the app a searcher with fusion alone."""
+    import json
+
+    from conftest import kb_cli
+
+    from kb.app_support import shared_searcher
+    from kb.config import load_settings
+    from kb.errors import UsageError
+
+    kb = corpus_searcher.backend.location
+    assert shared_searcher(load_settings(kb_dir=kb)).focus is not None
+    monkeypatch.setenv("KB_SENTENCE_FOCUS", "false")
+    assert shared_searcher(load_settings(kb_dir=kb)).focus is None
+    run = kb_cli("ask", "Who is evaluating the Boston Project LAUNCH work?", "--kb", kb, "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["method"] == "fused"
+    monkeypatch.delenv("KB_SENTENCE_FOCUS")
+    focused = kb_cli("ask", "Who is evaluating the Boston Project LAUNCH work?", "--kb", kb, "--json")
+    assert json.loads(focused.stdout)["method"] == "fused+focus"
+    monkeypatch.setenv("KB_SENTENCE_FOCUS", "sometimes")
+    with pytest.raises(UsageError, match="sentence_focus must be true or false"):
+        load_settings(kb_dir=kb)

@@ -8,9 +8,9 @@ highest cosine between the question and its sentences and pairs of adjacent sent
 `WEIGHT` times that cosine adds to its fused score. No second model: the embedder is the one
 that made the index. Measured with bench/quality.py on four question sets and SciFact:
 min-max scaling the cosine over the candidates (which spreads even tiny differences over 0..1)
-or re-ordering the first 10 helped one set and cost the others; the raw cosine over the first
-3 or 5 helped on the whole (and cannot push a passage out of the first five), sentences alone
-less than sentences and pairs. Cost: one encoding of ~50 windows per question (a passage's
+and re-ordering the first 10 helped gov at rank 1 but cost dev and gov's top 5; the raw cosine
+over the first 3 or 5 helped every set but dev (−1), and cannot push a passage out of the first
+five; sentences alone helped less than sentences and pairs. Cost: one encoding of ~50 windows per question (a passage's
 worth of tokens twice over), ~0.2 s on 2 cores; repeated passages come from the cache.
 """
 from __future__ import annotations

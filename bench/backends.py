@@ -300,7 +300,9 @@ def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], q
         if status.index == "hnsw":
             path_rows += [[f"{n:,}"] + r for r in dense_paths(pg, emb, qs[:100])]
         for name, backend in (("local", local), ("postgres", pg)):
-            searcher = Searcher(backend, emb)
+            # The sentence focus (kb/focus.py) is the same CPU work whatever the backend, ~0.2 s of
+            # encoding on 2 cores: off here, so the table shows what each backend costs.
+            searcher = Searcher(backend, emb, focus=False)
             searcher.ask("warm up", k=5)
             ask_times(searcher, qs[:20], FILTER)  # warm caches
             plain = ask_times(searcher, qs, Filters())

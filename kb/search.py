@@ -104,6 +104,9 @@ class Searcher:
                  rerank: bool = True) -> tuple[Ranked, np.ndarray, str]:
         """Ranked (passage id, score) candidates, the query vector, and the stages run."""
         candidates, qvec, stages, _ = self._retrieve(reader, question, depth, filters, method, rerank)
+        if self._focusing(stages, candidates):
+            passages, _ = reader.fetch([pid for pid, _ in candidates[:self.focus.depth]])
+            return self._focused(candidates, passages, qvec), qvec, stages + "+focus"
         return candidates, qvec, stages
 
     def _retrieve(self, reader: IndexReader, question: str, depth: int, filters: Filters, method: str,
@@ -126,12 +129,15 @@ class Searcher:
             candidates = ranked[method]
         if rerank and self.reranker is not None and candidates:
             return self._rerank(reader, question, candidates), qvec, method + "+rerank", cosines
-        if method == "fused" and self.focus is not None and candidates:
-            head = candidates[:self.focus.depth]
-            passages, _ = reader.fetch([pid for pid, _ in head])
-            focused = self.focus.rescore(head, passages, qvec)
-            return focused + candidates[len(head):], qvec, method + "+focus", cosines
         return candidates, qvec, method, cosines
+
+    def _focusing(self, stages: str, candidates: Ranked) -> bool:
+        return stages == "fused" and self.focus is not None and bool(candidates)
+
+    def _focused(self, candidates: Ranked, passages: dict, qvec: np.ndarray) -> Ranked:
+        """The sentence focus over the first candidates (kb/focus.py); pure CPU, no reads."""
+        head = candidates[:self.focus.depth]
+        return self.focus.rescore(head, passages, qvec) + candidates[len(head):]
 
     def _ask(self, reader: IndexReader, question: str, k: int, filters: Filters, method: str, rerank: bool) -> Answer:
         candidates, qvec, stages, known = self._retrieve(reader, question, k, filters, method, rerank)
@@ -139,13 +145,20 @@ class Searcher:
             reason = ("No document matches the filters." if not filters.is_empty()
                       else "The knowledge base has no passage to offer for this question.")
             return Answer(question, False, [], reason=reason, method=stages)
-        ids = [pid for pid, _ in candidates[:max(k, CHECK_DEPTH)]]
+        wanted = max(k, CHECK_DEPTH, self.focus.depth if self.focus else 0)
+        ids = [pid for pid, _ in candidates[:wanted]]
         passages, documents = reader.fetch(ids)
         missing = [pid for pid in ids if pid not in known]  # fusion read the cosines of its candidates
         if missing:
             known = known | dict(zip(missing, reader.scores(missing, qvec, question)[0].tolist()))
         cosines = {pid: known[pid] for pid in ids}
         stats = reader.keyword_stats(question)
+        if self._focusing(stages, candidates):
+            # After every read: the encoding takes a while, and a commit landing during it then
+            # costs nothing (the reads before it all saw one generation). It re-orders only the
+            # first few, all among the passages fetched.
+            candidates, stages = self._focused(candidates, passages, qvec), stages + "+focus"
+            ids = [pid for pid, _ in candidates[:wanted]]
         check = [passages[i] for i in ids[:CHECK_DEPTH] if i in passages]
         verdict = abstain.judge(question, max(cosines.values(), default=0.0), check, documents, stats.idf(),
                                 stats.absent())

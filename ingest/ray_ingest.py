@@ -191,8 +191,7 @@ class _RayRun(_Run):
 
     def _stream(self, files: dict[int, discover.Found]):
         """Rows (key, i, n, record, vector) as the cluster finishes them, in any order."""
-        import ray
-        import ray.data
+        import ray.data  # binds `ray` too
 
         if not files:
             return iter(())

@@ -10,8 +10,9 @@ that made the index. Measured with bench/quality.py on four question sets and Sc
 min-max scaling the cosine over the candidates (which spreads even tiny differences over 0..1)
 and re-ordering the first 10 helped gov at rank 1 but cost dev and gov's top 5; the raw cosine
 over the first 3 or 5 helped every set but dev (−1), and cannot push a passage out of the first
-five; sentences alone helped less than sentences and pairs. Cost: one encoding of ~50 windows per question (a passage's
-worth of tokens twice over), ~0.2 s on 2 cores; repeated passages come from the cache.
+five; sentences alone helped less than sentences and pairs. Cost: one encoding of ~50 windows
+per question (a passage's worth of tokens twice over), ~0.2 s on 2 cores; repeated passages
+come from the cache.
 """
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ and builders for real files (PDFs via fpdf2)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +109,22 @@ def quiet_pypdf():
     logger.setLevel(logging.ERROR)
     yield
     logger.setLevel(level)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a server the test started; kill it if it does not stop within 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)
 
 
 def kb_cli(*args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:

@@ -752,14 +752,13 @@ def test_corpus_dir_setting(monkeypatch, tmp_path):
 def test_the_server_loads_the_model_and_index_when_it_starts(corpus_kb, tmp_path, command):
     """`streamlit run app.py` and the launcher both start loading the model and index with the
     server (app.py's st.App lifespan), with no browser ever connecting."""
-    import socket
     import subprocess
     import sys
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from conftest import free_port, stop_process
+
+    port = free_port()
     program = str(Path(sys.executable).with_name("streamlit")) if command[0] == "streamlit" else sys.executable
     env = {**os.environ, "KB_DIR": str(corpus_kb), "KB_CORPUS": str(tmp_path / "corpus"), "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "server.log"
@@ -773,9 +772,4 @@ def test_the_server_loads_the_model_and_index_when_it_starts(corpus_kb, tmp_path
             time.sleep(0.2)
         assert "Model and index loaded at server start" in log.read_text(), log.read_text()[-3000:]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

@@ -80,25 +80,26 @@ def top(conn, q: Question, avgdl: float, k: int, allowed: Allowed | None) -> lis
     return [(pid, float(score)) for pid, score in rows if score > 0]
 
 
+# BM25 of the passages in %(ids)s that hold a question term: (passage_id, score) rows.
+_BM25_OF_IDS = ("SELECT p.passage_id, " + SCORE + " AS score FROM postings p "
+                "JOIN unnest(%(terms)s::int[], %(weights)s::float8[]) AS q(term_id, weight) ON p.term_id = q.term_id "
+                "WHERE p.passage_id = ANY(%(ids)s) GROUP BY p.passage_id")
+
+
 def scores_of(conn, q: Question, avgdl: float, ids: list[int]) -> dict[int, float]:
     if not q or not ids:
         return {}
-    rows = conn.execute(
-        "SELECT p.passage_id, " + SCORE + " FROM postings p "
-        "JOIN unnest(%(terms)s::int[], %(weights)s::float8[]) AS q(term_id, weight) ON p.term_id = q.term_id "
-        "WHERE p.passage_id = ANY(%(ids)s) GROUP BY p.passage_id",
-        {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl, "ids": ids}).fetchall()
+    rows = conn.execute(_BM25_OF_IDS, {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl,
+                                       "ids": ids}).fetchall()
     return {pid: float(score) for pid, score in rows}
 
 
 def fusion_inputs(conn, q: Question, avgdl: float, ids: list[int], vector: str
                   ) -> list[tuple[int, float | None, float, bool]]:
     """(passage id, cosine, BM25, footnote) of the passages, one statement: the cosines and
-    footnote flags by the passages' keys, BM25 as scores_of sums it."""
+    footnote flags by the passages' keys, BM25 by the same sum as scores_of."""
     return conn.execute(
-        "WITH bm AS (SELECT p.passage_id, " + SCORE + " AS score FROM postings p "
-        "JOIN unnest(%(terms)s::int[], %(weights)s::float8[]) AS q(term_id, weight) ON p.term_id = q.term_id "
-        "WHERE p.passage_id = ANY(%(ids)s) GROUP BY p.passage_id) "
+        "WITH bm AS (" + _BM25_OF_IDS + ") "
         "SELECT s.id, -(v.embedding <#> %(q)s::vector), COALESCE(bm.score, 0), s.footnote FROM passages s "
         "LEFT JOIN passage_vectors v ON v.passage_id = s.id LEFT JOIN bm ON bm.passage_id = s.id "
         "WHERE s.id = ANY(%(ids)s)",

@@ -258,6 +258,8 @@ def _print_answer(answer: Answer, color: bool) -> None:
         shown.append(printable(text[pos:]))
         echo()
         click.secho(printable(f"[{i}] {hit.document.title}"), bold=color)
+        if hit.passage.context_label:
+            echo(f"    ({hit.passage.context_label})")
         click.echo("    " + "".join(shown))  # already made printable, piece by piece
         echo(f"    Cite: {hit.citation}")
 

@@ -101,6 +101,9 @@ def set_store(qset: QuestionSet, embedder: Embedder) -> Store:
     report = ingest(qset.docs, load_settings(kb_dir=building), embedder=embedder)
     print(f"(ingested {qset.name}: {report.documents} documents, {report.passages} passages, "
           f"{len(report.failed)} failed, in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
+    if not report.documents:  # kept, it would be reused as the set's knowledge base until the code changes
+        shutil.rmtree(building, ignore_errors=True)
+        raise SystemExit(f"{qset.name}: no document could be ingested: {report.failed}")
     for old in SETS_OUT.glob(f"{qset.name}-*"):
         if old.is_dir() and old.name != building.name:
             shutil.rmtree(old)

@@ -50,6 +50,8 @@ SENTENCE_END = (".", "!", "?", ":", ";", "…", '"', "”", "’", ")")
 # number, a list marker.
 FLOAT_START = re.compile(r"(?:table|figure|fig\.|exhibit|chart|box)\s+[\w.-]+[.:]?\s", re.IGNORECASE)
 NOTE_START = re.compile(r"(?:[*†‡§]|abbreviations?\b|notes?\b|sources?\b)", re.IGNORECASE)
+FOOTNOTE_MARK = re.compile(r"(\d{1,3}|[*\u2020\u2021\u00a7\u00b6#]{1,3})\s")
+UNANCHORED = -1
 RUNOVER_END = re.compile(r"[.!?…][\"'”’)\]]*(?:\d{1,2}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,2})?$")
 
 
@@ -61,7 +63,13 @@ class Span:
     lead_in: bool = False  # ends with ":" and introduces what follows
     table: int | None = None  # index into page.tables when the unit is a table row
     header: bool = False  # a header row of its table
-    footnote: bool = False  # part of a footnote block: packed only with other footnotes
+    # the footnote block (index into page.footnotes) it belongs to; UNANCHORED for a note no
+    # sentence of the page cites (a table's notes, a source line): those are packed together
+    note: int | None = None
+
+    @property
+    def footnote(self) -> bool:
+        return self.note is not None
 
 
 @dataclass(frozen=True)
@@ -244,12 +252,15 @@ def _units(page: Page, start: int, end: int, max_words: int, max_chars: int) -> 
         if table is not None:
             units += _table_rows(page, table, b_start, b_end, max_words, max_chars)
             continue
-        footnote = any(f_start <= b_start and b_end <= f_end for f_start, f_end in page.footnotes)
+        note = next((n for n, (f_start, f_end) in enumerate(page.footnotes) if f_start <= b_start and b_end <= f_end),
+                    None)
+        if note is not None and _anchor(page, note) is None:
+            note = UNANCHORED
         for l_start, l_end in _list_items(text, b_start, b_end):
             fitted = _fit(text, l_start, l_end, max_words, max_chars)
             if fitted and text[l_start:l_end].rstrip().endswith(":"):
                 fitted[-1] = replace(fitted[-1], lead_in=True)
-            units += [replace(u, footnote=True) for u in fitted] if footnote else fitted
+            units += [replace(u, note=note) for u in fitted] if note is not None else fitted
     return units
 
 
@@ -364,7 +375,7 @@ def _chunks(text: str, start: int, end: int, max_words: int, max_chars: int) -> 
 # ---- packing ----------------------------------------------------------------------------------
 
 def _join(units: list[Span]) -> Span:
-    return Span(units[0].start, units[-1].end, sum(u.words for u in units), footnote=units[0].footnote)
+    return Span(units[0].start, units[-1].end, sum(u.words for u in units), note=units[0].note)
 
 
 def _fits(units: list[Span], max_words: int, max_chars: int) -> bool:
@@ -378,7 +389,7 @@ def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: 
     cur: list[Span] = []
     for u in units:
         full = sum(x.words for x in cur) >= target
-        if cur and u.footnote != cur[-1].footnote:  # footnotes never share a passage with body text
+        if cur and u.note != cur[-1].note:  # a footnote shares its passage with no other text
             groups.append(cur)
             cur = []
         if cur and ((full and not cur[-1].lead_in) or not _fits(cur + [u], max_words, max_chars)):
@@ -391,7 +402,7 @@ def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: 
         cur.append(u)
     if cur:
         tail = sum(u.words for u in cur)
-        if groups and tail < SMALL_TAIL and groups[-1][-1].footnote == cur[0].footnote and \
+        if groups and tail < SMALL_TAIL and groups[-1][-1].note == cur[0].note and \
                 _fits(groups[-1] + cur, max_words, max_chars):
             groups[-1] = groups[-1] + cur
         else:
@@ -405,8 +416,11 @@ def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: 
 
 
 def _context(group: list[Span], previous: list[Span], units: list[Span], page: Page) -> str | None:
-    """The header row of a table, or the lead-in of a list, that this passage continues."""
+    """The header row of a table, or the lead-in of a list, that this passage continues; for
+    a footnote, the sentence that cites it."""
     first = group[0]
+    if first.note is not None and first.note != UNANCHORED:
+        return _anchor(page, first.note)
     if not previous:
         return None
     if first.table is not None and not first.header and previous[-1].table == first.table:
@@ -420,6 +434,25 @@ def _context(group: list[Span], previous: list[Span], units: list[Span], page: P
                 return _short(collapse(page.text[u.start:u.end]))
             if not LIST_ITEM.match(page.text, u.start):
                 break
+    return None
+
+
+def _anchor(page: Page, note: int) -> str | None:
+    """The body sentence that cites footnote `note` of the page by its marker ("… greater than
+    a certain threshold¹³ would cause …" for "13 More than 10 degrees …"): a footnote alone
+    often makes no sense ("More than 10 degrees difference for more than 10 seconds")."""
+    start, end = page.footnotes[note]
+    mark = FOOTNOTE_MARK.match(page.text, start, end)
+    if mark is None:
+        return None
+    for at, marker in page.footnote_refs:
+        if marker != mark.group(1) or any(a <= at < b for a, b in page.footnotes):
+            continue
+        block_start = page.text.rfind("\n\n", 0, at) + 1
+        block_end = page.text.find("\n\n", at)
+        for s, e in sentences(page.text, block_start, len(page.text) if block_end < 0 else block_end):
+            if s < at <= e:
+                return _short(collapse(page.text[s:e]))
     return None
 
 
@@ -437,7 +470,7 @@ def _merge_short(pieces: list[Piece], max_words: int, max_chars: int) -> list[Pi
         if carry is not None:
             merged = _join([carry.span, piece.span])
             if merged.words <= max_words and merged.end - merged.start <= max_chars and \
-                    carry.span.footnote == piece.span.footnote:
+                    carry.span.note == piece.span.note:
                 piece = Piece(merged, piece.heading, carry.context or piece.context)
             else:
                 out.append(carry)
@@ -447,7 +480,7 @@ def _merge_short(pieces: list[Piece], max_words: int, max_chars: int) -> list[Pi
         else:
             out.append(piece)
     if carry is not None:
-        merged = _join([out[-1].span, carry.span]) if out and out[-1].span.footnote == carry.span.footnote else None
+        merged = _join([out[-1].span, carry.span]) if out and out[-1].span.note == carry.span.note else None
         if merged and merged.words <= max_words and merged.end - merged.start <= max_chars:
             out[-1] = Piece(merged, out[-1].heading, out[-1].context)
         else:

@@ -21,6 +21,9 @@ class Page:
     # [start, header_end) is the header row(s), repeated when the splitter cuts the table.
     tables: list[tuple[int, int, int]] = field(default_factory=list)
     footnotes: list[tuple[int, int]] = field(default_factory=list)  # (start, end) of footnote blocks
+    # (offset, marker) where the body text cites a footnote ("threshold¹³ would": the offset
+    # of the space after "threshold"); the marker itself is not in `text`
+    footnote_refs: list[tuple[int, str]] = field(default_factory=list)
     ocr: bool = False  # text recognised from the page image
 
 

@@ -169,11 +169,13 @@ def card_html(hit: Hit, rank: int) -> str:
     """Title, metadata line and highlighted passage of one result, all document text escaped."""
     doc, passage = hit.document, hit.passage
     meta = " · ".join(escape_html(p) for p in meta_parts(doc, passage))
+    above = passage.context_label
     return (
         f'<div class="kb-card">'
         f'<div class="kb-title"><span class="kb-rank">{rank}.</span> <strong>{escape_html(doc.title)}</strong></div>'
         f'<div class="kb-meta">{meta}</div>'
-        f'<div class="kb-passage">{highlighted_html(passage.text, hit.highlights)}</div>'
+        + (f'<div class="kb-above">{escape_html(above)}</div>' if above else "")
+        + f'<div class="kb-passage">{highlighted_html(passage.text, hit.highlights)}</div>'
         f"</div>"
     )
 
@@ -210,6 +212,7 @@ CARD_CSS = """
 .kb-rank {color: #888;}
 .kb-meta {color: #666; font-size: .85rem; margin-bottom: .5rem;}
 .kb-passage, .kb-ctx {line-height: 1.55;}
+.kb-above {color: #777; font-size: .88rem; font-style: italic; margin-bottom: .3rem;}
 .kb-passage mark, .kb-ctx mark {background: #fff1a8; color: inherit; padding: 0 .1em; border-radius: 2px;}
 .kb-ctx {color: #777; font-size: .92rem; border-left: 3px solid #ddd; padding-left: .6rem; margin: .4rem 0;}
 .kb-ctx-where {font-size: .75rem; text-transform: uppercase; letter-spacing: .04em; color: #999;}

@@ -48,14 +48,22 @@ class Passage:
     page_label: str | None = None  # the printed page number ("24", "iv"); cite this, open at `page`
     ocr: bool = False  # the text was recognised from a page image, not read from a text layer
     states: tuple[str, ...] = ()  # US states/territories the passage names (two-letter codes)
-    # Text the passage continues but does not contain: the header row of a table or the
-    # lead-in of a list that the size limit cut. Indexed with the passage, shown above it.
+    # Text the passage is read with but does not contain: the header row of a table or the
+    # lead-in of a list that the size limit cut; for a footnote, the sentence that cites it.
+    # Indexed with the passage, shown above it (`context_label`), never quoted.
     context: str | None = None
     # When the passage's last sentence runs over a page break, `text` ends with the rest of it
     # from the top of this page (and the passage is cited "pp. 62–63"); else None.
     end_page: int | None = None
     end_page_label: str | None = None
     footnote: bool = False  # a PDF footnote block (notes, references), kept apart from body text
+
+    @property
+    def context_label(self) -> str | None:
+        """`context` as a reader is shown it, above the passage."""
+        if not self.context:
+            return None
+        return f"Note to: “{self.context}”" if self.footnote else f"Continues: {self.context}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,8 @@ class Hit:
             "text": p.text, "score": round(self.score, 6), "citation": self.citation,
             "highlights": [list(s) for s in self.highlights], "quote_citation": self.quote_citation,
             "title": d.title, "publisher": d.publisher, "year": d.year, "url": d.url,
-            "states": list(p.states), "ocr": p.ocr, "passage_id": p.id,
+            "states": list(p.states), "ocr": p.ocr, "passage_id": p.id, "context": p.context,
+            "footnote": p.footnote,
         }
 
     @property

@@ -778,6 +778,38 @@ def test_federal_register_footnote_13_is_its_own_block_after_the_text(federal_re
         assert page.text[start - 2:start] == "\n\n" and (end == len(page.text) or page.text[end:end + 2] == "\n\n")
 
 
+def test_a_footnote_is_read_with_the_sentence_that_cites_it(federal_register):
+    """"13 More than 10 degrees difference for more than 10 seconds." means nothing alone: the
+    layout keeps the place of the marker it dropped, and the footnote's passage is read with
+    the sentence that cites it."""
+    from ingest.split import split_pages
+
+    page = federal_register[2]
+    at = next(at for at, mark in page.footnote_refs if mark == "13")
+    assert flat(page.text[:at]).endswith("greater than a certain threshold")
+    passages = split_pages(federal_register)
+    note = next(p for p in passages if p.text.startswith("13 More than"))
+    assert note.text == "13 More than 10 degrees difference for more than 10 seconds." and note.footnote
+    assert "differences between the two AOA sensors greater than a certain threshold would cause an AOA " \
+           "DISAGREE alert" in note.context
+    campus = split_pages(lay_out(GOV / "campus_attacks_2010_report_excerpt.pdf"))
+    start_year = next(p for p in campus if p.text.startswith("23 Due to the limited availability"))
+    assert "The incident occurred between January 1, 1900 and December 31, 2008" in start_year.context
+
+
+def test_dropped_markers_keep_their_place():
+    mark = lambda m: f"{pdf_layout._MARK_OPEN}{m}{pdf_layout._MARK_CLOSE}"  # noqa: E731
+    for raw, text, before in [(f"a certain threshold{mark('13')} would cause", "a certain threshold would cause",
+                               "a certain threshold"),
+                              (f"in 2007,{mark('4')}3.6 million", "in 2007, 3.6 million", "in 2007,"),
+                              (f"the alert.{mark('*')}  The next", "the alert. The next", "the alert."),
+                              (f"word {mark('9')} next", "word next", "word")]:
+        got, lead, refs = pdf_layout._resolve_marks(raw, {"13", "4", "*", "9"})
+        assert (got, lead) == (text, None) and [got[:at] for at, _ in refs] == [before]
+    # the footnote's own marker opens it; an exponent after a digit stays
+    assert pdf_layout._resolve_marks(f"{mark('1')} Pub. L. 10{mark('5')}", {"1"}) == ("1 Pub. L. 105", "1", ())
+
+
 def test_census_footnotes_leave_the_sentences_whole():
     page = lay_out_pages(PdfReader(CENSUS))[0]
     body = page.text[: page.footnotes[0][0]]

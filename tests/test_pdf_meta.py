@@ -100,3 +100,37 @@ def test_agency_named_on_a_first_page():
 def test_gov_pdf_citation_metadata(name, publisher, year):
     result = extract(GOV / name, (GOV / name).read_bytes())
     assert (result.publisher, result.year) == (publisher, year)
+
+
+@pytest.mark.parametrize(
+    "name, title",
+    [
+        # "Proposed Rules" is the section every page's header names, then come the agency and
+        # the CFR part: the rule's own heading is the title
+        ("federal_register_2020-17221.pdf", "Airworthiness Directives; The Boeing Company Airplanes"),
+        ("census_disability_2010_report_excerpt.pdf", "Prevalence of Disability for Selected Age Groups: 2005 and 2010"),
+        # a figure caption and the labels in its diagram are not titles: the file name stands in
+        ("fda_pro_guidance_excerpt.pdf", None),
+        ("cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf", "Inadequate and Unhealthy Housing, 2007 and 2009"),
+        ("usco_dmca_summary_1998.pdf", "The Digital Millennium Copyright Act of 1998"),  # the info title
+    ],
+)
+def test_gov_pdf_titles(name, title):
+    assert extract(GOV / name, (GOV / name).read_bytes()).title == title
+
+
+def test_a_title_is_no_caption_section_name_agency_or_code():
+    from ingest.formats.pdf_meta import title_heading
+    from ingest.types import Page
+
+    def first(*headings, running=()):
+        text = "\n\n".join(headings)
+        return title_heading([Page(1, text, [(text.index(h), h) for h in headings])], list(running))
+
+    assert first("HIGHLIGHTS", "Contents", "Infant Mental Health Consultation in Child Care") == \
+        "Infant Mental Health Consultation in Child Care"
+    assert first("DEPARTMENT OF HEALTH AND HUMAN SERVICES", "Office of Head Start", "45 CFR 1302",
+                 "Program Performance Standards for Early Head Start") == "Program Performance Standards for Early Head Start"
+    assert first("Notices", "Home Visiting Program Guidance", running=["Federal Register / Vol. 9 / Notices"]) == \
+        "Home Visiting Program Guidance"
+    assert first("Table 2. Enrollment by state", "Enrollment Total") is None

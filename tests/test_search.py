@@ -1,6 +1,8 @@
 """Retrieval: fusion, codes, filters, abstention, highlights, context, index kinds, reranking."""
 from __future__ import annotations
 
+import html
+
 import pytest
 from conftest import CORPUS
 
@@ -88,6 +90,24 @@ def test_heading_is_searchable_with_every_passage_of_its_section(tmp_path, run_i
     run_ingest(tmp_path / "doc.md")
     hits = searcher.ask("zebrafish protocols", k=5, method="keyword").hits
     assert len(hits) >= 2 and {h.passage.section for h in hits} == {"Zebrafish Protocols"}
+
+
+def test_a_footnote_is_found_through_the_sentence_that_cites_it(run_ingest, searcher):
+    """Federal Register footnote 13 says only "More than 10 degrees difference for more than 10
+    seconds."; the question's words are in the sentence that cites it. It is indexed with that
+    sentence, shown with it, and quoted without it."""
+    from conftest import GOV_PDFS
+    from kb import app_support as sup
+
+    run_ingest(GOV_PDFS / "federal_register_2020-17221.pdf")
+    question = "What difference between the two AOA sensors triggers the AOA DISAGREE alert threshold?"
+    hits = searcher.ask(question, k=10, method="keyword").hits
+    note = next(h for h in hits if h.passage.text.startswith("13 More than 10 degrees"))
+    assert note.passage.footnote and "greater than a certain threshold would cause" in note.passage.context
+    card = html.unescape(sup.card_html(note, 1))
+    assert "Note to: “" in card and "greater than a certain threshold would cause" in card
+    assert "threshold" not in sup.quote_with_citation(note).text
+    assert note.to_dict()["context"] == note.passage.context
 
 
 def test_hnsw_index_grows_and_rebuilds(tmp_path, run_ingest, settings, searcher):

@@ -101,6 +101,23 @@ def test_footnotes_make_passages_of_their_own():
     assert body_passage.text == body and footnote.text == note
 
 
+def test_a_cited_footnote_is_a_passage_of_its_own_read_with_the_sentence_that_cites_it():
+    """A note alone ("2 Per 100,000 women aged 15-44.") answers nothing: the sentence that
+    cites it is its context (indexed, shown above it, never quoted). Notes nothing in the body
+    cites (a table's notes, a source line) are packed together as before."""
+    cites = "The rate rose sharply in 2009 and fell after."
+    body = f"{sentence(0)} {cites} {sentence(1)}"
+    notes = ["2 Per 100,000 women aged 15-44.", "* Not significant.", "Source: state vital records."]
+    text = body + "\n\n" + "\n\n".join(notes)
+    spans = [(text.index(n), text.index(n) + len(n)) for n in notes]
+    page = Page(5, text, footnotes=spans, footnote_refs=[(text.index(" and fell"), "2")])
+    passages = split_pages([page])
+    assert [p.text for p in passages] == [body, notes[0], f"{notes[1]} {notes[2]}"]
+    assert passages[1].footnote and passages[1].context == cites
+    assert passages[1].context_label == f"Note to: “{cites}”"
+    assert passages[0].context is None and passages[2].context is None
+
+
 def test_a_sentence_broken_by_a_page_break_runs_over_and_is_cited_on_both_pages():
     body = " ".join(sentence(i) for i in range(3))
     first = Page(62, body + " The range for CHD was from 77.5 deaths per 100,000 population (Utah) to 193.5 per "

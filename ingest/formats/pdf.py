@@ -10,7 +10,7 @@ from kb.errors import ExtractionError
 from ..types import Extracted, Page
 from .base import Format
 from .pdf_labels import printed_labels
-from .pdf_meta import pdf_metadata
+from .pdf_meta import pdf_metadata, title_heading
 
 MIN_PDF_CHARS = 20  # fewer letters/digits than this (in a PDF, or on a page) is no usable text
 
@@ -65,7 +65,7 @@ def extract_pdf(data: bytes) -> Extracted:
     if image_pages:
         warnings.append(_unread(image_pages, count))
     meta = pdf_metadata(reader, pages, layout.running)
-    return Extracted(pages, "pdf", title=meta.title or _first_heading(pages), publisher=meta.publisher,
+    return Extracted(pages, "pdf", title=meta.title or title_heading(pages, layout.running), publisher=meta.publisher,
                      year=meta.year, page_count=count, warnings=warnings)
 
 
@@ -113,13 +113,6 @@ def _has_images(reader, index: int) -> bool:
         return bool(reader.pages[index].images)
     except Exception:
         return False
-
-
-def _first_heading(pages: list[Page]) -> str | None:
-    for page in pages:
-        if page.headings:
-            return page.headings[0][1][:200]
-    return None
 
 
 def _short(exc: BaseException) -> str:

@@ -165,6 +165,7 @@ class _Line:
     heading: bool = False
     table_id: int | None = None  # the table region of the page it is a row of (never a heading)
     marker: str | None = None  # the superscript footnote marker the line starts with
+    refs: tuple[tuple[int, str], ...] = ()  # (offset in text, marker) of the footnote references it made
 
 
 @dataclass
@@ -481,6 +482,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\ufeff]")  # + zero-wi
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # superscript footnote markers ("12", "*", "†") travel wrapped in two private-use characters
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
+_REF = "\ue002"  # where a dropped reference marker stood, until its offset is noted
 _FRACTION_SLASHES = ("/", "\u2044", "\u2215")
 _MARKER = re.compile(r"\d{1,3}|[*\u2020\u2021\u00a7\u00b6#]{1,3}")
 _MARKED = re.compile(f"{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
@@ -791,32 +793,50 @@ def _raised_groups(runs: list[_Run]) -> Iterable[tuple[_Run, bool]]:
         index = end
 
 
-def _resolve_marks(text: str, footnote_marks: set[str]) -> tuple[str, str | None]:
-    """A line's text with its superscript markers settled, and the marker it starts with.
+def _resolve_marks(text: str, footnote_marks: set[str]) -> tuple[str, str | None, tuple[tuple[int, str], ...]]:
+    """A line's text with its superscript markers settled, the marker it starts with, and
+    where the markers it dropped stood: (offset in the returned text, marker).
 
     A marker that starts the line opens a footnote: it stays, followed by a space ("1 Pub.
     L. No."). A marker inside the text is a reference to a footnote or note: it is dropped,
     so that a quote reads "(DMCA) was signed", not "(DMCA)1 was signed" ("copying2"
-    garbles the word). Only a raised number right after a digit that no footnote on the
+    garbles the word), and its place is kept, so that the footnote can be read with the
+    sentence that cites it. Only a raised number right after a digit that no footnote on the
     page answers is kept, joined as before: it may be an exponent.
     """
     if _MARK_OPEN not in text:
-        return " ".join(text.split()), None
+        return " ".join(text.split()), None, ()
+    text = text.replace(_REF, "")
     lead = None
     match = _LEADING_MARK.match(text)
     if match:
         lead = match.group(1)
         text = lead + " " + text[match.end():].lstrip()
+    dropped: list[str] = []
 
     def settle(m: re.Match[str]) -> str:
         before, after = text[m.start() - 1: m.start()], text[m.end(): m.end() + 1]
         if before.isdigit() and m.group(1) not in footnote_marks:
             return m.group(1)
+        dropped.append(m.group(1))
         # "in 2007,¹³3.6 million": the marker was all that stood between two words
-        return " " if after.isalnum() and before and not before.isspace() else ""
+        return _REF + (" " if after.isalnum() and before and not before.isspace() else "")
 
-    text = _MARKED.sub(settle, text)
-    return " ".join(text.split()), lead
+    text = " ".join(_MARKED.sub(settle, text).split())
+    out: list[str] = []
+    refs: list[tuple[int, str]] = []
+    length = 0
+    for piece, marker in zip(text.split(_REF), [*dropped, None]):
+        if out and out[-1].endswith(" ") and piece.startswith(" "):
+            piece = piece[1:]  # "word ¹ next": one space stays
+        out.append(piece)
+        length += len(piece)
+        if marker is not None:
+            refs.append((length - (1 if piece.endswith(" ") else 0), marker))
+    text = "".join(out)
+    stripped = text.strip()
+    shift = len(text) - len(text.lstrip())
+    return stripped, lead, tuple((max(0, min(len(stripped), at - shift)), mark) for at, mark in refs)
 
 
 # --------------------------------------------------------------------------------------
@@ -1086,10 +1106,10 @@ def _leaf_lines(leaf: list[_Frag], marks: set[str], table_id: int | None = None)
         if len(row) > 1 and _is_rtl("".join(_frag_text(f) for f in row)):
             row.reverse()  # a right-to-left line reads from its right end
         if table_id is None:
-            text, marker = _resolve_marks(" ".join(_frag_text(f) for f in row), marks)
+            text, marker, refs = _resolve_marks(" ".join(_frag_text(f) for f in row), marks)
         else:
             cells = [_LEADERS.sub("", _resolve_marks(cell, marks)[0]) for f in row for cell in _cells(f)]
-            text, marker = "\t".join(cell for cell in cells if cell), None
+            text, marker, refs = "\t".join(cell for cell in cells if cell), None, ()
         if not text:
             continue
         sizes: Counter[float] = Counter()
@@ -1112,6 +1132,7 @@ def _leaf_lines(leaf: list[_Frag], marks: set[str], table_id: int | None = None)
                 bold=bold_chars >= 0.8 * total_chars,
                 table_id=table_id,
                 marker=marker,
+                refs=refs,
             )
         )
     if table_id is not None and lines:
@@ -1324,7 +1345,15 @@ def _keep_hyphen(left: str, right: str, vocab: set[str]) -> bool:
 
 
 def _dehyphenate(lines: list[str], vocab: set[str]) -> list[str]:
+    return _dehyphenated(lines, vocab)[0]
+
+
+def _dehyphenated(lines: list[str], vocab: set[str]) -> tuple[list[str], list[int]]:
+    """Lines with a word broken at a line end made whole, and where each given line starts
+    in the result joined by newlines."""
     out: list[str] = []
+    starts: list[int] = []
+    total = 0  # len("\n".join(out))
     for line in lines:
         if out and line[:1].islower():
             match = _HYPHEN_END.search(out[-1])
@@ -1333,10 +1362,15 @@ def _dehyphenate(lines: list[str], vocab: set[str]) -> list[str]:
                 keep = match.group(2) != "\u00ad" and _keep_hyphen(
                     match.group(1), first.group(0) if first else "", vocab
                 )
-                out[-1] = out[-1][:-1] + (match.group(2) if keep else "") + line
+                prefix = out[-1][:-1] + (match.group(2) if keep else "")
+                starts.append(total - len(out[-1]) + len(prefix))
+                total += len(prefix) + len(line) - len(out[-1])
+                out[-1] = prefix + line
                 continue
+        total += (1 if out else 0) + len(line)
+        starts.append(total - len(line))
         out.append(line)
-    return out
+    return out, starts
 
 
 @dataclass
@@ -1347,6 +1381,7 @@ class _PageText:
     headings: list[tuple[int, str]]
     tables: list[tuple[int, int, int]]
     footnotes: list[tuple[int, int]]
+    refs: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _assemble(blocks: list[list[_Line]], footnotes: list[list[_Line]], vocab: set[str]) -> _PageText:
@@ -1373,14 +1408,20 @@ def _assemble(blocks: list[list[_Line]], footnotes: list[list[_Line]], vocab: se
             header = sum(len(row) + 1 for row in rows[: _header_rows(rows)])
             page.tables.append((start, start + len(text), start + min(header, len(text))))
             continue
-        lines = _dehyphenate([line.text for line in block], vocab)
+        lines, starts = _dehyphenated([line.text for line in block], vocab)
         if block[0].heading:
             heading = " ".join(lines).replace("\u00ad", "")
             page.headings.append((offset + (2 if parts else 0), heading))
             lines = [heading]
-        text = "\n".join(lines).replace("\u00ad", "")  # soft hyphens left mid-line
+        joined = "\n".join(lines)
+        text = joined.replace("\u00ad", "")  # soft hyphens left mid-line
         if text:
-            add(text)
+            start = add(text)
+            if not block[0].heading:
+                for line, line_start in zip(block, starts):
+                    for at, mark in line.refs:
+                        at = min(line_start + at, len(joined))
+                        page.refs.append((start + at - joined.count("\u00ad", 0, at), mark))
     for note in footnotes:
         text = "\n".join(_dehyphenate([line.text for line in note], vocab)).replace("\u00ad", "")
         if text:
@@ -1685,7 +1726,7 @@ def lay_out(reader: pypdf.PdfReader) -> Layout:
             try:
                 assembled = _assemble(blocks[0], blocks[1], vocab)
                 page = Page(number, assembled.text, assembled.headings, tables=assembled.tables,
-                            footnotes=assembled.footnotes)
+                            footnotes=assembled.footnotes, footnote_refs=assembled.refs)
             except Exception as exc:  # noqa: BLE001
                 log.debug("assembling a page failed, using plain text: %r", exc)
         if page is None:

@@ -99,6 +99,48 @@ def pdf_metadata(reader: Any, pages: list[Page], running: list[str]) -> PdfMetad
     return PdfMetadata(title, publisher, year)
 
 
+# Headings that name a part of a document, never the document: a caption, a generic section
+_CAPTION = re.compile(r"(?:table|figure|fig\.|exhibit|chart|box|worksheet|appendix)\s+[\w.-]+[.:]?(?:\s|$)", re.I)
+_SECTION_NAMES = {
+    "abstract", "acknowledgments", "acknowledgements", "background", "contents", "executive summary", "foreword",
+    "highlights", "introduction", "key findings", "overview", "preface", "summary", "table of contents",
+}
+_TITLE_PAGES = 2  # a heading further in names a section
+
+
+def title_heading(pages: list[Page], running: list[str]) -> str | None:
+    """The first heading of the first pages that can be the document's title: not a figure or
+    table caption (nor the labels in the figure after it), not a generic section name ("HIGHLIGHTS"), not the publication's running
+    section ("Proposed Rules", which every Federal Register page repeats in its header), not
+    an agency's name (the publisher) and not a bare code ("14 CFR Part 39")."""
+    repeated = [" ".join(line.split()).casefold() for line in running]
+    for page in pages[:_TITLE_PAGES]:
+        for _, heading in page.headings:
+            text = " ".join(heading.split())
+            folded = text.casefold().rstrip(".:")
+            words = [w for w in re.findall(r"[^\W\d_]{4,}", text) if not w.isupper() or len(w) > 5]
+            if _CAPTION.match(text):
+                break  # what follows on the page are the figure's labels ("Item 2 Domain 1")
+            if folded in _SECTION_NAMES or len(words) < 2 or any(folded in line for line in repeated) \
+                    or _is_agency(text):
+                continue
+            return text[:200]
+    return None
+
+
+_AGENCY_LINE = re.compile(
+    r"(?:(?:U\.\s?S\.|United States)\s+)?(?:(?:department|office|bureau|agency|administration)\s+(?:of|for)\s+"
+    r"(?:the\s+)?[^\W\d_][\w ,&]*|(?:[^\W\d_][\w&]*\s+){0,5}(?:administration|agency|bureau|service|office"
+    r"|commission|department))", re.I)
+
+
+def _is_agency(text: str) -> bool:
+    """Whether the whole of `text` is an agency's name ("DEPARTMENT OF TRANSPORTATION")."""
+    name = " ".join(text.split())
+    return bool(_AGENCY_LINE.fullmatch(name) or _agency_by_short_form(name)
+                or any(full.casefold() == name.casefold() for full, _ in AGENCIES))
+
+
 def clean_title(value: Any) -> str | None:
     """The /Title, unless it is a file name or a program's placeholder."""
     title = _text(value)

@@ -47,6 +47,7 @@ K = 10
 # so they are left out of the cache key. Anything else under ingest/ and kb/ is in it.
 QUERY_TIME_MODULES = {"search.py", "abstain.py", "highlight.py", "rerank.py", "focus.py", "cite.py", "app_support.py", "cli.py"}
 SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*$""")
+ITEM_START = re.compile(r"(?:[-*•▪◦!–—]|\(?[0-9]{1,2}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s")
 LIST_MARKER = re.compile(r"""(^|[\s:;])(                # after a space, a colon or a semicolon:
                               [-*•▪◦!–—]             # a bullet (the DMCA summary prints "!")
                               | \(?[0-9]{1,2}[.)]     # 1.  2)  (3)
@@ -137,6 +138,8 @@ def highlight_at_start(hit: Hit) -> bool | None:
     start = min(s for s, _ in hit.highlights)
     before = hit.passage.text[:start].rstrip()
     if not before or SENTENCE_END.search(before) or LIST_MARKER.search(before) or before.endswith((":", ";")):
+        return True
+    if ITEM_START.match(hit.passage.text, start):  # the highlight opens with the item's own marker
         return True
     heading = (hit.passage.section or "").strip()
     return bool(heading) and normalise(before).endswith(normalise(heading))

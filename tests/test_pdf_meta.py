@@ -91,7 +91,8 @@ def test_agency_named_on_a_first_page():
         ("usco_dmca_summary_1998.pdf", "U.S. Copyright Office", 1998),
         ("cdc_mmwr_2011_v60_suppl_unhealthy_housing.pdf", "Centers for Disease Control and Prevention", 2011),
         ("census_disability_2010_report_excerpt.pdf", "U.S. Census Bureau", None),
-        ("federal_register_2020-17221.pdf", None, 2020),
+        # the agency headings above the rule's title: the most specific one
+        ("federal_register_2020-17221.pdf", "Federal Aviation Administration", 2020),
         ("irs_i1040nr_2007_instructions.pdf", None, 2007),
         ("fbi_nics_background_checks_2015-11.pdf", None, 2015),
         ("campus_attacks_2010_report_excerpt.pdf", None, None),
@@ -134,3 +135,19 @@ def test_a_title_is_no_caption_section_name_agency_or_code():
     assert first("Notices", "Home Visiting Program Guidance", running=["Federal Register / Vol. 9 / Notices"]) == \
         "Home Visiting Program Guidance"
     assert first("Table 2. Enrollment by state", "Enrollment Total") is None
+
+
+def test_publisher_from_the_agency_headings_above_the_title():
+    from ingest.formats.pdf_meta import heading_agency
+    from ingest.types import Page
+
+    def publisher(*headings):
+        text = "\n\n".join(headings)
+        return heading_agency([Page(1, text, [(text.index(h), h) for h in headings])], [])
+
+    assert publisher("DEPARTMENT OF HEALTH AND HUMAN SERVICES", "Home Visiting Guidance") == \
+        "Department of Health and Human Services"
+    assert publisher("U.S. Department of Health and Human Services", "Administration for Children and Families",
+                     "Home Visiting Guidance") == "Administration for Children and Families"
+    # an agency named after the title is the body's business, not the publisher
+    assert publisher("Home Visiting Guidance", "Office of Head Start") is None

@@ -93,7 +93,7 @@ def pdf_metadata(reader: Any, pages: list[Page], running: list[str]) -> PdfMetad
     title = clean_title(info.get("/Title"))
     title_lines = first_page_title_lines(pages)
     printed = "\n".join([*running, *title_lines])
-    publisher = clean_publisher(info.get("/Author")) or agency_named(printed)
+    publisher = clean_publisher(info.get("/Author")) or agency_named(printed) or heading_agency(pages, running)
     year = (printed_year(running, title_lines) or file_year(info)
             or title_year(title or next((h for p in pages[:1] for _, h in p.headings), None)))
     return PdfMetadata(title, publisher, year)
@@ -132,6 +132,26 @@ _AGENCY_LINE = re.compile(
     r"(?:(?:U\.\s?S\.|United States)\s+)?(?:(?:department|office|bureau|agency|administration)\s+(?:of|for)\s+"
     r"(?:the\s+)?[^\W\d_][\w ,&]*|(?:[^\W\d_][\w&]*\s+){0,5}(?:administration|agency|bureau|service|office"
     r"|commission|department))", re.I)
+
+
+def heading_agency(pages: list[Page], running: list[str]) -> str | None:
+    """The agency set as a heading above the title on the first page, the most specific
+    when several are ("DEPARTMENT OF TRANSPORTATION", "Federal Aviation Administration")."""
+    repeated = [" ".join(line.split()).casefold() for line in running]
+    found = None
+    for _, heading in pages[0].headings if pages else []:
+        text = " ".join(heading.split())
+        if _is_agency(text):
+            found = _agency_by_short_form(text) or (_smart_title(text) if text.isupper() else text)
+        elif not any(text.casefold() in line for line in repeated):
+            break  # the title: what comes after it is the body
+    return found
+
+
+def _smart_title(text: str) -> str:
+    small = {"of", "for", "and", "the", "on", "in"}
+    words = text.lower().split()
+    return " ".join(w if i and w in small else w.capitalize() for i, w in enumerate(words))
 
 
 def _is_agency(text: str) -> bool:

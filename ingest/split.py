@@ -448,11 +448,12 @@ def _anchor(page: Page, note: int) -> str | None:
     for at, marker in page.footnote_refs:
         if marker != mark.group(1) or any(a <= at < b for a, b in page.footnotes):
             continue
-        block_start = page.text.rfind("\n\n", 0, at) + 1
-        block_end = page.text.find("\n\n", at)
-        for s, e in sentences(page.text, block_start, len(page.text) if block_end < 0 else block_end):
-            if s < at <= e:
-                return _short(collapse(page.text[s:e]))
+        # the paragraph, whole where a column or page region broke it ("… of any MCAS" + "command …")
+        for block_start, block_end in _blocks(page.text, 0, len(page.text)):
+            if block_start <= at <= block_end:
+                for s, e in sentences(page.text, block_start, block_end):
+                    if s < at <= e:
+                        return _short(collapse(page.text[s:e]))
     return None
 
 

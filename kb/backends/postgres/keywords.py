@@ -50,7 +50,9 @@ class Allowed:
 
 
 class Question:
-    """A question's tokens resolved against one generation: term ids and idf-weighted counts."""
+    """A question's tokens resolved against one generation: term ids and idf-weighted counts,
+    and the BM25 scores already read for it (`known`: passage id -> score; a score does not
+    depend on the filter), so fusion need not sum the keyword search's own results again."""
 
     def __init__(self, conn, question: str, passages: int):
         counts = Counter(tokenize(question))
@@ -58,6 +60,7 @@ class Question:
         self.df = {t: 0 for t in counts} | {term: df for term, _, df in rows}
         self.term_ids = [tid for _, tid, df in rows if df > 0]
         self.weights = [counts[term] * idf(df, passages) for term, _, df in rows if df > 0]
+        self.known: dict[int, float] = {}
 
     def __bool__(self) -> bool:
         return bool(self.term_ids)
@@ -94,16 +97,18 @@ def scores_of(conn, q: Question, avgdl: float, ids: list[int]) -> dict[int, floa
     return {pid: float(score) for pid, score in rows}
 
 
-def fusion_inputs(conn, q: Question, avgdl: float, ids: list[int], vector: str
-                  ) -> list[tuple[int, float | None, float, bool]]:
-    """(passage id, cosine, BM25, footnote) of the passages, one statement: the cosines and
-    footnote flags by the passages' keys, BM25 by the same sum as scores_of."""
+def fusion_inputs(conn, q: Question, avgdl: float, ids: list[int], vector: str, cosine_ids: list[int],
+                  bm25_ids: list[int]) -> list[tuple[int, float | None, float, bool]]:
+    """(passage id, cosine, BM25, footnote) of the passages, one statement: the footnote flag of
+    each, the cosine of those in `cosine_ids` (by the vectors' key; None for the others) and the
+    BM25 of those in `bm25_ids` (the same sum as scores_of; 0 for the others)."""
     return conn.execute(
-        "WITH bm AS (" + _BM25_OF_IDS + ") "
+        "WITH bm AS (" + _BM25_OF_IDS.replace("%(ids)s", "%(bm25_ids)s") + ") "
         "SELECT s.id, -(v.embedding <#> %(q)s::vector), COALESCE(bm.score, 0), s.footnote FROM passages s "
-        "LEFT JOIN passage_vectors v ON v.passage_id = s.id LEFT JOIN bm ON bm.passage_id = s.id "
-        "WHERE s.id = ANY(%(ids)s)",
-        {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl, "ids": ids, "q": vector}).fetchall()
+        "LEFT JOIN passage_vectors v ON v.passage_id = s.id AND v.passage_id = ANY(%(cosine_ids)s) "
+        "LEFT JOIN bm ON bm.passage_id = s.id WHERE s.id = ANY(%(ids)s)",
+        {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl, "ids": ids, "q": vector,
+         "cosine_ids": cosine_ids, "bm25_ids": bm25_ids}).fetchall()
 
 
 def term_ids(conn, terms: set[str]) -> dict[str, int]:

@@ -289,14 +289,15 @@ def latency_database(server: EmbeddedServer, local: LocalBackend, n: int, keep: 
     return pg, time.perf_counter() - started
 
 
-STAGES = ("embed", "dense", "keyword (2nd thread)", "wait for keyword", "fusion", "fetch", "the rest")
+STAGES = ("embed", "dense", "keyword", "wait for keyword", "fusion", "fetch", "the rest")
 
 
 def stage_times(searcher: Searcher, qs: list[str], filters: Filters) -> dict[str, list[float]]:
     """Where each question's time goes, per stage (seconds): the question's own thread embeds,
-    searches dense, then waits for the keyword search if the reader runs it on another thread
-    (PostgreSQL), fuses and fetches; "the rest" is abstention, highlights and the Searcher's
-    own work. Reader methods are timed by wrapping them on this searcher's reader only."""
+    searches dense, then waits for the keyword search where the reader runs it on a second
+    thread from the start (PostgreSQL; the local reader runs it in series), fuses and fetches;
+    "the rest" is abstention, highlights and the Searcher's own work. Reader methods are timed
+    by wrapping them on this searcher's reader only."""
     reader = searcher.reader()
     spans: dict[str, tuple[float, float]] = {}
 
@@ -312,7 +313,7 @@ def stage_times(searcher: Searcher, qs: list[str], filters: Filters) -> dict[str
 
         setattr(obj, method, call)
 
-    for method, stage in (("dense", "dense"), ("keyword", "keyword (2nd thread)"), ("fusion_inputs", "fusion"),
+    for method, stage in (("dense", "dense"), ("keyword", "keyword"), ("fusion_inputs", "fusion"),
                           ("fetch", "fetch")):
         timed(reader, method, stage)
     encode = searcher.embedder.encode_query
@@ -325,11 +326,11 @@ def stage_times(searcher: Searcher, qs: list[str], filters: Filters) -> dict[str
             searcher.ask(q, k=5, filters=filters)
             total = time.perf_counter() - started
             took = {stage: end - start for stage, (start, end) in spans.items()}
-            keyword_end = spans.get("keyword (2nd thread)", (0, 0))[1]
+            keyword_end = spans.get("keyword", (0, 0))[1]
             took["wait for keyword"] = max(0.0, keyword_end - spans["dense"][1]) if reader.concurrent_retrieval else 0.0
-            serial = [s for s in STAGES if s not in ("the rest", "keyword (2nd thread)")]
+            serial = [s for s in STAGES if s not in ("the rest", "keyword")]
             if not reader.concurrent_retrieval:
-                serial.append("keyword (2nd thread)")
+                serial.append("keyword")
             took["the rest"] = total - sum(took.get(s, 0.0) for s in serial)
             for stage in STAGES:
                 out[stage].append(took.get(stage, 0.0))
@@ -380,7 +381,8 @@ def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], q
                  "postgres size", "bytes/passage", "of which vectors"], build_rows))
     print(f"\n### Searcher.ask(k=5), fused, {len(qs)} real questions (SciFact test + dev), ms — {load_note()}\n")
     print(table(["passages", "backend", "index", "no filter p50 / p95", "publisher filter (~1/6) p50 / p95"], rows))
-    print(f"\n### Where a question's time goes, median ms per stage, {min(100, len(qs))} questions — {load_note()}\n")
+    print(f"\n### Where a question's time goes, median ms per stage, {min(100, len(qs))} questions (PostgreSQL: the "
+          f"keyword search on a second thread, beside embed and dense) — {load_note()}\n")
     print(table(["passages", "backend", "filter"] + list(STAGES), stage_rows))
     if path_rows:
         print(f"\n### PostgreSQL dense search paths, top 50, 100 questions — {load_note()}\n")

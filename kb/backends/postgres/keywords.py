@@ -27,7 +27,7 @@ SCORE = f"sum({_term('p')})"
 # left out of the first pass while their weights sum to at most PRUNE_BOUND, and the first
 # pass's best PRUNE_HEAD passages get the common terms' scores by key. Measured at 100k
 # passages (200 questions, k 50): 49 -> 30 ms p50 unfiltered, 15 -> 12 with the publisher
-# filter; 1 in 7 (1 in 5 filtered) of the pruned tries fell back to the full sum. A bound of 4
+# filter; 1 in 7 (1 in 6 filtered) of the pruned tries fell back to the full sum. A bound of 4
 # pruned more per question but fell back more often; a head of 200 fell back too often.
 PRUNE_DF = 0.1
 PRUNE_BOUND = 3.0

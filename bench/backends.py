@@ -3,6 +3,7 @@ knowledge base, the same queries, in one run.
 
     python bench/backends.py quality                 # dev hit@1/hit@5, SciFact nDCG@10, both backends
     python bench/backends.py latency --sizes 100k    # ask p50/p95 with/without a filter; 1/4/16 threads
+    python bench/backends.py ab --base ../main --server DIR   # PostgreSQL: another tree's backend vs this one's
     python bench/backends.py ingest --files 150      # plain pipeline vs Ray, same backend, on this machine
 
 Each PostgreSQL knowledge base is a copy of the local one made with `kb migrate`'s code
@@ -270,27 +271,86 @@ def dense_paths(pg: PostgresBackend, emb, qs: list[str]) -> list[list]:
     return rows
 
 
+def latency_database(server: EmbeddedServer, local: LocalBackend, n: int, keep: bool) -> tuple[PostgresBackend, float]:
+    """The PostgreSQL copy of the n-passage latency knowledge base, and the seconds the copy took
+    (nan: kept from an earlier run with --server)."""
+    name = f"latency_{n}"
+    if keep and server.has_database(name):
+        pg = PostgresBackend(server.database_url(name))
+        with pg.writer(wait=60):
+            pass  # taking the writer upgrades a database kept from an older schema
+        return pg, float("nan")
+    pg = PostgresBackend(server.database_url(name))
+    server.drop_database(pg.url)
+    with contextlib.closing(connect(server.url, autocommit=True)) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    started = time.perf_counter()
+    copy_knowledge_base(local, pg)
+    return pg, time.perf_counter() - started
+
+
+STAGES = ("embed", "dense", "keyword", "wait for keyword", "fusion", "fetch", "the rest")
+
+
+def stage_times(searcher: Searcher, qs: list[str], filters: Filters) -> dict[str, list[float]]:
+    """Where each question's time goes, per stage (seconds): the question's own thread embeds,
+    searches dense, then waits for the keyword search where the reader runs it on a second
+    thread from the start (PostgreSQL; the local reader runs it in series), fuses and fetches;
+    "the rest" is abstention, highlights and the Searcher's own work. Reader methods are timed
+    by wrapping them on this searcher's reader only."""
+    reader = searcher.reader()
+    spans: dict[str, tuple[float, float]] = {}
+
+    def timed(obj, method: str, stage: str) -> None:
+        inner = getattr(obj, method)
+
+        def call(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spans[stage] = (started, time.perf_counter())
+
+        setattr(obj, method, call)
+
+    for method, stage in (("dense", "dense"), ("keyword", "keyword"), ("fusion_inputs", "fusion"),
+                          ("fetch", "fetch")):
+        timed(reader, method, stage)
+    encode = searcher.embedder.encode_query
+    timed(searcher.embedder, "encode_query", "embed")
+    out = {stage: [] for stage in STAGES}
+    try:
+        for q in qs:
+            spans.clear()
+            started = time.perf_counter()
+            searcher.ask(q, k=5, filters=filters)
+            total = time.perf_counter() - started
+            took = {stage: end - start for stage, (start, end) in spans.items()}
+            keyword_end = spans.get("keyword", (0, 0))[1]
+            took["wait for keyword"] = max(0.0, keyword_end - spans["dense"][1]) if reader.concurrent_retrieval else 0.0
+            serial = [s for s in STAGES if s not in ("the rest", "keyword")]
+            if not reader.concurrent_retrieval:
+                serial.append("keyword")
+            took["the rest"] = total - sum(took.get(s, 0.0) for s in serial)
+            for stage in STAGES:
+                out[stage].append(took.get(stage, 0.0))
+    finally:
+        del searcher.embedder.encode_query  # the instance attribute; the method again
+        for method in ("dense", "keyword", "fusion_inputs", "fetch"):
+            delattr(reader, method)
+    assert searcher.embedder.encode_query == encode
+    return out
+
+
 def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], queries: int,
             keep: bool) -> None:
     qs = questions()
     random.Random(3).shuffle(qs)
     qs = qs[:queries]
-    rows, build_rows, tp_rows, path_rows = [], [], [], []
+    rows, build_rows, tp_rows, path_rows, stage_rows = [], [], [], [], []
     for n in sizes:
         local, local_build = synthetic_local(n, emb)
-        name = f"latency_{n}"
-        if keep and server.has_database(name):  # built by an earlier run with --server
-            pg, pg_build = PostgresBackend(server.database_url(name)), float("nan")
-            with pg.writer(wait=60):
-                pass  # taking the writer upgrades a database kept from an older schema
-        else:
-            pg = PostgresBackend(server.database_url(name))
-            server.drop_database(pg.url)
-            with contextlib.closing(connect(server.url, autocommit=True)) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            started = time.perf_counter()
-            copy_knowledge_base(local, pg)
-            pg_build = time.perf_counter() - started
+        pg, pg_build = latency_database(server, local, n, keep)
         status = pg.status()
         build_rows.append([f"{n:,}", f"{local_build:.0f} s" if local_build == local_build else "(cached)",
                            f"{pg_build:.0f} s" if pg_build == pg_build else "(kept)",
@@ -309,6 +369,10 @@ def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], q
             filtered = ask_times(searcher, qs, FILTER)
             rows.append([f"{n:,}", name, searcher.reader().generation.index_kind, p50_p95_ms(plain),
                          p50_p95_ms(filtered)])
+            for label, filters in (("no filter", Filters()), ("publisher filter", FILTER)):
+                spent = stage_times(searcher, qs[:100], filters)
+                medians = {stage: 1000 * float(np.median(v)) for stage, v in spent.items()}
+                stage_rows.append([f"{n:,}", name, label] + [f"{medians[stage]:.1f}" for stage in STAGES])
             tp_rows.append([f"{n:,}", name] + [f"{throughput(searcher, qs, t):.1f}" for t in threads])
         if not keep:
             server.drop_database(pg.url)
@@ -317,11 +381,63 @@ def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], q
                  "postgres size", "bytes/passage", "of which vectors"], build_rows))
     print(f"\n### Searcher.ask(k=5), fused, {len(qs)} real questions (SciFact test + dev), ms — {load_note()}\n")
     print(table(["passages", "backend", "index", "no filter p50 / p95", "publisher filter (~1/6) p50 / p95"], rows))
+    print(f"\n### Where a question's time goes, median ms per stage, {min(100, len(qs))} questions (PostgreSQL: the "
+          f"keyword search on a second thread, beside embed and dense) — {load_note()}\n")
+    print(table(["passages", "backend", "filter"] + list(STAGES), stage_rows))
     if path_rows:
         print(f"\n### PostgreSQL dense search paths, top 50, 100 questions — {load_note()}\n")
         print(table(["passages", "filter", "path", "ms p50 / p95", "recall@10 vs exact"], path_rows))
     print(f"\n### Questions per second, one searcher shared by N client threads (20 s each) — {load_note()}\n")
     print(table(["passages", "backend"] + [f"{t} threads" for t in threads], tp_rows))
+
+
+def base_postgres(tree: Path):
+    """The PostgreSQL backend package of another tree (e.g. main), importable beside this one's
+    as kb.backends._base_postgres: its relative imports resolve to this tree's kb, so only
+    kb/backends/postgres differs between the two sides of an A/B."""
+    import importlib
+
+    import kb.backends
+
+    folder = Path(tempfile.mkdtemp(prefix="kb-base-pg-"))
+    shutil.copytree(tree / "kb" / "backends" / "postgres", folder / "_base_postgres")
+    kb.backends.__path__.append(str(folder))
+    return importlib.import_module("kb.backends._base_postgres")
+
+
+def ab(server: EmbeddedServer, emb, base: Path, n: int, queries: int, keep: bool) -> None:
+    """Another tree's PostgreSQL backend against this one's in one process, question by
+    question in a shuffled order (so the load of other work on the machine falls on both
+    alike), the same questions with and without the filter; the answers must be the same."""
+    qs = questions()
+    random.Random(3).shuffle(qs)
+    qs = qs[:queries]
+    pg, _ = latency_database(server, synthetic_local(n, emb)[0], n, keep)
+    searchers = {"base": Searcher(base_postgres(base).PostgresBackend(pg.url), emb, focus=False),
+                 "this tree": Searcher(PostgresBackend(pg.url), emb, focus=False)}
+    for searcher in searchers.values():
+        searcher.ask("warm up", k=5)
+        ask_times(searcher, qs[:20], FILTER)
+    rng = random.Random(5)
+    times = {(name, label): [] for name in searchers for label in ("filter", "plain")}
+    loads, differ = [os.getloadavg()[0]], 0
+    for label, filters in (("filter", FILTER), ("plain", Filters())):
+        for q in qs:
+            order = list(searchers)
+            rng.shuffle(order)
+            answers = {}
+            for name in order:
+                started = time.perf_counter()
+                answers[name] = searchers[name].ask(q, k=5, filters=filters)
+                times[name, label].append(time.perf_counter() - started)
+            a, b = answers.values()
+            differ += (a.answered, [h.passage.id for h in a.hits]) != (b.answered, [h.passage.id for h in b.hits]) or \
+                any(abs(x.score - y.score) > 1e-6 for x, y in zip(a.hits, b.hits))
+        loads.append(os.getloadavg()[0])
+    print(f"\n### PostgreSQL at {n:,} passages, {base} (base) vs this tree, interleaved, {len(qs)} questions "
+          f"each; load (1 min) {' → '.join(f'{x:.1f}' for x in loads)}; answers that differ: {differ}\n")
+    print(table(["Searcher.ask(k=5) ms p50 / p95", "publisher filter (~1/6)", "no filter"],
+                [[name, p50_p95_ms(times[name, "filter"]), p50_p95_ms(times[name, "plain"])] for name in searchers]))
 
 
 # ---- ingest ---------------------------------------------------------------------------------
@@ -411,7 +527,8 @@ def ingest_rates(server: EmbeddedServer, emb, files: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["quality", "latency", "ingest"])
+    ap.add_argument("what", choices=["quality", "latency", "ab", "ingest"])
+    ap.add_argument("--base", type=Path, help="ab: the tree whose kb/backends/postgres is compared with this one's")
     ap.add_argument("--sizes", nargs="+", default=["100k"])
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 4, 16])
     ap.add_argument("--queries", type=int, default=200, help="questions timed per configuration")
@@ -431,11 +548,17 @@ def main() -> None:
                             settings={"shared_buffers": args.shared_buffers}) as server:
             if args.what == "quality":
                 quality(server, emb)
-            elif args.what == "latency":
+            elif args.what in ("latency", "ab"):
                 sizes = [int(float(s.lower().rstrip("km")) * (1_000_000 if s.lower().endswith("m") else 1000))
                          for s in args.sizes]
-                latency(server, embedder(args.query_runtime), sizes, args.threads, args.queries,
-                        keep=args.server is not None)
+                if args.what == "latency":
+                    latency(server, embedder(args.query_runtime), sizes, args.threads, args.queries,
+                            keep=args.server is not None)
+                else:
+                    if args.base is None:
+                        ap.error("ab needs --base TREE")
+                    ab(server, embedder(args.query_runtime), args.base.resolve(), sizes[0], args.queries,
+                       keep=args.server is not None)
             else:
                 ingest_rates(server, emb, args.files)
     finally:

@@ -133,6 +133,11 @@ def test_dense_and_keyword_search_and_both_scores(backend):
     assert f_cosine == pytest.approx(cosine, abs=1e-6) and f_bm25 == pytest.approx(bm25, rel=1e-6)
     assert notes == reader.footnotes(ids)
     assert bm25[ids.index(keyword[0][0])] == max(bm25)
+    fresh = backend.reader()  # has run neither search: reads every score itself, the same numbers
+    with fresh.session():
+        again = fresh.fusion_inputs(ids, qvec, question)
+    assert again[0] == pytest.approx(f_cosine, abs=1e-6) and again[1] == pytest.approx(f_bm25, rel=1e-6)
+    assert again[2] == notes
 
 
 def test_codes_are_kept_whole_by_the_keyword_index(backend):

@@ -80,6 +80,40 @@ def test_bm25_is_numerically_the_local_backends(both):
         assert local.keyword_stats(question) == pg.keyword_stats(question)
 
 
+def test_pruned_keyword_search_is_the_full_sum(postgres_url, monkeypatch):
+    """The keyword top k that scores the common terms only for the best `head` passages by the
+    rarer ones is the full sum's, whether its bound holds or it falls back to the full sum: 600
+    passages of words drawn by Zipf's law, so questions have common terms, with and without a filter."""
+    from kb.backends.postgres import keywords as kw
+
+    rng = np.random.default_rng(5)
+    words = [f"word{i}" for i in range(400)]
+    zipf = 1 / np.arange(1, len(words) + 1)
+    zipf /= zipf.sum()
+    text = lambda n: " ".join(rng.choice(words, size=n, p=zipf))  # noqa: E731
+    backend = PostgresBackend(postgres_url)
+    commit(backend, Changes(updates=[update(document(f"d{i}.txt", publisher=f"P{i % 3}"),
+                                            passages(*(text(int(rng.integers(20, 80))) for _ in range(10))))
+                                     for i in range(60)]))
+    reader = backend.reader()
+    outcomes = []
+    pruned = kw._pruned
+    monkeypatch.setattr(kw, "_pruned", lambda *args: outcomes.append(pruned(*args)) or outcomes[-1])
+    questions = [text(int(rng.integers(2, 9))) for _ in range(40)]
+    with backend.read() as conn:
+        for head in (10, 40, 400):
+            monkeypatch.setattr(kw, "PRUNE_HEAD", head)
+            for filters in (Filters(), Filters(publishers=("P1",))):
+                allowed = reader._allowed_ids(conn, filters)
+                for question in questions:
+                    q = kw.Question(conn, question, reader.generation.passages)
+                    full = kw.Question(conn, question, reader.generation.passages)
+                    full.common = set()  # nothing to prune with: the full sum
+                    assert_same_ranking(kw.top(conn, q, reader.avgdl, 10, allowed),
+                                        kw.top(conn, full, reader.avgdl, 10, allowed), depth=9)
+    assert any(found is None for found in outcomes) and sum(found is not None for found in outcomes) > 20
+
+
 @pytest.mark.parametrize("filters", [
     Filters(publishers=("zero to three",)), Filters(year_min=2019, year_max=2021), Filters(doc_types=("report",)),
     Filters(documents=("iecmh-resources.txt",)), Filters(states=("MA",)), Filters(year_min=2100),

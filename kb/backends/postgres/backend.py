@@ -167,6 +167,7 @@ class PostgresReader(SqlReader):
         self.avgdl = avgdl
         self._allowed: dict[Filters, kw.Allowed] = {}
         self._questions: dict[str, kw.Question] = {}
+        self._cosines: dict[bytes, dict[int, float]] = {}  # query vector -> the cosines dense() read
         self._lock = threading.Lock()
         self._session = threading.local()  # .conn: the connection of this thread's open session
 
@@ -253,14 +254,20 @@ class PostgresReader(SqlReader):
                 sql = f"SELECT passage_id, -(embedding <#> %(q)s::vector) FROM passage_vectors {where} " \
                       "ORDER BY embedding <#> %(q)s::vector LIMIT %(k)s"
             rows = conn.execute(sql, params).fetchall()
-        return [(pid, float(score)) for pid, score in rows]
+        found = [(pid, float(score)) for pid, score in rows]
+        self._remember(self._cosines, _vector_key(vector), found)
+        return found
 
     def keyword(self, question, k, filters):
         with self._read() as conn:
             allowed = self._allowed_ids(conn, filters)
             if allowed is not None and not allowed:
                 return []
-            return kw.top(conn, self._question(conn, question), self.avgdl, k, allowed)
+            q = self._question(conn, question)
+            found = kw.top(conn, q, self.avgdl, k, allowed)
+        with self._lock:
+            q.known.update(found)
+        return found
 
     def scores(self, ids, vector, question):
         if not ids:
@@ -274,23 +281,44 @@ class PostgresReader(SqlReader):
                 np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32))
 
     def fusion_inputs(self, ids, vector, question):
-        """Cosine, BM25 and footnote flag of every candidate in one statement."""
+        """Cosine, BM25 and footnote flag of every candidate in one statement, which reads only
+        what this question's dense() and keyword() did not already return (the same generation,
+        the same sums): fusion's candidates are their results."""
         if not ids:
             return np.zeros(0, np.float32), np.zeros(0, np.float32), set()
         ids = [int(i) for i in ids]
+        with self._lock:
+            cosines = dict(self._cosines.get(_vector_key(vector), {}))
         with self._read() as conn:
             q = self._question(conn, question)
-            rows = kw.fusion_inputs(conn, q, self.avgdl, ids, vector_literal(vector))
-        found = {pid: (cosine, bm25, note) for pid, cosine, bm25, note in rows}
-        missing = (0.0, 0.0, False)
-        return (np.array([found.get(i, missing)[0] or 0.0 for i in ids], dtype=np.float32),
-                np.array([found.get(i, missing)[1] for i in ids], dtype=np.float32),
-                {i for i in ids if found.get(i, missing)[2]})
+            with self._lock:
+                bm25 = dict(q.known)
+            rows = kw.fusion_inputs(conn, q, self.avgdl, ids, vector_literal(vector),
+                                    [i for i in ids if i not in cosines], [i for i in ids if i not in bm25])
+        notes = set()
+        for pid, cosine, score, note in rows:
+            cosines.setdefault(pid, cosine or 0.0)
+            bm25.setdefault(pid, score)
+            if note:
+                notes.add(pid)
+        return (np.array([cosines.get(i, 0.0) for i in ids], dtype=np.float32),
+                np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32), notes)
+
+    def _remember(self, cache: dict, key, found: list[tuple[int, float]]) -> None:
+        """Keep the (passage id, score) pairs read for `key`, for the last 64 keys."""
+        with self._lock:
+            cache.setdefault(key, {}).update(found)
+            if len(cache) > 64:
+                cache.pop(next(iter(cache)))
 
     def keyword_stats(self, question):
         with self._read() as conn:
             q = self._question(conn, question)
         return KeywordStats(self.generation.passages, q.df)
+
+
+def _vector_key(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
 
 
 def vector_literal(vector: np.ndarray) -> str:

@@ -128,6 +128,23 @@ def test_headings_lists_tables_and_footnotes():
     assert page.footnotes[0][0] > end
 
 
+def test_a_footnote_is_read_with_the_sentence_that_cites_it():
+    """Word says where each footnote is cited: its passage carries that sentence as context,
+    and the reference leaves no mark in the text."""
+    from ingest.split import split_pages
+
+    (page,) = extract("guide.docx", guidebook()).pages
+    assert [(page.text[at - 11:at], mark) for at, mark in page.footnote_refs] == \
+        [("enrollment.", "1"), ("et monthly.", "2")]
+    assert "\ue002" not in page.text and "\ue003" not in page.text
+    notes = {p.text: p.context for p in split_pages([page]) if p.footnote}
+    assert notes["1 Screening follows the state's periodicity schedule."] == \
+        "Programs screen every infant for social-emotional concerns at enrollment."
+    assert notes["2 Endorsement requirements are set by the state association."] == \
+        "Consultants hold an infant mental health endorsement and meet monthly."
+    assert notes["i Figures for fiscal year 2019."] is None  # an endnote: at the end, read alone
+
+
 def test_core_properties_are_the_metadata_fallbacks():
     result = extract("guide.docx", guidebook())
     assert result.title == "Early Childhood Mental Health Guidebook"

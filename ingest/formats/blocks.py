@@ -5,10 +5,22 @@ One layout for all of them, so the splitter sees the same shapes whatever the so
 paragraphs and headings apart by a blank line, list items on consecutive lines, a table as
 one block of rows (one line each, cells split by tabs) whose span and header rows go to
 `Page.tables`, footnotes as their own blocks at the end, their spans in `Page.footnotes`.
+A footnote reference travels in the text as `reference(marker)` until its block is written: then
+it is taken out, and where it stood goes to `Page.footnote_refs`.
 """
 from __future__ import annotations
 
+import re
+
 from kb.text import collapse
+
+REF_OPEN, REF_CLOSE = "\ue002", "\ue003"
+_REF = re.compile(f"{REF_OPEN}([^{REF_CLOSE}]*){REF_CLOSE}")
+
+
+def reference(marker: str) -> str:
+    """A footnote reference, placed in a block's text where the source cites the note."""
+    return f"{REF_OPEN}{marker}{REF_CLOSE}"
 
 from ..types import Page
 
@@ -22,6 +34,7 @@ class PageBuilder:
         self.headings: list[tuple[int, str]] = []
         self.tables: list[tuple[int, int, int]] = []
         self.footnotes: list[tuple[int, int]] = []
+        self.footnote_refs: list[tuple[int, str]] = []
         self.previous: str | None = None  # kind of the last block written
 
     def __bool__(self) -> bool:
@@ -29,6 +42,11 @@ class PageBuilder:
 
     def _write(self, kind: str, text: str) -> int:
         """Append `text` after the separator its kind needs; returns where it starts."""
+        refs = []
+        while (m := _REF.search(text)) is not None:
+            end = m.end() + (1 if text[m.start() - 1:m.start()] == " " and text[m.end():m.end() + 1] == " " else 0)
+            refs.append((m.start(), m.group(1)))
+            text = text[:m.start()] + text[end:]
         if self.parts:
             sep = "\n" if kind == "item" and self.previous == "item" else "\n\n"
             self.parts.append(sep)
@@ -37,10 +55,11 @@ class PageBuilder:
         self.parts.append(text)
         self.length += len(text)
         self.previous = kind
+        self.footnote_refs += [(start + at, marker) for at, marker in refs]
         return start
 
     def heading(self, text: str) -> None:
-        text = collapse(text)
+        text = collapse(_REF.sub("", text))  # a note cited in a heading is read with no sentence
         if text:
             self.headings.append((self._write("heading", text), text))
 
@@ -85,4 +104,5 @@ class PageBuilder:
             self.footnotes.append((start, start + len(text)))
 
     def page(self, number: int | None = None) -> Page:
-        return Page(number, "".join(self.parts), self.headings, tables=self.tables, footnotes=self.footnotes)
+        return Page(number, "".join(self.parts), self.headings, tables=self.tables, footnotes=self.footnotes,
+                    footnote_refs=self.footnote_refs)

@@ -3,7 +3,8 @@
 Headings (paragraphs in a Heading/Title style, or any style with an outline level) become
 sections; list paragraphs stay one item a line; tables are read row by row; footnotes and
 endnotes become blocks of their own ("1 text"), footnotes at the end of the page that cites
-them, endnotes at the end. Tracked deletions, field codes and the table of contents are left
+them (where each is cited goes to `Page.footnote_refs`, so it is read with that sentence),
+endnotes at the end. Tracked deletions, field codes and the table of contents are left
 out; text boxes are read after the paragraph that anchors them. Pages are numbered only when
 the document marks where its pages break (hard page breaks, or the breaks Word records when
 it saves); otherwise it is one flowing page with no number. The core properties (title,
@@ -22,7 +23,7 @@ from kb.text import collapse
 
 from ..types import Extracted, Page
 from .base import Format
-from .blocks import PageBuilder
+from .blocks import PageBuilder, reference
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
@@ -199,7 +200,9 @@ class _Reader:
             if isinstance(token, str):
                 text.append(token)
             elif isinstance(token, _NoteRef):
-                self._cite(token)
+                number = self._cite(token)
+                if number is not None:  # where the text cites a footnote (not an endnote)
+                    text.append(reference(str(number)))
             else:  # a page break inside the paragraph: the text before it ends the page
                 if not role.toc:
                     self._write(role, "".join(text))
@@ -220,18 +223,22 @@ class _Reader:
         else:
             out.paragraph(text)
 
-    def _cite(self, ref: "_NoteRef") -> None:
-        """Number a note at its first citation; a footnote goes to the page citing it."""
+    def _cite(self, ref: "_NoteRef") -> int | None:
+        """Number a note at its first citation; a footnote goes to the page citing it. Returns
+        a footnote's number."""
         notes = self.endnotes if ref.end else self.footnotes
         key = ("end" if ref.end else "foot", ref.id)
-        if ref.id not in notes or key in self.note_numbers:
-            return
+        if ref.id not in notes:
+            return None
+        if key in self.note_numbers:
+            return None if ref.end else self.note_numbers[key]
         if ref.end:
             self.endnote_texts.append(f"{_roman(len(self.endnote_texts) + 1)} {_note_text(notes[ref.id])}")
             self.note_numbers[key] = len(self.endnote_texts)
         else:
             self.note_numbers[key] = sum(1 for k in self.note_numbers if k[0] == "foot") + 1
             self.pages[-1].notes.append(f"{self.note_numbers[key]} {_note_text(notes[ref.id])}")
+        return None if ref.end else self.note_numbers[key]
 
     def table(self, tbl) -> None:
         rows, header = [], 0

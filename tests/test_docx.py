@@ -145,6 +145,21 @@ def test_a_footnote_is_read_with_the_sentence_that_cites_it():
     assert notes["i Figures for fiscal year 2019."] is None  # an endnote: at the end, read alone
 
 
+def test_a_block_that_only_cites_a_note_leaves_no_empty_block():
+    from ingest.formats.blocks import PageBuilder, reference
+
+    builder = PageBuilder()
+    builder.paragraph("Rates fell. Visits rose by a third.")
+    builder.paragraph(f" {reference('1')} ")
+    builder.footnote("1 Program data, 2019.")
+    page = builder.page()
+    assert page.text == "Rates fell. Visits rose by a third.\n\n1 Program data, 2019."
+    assert page.footnote_refs == [(len("Rates fell. Visits rose by a third."), "1")]
+    from ingest.split import split_pages
+
+    assert [p.context for p in split_pages([page]) if p.footnote] == ["Visits rose by a third."]
+
+
 def test_core_properties_are_the_metadata_fallbacks():
     result = extract("guide.docx", guidebook())
     assert result.title == "Early Childhood Mental Health Guidebook"

@@ -47,6 +47,9 @@ class PageBuilder:
             end = m.end() + (1 if text[m.start() - 1:m.start()] == " " and text[m.end():m.end() + 1] == " " else 0)
             refs.append((m.start(), m.group(1)))
             text = text[:m.start()] + text[end:]
+        if refs and not text.strip():  # a block that only cites a note: it cites it for the block before
+            self.footnote_refs += [(self.length, marker) for _, marker in refs]
+            return self.length
         if self.parts:
             sep = "\n" if kind == "item" and self.previous == "item" else "\n\n"
             self.parts.append(sep)

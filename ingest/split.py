@@ -87,11 +87,13 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
     taken: dict[int, tuple[int, int]] = {}  # page index -> the span that finished an earlier page's sentence
     for i, page in enumerate(pages):
         pieces: list[Piece] = []
+        anchors = _anchors(page)
         for start, end, heading in _regions(page, section, taken.get(i)):
             section = heading
-            units = _units(page, start, end, max_words, max_chars)
+            units = _units(page, start, end, max_words, max_chars, anchors)
             pieces += _merge_short([Piece(span, heading, context) for span, context in
-                                    _pack(units, target_words, max_words, max_chars, page)], max_words, max_chars)
+                                    _pack(units, target_words, max_words, max_chars, page, anchors)],
+                                   max_words, max_chars)
         last = _last_body(page, pieces)
         goes_on = _continuation_page(pages, i)
         runover = _runover(page, pieces[last], pages[goes_on]) if last is not None and goes_on else None
@@ -244,7 +246,8 @@ def heading_end(text: str, offset: int, heading: str) -> int:
 
 # ---- units ------------------------------------------------------------------------------------
 
-def _units(page: Page, start: int, end: int, max_words: int, max_chars: int) -> list[Span]:
+def _units(page: Page, start: int, end: int, max_words: int, max_chars: int, anchors: dict[int, str]
+           ) -> list[Span]:
     text = page.text
     units: list[Span] = []
     for b_start, b_end in _blocks(text, start, end):
@@ -254,7 +257,7 @@ def _units(page: Page, start: int, end: int, max_words: int, max_chars: int) -> 
             continue
         note = next((n for n, (f_start, f_end) in enumerate(page.footnotes) if f_start <= b_start and b_end <= f_end),
                     None)
-        if note is not None and _anchor(page, note) is None:
+        if note is not None and note not in anchors:
             note = UNANCHORED
         for l_start, l_end in _list_items(text, b_start, b_end):
             fitted = _fit(text, l_start, l_end, max_words, max_chars)
@@ -382,7 +385,7 @@ def _fits(units: list[Span], max_words: int, max_chars: int) -> bool:
     return sum(u.words for u in units) <= max_words and units[-1].end - units[0].start <= max_chars
 
 
-def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: Page
+def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: Page, anchors: dict[int, str]
           ) -> list[tuple[Span, str | None]]:
     """Greedy packing into (span, context) passages; see the module docstring for the exceptions."""
     groups: list[list[Span]] = []
@@ -410,17 +413,18 @@ def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: 
     out = []
     previous: list[Span] = []
     for group in groups:
-        out.append((_join(group), _context(group, previous, units, page)))
+        out.append((_join(group), _context(group, previous, units, page, anchors)))
         previous = group
     return out
 
 
-def _context(group: list[Span], previous: list[Span], units: list[Span], page: Page) -> str | None:
+def _context(group: list[Span], previous: list[Span], units: list[Span], page: Page,
+             anchors: dict[int, str]) -> str | None:
     """The header row of a table, or the lead-in of a list, that this passage continues; for
     a footnote, the sentence that cites it."""
     first = group[0]
     if first.note is not None and first.note != UNANCHORED:
-        return _anchor(page, first.note)
+        return anchors[first.note]
     if not previous:
         return None
     if first.table is not None and not first.header and previous[-1].table == first.table:
@@ -437,24 +441,29 @@ def _context(group: list[Span], previous: list[Span], units: list[Span], page: P
     return None
 
 
-def _anchor(page: Page, note: int) -> str | None:
-    """The body sentence that cites footnote `note` of the page by its marker ("… greater than
-    a certain threshold¹³ would cause …" for "13 More than 10 degrees …"): a footnote alone
-    often makes no sense ("More than 10 degrees difference for more than 10 seconds")."""
-    start, end = page.footnotes[note]
-    mark = FOOTNOTE_MARK.match(page.text, start, end)
-    if mark is None:
-        return None
-    for at, marker in page.footnote_refs:
-        if marker != mark.group(1) or any(a <= at < b for a, b in page.footnotes):
+def _anchors(page: Page) -> dict[int, str]:
+    """Each footnote of the page that its body cites by marker (index into page.footnotes) ->
+    the sentence that cites it ("… greater than a certain threshold¹³ would cause …" for "13
+    More than 10 degrees …"): a footnote alone often makes no sense ("More than 10 degrees
+    difference for more than 10 seconds")."""
+    if not page.footnotes or not page.footnote_refs:
+        return {}
+    # the paragraphs, whole where a column or page region broke one ("… of any MCAS" + "command …")
+    blocks = list(_blocks(page.text, 0, len(page.text)))
+    found: dict[int, str] = {}
+    for note, (start, end) in enumerate(page.footnotes):
+        mark = FOOTNOTE_MARK.match(page.text, start, end)
+        if mark is None:
             continue
-        # the paragraph, whole where a column or page region broke it ("… of any MCAS" + "command …")
-        for block_start, block_end in _blocks(page.text, 0, len(page.text)):
-            if block_start <= at <= block_end:
-                for s, e in sentences(page.text, block_start, block_end):
-                    if s < at <= e:
-                        return _short(collapse(page.text[s:e]))
-    return None
+        for at, marker in page.footnote_refs:
+            if marker != mark.group(1) or any(a <= at < b for a, b in page.footnotes):
+                continue
+            sentence = next((collapse(page.text[s:e]) for b_start, b_end in blocks if b_start <= at <= b_end
+                             for s, e in sentences(page.text, b_start, b_end) if s < at <= e), None)
+            if sentence is not None:
+                found[note] = _short(sentence)
+                break
+    return found
 
 
 def _short(text: str) -> str:

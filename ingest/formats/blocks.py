@@ -14,6 +14,8 @@ import re
 
 from kb.text import collapse
 
+from ..types import Page
+
 REF_OPEN, REF_CLOSE = "\ue002", "\ue003"
 _REF = re.compile(f"{REF_OPEN}([^{REF_CLOSE}]*){REF_CLOSE}")
 
@@ -21,8 +23,6 @@ _REF = re.compile(f"{REF_OPEN}([^{REF_CLOSE}]*){REF_CLOSE}")
 def reference(marker: str) -> str:
     """A footnote reference, placed in a block's text where the source cites the note."""
     return f"{REF_OPEN}{marker}{REF_CLOSE}"
-
-from ..types import Page
 
 
 class PageBuilder:

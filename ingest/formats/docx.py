@@ -230,12 +230,10 @@ class _Reader:
         key = ("end" if ref.end else "foot", ref.id)
         if ref.id not in notes:
             return None
-        if key in self.note_numbers:
-            return None if ref.end else self.note_numbers[key]
-        if ref.end:
+        if key not in self.note_numbers and ref.end:
             self.endnote_texts.append(f"{_roman(len(self.endnote_texts) + 1)} {_note_text(notes[ref.id])}")
             self.note_numbers[key] = len(self.endnote_texts)
-        else:
+        elif key not in self.note_numbers:
             self.note_numbers[key] = sum(1 for k in self.note_numbers if k[0] == "foot") + 1
             self.pages[-1].notes.append(f"{self.note_numbers[key]} {_note_text(notes[ref.id])}")
         return None if ref.end else self.note_numbers[key]

@@ -47,13 +47,10 @@ K = 10
 # so they are left out of the cache key. Anything else under ingest/ and kb/ is in it.
 QUERY_TIME_MODULES = {"search.py", "abstain.py", "highlight.py", "rerank.py", "focus.py", "cite.py", "app_support.py", "cli.py"}
 SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*$""")
-ITEM_START = re.compile(r"(?:[-*•▪◦!–—]|\(?[0-9]{1,2}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s")
-LIST_MARKER = re.compile(r"""(^|[\s:;])(                # after a space, a colon or a semicolon:
-                              [-*•▪◦!–—]             # a bullet (the DMCA summary prints "!")
-                              | \(?[0-9]{1,2}[.)]     # 1.  2)  (3)
-                              | \(?[a-z][.)]          # a.  b)  (c)
-                              | \(?[ivx]{1,4}[.)])$   # ii.  (iv)
-                          """, re.VERBOSE)
+# a list item's marker: a bullet (the DMCA summary prints "!"), 1. 2) (3), a. b) (c), ii. (iv)
+_ITEM = r"(?:[-*•▪◦!–—]|\(?[0-9]{1,2}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])"
+ITEM_START = re.compile(_ITEM + r"\s")  # a text that opens with its item's marker
+LIST_MARKER = re.compile(r"(^|[\s:;])" + _ITEM + "$")  # a text that ends on one, after a space, colon or semicolon
 
 
 @dataclass

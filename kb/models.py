@@ -56,7 +56,7 @@ class Passage:
     # from the top of this page (and the passage is cited "pp. 62–63"); else None.
     end_page: int | None = None
     end_page_label: str | None = None
-    footnote: bool = False  # a PDF footnote block (notes, references), kept apart from body text
+    footnote: bool = False  # a footnote block (notes, references; PDF or Word), kept apart from body text
 
     @property
     def context_label(self) -> str | None:

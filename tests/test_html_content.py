@@ -86,3 +86,50 @@ def test_content_in_one_element_without_blocks_inside():
     result = extract("one.html", b"<html><body><nav>Menu</nav><p>The giraffe funding guidance says &lt;b&gt; is "
                                  b"literal text, and funding follows the state plan for every county.</p></body></html>")
     assert result.pages[0].text.startswith("The giraffe funding guidance says <b> is literal text")
+
+
+# ---- footnotes ---------------------------------------------------------------------------------
+
+def _passages(name: str, data: bytes):
+    from ingest.split import split_pages
+
+    return split_pages(extract(name, data).pages)
+
+
+def test_markdown_footnotes_are_read_with_the_sentence_that_cites_them():
+    md = (b"# Caseloads\n\nHome visitors carry at most 12 families.[^1] Supervisors meet them weekly.\n\n"
+          b"The service area is 40 km<sup>2</sup>.\n\n"
+          b"[^1]: Caseload limits are set by the [model developer](https://example.org/limits).\n")
+    (page_,) = extract("caseloads.md", md).pages
+    assert "families. Supervisors" in page_.text  # the reference left the sentence, no "[1]" or "1"
+    assert "40 km2" in page_.text  # an exponent is not a note: no note opens with "2"
+    notes = [page_.text[a:b] for a, b in page_.footnotes]
+    assert notes == ["1 Caseload limits are set by the model developer."]  # no "↩" back-link
+    (note,) = [p for p in _passages("caseloads.md", md) if p.footnote]
+    assert note.context == "Home visitors carry at most 12 families."
+    assert note.context_label.startswith("Note to: “Home visitors")
+
+
+def test_superscript_markers_in_the_shipped_corpus_become_notes():
+    """The seed guidebook marks notes with bare <sup>1</sup>, both where the sentence cites the
+    note and where the note begins; before, "supervision.1 Many states" reached the quote."""
+    path = CORPUS / "iecmh-workforce-systems-and-supports-2020.md"
+    passages = _passages(path.name, path.read_bytes())
+    body = " ".join(p.text for p in passages if not p.footnote)
+    assert "reflective supervision. Many states across the Southeast" in body
+    assert not re.search(r"[a-z]\.\d ", body)
+    notes = {p.text.split()[0]: p for p in passages if p.footnote}
+    assert sorted(notes) == ["1", "2", "3", "4", "5"]
+    assert notes["1"].text.startswith("1 Reflective supervision is a framework")
+    assert notes["1"].context.startswith("These associations are membership-driven organizations")
+    assert notes["4"].context == "It will also cross-walk the DC:0-5 with DSM-5, ICD-10, and CPT codes."
+
+
+def test_linked_references_on_a_web_page():
+    body = ('<h1>Claims</h1><p>Claims rose in 2021.<sup class="reference"><a href="#cite_note-3">[3]</a></sup> '
+            'They fell in 2022.</p><h2>References</h2><ol class="references"><li id="cite_note-3">'
+            '<a href="#cite_ref-3">^</a> <span>State Medicaid Agency, <i>Annual Claims Report</i>, 2022.</span></li></ol>')
+    (page_,) = extract("claims.html", page(body, title="Claims")).pages
+    assert "Claims rose in 2021. They fell in 2022." in page_.text
+    assert [page_.text[a:b] for a, b in page_.footnotes] == ["3 State Medicaid Agency, Annual Claims Report, 2022."]
+    assert [marker for _, marker in page_.footnote_refs] == ["3"]

@@ -846,7 +846,7 @@ def test_dmca_running_footer_date_is_not_a_heading_and_the_title_stays():
         ("census_disability_2010_report_excerpt.pdf", ["4", "5", "6"]),
         ("epa_mercury_ecorisk_excerpt.pdf", ["ES-2", "ES-3", "ES-4"]),
         ("federal_register_2020-17221.pdf", [str(n) for n in range(47698, 47713)]),
-        ("faa_amt_general_handbook_sample.pdf", [None]),  # one page: nothing to confirm "7-45" with
+        ("faa_amt_general_handbook_sample.pdf", ["7-45"]),  # one page: the number alone in its footer
     ],
 )
 def test_printed_page_numbers_become_labels(name, labels):
@@ -872,12 +872,24 @@ def test_pdf_page_labels_win_over_printed_numbers():
     assert [p.label for p in lay_out_pages(PdfReader(buffer))] == ["i", "ii", "1"]
 
 
-def test_printed_numbers_need_a_neighbour_that_agrees():
+def test_printed_numbers_need_a_page_that_agrees():
     assert printed_labels([["21"], ["22"], ["MMWR / January 14, 2011 / Vol. 60", "23"]]) == ["21", "22", "23"]
-    assert printed_labels([["7-45"]]) == [None]
     assert printed_labels([["Vol. 60", "2011"], ["Vol. 60", "2011"]]) == [None, None]
     assert printed_labels([["iii"], ["iv"], ["1"], ["2"]]) == ["iii", "iv", "1", "2"]
-    assert printed_labels([["12"], [], ["14"], ["15"]]) == [None, None, "14", "15"]
+    # a blank page between: the number two pages on agrees
+    assert printed_labels([["12"], [], ["14"], ["15"]]) == ["12", None, "14", "15"]
+    # numbers that agree with no other page are not page numbers
+    assert printed_labels([["3"], [], [], ["40"]]) == [None, None, None, None]
+    assert printed_labels([["12", "Vol. 7"], [], ["Vol. 7"]]) == [None, None, None]
+
+
+def test_a_one_page_excerpt_keeps_its_printed_number():
+    assert printed_labels([["7-45"]]) == ["7-45"]
+    assert printed_labels([["Page 3 of 9"]]) == ["3"]
+    assert printed_labels([["xii"]]) == ["xii"]
+    # a year, or a number inside a line, is not taken on the page's word alone
+    assert printed_labels([["2015"]]) == [None]
+    assert printed_labels([["Revised 2019 edition 12"]]) == [None]
     # a frame number that counts pages too loses to the page number standing alone
     assert printed_labels([["47698", "Frm 00001"], ["47699", "Frm 00002"]]) == ["47698", "47699"]
 

@@ -16,7 +16,7 @@ from kb.text import collapse
 from ..sniff import decode_text, looks_like_text
 from ..types import Extracted
 from .base import Format
-from .blocks import PageBuilder
+from .blocks import PageBuilder, reference
 
 YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
 
@@ -38,6 +38,9 @@ BOILERPLATE_NAMES = re.compile(
     r"feedback|toc|table-?of-?contents|on-?this-?page|back-?to-?top)"
     r"(?:$|[-_\s])", re.I)
 MIN_SHARE = 0.9  # the content element holds at least this share of trafilatura's text
+NOTE_MARKER = re.compile(r"\[?\s*(\d{1,3}|[*\u2020\u2021\u00a7\u00b6#]{1,3})\s*\]?")  # 1, [1], *, †
+NOTE_BLOCKS = {"li", "p", "div", "dd", "aside", "section"}
+BACKREF = re.compile(r"\s*[\u21a9\u2191^]\ufe0e?\ufe0f?\s*$")  # the "↩" link back to the citing sentence
 
 
 def extract_html(data: bytes) -> Extracted:
@@ -80,7 +83,7 @@ def _soup(html: str):
 
 def _read(root, meta: dict) -> Extracted:
     builder, inline = PageBuilder(), []
-    _walk(root, builder, inline, "paragraph")
+    _walk(root, builder, inline, "paragraph", _Notes.of(root))
     _flush(inline, builder, "paragraph")
     page = builder.page(None)
     title = meta.get("title") or _without_site_name(meta.get("title_tag"), meta.get("site_name")) or \
@@ -265,12 +268,89 @@ def _common_ancestors(a, b) -> list:
 
 # ---- reading -----------------------------------------------------------------------------------
 
-def _walk(node, out: PageBuilder, inline: list[str], kind: str) -> None:
+class _Notes:
+    """The page's footnotes, found before it is read: a reference is a <sup> that links to an
+    element of the page (`<sup><a href="#fn1">[1]</a></sup>`: Markdown's [^1], Wikipedia's [1]),
+    or a <sup> holding the marker a note of the page opens with (`… supervision.<sup>1</sup>` and
+    `<p><sup>1</sup> Reflective supervision is …</p>`). A reference leaves the quote (the builder
+    keeps where it stood); a note becomes a footnote block, "1 Reflective supervision is …"."""
+
+    def __init__(self) -> None:
+        self.references: dict[int, str] = {}  # id() of a <sup> -> its marker
+        self.notes: dict[int, tuple[str, object]] = {}  # id() of a note's element -> (marker, the marker's <sup> or None)
+
+    @classmethod
+    def of(cls, root) -> "_Notes":
+        found = cls()
+        sups = root.find_all("sup")
+        for sup in sups:
+            link = sup.find("a", href=re.compile(r"^#."))
+            mark = NOTE_MARKER.fullmatch(sup.get_text().strip())
+            if link is None or mark is None:
+                continue
+            target = root.find(id=link["href"][1:])
+            note = target if target is not None and target.name in NOTE_BLOCKS else \
+                target.find_parent(NOTE_BLOCKS) if target is not None else None
+            if note is not None and not any(d is sup for d in note.descendants):
+                found.references[id(sup)] = mark.group(1)
+                found.notes.setdefault(id(note), (mark.group(1), None))
+        opening = {}  # marker -> the <sup> a note's block opens with
+        for sup in sups:
+            mark = NOTE_MARKER.fullmatch(sup.get_text().strip())
+            block = sup.find_parent(NOTE_BLOCKS)
+            if mark and id(sup) not in found.references and block is not None and _opens_with(block, sup):
+                opening.setdefault(mark.group(1), (block, sup))
+        cited = {id(sup): mark.group(1) for sup in sups if id(sup) not in found.references
+                 and (mark := NOTE_MARKER.fullmatch(sup.get_text().strip())) and mark.group(1) in opening
+                 and sup is not opening[mark.group(1)][1]}
+        for marker in set(cited.values()):
+            block, sup = opening[marker]
+            found.notes.setdefault(id(block), (marker, sup))
+        found.references.update(cited)
+        return found
+
+    def note_text(self, element) -> str:
+        marker, sup = self.notes[id(element)]
+        if sup is not None:
+            sup.extract()
+        for link in element.find_all("a", href=re.compile(r"^#")):
+            if BACKREF.fullmatch(" " + link.get_text()):
+                link.extract()
+        return f"{marker} {BACKREF.sub('', _inline_text(element))}"
+
+
+def _inline_text(element) -> str:
+    """The text as read: inline pieces joined as they stand ("a link."), blocks apart by a space."""
+    from bs4 import NavigableString, Tag
+
+    parts = []
+    for child in element.children:
+        if isinstance(child, NavigableString):
+            parts.append(str(child))
+        elif isinstance(child, Tag):
+            inner = _inline_text(child)
+            parts.append(f" {inner} " if child.name.lower() in BLOCK_TAGS else inner)
+    return collapse("".join(parts))
+
+
+def _opens_with(block, sup) -> bool:
+    """Whether `sup` is the first thing in `block` with text."""
+    from bs4 import NavigableString
+
+    for node in block.descendants:
+        if node is sup:
+            return True
+        if isinstance(node, NavigableString) and node.strip():
+            return False
+    return False
+
+
+def _walk(node, out: PageBuilder, inline: list[str], kind: str, notes: _Notes) -> None:
     """Depth-first: inline text gathers in `inline`; a block tag writes it out first."""
     from bs4 import NavigableString, Tag
     from bs4.element import Comment, Doctype, ProcessingInstruction
 
-    for child in node.children:
+    for child in list(node.children):
         if isinstance(child, (Comment, Doctype, ProcessingInstruction)):
             continue
         if isinstance(child, NavigableString):
@@ -279,20 +359,35 @@ def _walk(node, out: PageBuilder, inline: list[str], kind: str) -> None:
         if not isinstance(child, Tag):
             continue
         name = child.name.lower()
+        if id(child) in notes.references:
+            inline.append(reference(notes.references[id(child)]))
+            continue
+        if id(child) in notes.notes:
+            _flush(inline, out, kind)
+            out.footnote(notes.note_text(child))
+            continue
         if name not in BLOCK_TAGS:
-            _walk(child, out, inline, kind)
+            _walk(child, out, inline, kind, notes)
             continue
         _flush(inline, out, kind)
         if name in HEADINGS:
-            out.heading(child.get_text(" "))
+            out.heading(_text_with_references(child, notes))
         elif name == "pre":
             out.preformatted(child.get_text())
         elif name == "table":
             _table(child, out)
         else:
             inner = "item" if name in ITEM_TAGS else kind
-            _walk(child, out, inline, inner)
+            _walk(child, out, inline, inner, notes)
             _flush(inline, out, inner)
+
+
+def _text_with_references(element, notes: _Notes) -> str:
+    """A heading's text without the markers of the notes it cites."""
+    for sup in element.find_all("sup"):
+        if id(sup) in notes.references:
+            sup.replace_with(reference(notes.references[id(sup)]))
+    return element.get_text(" ")
 
 
 def _flush(inline: list[str], out: PageBuilder, kind: str) -> None:

@@ -5,7 +5,9 @@ index ("open at page"). The PDF's /PageLabels say which is which when the produc
 them. Otherwise the number is read from the page's header or footer, and kept only when a
 neighbouring page agrees: its number sits at the same offset from the PDF index (with the
 same prefix and numeral kind). A page whose number no neighbour confirms gets None; a
-constant such as a volume number or a year never agrees with itself across pages.
+constant such as a volume number or a year never agrees with itself across pages. A page
+whose neighbours print none (a blank page between) is confirmed by a page farther on; a
+one-page excerpt keeps a number standing alone in its margin unless it could be a year.
 """
 from __future__ import annotations
 
@@ -64,8 +66,18 @@ def printed_labels(margins: list[list[str]]) -> list[str | None]:
             for key, candidate in page.items()
             if (i > 0 and key in offsets[i - 1]) or (i + 1 < len(offsets) and key in offsets[i + 1])
         ]
+        if not agreed:  # a page farther on in the same series, or a one-page excerpt
+            agreed = [(c.alone, 1, c.label) for key, c in page.items()
+                      if any(key in other for j, other in enumerate(offsets) if j != i)
+                      or (len(offsets) == 1 and _stands_alone(c))]
         labels.append(max(agreed)[2] if agreed else None)
     return labels
+
+
+def _stands_alone(candidate: _Candidate) -> bool:
+    """The number of a one-page excerpt has nothing to agree with: it is taken when it is the
+    whole margin text and cannot be a year ("7-45", "ES-3", "24"; not "2015")."""
+    return candidate.alone and (bool(candidate.series[1]) or candidate.value < 1000)
 
 
 def _run_length(offsets: list[dict], index: int, key: tuple) -> int:

@@ -847,6 +847,7 @@ def test_dmca_running_footer_date_is_not_a_heading_and_the_title_stays():
         ("epa_mercury_ecorisk_excerpt.pdf", ["ES-2", "ES-3", "ES-4"]),
         ("federal_register_2020-17221.pdf", [str(n) for n in range(47698, 47713)]),
         ("faa_amt_general_handbook_sample.pdf", ["7-45"]),  # one page: the number alone in its footer
+        ("fbi_nics_background_checks_2015-11.pdf", ["1"]),  # "Page 1 of 205"
     ],
 )
 def test_printed_page_numbers_become_labels(name, labels):

@@ -283,12 +283,15 @@ class _Notes:
     def of(cls, root) -> "_Notes":
         found = cls()
         sups = root.find_all("sup")
+        if not sups:
+            return found
+        ids = {tag["id"]: tag for tag in root.find_all(id=True)}
         for sup in sups:
             link = sup.find("a", href=re.compile(r"^#."))
             mark = NOTE_MARKER.fullmatch(sup.get_text().strip())
             if link is None or mark is None:
                 continue
-            target = root.find(id=link["href"][1:])
+            target = ids.get(link["href"][1:])
             note = target if target is not None and target.name in NOTE_BLOCKS else \
                 target.find_parent(NOTE_BLOCKS) if target is not None else None
             if note is not None and not any(d is sup for d in note.descendants):

@@ -30,7 +30,10 @@ def corpus_searcher(tmp_path_factory, embedder):
 ])
 def test_codes_and_acronyms_are_found_by_keyword_search(corpus_searcher, question, expected):
     answer = corpus_searcher.ask(question, k=3, method="keyword")
-    assert expected in answer.hits[0].passage.text
+    top = answer.hits[0].passage
+    # a note is found through the sentence that cites it, shown above it ("Note to: …"): the
+    # guidebook's note 4, which explains DC:0-5, is read with "It will also cross-walk the DC:0-5 …"
+    assert expected in top.text or (top.footnote and expected in top.context)
 
 
 def test_fused_ranks_what_either_method_finds(corpus_searcher):

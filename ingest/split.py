@@ -96,7 +96,9 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
                                    max_words, max_chars)
         last = _last_body(page, pieces)
         goes_on = _continuation_page(pages, i)
-        runover = _runover(page, pieces[last], pages[goes_on]) if last is not None and goes_on else None
+        # (a page of figures set between ends no sentence: the one broken before it goes on past it)
+        runover = _runover(page, pieces[last], pages[goes_on]) \
+            if last is not None and goes_on and goes_on not in taken and not _only_floats(page) else None
         for j, piece in enumerate(pieces):
             s = piece.span
             text = collapse(page.text[s.start:s.end])

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ingest.split import MAX_CHARS, MAX_RUNOVER_WORDS, MAX_WORDS, heading_end, split_pages
+from ingest.split import MAX_CHARS, MAX_RUNOVER_WORDS, MAX_WORDS, _only_floats, _opening_block, heading_end, split_pages
 from ingest.types import Page
 from kb.text import collapse
 
@@ -47,6 +47,9 @@ def pages(draw):
 @example([Page(1, "word " * (MAX_WORDS + 1), [])])  # one sentence just over the limit
 @example([Page(1, "x" * (MAX_CHARS * 2 + 7), [])])  # one "word" longer than a passage
 @example([Page(1, "Heading\n\nBody text. " * 3, [(0, "Heading")]), Page(2, "", []), Page(3, "\n\n", [])])
+# a sentence broken at the foot of page 1 goes on on page 3, past a page of figures alone
+@example([Page(1, "The program served families in", []), Page(2, "1,234 5,678 9,012", []),
+          Page(3, "the two counties. More text follows here.", [])])
 def test_passages_are_verbatim_complete_bounded_and_within_pages(doc):
     passages = split_pages(doc)
     by_page = {p.number: p for p in doc}
@@ -65,13 +68,17 @@ def test_passages_are_verbatim_complete_bounded_and_within_pages(doc):
         if p.end_page is None:
             assert p.text == own
             continue
-        # a sentence run over the page break: the rest of it is the top of the next page, verbatim
-        assert p.end_page == p.page + 1 and p.end == len(page.text.rstrip())
+        # a sentence run over the page break: the rest of it is verbatim from the first body text
+        # of the page it goes on to: the next page, or a later one when the pages between hold
+        # only tables, captions and notes
+        assert p.end_page > p.page and p.end == len(page.text.rstrip())
+        assert all(_only_floats(by_page[n]) for n in range(p.page + 1, p.end_page))
         nxt, rest = by_page[p.end_page], p.text[len(own):].lstrip()
-        taken = next(k for k in range(len(nxt.text) + 1) if collapse(nxt.text[:k]) == rest)
+        begin = _opening_block(nxt)[0]
+        taken = next(k for k in range(begin, len(nxt.text) + 1) if collapse(nxt.text[begin:k]) == rest)
         assert 0 < len(rest.split()) <= MAX_RUNOVER_WORDS
-        assert not (set(range(taken)) & covered[p.end_page])
-        covered[p.end_page] |= set(range(taken))
+        assert not (set(range(begin, taken)) & covered[p.end_page])
+        covered[p.end_page] |= set(range(begin, taken))
     for n, page in by_page.items():
         text_positions = {i for i, ch in enumerate(page.text) if not ch.isspace()}
         for offset, heading in page.headings:  # a heading's own text is the passages' section

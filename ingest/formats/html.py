@@ -286,26 +286,26 @@ class _Notes:
         if not sups:
             return found
         ids = {tag["id"]: tag for tag in root.find_all(id=True)}
+        markers = {id(sup): m.group(1) for sup in sups if (m := NOTE_MARKER.fullmatch(sup.get_text().strip()))}
+        sups = [sup for sup in sups if id(sup) in markers]
         for sup in sups:
             link = sup.find("a", href=re.compile(r"^#."))
-            mark = NOTE_MARKER.fullmatch(sup.get_text().strip())
-            if link is None or mark is None:
+            if link is None:
                 continue
             target = ids.get(link["href"][1:])
             note = target if target is not None and target.name in NOTE_BLOCKS else \
                 target.find_parent(NOTE_BLOCKS) if target is not None else None
             if note is not None and not any(d is sup for d in note.descendants):
-                found.references[id(sup)] = mark.group(1)
-                found.notes.setdefault(id(note), (mark.group(1), None))
+                found.references[id(sup)] = markers[id(sup)]
+                found.notes.setdefault(id(note), (markers[id(sup)], None))
+        unlinked = [sup for sup in sups if id(sup) not in found.references]
         opening = {}  # marker -> the <sup> a note's block opens with
-        for sup in sups:
-            mark = NOTE_MARKER.fullmatch(sup.get_text().strip())
+        for sup in unlinked:
             block = sup.find_parent(NOTE_BLOCKS)
-            if mark and id(sup) not in found.references and block is not None and _opens_with(block, sup):
-                opening.setdefault(mark.group(1), (block, sup))
-        cited = {id(sup): mark.group(1) for sup in sups if id(sup) not in found.references
-                 and (mark := NOTE_MARKER.fullmatch(sup.get_text().strip())) and mark.group(1) in opening
-                 and sup is not opening[mark.group(1)][1]}
+            if block is not None and _opens_with(block, sup):
+                opening.setdefault(markers[id(sup)], (block, sup))
+        cited = {id(sup): markers[id(sup)] for sup in unlinked
+                 if markers[id(sup)] in opening and sup is not opening[markers[id(sup)]][1]}
         for marker in set(cited.values()):
             block, sup = opening[marker]
             found.notes.setdefault(id(block), (marker, sup))

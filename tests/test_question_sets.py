@@ -21,6 +21,10 @@ from benchlib import OWN_DOCS, QUESTION_SETS, holds, normalise, read_jsonl  # no
 SETS = {"gov": GOV_PDFS, "own": OWN_DOCS}
 KINDS_OF_UNANSWERABLE = {"other year", "other agency", "near miss", "absent word", "other state", "other country"}
 FIELDS = {"id", "question", "answerable", "documents", "evidence", "pages", "pdf_pages", "kind"}
+# The best-answer sets: each has a held-out third under holdout/, checked like the rest.
+ANSWER_SETS = {"answers-gov": GOV_PDFS, "answers-corpus": ROOT / "corpus"}
+SETS.update(ANSWER_SETS)
+SETS.update({f"holdout/{name}": docs for name, docs in ANSWER_SETS.items()})
 
 
 def questions(name: str) -> list[dict]:
@@ -71,6 +75,17 @@ def test_set_sizes_and_spread():
     sidecar = json.loads((OWN_DOCS / "metadata.json").read_text())
     for doc in sidecar:
         assert sum(q["answerable"] and q["documents"] == [doc] for q in own) >= 3, doc
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_answer_sets_keep_a_third_aside_and_spread_over_the_documents(name):
+    kept, held = questions(name), questions(f"holdout/{name}")
+    rows = kept + held
+    assert not {q["id"] for q in kept} & {q["id"] for q in held}, "a held-out question is also in the tuning part"
+    assert len(held) == len(rows) // 3
+    answerable = [q for q in rows if q["answerable"]]
+    assert len(answerable) >= 24 and len(rows) - len(answerable) >= 10
+    assert len({q["documents"][0] for q in answerable}) >= (10 if ANSWER_SETS[name] == GOV_PDFS else 5)
 
 
 @pytest.mark.parametrize("name", SETS)

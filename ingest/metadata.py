@@ -126,3 +126,70 @@ def resolve(path: Path, extracted_title: str | None, extracted_publisher: str | 
         "url": sidecar.get("url"),
         "states": sidecar.get("states"),
     }
+
+
+# ---- who published it: an organisation, never a person ----------------------------------------
+
+# Words that make a name an organisation's ("Department of ...", "... Agency", "State of ...").
+ORGANISATION_WORDS = re.compile(
+    r"\b(?:department|dept|agency|office|division|bureau|administration|authority|commission|council|board|"
+    r"cent(?:er|re)|institute|association|alliance|coalition|foundation|university|college|school|services?|"
+    r"program(?:me)?|network|partnership|society|committee|ministry|government|county|city|state|commonwealth|"
+    r"health|hospital|inc|llc|ltd|corp(?:oration)?|company|trust|fund|initiative|collaborative|project|league|"
+    r"federation|consortium|cabinet|secretariat|district|court|legislature|assembly|library|clinic|academy|"
+    r"governor|territory|tribe|nation|children|families|education)\b", re.I)
+# What a name field holds when it is nobody's: placeholder authors and the Company an
+# installation or a computer maker leaves in every file.
+PLACEHOLDER_NAMES = {"python-docx", "microsoft office user", "windows user", "user", "admin", "administrator",
+                     "author", "owner", "unknown", "office", "microsoft", "microsoft corporation", "home", "hp",
+                     "hewlett-packard", "hewlett-packard company", "dell", "dell inc.", "lenovo", "toshiba",
+                     "personal", "private", "company", "n/a", "na", "none", "-", "."}
+
+
+def looks_like_organisation(name: str | None) -> bool:
+    """Whether a name reads as an agency or other organisation ("Oregon Health Authority",
+    "State of Michigan"), not a person ("Smith, Jane") or a user name ("smithj")."""
+    value = " ".join((name or "").split())
+    if not value or value.casefold() in PLACEHOLDER_NAMES or len(value) > 150:
+        return False
+    return bool(ORGANISATION_WORDS.search(value))
+
+
+def organisation_or_none(name: str | None) -> str | None:
+    """The name when it is an organisation's, else None: a publisher is never a person."""
+    value = " ".join((name or "").split())
+    return value if looks_like_organisation(value) else None
+
+
+# ---- dates a document prints -------------------------------------------------------------------
+
+MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+# "March 5, 2019", "Mar. 2019", "5 March 2019", "3/5/2019", "2019-03-05", "Fall 2020"
+DATE = (rf"(?:{MONTH}\s+(?:\d{{1,2}}(?:st|nd|rd|th)?,?\s+)?(?:19|20)\d\d|\d{{1,2}}\s+{MONTH},?\s+(?:19|20)\d\d"
+        r"|\d{1,2}/\d{1,2}/(?:19|20)?\d\d|(?:19|20)\d\d-\d{1,2}-\d{1,2}|(?:spring|summer|fall|autumn|winter)\s+(?:19|20)\d\d)")
+DATE_ONLY = re.compile(rf"\s*(?:{DATE}|(?:19|20)\d\d)\s*", re.I)
+
+
+def parse_date(printed: str):
+    """A printed date as a datetime.date (a month or season alone: its first day), or None
+    when it is no date or lies outside 1950 to next year."""
+    from datetime import date, datetime
+
+    from dateutil import parser as dateparser
+
+    text = re.sub(r"^(?:spring|summer|fall|autumn|winter)\s+", "", printed.strip(), flags=re.I)
+    if re.fullmatch(r"(?:19|20)\d\d", text):
+        value = datetime(int(text), 1, 1)
+    else:
+        try:
+            value = dateparser.parse(text, default=datetime(2000, 1, 1))
+        except (ValueError, OverflowError):
+            return None
+    if not 1950 <= value.year <= date.today().year + 1:
+        return None
+    return date(value.year, value.month, value.day)
+
+
+def has_day(printed: str) -> bool:
+    """Whether a printed date names the day, not only the month or year."""
+    return bool(re.search(r"\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d|\d\s*/\s*\d|\d-\d{1,2}-\d|\d{1,2}\s+[a-z]", printed, re.I))

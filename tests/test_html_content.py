@@ -49,14 +49,24 @@ def test_furniture_out_content_in():
     assert result.site_name == "Early Childhood Agency" and result.warnings == []
 
 
-def test_dates_come_from_markup_not_from_running_text():
-    body = RESOURCE_LIST + "<p>This page was last reviewed on March 3, 2022.</p>"
-    assert extract("a.html", page(body)).year is None  # the copyright line and a review note are not a date
-    dated = extract("b.html", page(body, meta='<meta name="citation_publication_date" content="2020/05/01">'))
+def test_dates_come_from_markup_and_the_printed_review_date_not_from_running_text():
+    running = RESOURCE_LIST + "<p>In March 2019 the legislature funded consultation in every region.</p>"
+    assert extract("a.html", page(running)).year is None  # the copyright line and a date in a sentence are not one
+    dated = extract("b.html", page(running, meta='<meta name="citation_publication_date" content="2020/05/01">'))
     assert dated.year == 2020
-    published = extract("c.html", page(body, meta='<meta property="article:published_time" '
-                                                  'content="2019-09-30T10:00:00Z">'))
+    published = extract("c.html", page(running, meta='<meta property="article:published_time" '
+                                                     'content="2019-09-30T10:00:00Z">'))
     assert published.year == 2019 and published.published == "2019-09-30"
+    modified = extract("d.html", page(running, meta='<meta property="article:published_time" content="2016-01-04">'
+                                                    '<meta name="dcterms.modified" content="2021-02-08">'))
+    assert modified.year == 2021  # the page as last modified is the page cited
+    # the date the page prints as reviewed or updated comes first, the footer's included
+    reviewed = RESOURCE_LIST + "<p>This page was last reviewed on March 3, 2022.</p>"
+    assert extract("e.html", page(reviewed, meta='<meta name="dc.date" content="2017-05-01">')).year == 2022
+    footer = page(RESOURCE_LIST).replace(b"</body>", b"<footer><p>Last Reviewed: 11/6/2015</p></footer></body>")
+    result = extract("f.html", footer)
+    assert result.year == 2015 and result.published == "2015-11-06"
+    assert "Last Reviewed" not in result.pages[0].text  # the footer is still not content
 
 
 def test_page_without_distinct_content_is_read_whole_with_a_warning():
@@ -133,3 +143,73 @@ def test_linked_references_on_a_web_page():
     assert "Claims rose in 2021. They fell in 2022." in page_.text
     assert [page_.text[a:b] for a, b in page_.footnotes] == ["3 State Medicaid Agency, Annual Claims Report, 2022."]
     assert [marker for _, marker in page_.footnote_refs] == ["3"]
+
+
+# ---- older agency sites: one <form> around the page, layout tables, page tools -------------------
+
+WEBFORMS = """<html><head><title>Child Care Consultation - Oregon Department of Human Services</title>
+<meta name="author" content="Nguyen, Linda"></head><body><form name="aspnetForm" method="post" action="./Page.aspx"
+id="aspnetForm"><div><input type="hidden" name="__VIEWSTATE" value="/wEPDwUKMTY1NDU2MTA1Mg9kFgJmD2QWAgIDD2Q=" /></div>
+<div id="ctl00_pnlHeader"><a href="#main">Skip to main content</a><span class="agencyName">Oregon Department of Human
+Services</span><label for="q">Search this site</label><input id="q"></div>
+<div id="ctl00_main"><p><a href="javascript:print()">Print this page</a> | <a href="mailto:">Email this page</a></p>
+<h1>Child Care Consultation</h1><p><b>Contents</b></p><ul><li><a href="#who">Who may ask</a></li>
+<li><a href="#cost">Cost</a></li></ul>
+<h2 id="who">Who may ask</h2><p>Any licensed child care program may ask for a mental health consultant, who visits the
+classroom weekly for up to six months.</p><p><a href="#top">&#8593; Back to top</a></p>
+<h2 id="cost">Cost</h2><p>Consultation is free to programs and families; the state pays consultants from the block grant.</p>
+<p><a href="#top">Return to Top</a></p><p>Page updated: March 2019</p></div>
+<form action="/subscribe"><p>Get email updates</p><input type="email"></form></form></body></html>"""
+
+
+def test_a_webforms_page_is_read_without_its_page_tools_and_contents():
+    result = extract("Page.aspx.html", WEBFORMS.encode())
+    (p,) = result.pages
+    assert "weekly for up to six months" in p.text and "state pays consultants" in p.text
+    assert [h for _, h in p.headings] == ["Child Care Consultation", "Who may ask", "Cost"]
+    for furniture in ("Skip to main content", "Print this page", "Email this page", "Back to top", "Return to Top",
+                      "Contents", "Search this site", "VIEWSTATE", "|"):
+        assert furniture not in p.text, furniture
+    # the contents list is gone: the headings appear once each
+    assert p.text.count("Who may ask") == 1 and p.text.count("Cost") == 1
+    assert result.title == "Child Care Consultation"
+    assert result.publisher == "Oregon Department of Human Services"  # not "Nguyen, Linda"
+    assert result.year == 2019 and result.published is None  # a month printed, so no day is made up
+
+
+def test_a_small_form_is_still_furniture():
+    result = extract("signup.html", page(RESOURCE_LIST + '<form action="/s"><p>Sign up for our newsletter today</p>'
+                                                         '<input type="email"></form>'))
+    assert "newsletter" not in result.pages[0].text and "Dear Colleague Letter" in result.pages[0].text
+
+
+LAYOUT = """<html><head><title>Home Visiting Standards</title><meta name="DC.publisher" content="Vermont Agency of
+Human Services"></head><body><a name="top"></a><table width="100%"><tr><td colspan="2"><img alt="Vermont Agency of Human
+Services" src="b.gif"><a href="/">Home</a> | <a href="/c">Contact</a> | <a href="/s">Search</a></td></tr>
+<tr><td width="180"><a href="/1">Programs</a><br><a href="/2">Licensing</a><br><a href="/3">Publications</a><br>
+<a href="/4">Careers</a></td><td valign="top"><h1>Home Visiting Standards</h1><p>Home visitors carry no more than
+twelve families at a time and see each family at least twice a month.</p><p>Every visitor receives reflective
+supervision for at least one hour each week.</p><p><a href="#top">Back to Top</a></p>
+<table><tr><th>Visits</th><th>Families</th></tr><tr><td>2 a month</td><td>12</td></tr></table></td></tr>
+<tr><td colspan="2">Last Reviewed: November 6, 2015</td></tr></table></body></html>"""
+
+
+def test_a_page_laid_out_in_a_table_is_read_as_blocks():
+    result = extract("standards.html", LAYOUT.encode())
+    (p,) = result.pages
+    assert [h for _, h in p.headings] == ["Home Visiting Standards"]
+    assert "twelve families at a time and see each family at least twice a month.\n" in p.text  # a paragraph, not a cell
+    for furniture in ("Programs", "Licensing", "Careers", "Contact", "Back to Top"):
+        assert furniture not in p.text, furniture
+    (start, end, _) = p.tables[0]  # a real table inside the layout is still a table
+    assert p.text[start:end] == "Visits\tFamilies\n2 a month\t12"
+    assert result.publisher == "Vermont Agency of Human Services" and result.year == 2015
+
+
+def test_navigation_text_inside_content_is_dropped_but_similar_words_in_sentences_stay():
+    body = ('<h1>Sharing data</h1><p>Programs share screening results with the medical home.</p>'
+            '<p><a href="/print">Print</a> · <a href="#top">Top ↑</a></p>'
+            '<p>Back to top of the list of questions: families may print this page for their records.</p>')
+    text = extract("share.html", page(body)).pages[0].text
+    assert "Programs share screening results" in text and "families may print this page" in text
+    assert "Print\n" not in text and "Top ↑" not in text and "·" not in text

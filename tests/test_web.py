@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 from conftest import kb_cli, make_pdf
-from webserver import CONSULTATION, agency_page, site  # noqa: F401 - site is a fixture
+from webserver import CONSULTATION, agency_page, sharepoint_page, site  # noqa: F401 - site is a fixture
 
 from ingest import web
 from kb.backends.local import LocalBackend
@@ -56,6 +56,47 @@ def test_page_by_address_keeps_main_content_and_metadata(site, run_ingest, kb_di
     # cited with the address and the date it was read (APA 7 leaves the date out of dated pages)
     assert f"{url} (accessed {date.today().isoformat()})" in format_bibliography(hit).text
     assert url in format_bibliography(hit, "apa").text
+
+
+NAVIGATION = ("Return to Top", "Print this page", "Email this page", "Share", "Sign In", "On this page",
+              "Skip to main content")
+
+
+def test_a_page_wrapped_in_one_form_is_read(site, run_ingest, kb_dir, searcher):
+    """SharePoint and ASP.NET WebForms put the whole body in <form id="aspnetForm">: before,
+    the form was dropped as furniture and the page ingested as no text."""
+    site.put("/Pages/IECMH.aspx", sharepoint_page(CONSULTATION))
+    url = site.base + "/Pages/IECMH.aspx"
+    report = run_ingest(url)
+    assert report.failed == [] and report.added == [url.removeprefix("http://")]
+    doc = documents(kb_dir)[url]
+    assert doc.title == "Infant Mental Health Consultation"
+    assert doc.publisher == "Department of Early Childhood"  # the site's header, not the person in <meta author>
+    assert doc.year == 2015  # "Last Reviewed: November 6, 2015" printed on the page
+    passages = passage_texts(kb_dir, url)
+    text = " ".join(passages)
+    assert "Reflective supervision is offered monthly" in text and "Consultation request form" in text
+    for phrase in NAVIGATION + ("Whitfield", "Home visiting", "Privacy policy"):
+        assert phrase not in text, phrase
+    assert passages[0].startswith("Consultation builds")  # no table of contents ("Supervision") merged in
+    hit = searcher.ask("How often is reflective supervision offered to consultants?", k=1).hits[0]
+    assert hit.document.path == url and hit.passage.section == "Supervision"
+    from kb.citations import format_bibliography
+
+    assert "Department of Early Childhood" in format_bibliography(hit).text and "2015" in format_bibliography(hit).text
+
+
+def test_a_printed_review_date_comes_before_meta_dates_and_a_person_is_never_the_publisher(site, run_ingest, kb_dir):
+    head = ('<meta property="article:modified_time" content="2023-04-05T09:00:00Z">'
+            '<meta name="author" content="Dana Whitfield">')
+    site.put("/a.aspx", sharepoint_page(CONSULTATION, printed="Page last updated: 02/14/2022", head=head, agency=""))
+    site.put("/b.aspx", sharepoint_page(CONSULTATION, printed="", head=head, agency=""))
+    run_ingest(site.base + "/a.aspx", site.base + "/b.aspx")
+    docs = documents(kb_dir)
+    assert docs[site.base + "/a.aspx"].year == 2022
+    assert json.loads(docs[site.base + "/a.aspx"].extracted_meta)["published"] == "2022-02-14"
+    assert docs[site.base + "/b.aspx"].year == 2023  # nothing printed: the page's modified time
+    assert {docs[site.base + p].publisher for p in ("/a.aspx", "/b.aspx")} == {None}  # no agency named anywhere
 
 
 def test_reingest_asks_conditionally_and_skips_an_unchanged_page(site, run_ingest, kb_dir):

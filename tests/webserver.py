@@ -33,6 +33,39 @@ CONSULTATION = ("<p>Consultation builds the capacity of early care providers to 
                 "</li></ul>")
 
 
+VIEWSTATE = ('<div class="aspNetHidden"><input type="hidden" name="__VIEWSTATE" id="__VIEWSTATE" '
+             'value="/wEPDwUKLTcxNjU0NjY1Mg9kFgJmD2QWAgIDD2QWAgIBD2QWAmYPZBYCZg8WAh4EVGV4dAUQRGVwYXJ0bWVudA==" />'
+             '<input type="hidden" name="__EVENTVALIDATION" id="__EVENTVALIDATION" value="/wEdAAKk" /></div>')
+
+
+def sharepoint_page(body: str, title: str = "Infant Mental Health Consultation",
+                    agency: str = "Department of Early Childhood", printed: str = "Last Reviewed: November 6, 2015",
+                    head: str = "") -> bytes:
+    """An agency page as SharePoint serves it: the whole body inside <form id="aspnetForm"> with
+    __VIEWSTATE, the ribbon, #s4-workspace, the site's name in its header, a person in
+    <meta name="author">, page tools, an in-page table of contents, "Return to Top" links and
+    a printed review date in the rich-text field."""
+    sections = [s for s in body.split("<h2>") if s]
+    anchored = sections[0] + "".join(f'<p><a href="#top">Return to Top</a></p><h2 id="s{i}">{s}'
+                                     for i, s in enumerate(sections[1:]))
+    contents = "".join(f'<li><a href="#s{i}">{s.split("</h2>")[0]}</a></li>' for i, s in enumerate(sections[1:]))
+    return f"""<!DOCTYPE html><html dir="ltr" lang="en-US"><head><meta name="GENERATOR" content="Microsoft SharePoint">
+<meta name="author" content="Whitfield, Dana">{head}<title>
+	{title}
+</title></head><body><form method="post" action="./{title.replace(' ', '')}.aspx" id="aspnetForm">{VIEWSTATE}
+<div id="ms-designer-ribbon"><div id="s4-ribbonrow"><a href="/_layouts/15/Authenticate.aspx">Sign In</a></div></div>
+<div id="s4-workspace"><div id="s4-bodyContainer"><div id="s4-titlerow"><div id="titleAreaBox">
+<div id="siteIcon"><a href="/"><img alt="{agency}" src="/logo.png"></a></div>
+<div id="DeltaTopNavigation"><ul>{''.join(f'<li><a href="/{w}">{w}</a></li>' for w in NAV.split())}</ul></div>
+<div id="DeltaPlaceHolderSearchArea"><input title="Search..." type="text"></div></div></div>
+<div id="contentRow"><div id="sideNavBox"><ul><li><a href="/c">Child care</a></li><li><a href="/h">Home visiting</a></li></ul></div>
+<div id="contentBox"><div id="DeltaPlaceHolderMain"><h1>{title}</h1>
+<div class="ms-rtestate-field"><p><a href="javascript:window.print()">Print this page</a> | <a href="mailto:?">Email this page</a> | <a href="/share">Share</a></p>
+<p><strong>On this page</strong></p><ul>{contents}</ul>
+{anchored}<p><a href="#top">Return to Top</a></p><p>{printed}</p></div></div></div></div>
+<div id="footer"><p>{FOOTER}</p></div></div></div></form></body></html>""".encode()
+
+
 class Site:
     """The pages the test server serves, and what it was asked."""
 

@@ -2,7 +2,11 @@
 left out), headings as sections, lists and tables kept, meta tags as metadata.
 
 Finding the main content is trafilatura's job (a boilerplate-removal library); reading it is
-ours. trafilatura also drops short link-only blocks inside the content, which on a resource
+ours. A <form> is page furniture (search box, newsletter sign-up) unless it holds most of the
+page: ASP.NET WebForms and SharePoint wrap the whole body in one. A table whose cells hold
+headings, paragraphs or other tables lays the page out and is read as blocks, not rows.
+Link text that only moves around the page ("Return to Top", "Skip to main content", "Print this
+page", "Share") and an in-page table of contents (a list of same-page #links) are left out. trafilatura also drops short link-only blocks inside the content, which on a resource
 list are the content, so its output is used only to locate the element that holds the
 content (the deepest one holding nearly all of trafilatura's text), and that element is read
 whole. Markdown, which has no boilerplate, is read whole with `html_to_pages`.
@@ -13,6 +17,7 @@ import re
 
 from kb.text import collapse
 
+from ..metadata import DATE, has_day, looks_like_organisation, organisation_or_none, parse_date
 from ..sniff import decode_text, looks_like_text
 from ..types import Extracted
 from .base import Format
@@ -21,7 +26,22 @@ from .blocks import PageBuilder, reference
 YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
 
 DROP_TAGS = ["script", "style", "noscript", "template", "iframe", "svg", "canvas", "object", "embed", "nav",
-             "button", "select", "input", "textarea", "form", "head", "link", "meta", "dialog"]
+             "button", "select", "input", "textarea", "head", "link", "meta", "dialog"]
+WRAPPER_FORM_SHARE = 0.5  # a <form> holding at least this share of the page's words wraps the page
+# Link text that moves around the page or acts on it, never content (matched whole, arrows aside).
+NAVIGATION_TEXT = re.compile(
+    r"(?:(?:return|back|go|jump|skip)\s+to\s+(?:the\s+)?(?:top(?:\s+of\s+(?:the\s+)?page)?|(?:main\s+)?content|main|"
+    r"navigation|menu|search|page\s+top)|skip\s+(?:navigation|nav|links?)|top(?:\s+of\s+(?:the\s+)?page)?|"
+    r"(?:print|e-?mail|share|bookmark|save)(?:\s+(?:this|the))?(?:\s+(?:page|article|story|link))?|"
+    r"printer[-\s]friendly(?:\s+(?:version|page))?|print\s+version|(?:text|font)\s+size|"
+    r"translate(?:\s+this\s+page)?|select\s+language)", re.I)
+ARROWS = re.compile(r"[\s\u2190-\u21ff\u25b2\u25b4\u25b5\u2303^\u00ab\u00bb\u203a\u2039<>|:.\-]+")
+SEPARATORS_ONLY = re.compile(r"[\s|\u2022\u00b7/\\,;:\-\u2013\u2014]+")
+# The title an in-page table of contents goes under.
+CONTENTS_TITLE = re.compile(r"(?:on\s+this\s+page|(?:table\s+of\s+|page\s+)?contents|in\s+this\s+(?:section|article|"
+                            r"page|guide)|jump\s+to(?:\s+(?:a\s+)?section)?|sections?(?:\s+on\s+this\s+page)?|"
+                            r"quick\s+links)\s*:?", re.I)
+LAYOUT_ROLES = {"presentation", "none"}
 BLOCK_TAGS = {"p", "div", "section", "article", "main", "header", "footer", "aside", "blockquote", "pre", "ul",
               "ol", "dl", "dt", "dd", "li", "table", "thead", "tbody", "tfoot", "tr", "figure", "figcaption",
               "caption", "address", "hr", "br", "details", "summary", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th"}
@@ -55,6 +75,8 @@ def html_to_pages(html: str) -> Extracted:
     soup = _soup(html)
     meta = _metadata(soup)
     _drop_invisible(soup)
+    _drop_forms(soup)
+    _drop_page_navigation(soup)
     return _read(soup.body or soup, meta)
 
 
@@ -65,7 +87,12 @@ def main_content_pages(html: str, url: str | None = None) -> Extracted:
     meta = _metadata(soup)
     meta.update({k: v for k, v in _page_metadata(html, url).items() if v and not meta.get(k)})
     _drop_invisible(soup)
+    _drop_forms(soup)
+    meta["printed_date"] = _printed_date(soup)
+    meta["header_publisher"] = _header_organisation(soup)
     _drop_furniture(soup)
+    _drop_page_navigation(soup)
+    _drop_layout_menus(soup)
     body = soup.body or soup
     container = _content_element(body, _main_text_blocks(html))
     result = _read(container if container is not None else body, meta)
@@ -86,23 +113,33 @@ def _read(root, meta: dict) -> Extracted:
     _walk(root, builder, inline, "paragraph", _Notes.of(root))
     _flush(inline, builder, "paragraph")
     page = builder.page(None)
-    title = meta.get("title") or _without_site_name(meta.get("title_tag"), meta.get("site_name")) or \
-        (page.headings[0][1] if page.headings else None)
-    return Extracted([page], "html", title=title, publisher=meta.get("publisher"), year=_year(meta.get("date")),
-                     published=_iso_date(meta.get("date")), site_name=meta.get("site_name"))
+    tag_title, tag_publisher = _split_title_tag(meta.get("title_tag"), meta.get("site_name"), meta.get("h1"))
+    title = meta.get("title") or tag_title or (page.headings[0][1] if page.headings else None)
+    publisher = meta.get("publisher") or meta.get("header_publisher") or tag_publisher
+    printed = meta.get("printed_date")
+    date = printed[1] if printed else meta.get("date")
+    year = printed[0] if printed else _year(date)
+    return Extracted([page], "html", title=title, publisher=publisher, year=year,
+                     published=_iso_date(date), site_name=meta.get("site_name"))
 
 
 # ---- metadata ---------------------------------------------------------------------------------
 
 def _metadata(soup) -> dict:
-    """What the page's own tags say: the scholarly and Dublin Core tags first."""
+    """What the page's own tags say: the scholarly and Dublin Core tags first; the date a page
+    was last modified before the date it was first published; <meta name="author"> only when
+    it names an organisation."""
+    h1 = soup.find("h1")
     return {
-        "title": _meta(soup, "citation_title", "dc.title", "og:title"),
+        "title": _meta(soup, "citation_title", "dc.title", "dcterms.title", "og:title"),
         "title_tag": _first(soup.title.get_text(" ", strip=True) if soup.title else None),
-        "publisher": _meta(soup, "citation_publisher", "dc.publisher", "publisher", "og:site_name", "author"),
+        "h1": _first(h1.get_text(" ", strip=True) if h1 else None),
+        "publisher": _meta(soup, "citation_publisher", "dc.publisher", "dcterms.publisher", "publisher",
+                           "og:site_name") or organisation_or_none(_meta(soup, "author", "dc.creator")),
         "site_name": _meta(soup, "og:site_name", "application-name"),
-        "date": _meta(soup, "citation_publication_date", "citation_date", "dc.date", "dcterms.issued",
-                      "article:published_time", "date"),
+        "date": _meta(soup, "citation_publication_date", "citation_date", "article:modified_time", "og:updated_time",
+                      "dcterms.modified", "dc.date.modified", "last-modified", "dc.date", "dcterms.date",
+                      "dcterms.issued", "article:published_time", "date"),
     }
 
 
@@ -121,18 +158,71 @@ def _page_metadata(html: str, url: str | None) -> dict:
     return {"site_name": found.sitename, "publisher": found.sitename, "date": found.date}
 
 
-def _without_site_name(title: str | None, site: str | None) -> str | None:
-    """A <title> less the site's name that pages append or prepend ("Guide | Mass.gov")."""
-    if not title or not site:
-        return title
-    for sep in (" | ", " – ", " — ", " - ", " • ", " :: ", ": "):
-        head, found, tail = title.rpartition(sep)
-        if found and tail.strip().casefold() == site.casefold() and head.strip():
-            return head.strip()
-        head, found, tail = title.partition(sep)
-        if found and head.strip().casefold() == site.casefold() and tail.strip():
-            return tail.strip()
-    return title
+TITLE_SEPARATORS = (" | ", " – ", " — ", " - ", " • ", " :: ", ": ")
+
+
+def _split_title_tag(title: str | None, site: str | None, h1: str | None) -> tuple[str | None, str | None]:
+    """(title, publisher) from a <title>: the page's own <h1> when the <title> holds it; the
+    site's name or an organisation's that pages append or prepend ("Guide | Mass.gov",
+    "Guide - Oregon Department of Human Services") taken off, the organisation as publisher."""
+    if not title:
+        return None, None
+    if h1 and len(h1) >= 3 and h1.casefold() in title.casefold():
+        rest = title.casefold().replace(h1.casefold(), "|")
+        name = next((part.strip() for part in re.split(r"\s[|–—\-•:]+\s|\|", title) if part.strip() and
+                     part.strip().casefold() != h1.casefold() and part.strip().casefold() not in h1.casefold()), None)
+        publisher = name if name and looks_like_organisation(name) and rest.strip(" |–—-•:") else None
+        return h1, publisher
+    for sep in TITLE_SEPARATORS:
+        for head, found, tail in (title.rpartition(sep), title.partition(sep)[::-1]):
+            # (the second reading puts the site's name first: "Mass.gov | Guide" -> tail, sep, head)
+            if not found or not head.strip() or not tail.strip():
+                continue
+            name, own = tail.strip(), head.strip()
+            if site and name.casefold() == site.casefold():
+                return own, None
+            if looks_like_organisation(name) and not looks_like_organisation(own):
+                return own, name
+    return title, None
+
+
+PRINTED_DATE = re.compile(
+    r"\b(?:(?:page|content|date|this\s+page\s+was)\s+)?(?:last\s+)?(?:reviewed|updated|modified|revised)"
+    rf"(?:\s+on)?\s*:?\s*(?P<date>{DATE})\b", re.I)
+
+
+def _printed_date(soup) -> tuple[int, str | None] | None:
+    """The latest "Last reviewed / updated / modified: <date>" the page prints, as (year, ISO
+    date when it prints the day). Read from the whole visible page, footer included, before
+    furniture is dropped; a copyright line or a date in running text is not one."""
+    text = " ".join((soup.body or soup).get_text(" ").split())
+    found = [(parsed, has_day(m.group("date"))) for m in PRINTED_DATE.finditer(text)
+             if (parsed := parse_date(m.group("date"))) is not None]
+    if not found:
+        return None
+    latest, day = max(found)
+    return latest.year, latest.isoformat() if day else None
+
+
+HEADER_NAMES = re.compile(r"logo|site-?name|site-?title|agency|brand|site-?header|masthead|siteicon|banner|seal|"
+                          r"header", re.I)
+
+
+def _header_organisation(soup) -> str | None:
+    """The organisation the site's header names (its logo's alt text, the agency name beside
+    it), when it reads as an organisation's name."""
+    body = soup.body or soup
+    candidates = body.find_all(lambda tag: tag.name in ("header",) or str(tag.get("role", "")).lower() == "banner" or
+                               bool(HEADER_NAMES.search(" ".join([str(tag.get("id", "")),
+                                                                 *(tag.get("class") or [])]))), limit=20)
+    for element in candidates:
+        texts = [img.get("alt", "") for img in element.find_all("img")]
+        texts += [t for t in element.stripped_strings][:10]
+        for text in texts:
+            text = " ".join(text.split())
+            if 2 <= len(text.split()) <= 12 and looks_like_organisation(text) and not re.search(r"\d|seal|logo", text, re.I):
+                return text
+    return None
 
 
 def _first(*values: str | None) -> str | None:
@@ -165,6 +255,101 @@ def _drop_invisible(soup) -> None:
         tag.decompose()
     for tag in soup.find_all(_is_hidden):
         tag.decompose()
+
+
+def _drop_forms(soup) -> None:
+    """Forms are furniture (a search box, a sign-up) unless one holds most of the page: ASP.NET
+    WebForms and SharePoint put the whole body inside <form id="aspnetForm">."""
+    body = soup.body or soup
+    total = len(body.get_text(" ").split())
+    for form in body.find_all("form"):
+        if form.decomposed:
+            continue
+        if not total or len(form.get_text(" ").split()) < WRAPPER_FORM_SHARE * total:
+            form.decompose()
+        else:
+            form.unwrap()
+
+
+def _drop_page_navigation(soup) -> None:
+    """Links that move around the page or act on it ("Return to Top", "Print this page"), the
+    separators left between them, and in-page tables of contents."""
+    body = soup.body or soup
+    for link in body.find_all(("a", "button")):
+        if not link.decomposed and _is_navigation_text(link.get_text(" ")):
+            link.decompose()
+    for tag in body.find_all(("p", "div", "span", "li", "td", "strong", "b", "small")):
+        if tag.decomposed or tag.find(("img", "table")) is not None:
+            continue
+        text = tag.get_text(" ").strip()
+        if text and (SEPARATORS_ONLY.fullmatch(text) or _is_navigation_text(text)):
+            tag.decompose()
+    for listing in body.find_all(("ul", "ol")):
+        if listing.decomposed:
+            continue
+        title = listing.find_previous_sibling(True)
+        titled = title is not None and CONTENTS_TITLE.fullmatch(" ".join(title.get_text(" ").split())) is not None
+        if _is_contents_list(listing, 1 if titled else 2):
+            if titled:
+                title.decompose()
+            listing.decompose()
+
+
+def _drop_layout_menus(soup) -> None:
+    """The menu and banner cells of a layout table: cells of three or more links and little
+    else (trafilatura reads a layout table as one table, menu included)."""
+    for table in soup.find_all("table"):
+        if table.decomposed or not _is_layout_table(table):
+            continue
+        for cell in table.find_all(("td", "th")):
+            if cell.decomposed or cell.find_parent("table") is not table:
+                continue
+            words = _word_count(cell)
+            links = cell.find_all("a")
+            linked = sum(_word_count(a) for a in links)
+            if len(links) >= 3 and words and linked >= 0.8 * words:
+                cell.decompose()
+
+
+def _word_count(element) -> int:
+    """Words of an element's text, separators such as "|" not counted."""
+    return sum(1 for word in element.get_text(" ").split() if any(c.isalnum() for c in word))
+
+
+def _is_navigation_text(text: str) -> bool:
+    squeezed = ARROWS.sub(" ", text).strip()
+    return bool(squeezed) and NAVIGATION_TEXT.fullmatch(" ".join(squeezed.split())) is not None
+
+
+def _is_contents_list(listing, at_least: int) -> bool:
+    """A list of `at_least` items or more, each of which is only links to places on the same page."""
+    items = listing.find_all("li", recursive=False)
+    if len(items) < at_least:
+        return False
+    for item in items:
+        links = item.find_all("a")
+        if not links or not all(str(a.get("href", "")).startswith("#") and len(str(a.get("href", ""))) > 1
+                                for a in links):
+            return False
+        linked = "".join("".join(a.get_text().split()) for a in links)
+        if linked != "".join(item.get_text().split()):
+            return False
+    return True
+
+
+def _is_layout_table(table) -> bool:
+    """A table that lays the page out: marked so, or with headings, paragraphs of prose,
+    lists, forms or tables inside its cells."""
+    if str(table.get("role", "")).lower() in LAYOUT_ROLES:
+        return True
+    for cell in table.find_all(("td", "th")):
+        if cell.find_parent("table") is not table:
+            continue
+        if cell.find(("h1", "h2", "h3", "h4", "h5", "h6", "table", "form")) is not None:
+            return True
+        if len(cell.find_all(("p", "ul", "ol", "div"))) >= 2 and len(cell.get_text(" ").split()) >= 60:
+            return True
+    return False
 
 
 def _is_hidden(tag) -> bool:
@@ -377,7 +562,7 @@ def _walk(node, out: PageBuilder, inline: list[str], kind: str, notes: _Notes) -
             out.heading(_text_with_references(child, notes))
         elif name == "pre":
             out.preformatted(child.get_text())
-        elif name == "table":
+        elif name == "table" and not _is_layout_table(child):
             _table(child, out)
         else:
             inner = "item" if name in ITEM_TAGS else kind

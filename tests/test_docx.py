@@ -179,6 +179,72 @@ def test_placeholder_properties_are_not_metadata():
     assert result.title == "Home Visiting Standards" and result.publisher is None and result.year is None
 
 
+def _agency_file(author: str, company: str = "", cover: tuple[str, ...] = (), core_title: str = "",
+                 created: dt.datetime = dt.datetime(2022, 1, 10, 9, 0), footer: str = "", title: str = "") -> bytes:
+    """A file as an agency's staff save it: their own name in the author field."""
+    import docx
+
+    d = docx.Document()
+    if title:
+        d.add_heading(title, 0)  # the Title style
+    for line in cover:
+        d.add_paragraph(line)
+    if cover or title:
+        d.add_page_break()
+    d.add_heading("Consultation Requirements", 1)
+    d.add_paragraph("Consultants visit each classroom weekly. The policy was revised in 2015 after a statewide review.")
+    if footer:
+        d.sections[0].footer.paragraphs[0].text = footer
+    d.core_properties.author = author
+    d.core_properties.last_modified_by = author
+    d.core_properties.title = core_title
+    d.core_properties.created = created
+    if company:
+        set_company(d, company)
+    buffer = io.BytesIO()
+    d.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("author", ["Whitfield,Dana", "Whitfield, Dana", "Dana Whitfield", "dwhitfield"])
+def test_the_author_field_is_never_the_publisher(author):
+    assert extract("a.docx", _agency_file(author)).publisher is None  # nothing else names an agency
+    assert extract("b.docx", _agency_file(author, company="Oregon Health Authority")).publisher == \
+        "Oregon Health Authority"
+    # a person's name or an installation's default in the Company field is no publisher either
+    assert extract("c.docx", _agency_file(author, company="Dana Whitfield")).publisher is None
+    assert extract("d.docx", _agency_file(author, company="Microsoft")).publisher is None
+
+
+def test_the_cover_page_names_the_agency_and_prints_the_year():
+    cover = ("Prepared by: Dana Whitfield, Program Manager", "State of Vermont", "Department for Children and Families",
+             "Revised March 2019")
+    result = extract("policy.docx", _agency_file("Whitfield,Dana", cover=cover, title="Infant Mental Health Policy",
+                                                 core_title="Microsoft Word - IMH_policy_v2.docx"))
+    assert result.publisher == "Department for Children and Families"  # the department before the state
+    assert result.title == "Infant Mental Health Policy"  # the Title style, not the file name in the properties
+    assert result.year == 2019  # printed, not the file's created year (2022) or a year in a sentence (2015)
+    # the Company property, when the file has one, comes before the cover
+    with_company = extract("p.docx", _agency_file("Whitfield,Dana", company="Vermont Agency of Human Services",
+                                                  cover=cover))
+    assert with_company.publisher == "Vermont Agency of Human Services"
+    # a cover line that is only a date; a "State of ..." line when no department is named
+    dated = extract("d.docx", _agency_file("Whitfield,Dana", cover=("State of Vermont", "June 2017")))
+    assert (dated.publisher, dated.year, dated.title) == ("State of Vermont", 2017, "Consultation Requirements")
+
+
+def test_a_labelled_date_in_the_footer_comes_before_the_files_own_date():
+    result = extract("f.docx", _agency_file("Whitfield,Dana", footer="Effective date: October 1, 2020"))
+    assert result.year == 2020
+    assert extract("g.docx", _agency_file("Whitfield,Dana")).year == 2022  # nothing printed: created, as before
+
+
+def test_a_good_core_title_is_kept_and_a_placeholder_is_not():
+    assert extract("a.docx", _agency_file("x", core_title="Home Visiting Standards")).title == "Home Visiting Standards"
+    for placeholder in ("Document1", "Microsoft Word - standards.docx", "hv_standards_FINAL"):
+        assert extract("b.docx", _agency_file("x", core_title=placeholder)).title == "Consultation Requirements"
+
+
 def test_page_numbers_only_with_explicit_page_breaks():
     result = extract("guide.docx", guidebook(page_breaks=True))
     assert [p.number for p in result.pages] == [1, 2] and result.page_count == 2

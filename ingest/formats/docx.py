@@ -7,8 +7,15 @@ them (where each is cited goes to `Page.footnote_refs`, so it is read with that 
 endnotes at the end. Tracked deletions, field codes and the table of contents are left
 out; text boxes are read after the paragraph that anchors them. Pages are numbered only when
 the document marks where its pages break (hard page breaks, or the breaks Word records when
-it saves); otherwise it is one flowing page with no number. The core properties (title,
-author or company, created date) are fallbacks for the metadata.
+it saves); otherwise it is one flowing page with no number.
+
+Metadata is what the document prints before what its properties say: the title from the
+Title style (the core title when that is empty or a file name such as "Microsoft Word -
+x.docx", then the first heading); the publisher from the Company property, else the agency the
+cover page names ("Department of ...", "Office of ...", "State of ..."), never the author field,
+which holds a person ("Smith,Jane") unless it names an organisation; the year from a date the
+cover, headers or footers print ("Revised March 2019", "Effective date: ...", a date line under
+the title) before the file's own created date.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from datetime import datetime, timezone
 from kb.errors import ExtractionError
 from kb.text import collapse
 
+from ..metadata import DATE, DATE_ONLY, PLACEHOLDER_NAMES, looks_like_organisation, parse_date
 from ..types import Extracted, Page
 from .base import Format
 from .blocks import PageBuilder, reference
@@ -34,9 +42,19 @@ MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.doc
 HEADING_STYLE = re.compile(r"^(?:heading\s*([1-9])|title)$", re.I)
 LIST_STYLE = re.compile(r"^list(?:\s+(?:paragraph|bullet|number|continue))?(?:\s*\d)?$", re.I)
 TOC_STYLE = re.compile(r"^(?:toc\s*(?:heading|\d)|table of figures)$", re.I)
-# Names a template or an unnamed installation puts in the author field: nobody's name.
-PLACEHOLDER_AUTHORS = {"python-docx", "microsoft office user", "windows user", "user", "admin", "administrator",
-                       "author", "owner", "unknown", "office"}
+# A core title that is a file name or Word's default, not the document's title.
+PLACEHOLDER_TITLE = re.compile(r"(?:microsoft\s+word\s*-.*|document\s*\d*|untitled.*|title|doc\d*|\S+\.(?:docx?|dotx?|pdf|rtf)"
+                               r"|\S*_\S*)", re.I)
+# A line of the cover page naming an agency, and the label some put before it.
+AGENCY_LINE = re.compile(r"\b(?:department|agency|office|division|bureau|administration|authority|commission|council|"
+                         r"board|cabinet|ministry|(?:state|commonwealth)\s+of)\b", re.I)
+AGENCY_LABEL = re.compile(r"^\s*(?:prepared|issued|published|produced|released)\s+by\s*:?\s*(?:the\s+)?", re.I)
+PERSON_LINE = re.compile(r"^\s*(?:to|from|cc|attn|attention|re|subject)\s*:|\b(?:director|manager|coordinator|"
+                         r"specialist|commissioner|secretary|phd|lcsw|m\.?d\.?)\b", re.I)
+# Where a document prints the date it took effect or was last revised.
+LABELLED_DATE = re.compile(r"\b(?:last\s+)?(?:revised|revision|effective(?:\s+date)?|updated|issued|published|approved|"
+                           rf"adopted|dated?|reviewed)\b(?:\s+(?:on|in))?\s*:?\s*(?P<date>{DATE})", re.I)
+COVER_PARAGRAPHS = 25  # how far into the body the cover page and its date lines are looked for
 PYTHON_DOCX_TEMPLATE_CREATED = datetime(2013, 12, 23, 23, 15, tzinfo=timezone.utc)
 # Subtrees whose text is not the document's text as read: deleted or moved-away runs, field
 # instructions, ruby guide text, and the fallback copy of a drawing.
@@ -58,12 +76,18 @@ def extract_docx(data: bytes) -> Extracted:
         raise ExtractionError(f"corrupt or unreadable Word document ({type(exc).__name__})") from None
     except Exception as exc:  # noqa: BLE001 - python-docx and lxml raise many types on damaged parts
         raise ExtractionError(f"corrupt or unreadable Word document ({type(exc).__name__}: {str(exc)[:100]})") from None
-    reader = _Reader(_Styles(document), _notes(document, RELS_FOOTNOTES), _notes(document, RELS_ENDNOTES))
+    styles = _Styles(document)
+    reader = _Reader(styles, _notes(document, RELS_FOOTNOTES), _notes(document, RELS_ENDNOTES))
     reader.body(document.element.body)
     pages = reader.finish()
-    title, publisher, year = _core_properties(document, data)
+    core_title, author, created_year = _core_properties(document)
+    cover = _cover(document, styles)
     first_heading = next((h for p in pages for _, h in p.headings), None)
-    return Extracted(pages, "docx", title=title or first_heading, publisher=publisher, year=year,
+    title = cover.title or (core_title if core_title and not PLACEHOLDER_TITLE.fullmatch(core_title) else None) \
+        or first_heading or core_title
+    publisher = _company(data) or cover.agency or (author if looks_like_organisation(author) else None)
+    year = _printed_year(document, cover) or created_year
+    return Extracted(pages, "docx", title=title, publisher=publisher, year=year,
                      page_count=len(pages) if pages[0].number is not None else None)
 
 
@@ -371,25 +395,112 @@ def _roman(n: int) -> str:
 
 # ---- metadata ---------------------------------------------------------------------------------
 
-def _core_properties(document, data: bytes) -> tuple[str | None, str | None, int | None]:
-    """(title, publisher, year) from the document properties: the company (an organisation)
-    before the author, placeholder authors and the python-docx template's date ignored."""
+def _core_properties(document) -> tuple[str | None, str, int | None]:
+    """(title, author, year created) from the core properties; placeholder authors and the
+    python-docx template's date ignored."""
     try:
         props = document.core_properties
         title = collapse(props.title or "") or None
         author = collapse(props.author or "")
         created = props.created
     except Exception:  # noqa: BLE001 - damaged properties are only missing metadata
-        return None, None, None
-    if author.lower() in PLACEHOLDER_AUTHORS:
+        return None, "", None
+    if author.lower() in PLACEHOLDER_NAMES:
         author = ""
-    publisher = _company(data) or author or None
     year = None
     if created is not None:
         stamp = created if created.tzinfo else created.replace(tzinfo=timezone.utc)
         if stamp != PYTHON_DOCX_TEMPLATE_CREATED and 1900 < created.year <= datetime.now().year + 1:
             year = created.year
-    return title, publisher, year
+    return title, author, year
+
+
+@dataclass
+class _Cover:
+    """What the first paragraphs print: the Title-style title, the agency, date lines."""
+
+    title: str | None = None
+    agency: str | None = None
+    lines: list[str] = field(default_factory=list)  # the cover's paragraphs, as text
+
+
+def _cover(document, styles: _Styles) -> _Cover:
+    """The cover page: the body's paragraphs up to the first heading after the title (or
+    COVER_PARAGRAPHS of them); the agency is the first line naming a department, office,
+    agency... (a "State of ..." line only when no such line is there)."""
+    cover = _Cover()
+    states = []
+    for element in document.element.body.iterchildren(w("p"), w("tbl")):
+        if len(cover.lines) >= COVER_PARAGRAPHS:
+            break
+        if element.tag == w("tbl"):
+            continue
+        tokens: list = []
+        _runs(element, tokens, [])
+        text = _text(tokens)
+        if not text:
+            continue
+        role = styles.role(element)
+        if role.heading and _is_title_style(element, styles) and cover.title is None:
+            cover.title = text
+            continue
+        if role.heading:
+            break
+        cover.lines.append(text)
+        line = AGENCY_LABEL.sub("", text).strip(" .,:;")
+        if len(line.split()) > 14 or PERSON_LINE.search(text) or not AGENCY_LINE.search(line) \
+                or not looks_like_organisation(line) or line.endswith((".", ";")) or not line[:1].isupper():
+            continue
+        if re.match(r"(?:state|commonwealth)\s+of\b", line, re.I):
+            states.append(line)
+        elif cover.agency is None:
+            cover.agency = line
+    cover.agency = cover.agency or (states[0] if states else None)
+    return cover
+
+
+def _is_title_style(paragraph, styles: _Styles) -> bool:
+    ppr = paragraph.find(w("pPr"))
+    style = ppr.find(w("pStyle")) if ppr is not None else None
+    style_id = style.get(w("val")) if style is not None else None
+    seen = set()
+    while style_id and style_id not in seen and style_id in styles.by_id:
+        seen.add(style_id)
+        el = styles.by_id[style_id]
+        name_el = el.find(w("name"))
+        if (name_el.get(w("val")) if name_el is not None else style_id).lower() == "title":
+            return True
+        based = el.find(w("basedOn"))
+        style_id = based.get(w("val")) if based is not None else None
+    return False
+
+
+def _printed_year(document, cover: _Cover) -> int | None:
+    """The year of the latest date the cover, the headers or the footers print with a label
+    ("Revised March 2019", "Effective date: 10/1/2020", "DATE: April 3, 2023"), else of a
+    cover line that is only a date ("June 2017", "2016")."""
+    labelled = []
+    for text in cover.lines + _header_footer_lines(document):
+        labelled += [parsed for m in LABELLED_DATE.finditer(text) if (parsed := parse_date(m.group("date")))]
+    if labelled:
+        return max(labelled).year
+    for text in cover.lines:
+        if DATE_ONLY.fullmatch(text) and (parsed := parse_date(text)) is not None:
+            return parsed.year
+    return None
+
+
+def _header_footer_lines(document) -> list[str]:
+    lines = []
+    try:
+        for section in document.sections:
+            for part in (section.header, section.footer, section.first_page_header, section.first_page_footer):
+                if part.is_linked_to_previous and part is not section.header and part is not section.footer:
+                    continue
+                lines += [collapse(p.text) for p in part.paragraphs if p.text.strip()]
+    except Exception:  # noqa: BLE001 - damaged headers are only missing metadata
+        return lines
+    return lines
 
 
 def _company(data: bytes) -> str | None:
@@ -408,8 +519,19 @@ def _company(data: bytes) -> str | None:
         return None
     for el in root:
         if el.tag.endswith("}Company"):
-            return collapse(el.text or "") or None
+            company = collapse(el.text or "")
+            if company.casefold() in PLACEHOLDER_NAMES or _is_person(company):
+                return None
+            return company or None
     return None
+
+
+def _is_person(name: str) -> bool:
+    """A name written as a person's ("Smith, Jane", "Jane Smith", "jsmith"), not an organisation's."""
+    if looks_like_organisation(name):
+        return False
+    return bool(re.fullmatch(r"[A-Z][\w'\-]+,\s*[A-Z][\w'\-]+(?:\s+[A-Z]\.?)?|[A-Z][a-z'\-]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z'\-]+"
+                             r"|[a-z]+\d*", name))
 
 
 def accepts(data: bytes) -> bool:

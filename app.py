@@ -409,7 +409,8 @@ def result_card(hit: Hit, rank: int, answer: Answer, searcher: Searcher, style: 
     with st.container(border=True):
         if not answer.answered:
             st.caption("Closest passage — not an answer")
-        st.markdown(sup.card_html(hit, rank), unsafe_allow_html=True)
+        best = answer.best is not None and answer.answered and answer.best.hit.passage.id == pid
+        st.markdown(sup.card_html(hit, rank, best=best), unsafe_allow_html=True)
         formatted = cite.format_citation(hit, style)
         st.markdown(f'<div class="kb-cite">{sup.citation_html(formatted.html)}</div>', unsafe_allow_html=True)
         collection = st.session_state.setdefault("_collection", {})

@@ -248,6 +248,10 @@ def _print_answer(answer: Answer, color: bool) -> None:
         click.secho(printable(f"Not answered: {answer.reason}"), fg="yellow" if color else None)
         if answer.hits:
             echo("Closest passages, for reference:")
+    elif answer.best is not None:
+        click.secho("Best answer" + ("" if answer.best.rank == 1 else f" (from passage {answer.best.rank})") + ":",
+                    bold=color)
+        echo(printable(answer.best.to_dict()["quote_citation"]))
     for i, hit in enumerate(answer.hits, 1):
         text = hit.passage.text
         shown, pos = [], 0

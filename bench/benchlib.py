@@ -275,12 +275,18 @@ class QuestionSet:
     questions: list[dict]
     docs: list[Path]
     aliases: dict[str, str]
+    corpus: str = ""  # sets over the same documents share one knowledge base, built under this name
+
+    def __post_init__(self):
+        self.corpus = self.corpus or self.name
 
     def gold_documents(self, question: dict) -> set[str]:
         return {self.aliases.get(d, d) for d in question.get("documents") or []}
 
 
-SET_NAMES = ("dev", "gov", "own", "answerable", "unanswerable")
+SET_NAMES = ("dev", "gov", "own", "tables", "answerable", "unanswerable", "answers-gov", "answers-corpus")
+# Written for the best answer and never read while tuning it: measured only (questions/holdout/README.md).
+HOLDOUT_SETS = ("answers-gov-holdout", "answers-corpus-holdout")
 
 
 def question_set(name: str) -> QuestionSet:
@@ -290,14 +296,21 @@ def question_set(name: str) -> QuestionSet:
     if name == "dev":
         questions = [{**q, "answerable": True} for q in read_jsonl(QUESTIONS)]
         return QuestionSet(name, questions, [CORPUS], source_aliases(CORPUS))
-    if name == "gov":
-        return QuestionSet(name, read_jsonl(QUESTION_SETS / "gov.jsonl"), sorted(GOV_PDFS.glob("*.pdf")), {})
+    if name in ("gov", "tables"):  # tables: questions answered by one table cell, over the same PDFs
+        return QuestionSet(name, read_jsonl(QUESTION_SETS / f"{name}.jsonl"), sorted(GOV_PDFS.glob("*.pdf")), {},
+                           corpus="gov")
+    if name in ("answers-gov", "answers-gov-holdout"):
+        path = QUESTION_SETS / ("holdout/answers-gov.jsonl" if name.endswith("holdout") else "answers-gov.jsonl")
+        return QuestionSet(name, read_jsonl(path), sorted(GOV_PDFS.glob("*.pdf")), {}, corpus="gov")
+    if name in ("answers-corpus", "answers-corpus-holdout"):
+        path = QUESTION_SETS / ("holdout/answers-corpus.jsonl" if name.endswith("holdout") else "answers-corpus.jsonl")
+        return QuestionSet(name, read_jsonl(path), [CORPUS], source_aliases(CORPUS), corpus="dev")
     if name == "own":
         names = json.loads((OWN_DOCS / "metadata.json").read_text(encoding="utf-8"))
         return QuestionSet(name, read_jsonl(QUESTION_SETS / "own.jsonl"), [OWN_DOCS / n for n in sorted(names)], {})
     if name in ("answerable", "unanswerable"):
         questions = [{**q, "answerable": name == "answerable"} for q in read_jsonl(ROOT / "bench" / f"{name}.jsonl")]
-        return QuestionSet(name, questions, [CORPUS], source_aliases(CORPUS))
+        return QuestionSet(name, questions, [CORPUS], source_aliases(CORPUS), corpus="dev")
     raise ValueError(f"unknown question set {name!r}; choose from {', '.join(SET_NAMES)}")
 
 

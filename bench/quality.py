@@ -30,10 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import (OUT, ROOT, SCIFACT, SET_NAMES, load_note, p50_p95_ms,  # noqa: E402  (puts ROOT on sys.path)
+from benchlib import (HOLDOUT_SETS, OUT, ROOT, SCIFACT, SET_NAMES, load_note, p50_p95_ms,  # noqa: E402  (puts ROOT on sys.path)
                       question_set, scifact_docs)
 from eval_dev import DEFAULT_QUESTIONS, first_hit, metrics  # noqa: E402
-from set_quality import print_failures, set_row, set_table_header  # noqa: E402
+from set_quality import cell_table, print_failures, set_row, set_table_header  # noqa: E402
 
 from kb.config import load_settings  # noqa: E402
 from kb.focus import WEIGHT as FOCUS_WEIGHT, SentenceFocus  # noqa: E402
@@ -248,6 +248,11 @@ def sets_table(embedder: Embedder, reranker: Reranker | None, names: list[str], 
         row, outcomes = set_row(question_set(name), embedder, reranker, method, focus)
         print(row, flush=True)
         rows.append((name, outcomes))
+    for name, outcomes in rows:
+        cells = cell_table(name, outcomes)
+        if cells:
+            print(f"\n#### {name}: table cells (row: the top passage holds the asked row; cell: its highlight holds the cell)\n")
+            print(cells)
     if show_failures:
         for name, outcomes in rows:
             print_failures(name, outcomes)
@@ -255,7 +260,7 @@ def sets_table(embedder: Embedder, reranker: Reranker | None, names: list[str], 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--set", dest="sets", action="append", choices=[*SET_NAMES, "scifact"],
+    ap.add_argument("--set", dest="sets", action="append", choices=[*SET_NAMES, *HOLDOUT_SETS, "scifact"],
                     help="a question set to measure (repeatable); scifact prints the SciFact method table")
     ap.add_argument("--show-failures", action="store_true", help="list each set's misses, classified")
     ap.add_argument("--method", default="fused", choices=["fused", "dense", "keyword"], help="for --set rows")

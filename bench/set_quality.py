@@ -45,7 +45,7 @@ SETS_OUT = OUT / "sets"
 K = 10
 # Modules that only answer questions: editing them does not change a built knowledge base,
 # so they are left out of the cache key. Anything else under ingest/ and kb/ is in it.
-QUERY_TIME_MODULES = {"search.py", "abstain.py", "highlight.py", "rerank.py", "focus.py", "cite.py", "app_support.py", "cli.py"}
+QUERY_TIME_MODULES = {"search.py", "answer.py", "abstain.py", "highlight.py", "rerank.py", "focus.py", "cite.py", "app_support.py", "cli.py"}
 SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*$""")
 # a list item's marker: a bullet (the DMCA summary prints "!"), 1. 2) (3), a. b) (c), ii. (iv)
 _ITEM = r"(?:[-*•▪◦!–—]|\(?[0-9]{1,2}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])"
@@ -68,11 +68,15 @@ class Outcome:
     page_ok: bool | None  # the cited page is a gold page; None: the gold evidence is not in a PDF
     pdf_page_ok: bool | None  # the PDF page (not the printed label) is a gold PDF page
     highlight_at_start: bool | None  # None: the top passage has no highlight
+    best_ok: bool | None = None  # the best answer holds gold evidence from a gold document (answerable only)
+    best_text: str | None = None
     failure: str | None = None  # for answerable questions without a hit at rank 1
     detail: str | None = None
     seconds: float = 0.0
     gold_documents: list[str] = field(default_factory=list)
     why: str | None = None  # what makes an unanswerable question unanswerable
+    cell_ok: bool | None = None  # table questions: the top passage holds the row and its highlight the asked cell
+    held_out: bool = False  # kept aside while tuning
 
 
 # ---- the knowledge base of a set ------------------------------------------------------------
@@ -87,7 +91,7 @@ def set_store(qset: QuestionSet, embedder: Embedder) -> Store:
     the documents, their sidecars, the model or the index-building code changed."""
     sidecars = {(p if p.is_dir() else p.parent) / "metadata.json" for p in qset.docs}
     key = content_hash(qset.docs + sorted(s for s in sidecars if s.is_file()) + index_code(), embedder.identity)
-    folder = SETS_OUT / f"{qset.name}-{key[:16]}"
+    folder = SETS_OUT / f"{qset.corpus}-{key[:16]}"
     store = Store(folder)
     if store.exists() and store.current_generation() > 0:
         return store
@@ -97,12 +101,12 @@ def set_store(qset: QuestionSet, embedder: Embedder) -> Store:
     shutil.rmtree(building, ignore_errors=True)
     t = time.perf_counter()
     report = ingest(qset.docs, load_settings(kb_dir=building), embedder=embedder)
-    print(f"(ingested {qset.name}: {report.documents} documents, {report.passages} passages, "
+    print(f"(ingested {qset.corpus}: {report.documents} documents, {report.passages} passages, "
           f"{len(report.failed)} failed, in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
     if not report.documents:  # kept, it would be reused as the set's knowledge base until the code changes
         shutil.rmtree(building, ignore_errors=True)
-        raise SystemExit(f"{qset.name}: no document could be ingested: {report.failed}")
-    for old in SETS_OUT.glob(f"{qset.name}-*"):
+        raise SystemExit(f"{qset.corpus}: no document could be ingested: {report.failed}")
+    for old in SETS_OUT.glob(f"{qset.corpus}-*"):
         if old.is_dir() and old.name != building.name:
             shutil.rmtree(old)
     os.replace(building, folder)
@@ -176,6 +180,14 @@ def closest_text(passages: list[Passage], evidence: str) -> str:
     return best
 
 
+def holds_cell(hit: Hit, cell: str) -> bool:
+    """Whether the highlighted text of a passage holds the cell as a whole value: "121" is not
+    in "1,121" or "121.5"."""
+    lit = " ".join(hit.passage.text[s:e] for s, e in hit.highlights)
+    value = re.escape(normalise(cell))
+    return re.search(rf"(?<![\w.,]){value}(?![\w]|[.,]\d)", normalise(lit)) is not None
+
+
 def judge(qset: QuestionSet, question: dict, answer, store: Store, seconds: float) -> Outcome:
     gold_docs = qset.gold_documents(question)
     hits = answer.hits
@@ -193,6 +205,14 @@ def judge(qset: QuestionSet, question: dict, answer, store: Store, seconds: floa
                       page_ok, pdf_page_ok, highlight_at_start(top) if top else None, seconds=round(seconds, 4),
                       gold_documents=sorted(gold_docs),
                       why=None if question["answerable"] else question.get("why") or question.get("kind") or "?")
+    if question["answerable"]:
+        best = answer.best
+        outcome.best_text = best.text if best else None
+        outcome.best_ok = bool(best) and (not gold_docs or best.hit.document.name in gold_docs) and \
+            holds(best.text, question["evidence"])
+    if question.get("cell") is not None:
+        outcome.held_out = bool(question.get("held_out"))
+        outcome.cell_ok = rank == 1 and holds_cell(top, question["cell"])
     if question["answerable"] and rank != 1:
         outcome.failure, outcome.detail = classify_miss(question, hits, gold_docs, store)
     return outcome
@@ -202,7 +222,7 @@ def judge(qset: QuestionSet, question: dict, answer, store: Store, seconds: floa
 
 COLUMNS = ["set", "documents (failed)", "answerable / unanswerable", "hit@1", "hit@5", "MRR@10",
            "hit@1 of answered", "page@1 (printed)", "PDF page@1", "answered (all)", "abstention precision / recall",
-           "answerable abstained", "highlight at sentence start", "ask ms p50"]
+           "answerable abstained", "highlight at sentence start", "best@1", "best@1 of hit@3", "ask ms p50"]
 
 
 def set_table_header() -> str:
@@ -251,9 +271,25 @@ def format_row(name: str, store: Store, outcomes: list[Outcome]) -> str:
         f"{ratio(sum(not o.answered for o in unans), len(unans))}",
         ratio(sum(not o.answered for o in ans), n),
         ratio(sum(o.highlight_at_start for o in lit), len(lit)),
+        ratio(sum(bool(o.best_ok) for o in ans), n),
+        ratio(sum(bool(o.best_ok) for o in ans if o.rank and o.rank <= 3), sum(bool(o.rank) and o.rank <= 3 for o in ans)),
         f"{statistics.median(o.seconds for o in outcomes) * 1000:.0f}",
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def cell_table(name: str, outcomes: list[Outcome]) -> str | None:
+    """row@1, row@5 and cell@1 over a set's table questions, tuning and held-out parts apart."""
+    asked = [o for o in outcomes if o.cell_ok is not None]
+    if not asked:
+        return None
+    lines = ["| set | part | questions | row@1 | row@5 | cell@1 |", "|---|---|---|---|---|---|"]
+    for part, group in (("tuning", [o for o in asked if not o.held_out]), ("held out", [o for o in asked if o.held_out]),
+                        ("all", asked)):
+        n = len(group)
+        lines.append(f"| {name} | {part} | {n} | {ratio(sum(o.rank == 1 for o in group), n)} | "
+                     f"{ratio(sum(bool(o.rank) and o.rank <= 5 for o in group), n)} | {ratio(sum(o.cell_ok for o in group), n)} |")
+    return "\n".join(lines)
 
 
 def print_failures(name: str, outcomes: list[Outcome]) -> None:
@@ -278,6 +314,11 @@ def print_failures(name: str, outcomes: list[Outcome]) -> None:
     if missed:
         print(f"\n{name}: unanswerable but answered ({len(missed)}): " + "; ".join(
             f"{o.id} ({o.why}) “{o.question}” → {o.top_document} p.{o.top_cited_page}" for o in missed))
+    wrong_best = [o for o in outcomes if o.answerable and o.rank and o.rank <= 3 and not o.best_ok]
+    if wrong_best:
+        print(f"\n{name}: evidence in the top 3 but not in the best answer ({len(wrong_best)}):")
+        for o in wrong_best:
+            print(f"  - {o.id} (rank {o.rank}): {o.question} → “{(o.best_text or '(none)')[:160]}”")
     bad_start = [o for o in outcomes if o.answered and o.highlight_at_start is False]
     if bad_start:
         print(f"\n{name}: top highlight not at a sentence start: {', '.join(o.id for o in bad_start)}")

@@ -23,6 +23,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from typing import Callable
+
+from . import states as us_states
 from .models import Document, Passage
 from .tokens import normalise, stopwords, tokenize
 
@@ -75,8 +78,12 @@ def distinctive_terms(question: str) -> list[str]:
 
 
 def judge(question: str, best_cosine: float, passages: list[Passage], documents: dict[int, Document],
-          idf: dict[str, float] | None = None, absent: list[str] = ()) -> Verdict:
-    """`idf` weighs the question's tokens; `absent` lists those the corpus never uses."""
+          idf: dict[str, float] | None = None, absent: list[str] = (), shown: list[Passage] = (),
+          nearby: Callable[[Passage], str] | None = None) -> Verdict:
+    """`idf` weighs the question's tokens; `absent` lists those the corpus never uses.
+    `passages` are the ones read for the answer, `shown` all those the reader will see (so a
+    reason never calls a term missing that a shown passage holds); `nearby(p)` is the text
+    around a passage in its document, read only when a named term is not in the passage."""
     if not passages:
         return Verdict(False, "The knowledge base has no passage to offer for this question.", [])
     terms = distinctive_terms(question)
@@ -93,27 +100,95 @@ def judge(question: str, best_cosine: float, passages: list[Passage], documents:
         return Verdict(False, "No passage is about this question; the closest ones are shown for reference.", [])
     words = set(tokenize(question))
     weights = {t: (idf or {}).get(t, 1.0) for t in words}
-    best_missing: list[str] | None = None
     best_coverage = 0.0
+    complete = False  # some passage names every term
+    found_anywhere: set[str] = set()
     for p in passages:
-        doc = documents.get(p.document_id)
-        meta = " ".join(str(x) for x in (doc.title, doc.publisher, doc.year) if x) if doc else ""
-        seen = set(tokenize(p.text)) | set(tokenize(p.section or "")) | set(tokenize(p.context or "")) | \
-            set(tokenize(meta))
+        seen = _passage_tokens(p) | document_tokens(documents.get(p.document_id))
         missing = [t for t in terms if not _found(t, seen)]
-        if best_missing is None or len(missing) < len(best_missing):
-            best_missing = missing
+        if missing and nearby is not None:  # the document may name it just before or after
+            seen |= set(tokenize(nearby(p)))
+            missing = [t for t in terms if not _found(t, seen)]
+        found_anywhere |= {t for t in terms if t not in missing}
         if not missing:
+            complete = True
             coverage = sum(w for t, w in weights.items() if t in seen) / (sum(weights.values()) or 1.0)
             best_coverage = max(best_coverage, coverage)
-    if best_missing:
-        listed = ", ".join(f"“{t}”" for t in best_missing)
-        return Verdict(False, f"No matching passage mentions {listed}; the closest passages are shown, "
-                              "but they may not answer this question.", best_missing)
+    if terms and not complete:
+        for p in shown:  # a term a shown passage holds is not "mentioned by no passage"
+            seen = _passage_tokens(p) | document_tokens(documents.get(p.document_id))
+            found_anywhere |= {t for t in terms if _found(t, seen)}
+        absent_terms = [t for t in terms if t not in found_anywhere]
+        if absent_terms:
+            listed = " or ".join(f"“{t}”" for t in phrases(question, absent_terms))
+            return Verdict(False, f"No matching passage mentions {listed}; the closest passages are shown, "
+                                  "but they may not answer this question.", absent_terms)
+        together = " together with ".join(f"“{t}”" for t in phrases(question, terms))
+        return Verdict(False, f"No passage names {together}; the closest passages are shown, "
+                              "but they may not answer this question.", list(terms))
     if words and best_coverage < MIN_COVERAGE and best_cosine < STRONG_COSINE:
         return Verdict(False, "The closest passages share little with this question; they are shown for "
                               "reference but probably do not answer it.", [])
     return Verdict(True, None, [])
+
+
+def phrases(question: str, terms: list[str]) -> list[str]:
+    """The terms as the question writes them, neighbours joined: "Rhode", "Island" -> "Rhode Island"."""
+    wanted, out, run, last_end = set(terms), [], [], None
+    text = normalise(question)
+    for m in TOKEN.finditer(text):
+        word = re.sub(r"['’]s$", "", m.group().strip(".'’-–:"))
+        if word not in wanted:
+            continue
+        joined = run and last_end is not None and not text[last_end:m.start()].strip() and \
+            not re.search(r"['’]s$", text[:last_end])
+        if run and not joined:
+            out.append(" ".join(run))
+            run = []
+        run.append(word)
+        last_end = m.end()
+    if run:
+        out.append(" ".join(run))
+    return list(dict.fromkeys(out)) or list(terms)
+
+
+def _passage_tokens(p: Passage) -> set[str]:
+    return set(tokenize(p.text)) | set(tokenize(p.section or "")) | set(tokenize(p.context or ""))
+
+
+CAPITALISED_RUN = re.compile(r"(?:[A-Z][\w'’&-]*(?:\s+(?:of|for|and|on|the|&)\s+|\s+)?)+")
+
+
+def document_tokens(doc: Document | None) -> set[str]:
+    """What a document names about itself: its title, publisher, year, the states it is about,
+    its address's host, its file name ("epa_mercury_ecorisk.pdf": files are named for what they
+    are), and the acronyms of the names in its title and publisher ("EPA" for the
+    Environmental Protection Agency's report), so a question naming them finds its passages."""
+    if doc is None:
+        return set()
+    names = [x for x in (doc.title, doc.publisher) if x]
+    parts = names + [str(doc.year or ""), " ".join(us_states.name_of(c) for c in doc.states),
+                     re.sub(r"[_.\-]+", " ", doc.name.rsplit(".", 1)[0])]
+    if doc.url:
+        parts.append(re.sub(r"^\w+://(www\.)?|/.*$", "", doc.url).replace(".", " "))
+    out = set(tokenize(" ".join(parts)))
+    for name in names:
+        out |= {a.lower() for a in acronyms(normalise(name))}
+    return out
+
+
+def acronyms(name: str) -> set[str]:
+    """Initials of each run of capitalised words (function words skipped): the whole run when
+    it has two or more words, and each stretch of three or more inside it."""
+    out = set()
+    for m in CAPITALISED_RUN.finditer(name):
+        words = [w for w in re.split(r"\s+", m.group()) if w[:1].isupper()]
+        initials = "".join(w[0] for w in words)
+        if len(words) >= 2:
+            out.add(initials)
+        for size in range(3, len(words)):
+            out |= {initials[i:i + size] for i in range(len(words) - size + 1)}
+    return out
 
 
 def _found(term: str, seen: set[str]) -> bool:

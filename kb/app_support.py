@@ -165,14 +165,16 @@ def meta_parts(document: Document, passage: Passage | None = None) -> list[str]:
     return parts
 
 
-def card_html(hit: Hit, rank: int) -> str:
-    """Title, metadata line and highlighted passage of one result, all document text escaped."""
+def card_html(hit: Hit, rank: int, best: bool = False) -> str:
+    """Title, metadata line and highlighted passage of one result, all document text escaped;
+    `best`: the best answer was taken from this passage, and the card says so."""
     doc, passage = hit.document, hit.passage
     meta = " · ".join(escape_html(p) for p in meta_parts(doc, passage))
     above = passage.context_label
+    badge = '<span class="kb-best-badge">Best answer from this passage</span>' if best else ""
     return (
-        f'<div class="kb-card">'
-        f'<div class="kb-title"><span class="kb-rank">{rank}.</span> <strong>{escape_html(doc.title)}</strong></div>'
+        f'<div class="kb-card{" kb-card-best" if best else ""}">'
+        f'<div class="kb-title"><span class="kb-rank">{rank}.</span> <strong>{escape_html(doc.title)}</strong>{badge}</div>'
         f'<div class="kb-meta">{meta}</div>'
         + (f'<div class="kb-above">{escape_html(above)}</div>' if above else "")
         + f'<div class="kb-passage">{highlighted_html(passage.text, hit.highlights)}</div>'
@@ -183,7 +185,8 @@ def card_html(hit: Hit, rank: int) -> str:
 def best_answer_html(best: BestAnswer, cited: str) -> str:
     """The best sentence, quoted and marked as extracted, with its citation (already HTML from
     kb.citations: escaped text plus the style's italics)."""
-    return (f'<div class="kb-best"><div class="kb-best-label">Best answer · extracted verbatim from the top passage, '
+    source = "the top passage" if best.rank == 1 else f"passage {best.rank}"
+    return (f'<div class="kb-best"><div class="kb-best-label">Best answer · extracted verbatim from {source}, '
             f'not generated</div><div class="kb-best-text">“{escape_html(best.sentence)}”</div>'
             f'<div class="kb-best-cite">— {cited}</div></div>')
 
@@ -220,6 +223,8 @@ CARD_CSS = """
 .kb-best-label {font-size: .75rem; text-transform: uppercase; letter-spacing: .05em; color: #8a6d00;}
 .kb-best-text {font-size: 1.1rem; line-height: 1.5; margin: .2rem 0;}
 .kb-best-cite {color: #555; font-size: .9rem;}
+.kb-best-badge {margin-left: .5rem; font-size: .75rem; padding: .05rem .4rem; border-radius: .6rem; background: #fff3b0; color: #5c4a00; white-space: nowrap;}
+.kb-card-best {border-left: 4px solid #f0c400; padding-left: .5rem;}
 /* full titles in the filter chips, wrapped instead of cut */
 [data-baseweb="tag"] {max-width: none !important; height: auto !important;}
 [data-baseweb="tag"] span {max-width: none !important; white-space: normal !important; overflow: visible !important;
@@ -290,21 +295,17 @@ def document_titles(documents: list[Document]) -> dict[str, list[str]]:
 
 @dataclass
 class BestAnswer:
-    sentence: str  # verbatim from the top passage
+    sentence: str  # verbatim from the passage ranked `rank`
     hit: Hit
+    rank: int = 1
 
 
 def best_answer(answer: Answer) -> BestAnswer | None:
-    """The top passage's first highlighted sentence (extractive: words from the source, never
-    generated); None when the question is not answered or nothing is highlighted."""
-    if not answer.answered or not answer.hits:
+    """The search's best answer (kb/answer.py: extractive, words from the source, never
+    generated); None when the question is not answered or no sentence answers."""
+    if not answer.answered or answer.best is None or not answer.best.text:
         return None
-    top = answer.hits[0]
-    for start, end in top.highlights:
-        sentence = " ".join(top.passage.text[start:end].split())
-        if sentence:
-            return BestAnswer(sentence, top)
-    return None
+    return BestAnswer(answer.best.text, answer.best.hit, answer.best.rank)
 
 
 NO_STATE = "No state named"

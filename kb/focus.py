@@ -30,15 +30,19 @@ WEIGHT = 0.5  # times the best window's cosine, added to the fused score (a 0..1
 CACHE_PASSAGES = 4096  # window vectors kept, per searcher
 
 
-def windows(passage: Passage) -> list[str]:
+def window_spans(passage: Passage) -> list[tuple[tuple[int, int], ...]]:
     """The passage's sentences and each pair of adjacent sentences (a claim and its figures
-    often take two); the whole text when it has no sentence breaks."""
-    spans = sentence_spans(passage.text, passage.section)
-    sentences = [passage.text[s:e].strip() for s, e in spans]
-    sentences = [s for s in sentences if s]
-    if len(sentences) <= 1:
-        return [passage.text]
-    return sentences + [f"{a} {b}" for a, b in zip(sentences, sentences[1:])]
+    often take two), as spans into its text; the whole text when it has no sentence breaks."""
+    spans = [(s, e) for s, e in sentence_spans(passage.text, passage.section, passage.footnote) if passage.text[s:e].strip()]
+    if len(spans) <= 1:
+        return [((0, len(passage.text)),)]
+    return [(span,) for span in spans] + list(zip(spans, spans[1:]))
+
+
+def windows(passage: Passage) -> list[str]:
+    """The texts of `window_spans`, as the bi-encoder reads them."""
+    text = passage.text
+    return [" ".join(text[s:e].strip() for s, e in group) for group in window_spans(passage)]
 
 
 class SentenceFocus:
@@ -53,6 +57,11 @@ class SentenceFocus:
         self._lock = threading.Lock()
 
     def best_cosines(self, passages: list[Passage], qvec: np.ndarray) -> np.ndarray:
+        return np.array([float(c.max()) for c in self.window_cosines(passages, qvec)])
+
+    def window_cosines(self, passages: list[Passage], qvec: np.ndarray) -> list[np.ndarray]:
+        """Each passage's windows' cosines to the question, in `windows()` order (the best
+        answer reads them too, from the same cache)."""
         vectors: dict[int, np.ndarray] = {}
         missing = []
         with self._lock:
@@ -60,7 +69,7 @@ class SentenceFocus:
                 hit = self._cache.get(_key(p))
                 if hit is not None:
                     self._cache.move_to_end(_key(p))
-                    vectors[p.id] = hit
+                    vectors[_key(p)] = hit
                 else:
                     missing.append(p)
         if missing:
@@ -69,12 +78,12 @@ class SentenceFocus:
             at = 0
             with self._lock:
                 for p, group in zip(missing, texts):
-                    vectors[p.id] = flat[at:at + len(group)]
+                    vectors[_key(p)] = flat[at:at + len(group)]
                     at += len(group)
-                    self._cache[_key(p)] = vectors[p.id]
+                    self._cache[_key(p)] = vectors[_key(p)]
                 while len(self._cache) > CACHE_PASSAGES:
                     self._cache.popitem(last=False)
-        return np.array([float((vectors[p.id] @ qvec).max()) for p in passages])
+        return [vectors[_key(p)] @ qvec for p in passages]
 
     def rescore(self, head: list[tuple[int, float]], passages: dict[int, Passage],
                 qvec: np.ndarray) -> list[tuple[int, float]]:

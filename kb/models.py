@@ -36,6 +36,33 @@ class Document:
 
 
 @dataclass(frozen=True)
+class TableRow:
+    """A passage that is one row of a table: the table's caption and column names, and the row's
+    cells as printed (`Passage.text` is the cells joined). A column name joins the levels of a
+    multi-level header ("Pre-Pawn Handgun"); "" where the table names no column."""
+
+    caption: str | None
+    headers: tuple[str, ...]
+    cells: tuple[str, ...]
+    group: str | None = None  # a label row above this row's group ("Women"), when the table has one
+
+    @property
+    def label(self) -> str | None:
+        """The table's own name from its caption ("Table 1", "Exhibit 9"), for citations."""
+        import re
+
+        m = re.match(r"\s*((?:table|exhibit|figure)\s+[\w.-]*\w)", self.caption or "", re.IGNORECASE)
+        return m.group(1).capitalize() if m else None
+
+    def to_dict(self) -> dict:
+        return {"caption": self.caption, "headers": list(self.headers), "cells": list(self.cells), "group": self.group}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TableRow":
+        return cls(d.get("caption"), tuple(d.get("headers") or ()), tuple(d.get("cells") or ()), d.get("group"))
+
+
+@dataclass(frozen=True)
 class Passage:
     id: int | None
     document_id: int | None
@@ -57,10 +84,13 @@ class Passage:
     end_page: int | None = None
     end_page_label: str | None = None
     footnote: bool = False  # a footnote block (notes, references; PDF or Word), kept apart from body text
+    table: TableRow | None = None  # the row of a table this passage is, with its caption and column names
 
     @property
     def context_label(self) -> str | None:
         """`context` as a reader is shown it, above the passage."""
+        if self.table is not None:
+            return self.table.caption
         if not self.context:
             return None
         return f"Note to: “{self.context}”" if self.footnote else f"Continues: {self.context}"
@@ -101,7 +131,7 @@ class Hit:
             "highlights": [list(s) for s in self.highlights], "quote_citation": self.quote_citation,
             "title": d.title, "publisher": d.publisher, "year": d.year, "url": d.url,
             "states": list(p.states), "ocr": p.ocr, "passage_id": p.id, "context": p.context,
-            "footnote": p.footnote,
+            "footnote": p.footnote, "table": p.table.to_dict() if p.table else None,
         }
 
     @property
@@ -112,6 +142,24 @@ class Hit:
 
 
 @dataclass
+class BestAnswer:
+    """The sentence (or two, or list item) that answers, verbatim from one of the hits."""
+
+    hit: Hit
+    rank: int  # 1-based rank of its passage among the hits
+    spans: list[tuple[int, int]]  # character spans into hit.passage.text, in text order
+
+    @property
+    def text(self) -> str:
+        return " ".join(" ".join(self.hit.passage.text[s:e].split()) for s, e in self.spans)
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "passage_id": self.hit.passage.id, "rank": self.rank,
+                "spans": [list(s) for s in self.spans], "citation": self.hit.citation,
+                "quote_citation": f"“{self.text}” ({self.hit.citation.rstrip('.')})."}
+
+
+@dataclass
 class Answer:
     question: str
     answered: bool
@@ -119,11 +167,13 @@ class Answer:
     reason: str | None = None  # why the corpus does not seem to answer, when answered is False
     method: str = "fused"
     seconds: float = 0.0
+    best: BestAnswer | None = None  # None when not answered, or when no sentence answers
 
     def to_dict(self, qid=None) -> dict:
         out = {"id": qid, "question": self.question, "answered": self.answered}
         if not self.answered:
             out["reason"] = self.reason
+        out["best_answer"] = self.best.to_dict() if self.best else None
         out["passages"] = [h.to_dict() for h in self.hits]
         out["method"] = self.method
         out["seconds"] = round(self.seconds, 4)

@@ -12,12 +12,12 @@ import time
 
 import numpy as np
 
-from . import abstain, citations, highlight
+from . import abstain, answer as answers, citations, highlight
 from .backends.base import Backend, IndexReader, Ranked, StaleSnapshot
 from .embedders import Embedder
-from .focus import SentenceFocus
+from .focus import SentenceFocus, window_spans
 from .errors import ModelMismatch, UsageError
-from .models import Answer, Filters, Hit
+from .models import Answer, BestAnswer, Filters, Hit
 from .rerank import Reranker
 
 DEPTH = 50  # candidates taken from each retriever before fusing
@@ -59,6 +59,8 @@ class Searcher:
         # fused candidates re-scored by their best sentence (kb/focus.py); False: fusion alone
         self.focus = SentenceFocus(embedder) if focus is True else (focus or None)
         self.dense_highlights = dense_highlights
+        # the best answer reads the first passages' window vectors: the focus's cache, or its own
+        self._windows = self.focus or SentenceFocus(embedder)
         self._reader: IndexReader | None = None
         self._lock = threading.Lock()
 
@@ -160,8 +162,9 @@ class Searcher:
             candidates, stages = self._focused(candidates, passages, qvec), stages + "+focus"
             ids = [pid for pid, _ in candidates[:wanted]]
         check = [passages[i] for i in ids[:CHECK_DEPTH] if i in passages]
+        shown = [passages[pid] for pid, _ in candidates[:k] if pid in passages]
         verdict = abstain.judge(question, max(cosines.values(), default=0.0), check, documents, stats.idf(),
-                                stats.absent())
+                                stats.absent(), shown, nearby=lambda p: _nearby_text(reader, p))
         hits = []
         for pid, score in candidates[:k]:
             p = passages.get(pid)
@@ -170,7 +173,36 @@ class Searcher:
             d = documents[p.document_id]
             hits.append(Hit(p, d, float(score), citations.citation(d, p), scores={"cosine": cosines.get(pid, 0.0)}))
         self._highlight(question, qvec, hits, stats.idf())
-        return Answer(question, verdict.answered, hits, reason=verdict.reason, method=stages)
+        answered, reason, best = verdict.answered, verdict.reason, None
+        if answered:
+            pool = self.answer_candidates(question, qvec, hits, stats.idf())
+            lacking = answers.lacks_asked_kind(question, pool)
+            if lacking:
+                answered, reason = False, answers.LACKING_REASON[lacking]
+            else:
+                best = self._best_answer(hits, pool)
+        return Answer(question, answered, hits, reason=reason, method=stages, best=best)
+
+    def answer_candidates(self, question: str, qvec: np.ndarray, hits: list[Hit], idf: dict[str, float]
+                          ) -> list[answers.Candidate]:
+        """The sentences and pairs of the first hits that compete to be the best answer."""
+        head = hits[:answers.DEPTH]
+        if not head:
+            return []
+        cosines = self._windows.window_cosines([h.passage for h in head], qvec)
+        return answers.candidates(question, head, cosines, [window_spans(h.passage) for h in head], idf)
+
+    @staticmethod
+    def _best_answer(hits: list[Hit], pool: list[answers.Candidate]) -> BestAnswer | None:
+        """The best candidate; its passage's highlight becomes that sentence, so the card shows it."""
+        if not pool:
+            return None
+        chosen = max(pool, key=lambda c: c.score())
+        hit = hits[chosen.rank - 1]
+        if hit.passage.table is None or not hit.highlights:  # a table row's highlight is its asked cell already
+            hit.highlights = highlight.with_list(list(chosen.spans), hit.passage.text, hit.passage.section,
+                                                hit.passage.footnote)
+        return BestAnswer(hit, chosen.rank, list(hit.highlights))
 
     def _fuse(self, reader: IndexReader, qvec: np.ndarray, question: str, ranked: dict[str, Ranked]
               ) -> tuple[Ranked, dict[int, float]]:
@@ -204,7 +236,7 @@ class Searcher:
         """Score sentences by the question's (idf-weighted) terms they contain. Optionally the
         few best of each passage are also scored by meaning; on the dev questions that found
         the evidence less often (25 vs 27 of 32) and costs an encode, so it is off."""
-        spans = [highlight.sentence_spans(h.passage.text, h.passage.section) for h in hits]
+        spans = [highlight.sentence_spans(h.passage.text, h.passage.section, h.passage.footnote) for h in hits]
         scores = [highlight.lexical_scores(question, [h.passage.text[s:e] for s, e in sp], idf)
                   for h, sp in zip(hits, spans)]
         if self.dense_highlights:
@@ -214,10 +246,15 @@ class Searcher:
                 for (i, j), sim in zip(shortlist, self.embedder.encode_passages(texts) @ qvec):
                     scores[i][j] += sim + 1.0  # shortlisted sentences rank above the rest
         for h, sp, sc in zip(hits, spans, scores):
-            h.highlights = highlight.pick(sc, sp, h.passage.text)
+            h.highlights = highlight.table_cell(question, h.passage) or highlight.pick(sc, sp, h.passage.text)
 
     def neighbours(self, passage_id: int, before: int = 1, after: int = 1):
         return self.reader().neighbours(passage_id, before, after)
+
+
+def _nearby_text(reader: IndexReader, passage) -> str:
+    """The passages just before and after, in its document (what it continues or leads to)."""
+    return " ".join(p.text for p in reader.neighbours(passage.id, 1, 1) if p.id != passage.id)
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:

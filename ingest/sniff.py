@@ -87,3 +87,46 @@ def decode_text(data: bytes) -> tuple[str, list[str]]:
         text = text.replace("\x00", "")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return CONTROL.sub("", text), warnings
+
+
+# ---- text that is markup ----------------------------------------------------------------------
+
+HTML_DOCUMENT = re.compile(r"\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
+HTML_BLOCK = re.compile(r"<(p|div|h[1-6]|ul|ol|li|table|tr|td|th|section|article|blockquote)\b[^>]*>.*?</\1\s*>",
+                        re.I | re.S)
+# Markdown that a reader would otherwise see raw: strong signals, each unlikely in plain text ...
+MARKDOWN_STRONG = {
+    "link": re.compile(r"(?<!!)\[[^\]\n]{1,200}\]\((?:#|https?://|/|\.{0,2}/?[\w\-]+\.\w{1,5}|mailto:)[^)\s]*\)"),
+    "bold": re.compile(r"(?<![\w*])\*\*(?=\S)[^*\n]{1,300}(?<=\S)\*\*(?![\w*])|(?<!\w)__(?=\S)[^_\n]{1,300}(?<=\S)__(?!\w)"),
+    "footnote": re.compile(r"\[\^[\w-]{1,20}\]"),
+    "inline html": re.compile(r"<(sup|sub|br|em|strong|b|i|a|span)\b[^>]*/?>(?:[^<\n]{0,200}</\1>)?", re.I),
+    "table": re.compile(r"^\|.+\|\s*\n\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*$", re.M),
+    "fence": re.compile(r"^```[^\n]*\n.*?^```\s*$", re.M | re.S),
+    "headings": re.compile(r"(?:^#{1,6}[ \t]+[A-Z0-9][^\n]*\n(?:.*\n)*?){2}", re.M),  # two or more "# Heading" lines
+}
+# ... and weak ones, which count only beside a strong one.
+MARKDOWN_WEAK = {
+    "autolink": re.compile(r"<https?://[^>\s]+>"),  # plain-text mail writes addresses so too
+    "heading": re.compile(r"^#{1,6}[ \t]+[A-Z0-9]", re.M),
+    "rule": re.compile(r"^[ \t]*(?:-[ \t]*){3,}$|^[ \t]*(?:\*[ \t]*){3,}$", re.M),
+    "escape": re.compile(r"\\[$*_#\[\]`]"),
+}
+
+
+def markup_of(text: str) -> str | None:
+    """"html" or "markdown" when text (as a .txt file holds it: copied from a web page or
+    exported by a tool) is clearly markup; None for plain text. A whole HTML document, or
+    three or more HTML blocks from the very start, is HTML. Markdown needs two different
+    signals, one of them strong (a link, **bold**, a [^1] note, inline HTML such as <sup>, a
+    table, a code fence, several '#' headings): a URL (bare or <https://...>), a dash line or one
+    '#' line leave plain text plain."""
+    sample = text[:200_000]
+    if HTML_DOCUMENT.match(sample):
+        return "html"
+    if sample.lstrip().startswith("<") and len(HTML_BLOCK.findall(sample)) >= 3:
+        return "html"
+    strong = {name for name, pattern in MARKDOWN_STRONG.items() if pattern.search(sample)}
+    weak = {name for name, pattern in MARKDOWN_WEAK.items() if pattern.search(sample)}
+    if strong and len(strong | weak) >= 2:
+        return "markdown"
+    return None

@@ -9,14 +9,21 @@ from .html import html_to_pages
 
 
 def extract_markdown(data: bytes) -> Extracted:
+    markdown, warnings = decode_text(data)
+    result = markdown_to_pages(markdown)
+    result.warnings = warnings + result.warnings
+    return result
+
+
+def markdown_to_pages(markdown: str, line_breaks: bool = False) -> Extracted:
+    """Markdown read as the page it renders to. `line_breaks` keeps each line a block of its
+    own, as in text copied from a web page (one paragraph a line, no blank line between)."""
     from markdown_it import MarkdownIt
     from mdit_py_plugins.footnote import footnote_plugin
 
-    markdown, warnings = decode_text(data)
-    html = MarkdownIt("commonmark", {"html": True}).enable("table").use(footnote_plugin).render(markdown)
-    result = html_to_pages(f"<html><body>{html}</body></html>")
+    parser = MarkdownIt("commonmark", {"html": True, "breaks": line_breaks}).enable("table").use(footnote_plugin)
+    result = html_to_pages(f"<html><body>{parser.render(markdown)}</body></html>")
     result.kind = "markdown"
-    result.warnings = warnings + result.warnings
     return result
 
 

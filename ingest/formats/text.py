@@ -1,9 +1,13 @@
-"""Plain text: headings are Markdown '#' lines and short title-like lines followed by text."""
+"""Plain text: headings are Markdown '#' lines and short title-like lines followed by text.
+
+A text file whose content is clearly Markdown or HTML (text copied from a web page, an export)
+is read as Markdown or as an HTML page (`sniff.markup_of`), so no raw <sup>2</sup>,
+<https://...>, ** or --- reaches a quote."""
 from __future__ import annotations
 
 import re
 
-from ..sniff import decode_text, looks_like_text
+from ..sniff import decode_text, looks_like_text, markup_of
 from ..types import Extracted, Page
 from .base import Format
 
@@ -13,9 +17,24 @@ LISTISH = re.compile(r"^\s*(?:[-*•◦▪‣–·]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.
 
 def extract_text(data: bytes) -> Extracted:
     text, warnings = decode_text(data)
+    markup = markup_of(text)
+    if markup is not None:
+        result = _as_markup(text, markup)
+        result.warnings = warnings + result.warnings
+        return result
     headings = text_headings(text)
     title = headings[0][1] if headings and headings[0][0] < 300 else first_line(text)
     return Extracted([Page(None, text, headings)], "text", title=title, warnings=warnings)
+
+
+def _as_markup(text: str, markup: str) -> Extracted:
+    if markup == "html":
+        from .html import main_content_pages
+
+        return main_content_pages(text)
+    from .markdown import markdown_to_pages
+
+    return markdown_to_pages(text, line_breaks=True)
 
 
 def text_headings(text: str) -> list[tuple[int, str]]:

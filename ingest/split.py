@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from kb.models import Passage
+from kb.models import Passage, TableRow
 from kb.text import collapse, sentences, trimmed
 from kb.tokens import stopwords
 
@@ -77,6 +77,7 @@ class Piece:
     span: Span
     heading: str | None
     context: str | None = None
+    table: TableRow | None = None
 
 
 def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: int = MAX_WORDS,
@@ -85,14 +86,18 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
     out: list[Passage] = []
     section: str | None = None
     taken: dict[int, tuple[int, int]] = {}  # page index -> the span that finished an earlier page's sentence
+    shape: TableShape | None = None  # the last table read: a table continued on the next page keeps its header
     for i, page in enumerate(pages):
         pieces: list[Piece] = []
         anchors = _anchors(page)
+        shapes = {}
+        for t in range(len(page.tables)):
+            shapes[t] = shape = table_shape(page, t, shape)
         for start, end, heading in _regions(page, section, taken.get(i)):
             section = heading
             units = _units(page, start, end, max_words, max_chars, anchors)
-            pieces += _merge_short([Piece(span, heading, context) for span, context in
-                                    _pack(units, target_words, max_words, max_chars, page, anchors)],
+            pieces += _merge_short([Piece(span, heading, context, row) for span, context, row in
+                                    _pack(units, target_words, max_words, max_chars, page, anchors, shapes)],
                                    max_words, max_chars)
         last = _last_body(page, pieces)
         goes_on = _continuation_page(pages, i)
@@ -110,7 +115,7 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
                 end_page, end_label = nxt.number, nxt.label
             out.append(Passage(None, None, len(out), page.number, piece.heading, s.start, s.end, text,
                                page_label=page.label, ocr=page.ocr, context=piece.context, end_page=end_page,
-                               end_page_label=end_label, footnote=s.footnote))
+                               end_page_label=end_label, footnote=s.footnote, table=piece.table))
         if runover is not None:
             taken[goes_on] = runover
         if page.headings:
@@ -380,19 +385,29 @@ def _chunks(text: str, start: int, end: int, max_words: int, max_chars: int) -> 
 # ---- packing ----------------------------------------------------------------------------------
 
 def _join(units: list[Span]) -> Span:
-    return Span(units[0].start, units[-1].end, sum(u.words for u in units), note=units[0].note)
+    return Span(units[0].start, units[-1].end, sum(u.words for u in units), note=units[0].note,
+                table=units[0].table, header=all(u.header for u in units))
 
 
 def _fits(units: list[Span], max_words: int, max_chars: int) -> bool:
     return sum(u.words for u in units) <= max_words and units[-1].end - units[0].start <= max_chars
 
 
-def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: Page, anchors: dict[int, str]
-          ) -> list[tuple[Span, str | None]]:
-    """Greedy packing into (span, context) passages; see the module docstring for the exceptions."""
+def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: Page, anchors: dict[int, str],
+          shapes: dict | None = None) -> list[tuple[Span, str | None, TableRow | None]]:
+    """Greedy packing into (span, context, table row) passages; see the module docstring for the
+    exceptions. A table's header rows make one passage, and each body row one of its own (a
+    label row above a group of rows, "Women", goes with the row after it)."""
     groups: list[list[Span]] = []
     cur: list[Span] = []
+    shapes = shapes or {}
     for u in units:
+        if u.table is not None or (cur and cur[-1].table is not None):
+            if cur and not (u.table == cur[-1].table and (u.header and cur[-1].header or _label_row(page, cur[-1]))):
+                groups.append(cur)
+                cur = []
+            cur.append(u)
+            continue
         full = sum(x.words for x in cur) >= target
         if cur and u.note != cur[-1].note:  # a footnote shares its passage with no other text
             groups.append(cur)
@@ -408,14 +423,22 @@ def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: 
     if cur:
         tail = sum(u.words for u in cur)
         if groups and tail < SMALL_TAIL and groups[-1][-1].note == cur[0].note and \
-                _fits(groups[-1] + cur, max_words, max_chars):
+                groups[-1][-1].table is None and cur[0].table is None and _fits(groups[-1] + cur, max_words, max_chars):
             groups[-1] = groups[-1] + cur
         else:
             groups.append(cur)
     out = []
     previous: list[Span] = []
+    groups_of: dict[int, str | None] = {}  # table -> the label row above the rows now read
     for group in groups:
-        out.append((_join(group), _context(group, previous, units, page, anchors)))
+        first = group[0]
+        if first.table is not None and first.table in shapes:
+            labels = [_cells(page, u)[0] for u in group if _label_row(page, u)]
+            if labels or first.header:
+                groups_of[first.table] = ", ".join(labels) or None
+            out.append((_join(group), *_row_context(page, group, shapes[first.table], groups_of.get(first.table))))
+        else:
+            out.append((_join(group), _context(group, previous, units, page, anchors), None))
         previous = group
     return out
 
@@ -441,6 +464,139 @@ def _context(group: list[Span], previous: list[Span], units: list[Span], page: P
             if not LIST_ITEM.match(page.text, u.start):
                 break
     return None
+
+
+# ---- tables -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TableShape:
+    """What every row passage of a table carries: its caption, its column names (one per
+    column; empty when the header rows cannot be lined up with the columns) and its width."""
+
+    caption: str | None
+    headers: tuple[str, ...]
+    width: int
+
+
+def _cells(page: Page, span: Span) -> list[str]:
+    return [collapse(c) for c in page.text[span.start:span.end].split("\t")]
+
+
+def _label_row(page: Page, span: Span) -> bool:
+    """A body row that only names the group of rows below it ("Women", "Sex")."""
+    if span.table is None or span.header:
+        return False
+    cells = [c for c in _cells(page, span) if c]
+    return len(cells) == 1 and not any(ch.isdigit() for ch in cells[0]) and len(cells[0].split()) <= 6
+
+
+def table_shape(page: Page, index: int, previous: TableShape | None = None) -> TableShape:
+    """The caption, column names and width of page.tables[index]. A table without header rows
+    and as wide as the table before it (on this page or the last) continues that table, and
+    takes its caption and column names."""
+    start, end, header_end = page.tables[index]
+    rows = [(s, e, [collapse(c) for c in page.text[s:e].split("\t")])
+            for s, e in trimmed_lines(page.text, start, end)]
+    head = [cells for s, e, cells in rows if e <= header_end]
+    body = [cells for s, e, cells in rows if s >= header_end and sum(bool(c) for c in cells) > 1]
+    widths = sorted((len(c) for c in body), key=lambda w: (-sum(len(c) == w for c in body), -w))
+    width = widths[0] if widths else max((len(c) for c in head), default=0)
+    caption = [_caption_before(page, start)]
+    while head and sum(bool(c) for c in head[0]) <= 1 and width > 2:  # a title set in the table's first rows
+        caption.append(" ".join(head.pop(0)))
+    text = collapse(" ".join(c for c in caption if c)) or None
+    if page.table_columns.get(start):
+        headers = tuple(page.table_columns[start])
+    elif head:
+        headers = column_names(head, width)
+    elif previous is not None and previous.width == width:
+        return TableShape(text or previous.caption, previous.headers, width)
+    else:
+        headers = ()
+    return TableShape(text, headers, width)
+
+
+def trimmed_lines(text: str, start: int, end: int):
+    pos = start
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        line_end = end if nl < 0 else nl
+        yield from trimmed(text, pos, line_end)
+        pos = line_end + 1
+
+
+def _caption_before(page: Page, start: int) -> str | None:
+    """The caption set right above a table ("Table 3. Number of deaths …", "Exhibit 9" and its
+    title): the blocks above it back to one that opens like a caption, at most three."""
+    blocks = list(_blocks(page.text, max(0, start - 600), start))[-3:]
+    for n, (b_start, _) in enumerate(reversed(blocks)):
+        heading = next((h for off, h in page.headings if off == b_start), None)
+        if heading is not None:  # a title set as a heading right above the table names it
+            return heading if n == 0 else None
+        if any(a <= b_start < b for a, b, _ in page.tables):
+            return None
+        if FLOAT_START.match(page.text, b_start):
+            return collapse(page.text[b_start:start])
+    return None
+
+
+def column_names(head: list[list[str]], width: int) -> tuple[str, ...]:
+    """One name per column from the header rows, upper levels joined to the ones below them
+    ("Coronary heart disease Rate"). A level that lines up with the columns neither one to one
+    nor as a repeated pattern ("No. Rate (95% CI)" under each of four races) is left out; when
+    the lowest level does not line up, the columns stay unnamed."""
+    if all(len(r) == width for r in head):  # Word and HTML tables: a cell per column in every row
+        return tuple(_levels([r[c] for r in head]) for c in range(width))
+    leaf = head[-1]
+    if len(leaf) == width:
+        names = list(leaf)
+    elif len(leaf) == width - 1:  # no header over the row labels
+        names = [""] + list(leaf)
+    else:
+        return ()
+    data = width - 1
+    for row in reversed(head[:-1]):
+        k = len(row)
+        if k == 1:  # "Age group" over "(yrs)": the row labels' name
+            names[0] = _levels([row[0], names[0]])
+        elif k == data:
+            names = [names[0]] + [_levels([g, n]) for g, n in zip(row, names[1:])]
+        elif k == width:
+            names = [_levels([g, n]) for g, n in zip(row, names)]
+        elif 1 < k < data and data % k == 0 and len({tuple(names[1 + i:1 + i + data // k])
+                                                    for i in range(0, data, data // k)}) == 1:
+            step = data // k
+            names = [names[0]] + [_levels([row[i // step], n]) for i, n in enumerate(names[1:])]
+        else:
+            break
+    return tuple(names)
+
+
+def _levels(parts: list[str]) -> str:
+    out: list[str] = []
+    for p in parts:
+        if p and (not out or out[-1] != p):
+            out.append(p)
+    return " ".join(out)
+
+
+def _row_context(page: Page, group: list[Span], shape: TableShape, label: str | None
+                 ) -> tuple[str | None, TableRow | None]:
+    """The context a row passage is indexed with, and its table row: the caption, then each
+    cell named by its column ("Kentucky — Permit: 264,140; Handgun: 12,155; …")."""
+    rows = [u for u in group if not _label_row(page, u)]
+    if group[0].header or not rows:
+        return shape.caption, None
+    cells = tuple(_cells(page, rows[0]))
+    headers = shape.headers if len(shape.headers) == len(cells) else ()
+    who = ", ".join(x for x in (label, cells[0]) if x)
+    if headers:
+        named = "; ".join(f"{h}: {c}" for h, c in zip(headers[1:], cells[1:]) if c and h)
+        line = f"{who} — {named}" if named else who
+    else:
+        line = who
+    context = "\n".join(x for x in (shape.caption, line) if x)
+    return context or None, TableRow(shape.caption, headers, cells, label)
 
 
 def _anchors(page: Page) -> dict[int, str]:
@@ -479,6 +635,12 @@ def _merge_short(pieces: list[Piece], max_words: int, max_chars: int) -> list[Pi
     out: list[Piece] = []
     carry: Piece | None = None
     for piece in pieces:
+        if piece.span.table is not None:  # a table row stands alone: nothing joins it
+            if carry is not None:
+                out.append(carry)
+                carry = None
+            out.append(piece)
+            continue
         if carry is not None:
             merged = _join([carry.span, piece.span])
             if merged.words <= max_words and merged.end - merged.start <= max_chars and \
@@ -492,7 +654,8 @@ def _merge_short(pieces: list[Piece], max_words: int, max_chars: int) -> list[Pi
         else:
             out.append(piece)
     if carry is not None:
-        merged = _join([out[-1].span, carry.span]) if out and out[-1].span.note == carry.span.note else None
+        merged = _join([out[-1].span, carry.span]) \
+            if out and out[-1].span.note == carry.span.note and out[-1].span.table is None else None
         if merged and merged.words <= max_words and merged.end - merged.start <= max_chars:
             out[-1] = Piece(merged, out[-1].heading, out[-1].context)
         else:

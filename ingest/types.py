@@ -20,6 +20,9 @@ class Page:
     # Table spans in `text`: (start, end, header_end). Rows are lines, cells are tab-separated;
     # [start, header_end) is the header row(s), repeated when the splitter cuts the table.
     tables: list[tuple[int, int, int]] = field(default_factory=list)
+    # Column names of a table, by the table's start offset, where the reader knows them from the
+    # cells' positions (PDF tables read by pdfplumber): one per column, multi-level headers joined
+    table_columns: dict[int, list[str]] = field(default_factory=dict)
     footnotes: list[tuple[int, int]] = field(default_factory=list)  # (start, end) of footnote blocks
     # (offset, marker) where the body text cites a footnote ("threshold¹³ would": the offset
     # of the space after "threshold"); the marker itself is not in `text`

@@ -16,6 +16,9 @@ WORD = re.compile(r"\w+", re.UNICODE)
 DOTTED_ACRONYM = re.compile(r"(?<![\w.])(?:[A-Za-z]\.){2,}(?![\w])")  # U.S., D.C., U.S.C.
 # A run of letters/digits joined by code punctuation, containing at least one digit.
 CODE = re.compile(r"(?<![\w§])§?\w+(?:[-:./§–]\w+)+")
+# A number printed with thousands separators ("15,300", "2,236,457"): one token, without its
+# commas, so "$15,300" is not "15" and "300", and "264,140" matches "264140".
+GROUPED_NUMBER = re.compile(r"(?<![\w,])\d{1,3}(?:,\d{3})+(?![\d]|,\d)")
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +58,7 @@ def normalise(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased words minus stopwords, stemmed; plus whole codes that contain a digit."""
-    low = normalise(text).lower()
+    low = GROUPED_NUMBER.sub(lambda m: m.group().replace(",", ""), normalise(text).lower())
     words = [w for w in WORD.findall(low) if w not in stopwords()]
     stemmed = _stemmer().stemWords(words)
     codes = [c.strip(".§").replace("–", "-") for c in CODE.findall(low)]

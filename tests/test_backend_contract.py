@@ -13,7 +13,7 @@ import pytest
 from kb.backends import Changes, DocumentUpdate, StaleSnapshot
 from kb.embedders.hashing import HashingEmbedder
 from kb.errors import Busy, EmptyKnowledgeBase
-from kb.models import Document, Filters, Passage
+from kb.models import Document, Filters, Passage, TableRow
 from kb.tokens import index_text
 
 EMBEDDER = HashingEmbedder(dimension=32)
@@ -107,6 +107,19 @@ def test_added_passages_come_back_whole(backend):
         "alpha.txt", "Agency A", 2019, "brief", "https://example.org/alpha", ("MA",))
     medicaid = reader.keyword("medicaid dyadic", 1, Filters())[0][0]
     assert reader.fetch([medicaid])[0][medicaid].states == ("CA", "MA")  # named + document's
+
+
+def test_a_table_rows_caption_headers_and_cells_come_back(backend):
+    row = TableRow("Table 1. Checks by state", ("State", "Permit", "Handgun"), ("Kentucky", "264,140", "12,155"),
+                   group="South")
+    p = Passage(None, None, 0, 1, None, 0, 23, "Kentucky 264,140 12,155", context="Kentucky — Permit: 264,140",
+                table=row)
+    commit(backend, Changes(updates=[update(document("nics.pdf"), [p])]))
+    reader = backend.reader()
+    pid = reader.keyword("kentucky permit", 1, Filters())[0][0]
+    got = reader.fetch([pid])[0][pid]
+    assert got.table == row and got.table.label == "Table 1"
+    assert reader.document_passages(got.document_id)[0].table == row
 
 
 def test_dense_and_keyword_search_and_both_scores(backend):

@@ -18,7 +18,7 @@ from conftest import GOV_PDFS, ROOT
 sys.path.insert(0, str(ROOT / "bench"))
 from benchlib import OWN_DOCS, QUESTION_SETS, holds, normalise, read_jsonl  # noqa: E402
 
-SETS = {"gov": GOV_PDFS, "own": OWN_DOCS}
+SETS = {"gov": GOV_PDFS, "own": OWN_DOCS, "tables": GOV_PDFS}
 KINDS_OF_UNANSWERABLE = {"other year", "other agency", "near miss", "absent word", "other state", "other country"}
 FIELDS = {"id", "question", "answerable", "documents", "evidence", "pages", "pdf_pages", "kind"}
 # The best-answer sets: each has a held-out third under holdout/, checked like the rest.

@@ -70,20 +70,56 @@ def test_a_heading_is_the_section_not_part_of_the_quote():
     assert p.section == "Alabama" and p.text == "Alabama Department of Early Childhood Education leveraged a grant."
 
 
-def test_table_rows_stay_whole_and_a_cut_table_repeats_its_header():
+def test_each_table_row_is_a_passage_whose_context_names_its_cells_by_column():
     header = "County\tChildren served\tClinicians\tWaitlist"
     rows = [f"County {i:02d} of the state\t{100 + i} children\t{i} clinicians\t{i * 3} weeks waiting" for i in range(60)]
     text = "\n".join([header] + rows)
     page = Page(1, text, tables=[(0, len(text), len(header))])
     passages = split_pages([page])
-    assert len(passages) > 1
-    for p in passages:
-        assert len(p.text.split()) <= MAX_WORDS
-    for row in rows:  # every row lies whole inside exactly one passage
-        assert sum(" ".join(row.split()) in p.text for p in passages) == 1
-    assert passages[0].context is None and passages[0].text.startswith("County Children served")
-    for p in passages[1:]:
-        assert p.context == "County Children served Clinicians Waitlist"
+    assert passages[0].text == "County Children served Clinicians Waitlist" and passages[0].table is None
+    body = passages[1:]
+    assert [p.text for p in body] == [" ".join(r.split()) for r in rows]  # the quote is the row as printed
+    p = body[7]
+    assert p.context == "County 07 of the state — Children served: 107 children; Clinicians: 7 clinicians; " \
+                        "Waitlist: 21 weeks waiting"
+    assert p.table.headers == ("County", "Children served", "Clinicians", "Waitlist")
+    assert p.table.cells == ("County 07 of the state", "107 children", "7 clinicians", "21 weeks waiting")
+
+
+def test_a_tables_caption_and_multi_level_header_travel_with_each_row_never_in_its_quote():
+    caption = "Table 1. Number of deaths and death rates, by sex - United States, 2006"
+    table = "\n".join([
+        "Coronary heart disease\tStroke",
+        "Characteristic\tNo.\tRate\tNo.\tRate",
+        "Sex",
+        "Female\t200,915\t103.1\t82,595\t42.6",
+        "Male\t224,510\t176.5\t54,524\t43.9",
+    ])
+    text = f"Some text before the table ends here.\n\n{caption}\n\n{table}\n\n*Per 100,000 population."
+    start = text.index(table)
+    page = Page(1, text, tables=[(start, start + len(table), start + table.index("Sex") - 1)])
+    female = next(p for p in split_pages([page]) if p.table and p.table.cells[0] == "Female")
+    assert female.text == "Sex Female 200,915 103.1 82,595 42.6"  # the group's label row goes with its first row
+    assert female.table.caption == caption and female.table.group == "Sex"
+    assert female.table.headers == ("Characteristic", "Coronary heart disease No.", "Coronary heart disease Rate",
+                                    "Stroke No.", "Stroke Rate")
+    assert female.context.splitlines() == [caption, "Sex, Female — Coronary heart disease No.: 200,915; "
+                                           "Coronary heart disease Rate: 103.1; Stroke No.: 82,595; Stroke Rate: 42.6"]
+    assert female.table.label == "Table 1"
+    male = next(p for p in split_pages([page]) if p.table and p.table.cells[0] == "Male")
+    assert male.text == "Male 224,510 176.5 54,524 43.9" and male.table.group == "Sex"
+
+
+def test_a_table_continued_on_the_next_page_keeps_its_header_and_caption():
+    first = "Table 4. Checks by state\n\nState\tPermit\tHandgun\nAlabama\t18,870\t23,022\nAlaska\t209\t3,062"
+    second = "Wyoming\t383\t1,745\nTotals\t804,006\t671,330"
+    t1 = first.index("State")
+    pages = [Page(1, first, tables=[(t1, len(first), first.index("\nAlabama"))]),
+             Page(2, second, tables=[(0, len(second), 0)])]
+    wyoming = next(p for p in split_pages(pages) if p.text.startswith("Wyoming"))
+    assert wyoming.page == 2 and wyoming.table.caption == "Table 4. Checks by state"
+    assert wyoming.table.headers == ("State", "Permit", "Handgun")
+    assert "Wyoming — Permit: 383; Handgun: 1,745" in wyoming.context
 
 
 def test_page_label_and_ocr_flag_travel_to_passages():

@@ -49,6 +49,7 @@ def extract_pdf(data: bytes) -> Extracted:
         raise ExtractionError("password-protected PDF: save a copy without the password and ingest that") from None
     except Exception as exc:  # pypdf raises many types on damaged content streams
         raise ExtractionError(f"corrupt or unreadable PDF ({_short(exc)})") from None
+    _ruled_tables(data, pages)
     letters = [sum(ch.isalnum() for ch in p.text) for p in pages]
     image_pages = [i for i, n in enumerate(letters) if n < MIN_PDF_CHARS and _has_images(reader, i)]
     warnings = []
@@ -74,6 +75,14 @@ def _lay_out(reader):
     from .pdf_layout import lay_out
 
     return lay_out(reader)
+
+
+def _ruled_tables(data: bytes, pages) -> None:
+    """Ruled tables on pages where the layout found a table are read again, cell by cell, with
+    pdfplumber (pdf_tables.py): the layout can glue two close figures into one."""
+    from .pdf_tables import read_tables
+
+    read_tables(data, [p for p in pages if p.tables and p.number is not None])
 
 
 def _ocr(data: bytes, layout, indices: list[int]):

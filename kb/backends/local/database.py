@@ -9,16 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ...models import Document, Filters, Passage
+from ...models import Document, Filters, Passage, TableRow
 from ...tokens import index_text
 
 DOC_COLUMNS = ("id, path, name, sha256, size, mtime_ns, title, publisher, year, doc_type, pages, ingested_at, kind, "
                "warnings, url, accessed, states, extracted_meta")
 PASSAGE_COLUMNS = ('id, document_id, ordinal, page, section, start, "end", text, page_label, ocr, context, '
                    "(SELECT group_concat(state) FROM passage_states WHERE passage_id = passages.id), "
-                   "end_page, end_page_label, footnote")
+                   "end_page, end_page_label, footnote, table_row")
 PASSAGE_INSERT = 'id, document_id, ordinal, page, section, start, "end", text, page_label, ocr, context, end_page, ' \
-                 'end_page_label, footnote'
+                 'end_page_label, footnote, table_row'
 
 
 def now_iso() -> str:
@@ -33,7 +33,16 @@ def document(row) -> Document:
 def passage(row) -> Passage:
     states = tuple(sorted(row[11].split(","))) if row[11] else ()
     return Passage(*row[:8], page_label=row[8], ocr=bool(row[9]), context=row[10], states=states,
-                   end_page=row[12], end_page_label=row[13], footnote=bool(row[14]))
+                   end_page=row[12], end_page_label=row[13], footnote=bool(row[14]), table=table_row(row[15]))
+
+
+def table_row(value: str | None) -> TableRow | None:
+    """A passage's table row, stored as JSON (both backends)."""
+    return TableRow.from_dict(json.loads(value)) if value else None
+
+
+def table_json(row: TableRow | None) -> str | None:
+    return json.dumps(row.to_dict(), ensure_ascii=False) if row is not None else None
 
 
 def meta(conn) -> dict[str, str]:
@@ -192,9 +201,9 @@ def insert_document(conn, d: Document, passages: list[Passage], first_id: int, n
         (d.path, d.name, d.sha256, d.size, d.mtime_ns, d.title, d.publisher, d.year, d.doc_type, d.pages, d.kind,
          json.dumps(list(d.warnings)), now, d.url, d.accessed, json.dumps(list(d.states)), d.extracted_meta))
     ids = list(range(first_id, first_id + len(passages)))
-    conn.executemany(f"INSERT INTO passages ({PASSAGE_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    conn.executemany(f"INSERT INTO passages ({PASSAGE_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(pid, cur.lastrowid, p.ordinal, p.page, p.section, p.start, p.end, p.text, p.page_label,
-                       int(p.ocr), p.context, p.end_page, p.end_page_label, int(p.footnote))
+                       int(p.ocr), p.context, p.end_page, p.end_page_label, int(p.footnote), table_json(p.table))
                       for pid, p in zip(ids, passages)])
     conn.executemany("INSERT INTO passage_states (state, passage_id, named) VALUES (?, ?, ?)",
                      [(s, pid, int(s in p.states)) for pid, p in zip(ids, passages)

@@ -69,10 +69,15 @@ ALTER TABLE passages ADD COLUMN end_page_label TEXT;
 ALTER TABLE passages ADD COLUMN footnote INTEGER NOT NULL DEFAULT 0;
 """
 
+V4 = """
+ALTER TABLE passages ADD COLUMN table_row TEXT;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "documents, passages, problems", V1),
     (2, "printed page labels, OCR flag, table/list context, US states, URL and access date", V2),
     (3, "the page a passage ends on when its last sentence runs over a page break; footnotes", V3),
+    (4, "a table row's caption, column names and cells", V4),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -21,6 +21,7 @@ from ...errors import Busy, CorruptKnowledgeBase, EmptyKnowledgeBase, KBError
 from ...models import Filters, Status
 from ...tokens import index_text
 from ..base import Backend, Changes, Generation, KeywordStats, SqlReader, SqlWriter, StaleSnapshot
+from ..local.database import table_json
 from ..local.vectors import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, choose_kind
 from . import database as db
 from . import keywords as kw
@@ -420,10 +421,11 @@ class PostgresWriter(SqlWriter):
         tokens = {pid: kw.passage_tokens(p.text, p.section, p.context) for pid, _, p in rows}
         ids = kw.term_ids(self.conn, {t for c in tokens.values() for t in c})
         db.copy_rows(self.conn, 'COPY passages (id, document_id, ordinal, page, section, start, "end", text, '
-                                'page_label, ocr, context, length, terms, end_page, end_page_label, footnote) FROM STDIN',
+                                'page_label, ocr, context, length, terms, end_page, end_page_label, footnote, table_row) '
+                                'FROM STDIN',
                      ((pid, doc_id, p.ordinal, p.page, p.section, p.start, p.end, p.text, p.page_label, p.ocr,
                        p.context, sum(tokens[pid].values()), sorted(ids[t] for t in tokens[pid]), p.end_page,
-                       p.end_page_label, p.footnote)
+                       p.end_page_label, p.footnote, table_json(p.table))
                       for pid, doc_id, p in rows))
         db.copy_rows(self.conn, "COPY postings (term_id, passage_id, tf, dl) FROM STDIN WITH (FORMAT BINARY)",
                      ((ids[t], pid, n, sum(c.values())) for pid, c in tokens.items() for t, n in c.items()),

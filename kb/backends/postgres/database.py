@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ...models import Document, Filters, Passage
-from ..local.database import now_iso  # one clock format for both backends
+from ..local.database import now_iso, table_row  # one clock format and one table-row form for both backends
 
 __all__ = ["now_iso"]
 
@@ -19,7 +19,7 @@ _PASSAGE_COLUMNS = (
     ["passages." + c for c in ("id", "document_id", "ordinal", "page", "section", "start", '"end"', "text",
                                "page_label", "ocr", "context")]
     + ["(SELECT string_agg(state, ',') FROM passage_states WHERE passage_id = passages.id)"]
-    + ["passages." + c for c in ("end_page", "end_page_label", "footnote")])
+    + ["passages." + c for c in ("end_page", "end_page_label", "footnote", "table_row")])
 PASSAGE_COLUMNS = ", ".join(_PASSAGE_COLUMNS)
 PASSAGE_WIDTH = len(_PASSAGE_COLUMNS)
 
@@ -32,7 +32,7 @@ def document(row) -> Document:
 def passage(row) -> Passage:
     states = tuple(sorted(row[11].split(","))) if row[11] else ()
     return Passage(*row[:8], page_label=row[8], ocr=bool(row[9]), context=row[10], states=states,
-                   end_page=row[12], end_page_label=row[13], footnote=bool(row[14]))
+                   end_page=row[12], end_page_label=row[13], footnote=bool(row[14]), table=table_row(row[15]))
 
 
 def meta(conn) -> dict[str, str]:

@@ -90,9 +90,14 @@ ALTER TABLE passages ADD COLUMN end_page_label text;
 ALTER TABLE passages ADD COLUMN footnote boolean NOT NULL DEFAULT false;
 """
 
+V3 = """
+ALTER TABLE passages ADD COLUMN table_row text;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "documents, passages, states, vectors (pgvector), BM25 postings, problems", V1),
     (2, "the page a passage ends on when its last sentence runs over a page break; footnotes", V2),
+    (3, "a table row's caption, column names and cells", V3),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -1,0 +1,300 @@
+"""Ruled PDF tables read cell by cell with pdfplumber's table finder.
+
+Our layout (pdf_layout.py) finds tables, ruled or not, from how their text lines up, and cuts a
+row into cells where the gap between two runs of text is wide; in a dense ruled table two
+numbers can stand closer than that and come out glued ("1,1891,82649" for Vermont's 1,189 /
+1,826 / 49 in the FBI's NICS table). Where a page has ruling lines, pdfplumber finds the grid
+they draw; each cell's words are read inside its own box, so no number runs into the next.
+
+The header is read from the words' positions too: a line of a header cell whose words fall
+into several columns names those columns ("Handgun Long Gun *Other"); a line that sits over
+them as one phrase ("Pre-Pawn") is an upper level, joined to each name below it ("Pre-Pawn
+Handgun"). A ruled row that holds several printed rows (the NICS table rules every fifth
+state) is cut into its lines when a column of figures has one figure on each line.
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+NUMBER = re.compile(r"^[(*$€£<>≤≥+–-]*\d[\d,.]*%?\)?\*?$")
+LINE_TOLERANCE = 2.0  # points: words whose tops differ by less are on one line
+WORD_GAP = 1.5  # points: pdfplumber's x_tolerance; a thin space ("98 452") still parts two words
+MIN_COLUMNS, MIN_BODY_ROWS = 3, 2
+
+
+@dataclass
+class Grid:
+    """One table: its rows of cells (header rows first) and one name per column."""
+
+    rows: list[list[str]]
+    header_rows: int
+    columns: list[str]
+    notes: list[str]  # lines of the table's last, one-cell rows ("*Refers to frames …"), apart from the rows
+
+    def text(self) -> str:
+        """The table as the page text holds tables: one row a line, cells split by tabs."""
+        return "\n".join("\t".join(row) for row in self.rows)
+
+
+def read_tables(data: bytes, pages: list) -> None:
+    """For each `Page` (pages the layout found tables on), its ruled tables put in place of
+    the layout's reading of them (`splice`)."""
+    by_number = {p.number: p for p in pages}
+    for number, grids in ruled_tables(data, sorted(by_number)).items():
+        splice(by_number[number], grids)
+
+
+def ruled_tables(data: bytes, page_numbers: list[int]) -> dict[int, list[Grid]]:
+    """The ruled tables on the given pages (1-based), by page number. Pages pdfplumber cannot
+    read give none: the layout's own reading stands."""
+    found: dict[int, list[Grid]] = {}
+    try:
+        import pdfplumber
+
+        pdf = pdfplumber.open(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - a second reader; the layout already read the file
+        return found
+    with pdf:
+        for number in page_numbers:
+            try:
+                page = pdf.pages[number - 1]
+                grids = [g for t in page.find_tables() if (g := _grid(page, t)) is not None]
+            except Exception:  # noqa: BLE001
+                continue
+            if grids:
+                found[number] = grids
+    return found
+
+
+def _grid(page, table) -> Grid | None:
+    rows = table.rows
+    widest = max(rows, key=lambda r: sum(c is not None for c in r.cells))
+    columns = [(c[0], c[2]) for c in widest.cells if c is not None]
+    if len(columns) < MIN_COLUMNS or len(columns) != len(widest.cells):
+        return None
+    logical: list[list[list[str]]] = []  # per ruled row: its printed rows of cells
+    spans: list[list[tuple[int, int, list[list[str]]]]] = []  # per ruled row: (first, last column, lines) of each cell
+    for row in rows:
+        cells = []
+        for bbox in row.cells:
+            if bbox is None:
+                continue
+            first, last = _columns_under(columns, bbox)
+            cells.append((first, last, _lines(page, bbox)))
+        spans.append(cells)
+    header_end = next((i for i, cells in enumerate(spans) if _has_figures(cells)), None)
+    if header_end is None:  # a table of words: its first row (under any title row) is the header, as in Word
+        titles = next((i for i, cells in enumerate(spans) if sum(bool(lines) for _, _, lines in cells) > 1), 0)
+        header_end = titles + 1
+    body: list[list[str]] = []
+    for cells in spans[header_end:]:
+        body += _printed_rows(cells, len(columns))
+    notes = []
+    while body and sum(bool(c) for c in body[-1]) <= 1:
+        note = " ".join(c for c in body.pop() if c)
+        if note:
+            notes.insert(0, note)
+    head_rows = [r for cells in spans[:header_end] for r in [_row_text(cells, len(columns))] if any(r)]
+    if len(body) < MIN_BODY_ROWS:
+        return None
+    if any(re.fullmatch(r"[A-Za-z]", c) for row in head_rows + body for c in row):
+        return None  # a letter cut off its word by a rule: the grid misreads the table
+    names = _column_names(spans[:header_end], columns)
+    return Grid(head_rows + body, len(head_rows), names, notes)
+
+
+def _columns_under(columns: list[tuple[float, float]], bbox) -> tuple[int, int]:
+    inside = [i for i, (x0, x1) in enumerate(columns) if x0 < bbox[2] - 0.5 and x1 > bbox[0] + 0.5]
+    return (inside[0], inside[-1]) if inside else (0, 0)
+
+
+def _lines(page, bbox) -> list[list[dict]]:
+    """The words inside one cell's box, grouped into lines, top to bottom."""
+    words = page.crop(bbox, strict=False).extract_words(x_tolerance=WORD_GAP, y_tolerance=LINE_TOLERANCE)
+    lines: list[list[dict]] = []
+    for w in sorted(words, key=lambda w: (w["top"], w["x0"])):
+        if lines and abs(lines[-1][0]["top"] - w["top"]) < LINE_TOLERANCE:
+            lines[-1].append(w)
+        else:
+            lines.append([w])
+    return [sorted(line, key=lambda w: w["x0"]) for line in lines]
+
+
+def _text(line: list[dict]) -> str:
+    return " ".join(w["text"] for w in line)
+
+
+def _has_figures(cells) -> bool:
+    """A body row: some cell past the first holds only figures."""
+    return any(first > 0 and lines and all(NUMBER.match(_text(line)) for line in lines) for first, _, lines in cells)
+
+
+def _printed_rows(cells, width: int) -> list[list[str]]:
+    """The printed rows of one ruled row: its lines, when a column of figures has a figure on
+    each line of the row's label column; else one row whose cells join their lines."""
+    label = next((lines for first, _, lines in cells if first == 0), [])
+    count = len(label)
+    split = count > 1 and any(first > 0 and len(lines) == count and all(NUMBER.match(_text(l)) for l in lines)
+                              for first, _, lines in cells)
+    if not split:
+        return [_row_text(cells, width)]
+    out = []
+    for k in range(count):
+        top = label[k][0]["top"]
+        row = [""] * width
+        for first, _, lines in cells:
+            row[first] = " ".join(_text(l) for l in lines if abs(l[0]["top"] - top) < LINE_TOLERANCE * 2)
+        out.append(row)
+    return out
+
+
+def _row_text(cells, width: int) -> list[str]:
+    row = [""] * width
+    for first, _, lines in cells:
+        row[first] = " ".join(_text(line) for line in lines)
+    return row
+
+
+def _column_names(header: list, columns: list[tuple[float, float]]) -> list[str]:
+    """One name per column, the levels of a multi-level header joined top to bottom."""
+    width = len(columns)
+    levels: list[list[tuple[float, str]]] = [[] for _ in range(width)]  # per column: (top, text) parts
+    for cells in header:
+        if sum(bool(lines) for _, _, lines in cells) <= 1 and width > 2:
+            continue  # a title row over the whole table is its caption, not a column's name
+        for first, last, lines in cells:
+            for line in lines:
+                if first == last:
+                    levels[first].append((line[0]["top"], _text(line)))
+                    continue
+                spread: dict[int, list[dict]] = {}
+                for phrase in _phrases(line):  # each phrase goes to the column its middle stands over
+                    mid = (phrase[0]["x0"] + phrase[-1]["x1"]) / 2
+                    col = min(range(first, last + 1), key=lambda c: _distance(columns[c], mid))
+                    spread.setdefault(col, []).extend(phrase)
+                if len(spread) > 1:
+                    for col, words in spread.items():
+                        levels[col].append((line[0]["top"], _text(words)))
+                else:  # one phrase over several columns: an upper level of each of them
+                    for col in range(first, last + 1):
+                        levels[col].append((line[0]["top"], _text(line)))
+    return [" ".join(text for _, text in sorted(parts)) for parts in levels]
+
+
+def _phrases(line: list[dict]) -> list[list[dict]]:
+    """A line's words, grouped where they stand a word space apart ("Long Gun"); a wider gap
+    starts the next column's phrase."""
+    out = [[line[0]]]
+    for w in line[1:]:
+        prev = out[-1][-1]
+        if w["x0"] - prev["x1"] > 0.35 * (w["bottom"] - w["top"]):
+            out.append([w])
+        else:
+            out[-1].append(w)
+    return out
+
+
+def _distance(span: tuple[float, float], x: float) -> float:
+    x0, x1 = span
+    return 0.0 if x0 <= x <= x1 else min(abs(x - x0), abs(x - x1))
+
+
+# ---- into the page text ------------------------------------------------------------------------
+
+LABELS_FOUND = 0.8  # share of a grid's rows whose label the layout read too, for the grid to stand for its table
+WORDS_COVERED = 0.9  # share of the replaced text's words that the grid holds (so nothing the layout read is lost)
+
+
+def splice(page, grids: list[Grid]) -> int:
+    """Put each grid in place of the layout's reading of the same table in `page` (a
+    `Page`): its text, the table span, its column names; the spans after it move. A grid
+    replaces text only when it holds nearly every word there and the layout found its rows'
+    labels too; otherwise the layout's reading stands. Returns how many tables were replaced."""
+    done = 0
+    for grid in grids:
+        found = _region(page, grid)
+        if found is None:
+            continue
+        start, end = found
+        outside = " ".join((page.text[:start] + " " + page.text[end:]).split())
+        rows = list(grid.rows)
+        header_rows = grid.header_rows
+        while rows and header_rows and sum(bool(c) for c in rows[0]) <= 1 and " ".join(" ".join(rows[0]).split()) in outside:
+            rows.pop(0)  # a title the page already holds (as a heading) is not read twice
+            header_rows -= 1
+        table = "\n".join("\t".join(row) for row in rows)
+        header_chars = len("\n".join("\t".join(row) for row in rows[:header_rows]))
+        notes = [n for n in grid.notes if " ".join(n.split()) not in outside]
+        new = table + ("\n\n" + "\n\n".join(notes) if notes else "")
+        _replace(page, start, end, new)
+        page.tables.append((start, start + len(table), start + header_chars))
+        page.tables.sort()
+        page.table_columns[start] = list(grid.columns)
+        done += 1
+    return done
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _region(page, grid: Grid) -> tuple[int, int] | None:
+    """The span of the page text that reads the grid's table: the layout's tables whose words
+    the grid holds, and the blocks between and around them that hold only the grid's words."""
+    from collections import Counter
+
+    have = Counter(w for row in grid.rows for c in row for w in _words(c))
+    have.update(w for n in grid.notes for w in _words(n))
+    body = grid.rows[grid.header_rows:]
+    flat = " ".join(page.text.split())
+    labels = [r[0] for r in body]
+    if sum(bool(re.search(r"[^\W\d_]", lab)) and " ".join(lab.split()) in flat for lab in labels) < LABELS_FOUND * len(body):
+        return None
+    matched = [(a, b) for a, b, _ in page.tables if _share(page.text[a:b], have) >= 0.6]
+    if not matched:
+        return None
+    start, end = min(a for a, _ in matched), max(b for _, b in matched)
+    blocks = [(m.start(), m.end()) for m in re.finditer(r"\S(?:.*\S)?(?:\n(?:[ \t]*\S.*))*", page.text)]
+    headings = {off for off, _ in page.headings}
+    notes = [(a, b) for a, b in page.footnotes]
+
+    def grid_block(a: int, b: int) -> bool:
+        return a not in headings and not any(x <= a < y for x, y in notes) and _share(page.text[a:b], have) == 1.0
+
+    before = [bl for bl in blocks if bl[1] <= start]
+    while before and grid_block(*before[-1]):
+        start = before.pop()[0]
+    after = [bl for bl in blocks if bl[0] >= end]
+    while after and grid_block(*after[0]):
+        end = after.pop(0)[1]
+    if any(start < off < end for off in headings) or any(start < x < end for x, _ in notes):
+        return None
+    if _share(page.text[start:end], have) < WORDS_COVERED:
+        return None
+    return start, end
+
+
+def _share(text: str, have) -> float:
+    """How much of the text's words (counted with repeats) the grid holds."""
+    from collections import Counter
+
+    words = Counter(_words(text))
+    total = sum(words.values())
+    return sum(min(n, have[w]) for w, n in words.items()) / total if total else 0.0
+
+
+def _replace(page, start: int, end: int, new: str) -> None:
+    """page.text[start:end] = new; the spans that lie after it move, those inside it go."""
+    delta = len(new) - (end - start)
+    page.text = page.text[:start] + new + page.text[end:]
+
+    def moved(offset: int) -> int:
+        return offset + delta if offset >= end else offset
+
+    page.headings = [(moved(o), h) for o, h in page.headings if not start <= o < end]
+    page.tables = [(moved(a), moved(b), moved(h)) for a, b, h in page.tables if not (start <= a < end)]
+    page.table_columns = {moved(a): c for a, c in page.table_columns.items() if not start <= a < end}
+    page.footnotes = [(moved(a), moved(b)) for a, b in page.footnotes if not start <= a < end]
+    page.footnote_refs = [(moved(o), m) for o, m in page.footnote_refs if not start <= o < end]

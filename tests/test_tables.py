@@ -1,0 +1,124 @@
+"""Tables answer as tables: cells read apart (pdfplumber on ruled PDF tables), one passage per
+row indexed with each cell named by its column, numbers kept whole by the tokenizer, and the
+asked cell picked as the highlight. Real files: the FBI's NICS table from ../shared/gov-pdfs,
+a Word table written by python-docx."""
+from __future__ import annotations
+
+import re
+import shutil
+from functools import lru_cache
+
+import pytest
+
+from conftest import GOV_PDFS
+from ingest.formats.pdf import extract_pdf
+from ingest.split import split_pages
+from kb.models import Passage, TableRow
+from kb.tables import pick_cell
+from kb.tokens import tokenize
+
+NICS = GOV_PDFS / "fbi_nics_background_checks_2015-11.pdf"
+
+
+@lru_cache(maxsize=1)
+def nics_passages() -> tuple[Passage, ...]:
+    return tuple(split_pages(extract_pdf(NICS.read_bytes()).pages))
+
+
+def row(label: str) -> Passage:
+    return next(p for p in nics_passages() if p.table and p.table.cells[0] == label)
+
+
+def test_grouped_numbers_are_one_token_with_or_without_their_commas():
+    assert tokenize("a $15,300 grant") == tokenize("a 15300 grant") == ["15300", "grant"]
+    assert "15" not in tokenize("$15,300") and "300" not in tokenize("$15,300")
+    assert "264140" in tokenize("Kentucky 264,140") and "2236457" in tokenize("2,236,457")
+    assert tokenize("items 1,2,3") == ["item", "1", "2", "3"]  # not a grouped number
+
+
+def test_ruled_pdf_table_cells_are_read_apart_not_glued():
+    vermont, new_jersey, oklahoma = row("Vermont"), row("New Jersey"), row("Oklahoma")
+    assert vermont.table.cells[1:5] == ("0", "1,189", "1,826", "49")
+    assert new_jersey.table.cells[2:5] == ("3,462", "4,704", "147")
+    assert oklahoma.table.cells[2:5] == ("15,005", "14,753", "778")
+    assert vermont.text.startswith("Vermont 0 1,189 1,826 49 70")  # the quote is the row as printed
+    for p in nics_passages():  # every figure in every row is one the table prints: no glued "1,1891,82649"
+        for cell in (p.table.cells[1:] if p.table else ()):
+            assert cell == "" or re.fullmatch(r"\d{1,3}(?:[, ]\d{3})*", cell), (p.table.cells[0], cell)
+
+
+def test_multi_level_headers_are_joined_and_the_title_is_the_caption():
+    kentucky = row("Kentucky")
+    headers = kentucky.table.headers
+    assert len(headers) == len(kentucky.table.cells) == 25
+    assert headers[:3] == ("State / Territory", "Permit", "Handgun")
+    assert "Pre-Pawn Long Gun" in headers and "Return to Seller - Private Sale *Other" in headers
+    assert headers[-1] == "Totals"
+    assert kentucky.table.caption == "NICS Firearm Background Checks November - 2015"
+    assert kentucky.context.splitlines()[0] == kentucky.table.caption
+    assert kentucky.context.splitlines()[1].startswith("Kentucky — Permit: 264,140; Handgun: 12,155; Long Gun: 14,847")
+    assert kentucky.context.endswith("Totals: 295,891")
+    assert "NICS Firearm" not in kentucky.text  # the caption is context, never the quote
+
+
+def test_notes_and_disclaimers_stay_out_of_the_rows():
+    rows = [p for p in nics_passages() if p.table]
+    assert len(rows) == 56  # 55 states and territories, and the totals
+    assert not any("DISCLAIMERS" in p.text or "Refers to frames" in p.text for p in rows)
+    assert any("DISCLAIMERS" in p.text for p in nics_passages() if not p.table)
+
+
+@pytest.mark.parametrize("question, label, cell, column", [
+    ("How many long gun checks were run in Kansas?", "Kansas", "8,702", "Long Gun"),
+    ("Number of pre-pawn handgun checks in Mississippi", "Mississippi", "28", "Pre-Pawn Handgun"),
+    ("What was the total for Maine?", "Maine", "9,297", "Totals"),
+    ("How many private sale long gun checks in Texas?", "Texas", "36", "Private Sale Long Gun"),
+])
+def test_the_asked_cell_is_picked_by_the_questions_words(question, label, cell, column):
+    picked = pick_cell(question, row(label))
+    assert (picked.text, picked.column) == (cell, column)
+    p = row(label)
+    assert p.text[picked.span[0]:picked.span[1]] == cell
+
+
+def test_a_year_or_a_rate_in_the_question_picks_its_column():
+    headers = ("Group", "2005 Number", "2005 Percent", "2010 Number", "2010 Percent", "2010 (95% CI)")
+    cells = ("Female", "19,000", "18.3", "20,100", "19.8", "(19.0–20.6)")
+    p = Passage(None, None, 0, 1, None, 0, 0, " ".join(cells), table=TableRow(None, headers, cells))
+    assert pick_cell("What percent of women had a disability in 2010?", p).text == "19.8"
+    assert pick_cell("How many women had a disability in 2005?", p).text == "19,000"
+    assert pick_cell("What was the confidence interval for women in 2010?", p).text == "(19.0–20.6)"
+
+
+def test_a_word_table_makes_row_passages_named_by_its_header(tmp_path):
+    docx = pytest.importorskip("docx")
+    from ingest.formats.docx import extract_docx
+
+    document = docx.Document()
+    document.add_paragraph("Table 2. Home visiting slots by county, 2023")
+    table = document.add_table(rows=3, cols=3)
+    for r, values in enumerate([("County", "Funded slots", "Families waiting"),
+                                ("Adams", "1,250", "310"), ("Brown", "840", "95")]):
+        for c, value in enumerate(values):
+            table.cell(r, c).text = value
+    path = tmp_path / "slots.docx"
+    document.save(path)
+    passages = split_pages(extract_docx(path.read_bytes()).pages)
+    adams = next(p for p in passages if p.table and p.table.cells[0] == "Adams")
+    assert adams.text == "Adams 1,250 310"
+    assert adams.table.caption == "Table 2. Home visiting slots by county, 2023"
+    assert adams.context.splitlines()[-1] == "Adams — Funded slots: 1,250; Families waiting: 310"
+    assert pick_cell("How many families were waiting in Adams county?", adams).text == "310"
+
+
+def test_ask_finds_the_row_and_highlights_the_cell_and_json_carries_the_table(tmp_path, run_ingest, searcher):
+    shutil.copy(NICS, tmp_path / NICS.name)
+    run_ingest(tmp_path)
+    answer = searcher.ask("How many handgun checks did Oregon run in November 2015?")
+    top = answer.hits[0]
+    assert top.passage.table is not None and top.passage.table.cells[0] == "Oregon"
+    (s, e), = top.highlights
+    assert top.passage.text[s:e] == "13,586"
+    shown = top.to_dict()["table"]
+    assert shown["headers"][2] == "Handgun" and shown["cells"][2] == "13,586"
+    assert shown["caption"] == "NICS Firearm Background Checks November - 2015"

@@ -130,14 +130,15 @@ def _metadata(soup) -> dict:
     was last modified before the date it was first published; <meta name="author"> only when
     it names an organisation."""
     h1 = soup.find("h1")
+    tags = _meta_tags(soup)
     return {
-        "title": _meta(soup, "citation_title", "dc.title", "dcterms.title", "og:title"),
+        "title": _meta(tags, "citation_title", "dc.title", "dcterms.title", "og:title"),
         "title_tag": _first(soup.title.get_text(" ", strip=True) if soup.title else None),
         "h1": _first(h1.get_text(" ", strip=True) if h1 else None),
-        "publisher": _meta(soup, "citation_publisher", "dc.publisher", "dcterms.publisher", "publisher",
-                           "og:site_name") or organisation_or_none(_meta(soup, "author", "dc.creator")),
-        "site_name": _meta(soup, "og:site_name", "application-name"),
-        "date": _meta(soup, "citation_publication_date", "citation_date", "article:modified_time", "og:updated_time",
+        "publisher": _meta(tags, "citation_publisher", "dc.publisher", "dcterms.publisher", "publisher",
+                           "og:site_name") or organisation_or_none(_meta(tags, "author", "dc.creator")),
+        "site_name": _meta(tags, "og:site_name", "application-name"),
+        "date": _meta(tags, "citation_publication_date", "citation_date", "article:modified_time", "og:updated_time",
                       "dcterms.modified", "dc.date.modified", "last-modified", "dc.date", "dcterms.date",
                       "dcterms.issued", "article:published_time", "date"),
     }
@@ -229,13 +230,23 @@ def _first(*values: str | None) -> str | None:
     return next((" ".join(v.split()) for v in values if v and v.strip()), None)
 
 
-def _meta(soup, *names) -> str | None:
-    for name in names:
-        tag = soup.find("meta", attrs={"name": re.compile(f"^{re.escape(name)}$", re.I)}) or \
-            soup.find("meta", attrs={"property": re.compile(f"^{re.escape(name)}$", re.I)})
-        if tag and tag.get("content", "").strip():
-            return " ".join(tag["content"].split())
-    return None
+def _meta(tags: dict[str, str], *names) -> str | None:
+    """The first of the named <meta> tags that has content."""
+    return next((tags[name] for name in names if name in tags), None)
+
+
+def _meta_tags(soup) -> dict[str, str]:
+    """The page's <meta> contents by lower-cased name, property and http-equiv (the first of
+    each), gathered in one pass."""
+    found: dict[str, str] = {}
+    for tag in soup.find_all("meta"):
+        content = " ".join(str(tag.get("content", "")).split())
+        if not content:
+            continue
+        for key in ("name", "property", "http-equiv"):
+            if tag.get(key):
+                found.setdefault(str(tag[key]).strip().lower(), content)
+    return found
 
 
 def _year(value: str | None) -> int | None:
@@ -257,13 +268,19 @@ def _drop_invisible(soup) -> None:
         tag.decompose()
 
 
+def _gone(tag) -> bool:
+    """Whether the tag was removed with an ancestor. (bs4's `decomposed` property falls back on
+    a search of the tag's subtree when the tag is still there: slow on every tag of a page.)"""
+    return bool(tag.__dict__.get("_decomposed", False))
+
+
 def _drop_forms(soup) -> None:
     """Forms are furniture (a search box, a sign-up) unless one holds most of the page: ASP.NET
     WebForms and SharePoint put the whole body inside <form id="aspnetForm">."""
     body = soup.body or soup
     total = len(body.get_text(" ").split())
     for form in body.find_all("form"):
-        if form.decomposed:
+        if _gone(form):
             continue
         if not total or len(form.get_text(" ").split()) < WRAPPER_FORM_SHARE * total:
             form.decompose()
@@ -276,16 +293,17 @@ def _drop_page_navigation(soup) -> None:
     separators left between them, and in-page tables of contents."""
     body = soup.body or soup
     for link in body.find_all(("a", "button")):
-        if not link.decomposed and _is_navigation_text(link.get_text(" ")):
+        if not _gone(link) and _is_navigation_text(link.get_text(" ")):
             link.decompose()
     for tag in body.find_all(("p", "div", "span", "li", "td", "strong", "b", "small")):
-        if tag.decomposed or tag.find(("img", "table")) is not None:
+        if _gone(tag):
             continue
-        text = tag.get_text(" ").strip()
-        if text and (SEPARATORS_ONLY.fullmatch(text) or _is_navigation_text(text)):
+        text = _short_text(tag)
+        if text and (SEPARATORS_ONLY.fullmatch(text) or _is_navigation_text(text)) and \
+                tag.find(("img", "table")) is None:
             tag.decompose()
     for listing in body.find_all(("ul", "ol")):
-        if listing.decomposed:
+        if _gone(listing):
             continue
         title = listing.find_previous_sibling(True)
         titled = title is not None and CONTENTS_TITLE.fullmatch(" ".join(title.get_text(" ").split())) is not None
@@ -299,16 +317,28 @@ def _drop_layout_menus(soup) -> None:
     """The menu and banner cells of a layout table: cells of three or more links and little
     else (trafilatura reads a layout table as one table, menu included)."""
     for table in soup.find_all("table"):
-        if table.decomposed or not _is_layout_table(table):
+        if _gone(table) or not _is_layout_table(table):
             continue
         for cell in table.find_all(("td", "th")):
-            if cell.decomposed or cell.find_parent("table") is not table:
+            if _gone(cell) or cell.find_parent("table") is not table:
                 continue
             words = _word_count(cell)
             links = cell.find_all("a")
             linked = sum(_word_count(a) for a in links)
             if len(links) >= 3 and words and linked >= 0.8 * words:
                 cell.decompose()
+
+
+def _short_text(tag, limit: int = 80) -> str | None:
+    """The tag's text, stripped, or None once it runs past `limit` characters (navigation text
+    is short; a content block is not read whole just to find that out)."""
+    parts, size = [], 0
+    for piece in tag.strings:
+        parts.append(piece)
+        size += len(piece)
+        if size > limit and len("".join(parts).strip()) > limit:
+            return None
+    return " ".join(parts).strip()
 
 
 def _word_count(element) -> int:

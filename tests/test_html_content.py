@@ -213,3 +213,12 @@ def test_navigation_text_inside_content_is_dropped_but_similar_words_in_sentence
     text = extract("share.html", page(body)).pages[0].text
     assert "Programs share screening results" in text and "families may print this page" in text
     assert "Print\n" not in text and "Top ↑" not in text and "·" not in text
+
+
+def test_words_that_name_page_tools_stay_in_tables_and_headings():
+    body = ('<h1>Caseloads</h1><h2><span>Top</span> ten counties</h2><table><thead><tr><th>County</th><th>Share</th>'
+            '</tr></thead><tbody><tr><td>Lane</td><td>12%</td></tr></tbody></table>')
+    (p,) = extract("caseloads.html", page(body, title="Caseloads")).pages
+    assert "Top ten counties" in [h for _, h in p.headings]
+    (start, end, _) = p.tables[0]
+    assert p.text[start:end] == "County\tShare\nLane\t12%"

@@ -295,7 +295,8 @@ def _drop_page_navigation(soup) -> None:
     for link in body.find_all(("a", "button")):
         if not _gone(link) and _is_navigation_text(link.get_text(" ")):
             link.decompose()
-    for tag in body.find_all(("p", "div", "span", "li", "td", "strong", "b", "small")):
+    # (blocks only: a span or a cell reading "Top" or "Share" may be a word of a heading or a table)
+    for tag in body.find_all(("p", "div", "li")):
         if _gone(tag):
             continue
         text = _short_text(tag)

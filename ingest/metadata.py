@@ -193,3 +193,18 @@ def parse_date(printed: str):
 def has_day(printed: str) -> bool:
     """Whether a printed date names the day, not only the month or year."""
     return bool(re.search(r"\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d|\d\s*/\s*\d|\d-\d{1,2}-\d|\d{1,2}\s+[a-z]", printed, re.I))
+
+
+AGENCY_WORDS = re.compile(
+    r"\b(?:department|dept|agency|office|division|bureau|administration|authority|commission|council|board|ministry|"
+    r"government|county|city\s+of|state\s+of|commonwealth|association|alliance|coalition|institute|foundation|"
+    r"university|college|cent(?:er|re))\b", re.I)
+
+
+def names_an_agency(name: str | None) -> bool:
+    """Whether a short name is an agency's or another body's ("Oregon Department of Human
+    Services", "Lakeshore County Public Health"): stricter than looks_like_organisation, whose
+    words ("health", "services") are also the words of page titles."""
+    value = " ".join((name or "").split())
+    return bool(value) and len(value.split()) <= 12 and looks_like_organisation(value) and \
+        bool(AGENCY_WORDS.search(value))

@@ -17,7 +17,7 @@ import re
 
 from kb.text import collapse
 
-from ..metadata import DATE, has_day, looks_like_organisation, organisation_or_none, parse_date
+from ..metadata import DATE, has_day, looks_like_organisation, names_an_agency, organisation_or_none, parse_date
 from ..sniff import decode_text, looks_like_text
 from ..types import Extracted
 from .base import Format
@@ -160,30 +160,32 @@ def _page_metadata(html: str, url: str | None) -> dict:
 
 
 TITLE_SEPARATORS = (" | ", " – ", " — ", " - ", " • ", " :: ", ": ")
+TITLE_SPLIT = re.compile(r"\s+(?:\||–|—|-|•|::)\s+|:\s+|\|")
 
 
 def _split_title_tag(title: str | None, site: str | None, h1: str | None) -> tuple[str | None, str | None]:
     """(title, publisher) from a <title>: the page's own <h1> when the <title> holds it; the
-    site's name or an organisation's that pages append or prepend ("Guide | Mass.gov",
-    "Guide - Oregon Department of Human Services") taken off, the organisation as publisher."""
+    site's name or an agency's that pages append or prepend ("Guide | Mass.gov", "Guide -
+    Oregon Department of Human Services") taken off, the agency as publisher."""
     if not title:
         return None, None
+    parts = [part.strip() for part in TITLE_SPLIT.split(title) if part.strip()]
     if h1 and len(h1) >= 3 and h1.casefold() in title.casefold():
-        rest = title.casefold().replace(h1.casefold(), "|")
-        name = next((part.strip() for part in re.split(r"\s[|–—\-•:]+\s|\|", title) if part.strip() and
-                     part.strip().casefold() != h1.casefold() and part.strip().casefold() not in h1.casefold()), None)
-        publisher = name if name and looks_like_organisation(name) and rest.strip(" |–—-•:") else None
-        return h1, publisher
+        others = [part for part in parts if part.casefold() not in h1.casefold()]
+        if names_an_agency(h1) and len(others) == 1 and not names_an_agency(others[0]):
+            return others[0], h1  # the <h1> is the site's banner: "Department of Health" over "Guide"
+        return h1, next((part for part in others if names_an_agency(part)), None)
     for sep in TITLE_SEPARATORS:
-        for head, found, tail in (title.rpartition(sep), title.partition(sep)[::-1]):
-            # (the second reading puts the site's name first: "Mass.gov | Guide" -> tail, sep, head)
-            if not found or not head.strip() or not tail.strip():
-                continue
-            name, own = tail.strip(), head.strip()
-            if site and name.casefold() == site.casefold():
-                return own, None
-            if looks_like_organisation(name) and not looks_like_organisation(own):
-                return own, name
+        head, found, tail = title.rpartition(sep)  # "Guide | Site"
+        if found and head.strip() and tail.strip():
+            if (site and tail.strip().casefold() == site.casefold()) or names_an_agency(tail):
+                return head.strip(), None if site and tail.strip().casefold() == site.casefold() else tail.strip()
+        tail, found, head = title.partition(sep)  # "Site | Guide"
+        if found and head.strip() and tail.strip():
+            if site and tail.strip().casefold() == site.casefold():
+                return head.strip(), None
+            if names_an_agency(tail) and not names_an_agency(head):
+                return head.strip(), tail.strip()
     return title, None
 
 

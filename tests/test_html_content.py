@@ -222,3 +222,17 @@ def test_words_that_name_page_tools_stay_in_tables_and_headings():
     assert "Top ten counties" in [h for _, h in p.headings]
     (start, end, _) = p.tables[0]
     assert p.text[start:end] == "County\tShare\nLane\t12%"
+
+
+def test_an_agency_named_in_the_title_tag_is_the_publisher_and_not_part_of_the_title():
+    def read(title: str, body: str):
+        return extract("t.html", f"<html><head><title>{title}</title></head><body><main>{body}<p>Consultants visit "
+                                 f"every classroom weekly for six months at no cost to programs.</p></main></body></html>"
+                       .encode())
+
+    guide = read("Home Visiting Guide | Lakeshore County Public Health", "<h2>Visits</h2>")
+    assert (guide.title, guide.publisher) == ("Home Visiting Guide", "Lakeshore County Public Health")
+    banner = read("Department of Health - Home Visiting Guide", "<h1>Department of Health</h1>")
+    assert (banner.title, banner.publisher) == ("Home Visiting Guide", "Department of Health")
+    topic = read("Early Childhood Mental Health Services - Health and Safety", "<h2>Visits</h2>")
+    assert topic.title == "Early Childhood Mental Health Services - Health and Safety" and topic.publisher is None

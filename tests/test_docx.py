@@ -295,3 +295,23 @@ def test_word_documents_are_ingested_and_uploaded(tmp_path, run_ingest, kb_dir, 
     hit = searcher.ask("Who sets the endorsement requirements for consultants?", k=3).hits
     sections = {h.passage.section for h in hit}
     assert "Who Provides Consultation" in sections and all(h.passage.page is None for h in hit)
+
+
+def test_a_memo_block_in_a_table_and_a_letterhead_in_the_page_header():
+    import docx
+
+    d = docx.Document()
+    d.sections[0].header.paragraphs[0].text = "Colorado Office of Early Childhood"
+    memo = d.add_table(rows=3, cols=2)
+    for r, (label, value) in enumerate([("TO:", "Early Intervention providers"), ("FROM:", "Dana Whitfield, Director"),
+                                        ("DATE:", "April 3, 2023")]):
+        memo.cell(r, 0).text, memo.cell(r, 1).text = label, value
+    d.add_heading("Caseload Standards", 1)
+    d.add_paragraph("Service coordinators carry no more than 45 families at a time.")
+    d.core_properties.author = "Whitfield, Dana"
+    d.core_properties.created = dt.datetime(2024, 1, 9, 8, 0)
+    buffer = io.BytesIO()
+    d.save(buffer)
+    result = extract("memo.docx", buffer.getvalue())
+    assert (result.title, result.publisher, result.year) == ("Caseload Standards", "Colorado Office of Early Childhood",
+                                                             2023)

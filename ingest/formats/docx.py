@@ -425,17 +425,24 @@ class _Cover:
 
 
 def _cover(document, styles: _Styles) -> _Cover:
-    """The cover page: the body's paragraphs up to the first heading after the title (or
-    COVER_PARAGRAPHS of them); the agency is the first line naming a department, office,
-    agency... (a "State of ..." line only when no such line is there)."""
+    """The cover page: the body's paragraphs (and the cells of a table on it, as a memo's
+    TO/FROM/DATE block) up to the first heading after the title, or COVER_PARAGRAPHS of them;
+    the agency is the first line naming a department, office, agency... (a "State of ..." line
+    only when no such line is there), else the letterhead's in the page header."""
     cover = _Cover()
-    states = []
+    states: list[str] = []
     for element in document.element.body.iterchildren(w("p"), w("tbl")):
         if len(cover.lines) >= COVER_PARAGRAPHS:
             break
         if element.tag == w("tbl"):
+            for cell in element.iter(w("tc")):
+                tokens: list = []
+                _runs(cell, tokens, [])
+                if text := _text(tokens):
+                    cover.lines.append(text)
+                    _agency_line(text, cover, states)
             continue
-        tokens: list = []
+        tokens = []
         _runs(element, tokens, [])
         text = _text(tokens)
         if not text:
@@ -447,16 +454,24 @@ def _cover(document, styles: _Styles) -> _Cover:
         if role.heading:
             break
         cover.lines.append(text)
-        line = AGENCY_LABEL.sub("", text).strip(" .,:;")
-        if len(line.split()) > 14 or PERSON_LINE.search(text) or not AGENCY_LINE.search(line) \
-                or not looks_like_organisation(line) or line.endswith((".", ";")) or not line[:1].isupper():
-            continue
-        if re.match(r"(?:state|commonwealth)\s+of\b", line, re.I):
-            states.append(line)
-        elif cover.agency is None:
-            cover.agency = line
+        _agency_line(text, cover, states)
+    if cover.agency is None and not states:
+        for text in _header_footer_lines(document, footers=False):
+            _agency_line(text, cover, states)
     cover.agency = cover.agency or (states[0] if states else None)
     return cover
+
+
+def _agency_line(text: str, cover: _Cover, states: list[str]) -> None:
+    """Take `text` as the cover's agency when it is a short line naming one."""
+    line = AGENCY_LABEL.sub("", text).strip(" .,:;")
+    if len(line.split()) > 14 or PERSON_LINE.search(text) or not AGENCY_LINE.search(line) \
+            or not looks_like_organisation(line) or text.rstrip().endswith((".", ";")) or not line[:1].isupper():
+        return
+    if re.match(r"(?:state|commonwealth)\s+of\b", line, re.I):
+        states.append(line)
+    elif cover.agency is None:
+        cover.agency = line
 
 
 def _is_title_style(paragraph, styles: _Styles) -> bool:
@@ -490,13 +505,16 @@ def _printed_year(document, cover: _Cover) -> int | None:
     return None
 
 
-def _header_footer_lines(document) -> list[str]:
+def _header_footer_lines(document, footers: bool = True) -> list[str]:
     lines = []
     try:
         for section in document.sections:
-            for part in (section.header, section.footer, section.first_page_header, section.first_page_footer):
-                if part.is_linked_to_previous and part is not section.header and part is not section.footer:
-                    continue
+            parts = [section.header, section.first_page_header]
+            if footers:
+                parts += [section.footer, section.first_page_footer]
+            for part in parts:
+                if part.is_linked_to_previous:
+                    continue  # (an unlinked first section's parts are its own; a linked one repeats)
                 lines += [collapse(p.text) for p in part.paragraphs if p.text.strip()]
     except Exception:  # noqa: BLE001 - damaged headers are only missing metadata
         return lines

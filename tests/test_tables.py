@@ -122,3 +122,30 @@ def test_ask_finds_the_row_and_highlights_the_cell_and_json_carries_the_table(tm
     shown = top.to_dict()["table"]
     assert shown["headers"][2] == "Handgun" and shown["cells"][2] == "13,586"
     assert shown["caption"] == "NICS Firearm Background Checks November - 2015"
+
+
+def test_a_figure_the_layout_cut_in_two_is_joined_but_one_printed_with_a_space_stays():
+    from ingest.formats.pdf_tables import join_cut_figures
+    from ingest.types import Page
+
+    table = "Year\tBurglary\tTheft\n2005\t37,800\t11,8 90\t1,21 9\n2006\t98 452\t41 181"
+    text = table + "\n\nNotes follow the table."
+    page = Page(3, text, headings=[(len(table) + 2, "Notes")], tables=[(0, len(table), table.index("\n"))])
+    assert join_cut_figures(page) == 2
+    assert page.text.splitlines()[1] == "2005\t37,800\t11,890\t1,219"
+    assert page.text.splitlines()[2] == "2006\t98 452\t41 181"  # printed so: two figures, not cut ones
+    assert page.tables == [(0, len(table) - 2, table.index("\n"))]
+    assert page.headings == [(len(table), "Notes")] and page.text[len(table):].startswith("Notes")
+
+
+def test_a_cells_quote_names_its_row_column_and_table(tmp_path):
+    from kb.citations import quote_citation
+    from kb.models import Document, Hit
+    from kb.tables import pick_cell as pick
+
+    row = TableRow("Table 3. Checks by state", ("State", "Permit", "Handgun"), ("Kentucky", "264,140", "12,155"))
+    p = Passage(1, 1, 0, 4, None, 0, 23, "Kentucky 264,140 12,155", page_label="12", table=row)
+    doc = Document(1, "/x.pdf", "x.pdf", "0" * 64, 1, 1, "Background Checks", "FBI", 2015, None, 5)
+    cell = pick("How many permit checks in Kentucky?", p)
+    hit = Hit(p, doc, 1.0, "", highlights=[cell.span])
+    assert quote_citation(hit) == "“264,140” (Kentucky, Permit; FBI, “Background Checks” (2015), Table 3, p. 12)."

@@ -40,10 +40,33 @@ class Grid:
 
 def read_tables(data: bytes, pages: list) -> None:
     """For each `Page` (pages the layout found tables on), its ruled tables put in place of
-    the layout's reading of them (`splice`)."""
+    the layout's reading of them (`splice`), and figures the layout cut apart joined."""
     by_number = {p.number: p for p in pages}
     for number, grids in ruled_tables(data, sorted(by_number)).items():
         splice(by_number[number], grids)
+    for page in pages:
+        join_cut_figures(page)
+
+
+GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+CUT_FIGURE = re.compile(r"(?<![\w,.])(\d[\d,]*) (\d[\d,.]*)(?![\w,])")
+
+
+def join_cut_figures(page) -> int:
+    """In the page's tables, a figure the layout read in two pieces ("11,8 90") is joined
+    ("11,890") where the joined form is a well-formed grouped number and a piece is not (so
+    "98 452", printed with a space, stays as printed). Returns how many were joined."""
+    joined = 0
+    for t in range(len(page.tables)):
+        start, end, _ = page.tables[t]
+        for m in reversed(list(CUT_FIGURE.finditer(page.text, start, end))):
+            a, b = m.group(1), m.group(2)
+            whole = a + b
+            if GROUPED.fullmatch(whole) and not (GROUPED.fullmatch(a) or a.isdigit() and len(a) <= 3) \
+                    or GROUPED.fullmatch(whole) and not (GROUPED.fullmatch(b) or b.isdigit() and len(b) <= 3):
+                _replace(page, m.start(), m.end(), whole, keep_tables=True)
+                joined += 1
+    return joined
 
 
 def ruled_tables(data: bytes, page_numbers: list[int]) -> dict[int, list[Grid]]:
@@ -285,8 +308,9 @@ def _share(text: str, have) -> float:
     return sum(min(n, have[w]) for w, n in words.items()) / total if total else 0.0
 
 
-def _replace(page, start: int, end: int, new: str) -> None:
-    """page.text[start:end] = new; the spans that lie after it move, those inside it go."""
+def _replace(page, start: int, end: int, new: str, keep_tables: bool = False) -> None:
+    """page.text[start:end] = new; the spans that lie after it move, those inside it go (a
+    table that holds the change keeps its place and grows or shrinks with it, `keep_tables`)."""
     delta = len(new) - (end - start)
     page.text = page.text[:start] + new + page.text[end:]
 
@@ -294,7 +318,11 @@ def _replace(page, start: int, end: int, new: str) -> None:
         return offset + delta if offset >= end else offset
 
     page.headings = [(moved(o), h) for o, h in page.headings if not start <= o < end]
-    page.tables = [(moved(a), moved(b), moved(h)) for a, b, h in page.tables if not (start <= a < end)]
+    if keep_tables:
+        page.tables = [(a if a <= start else moved(a), moved(b), h if h <= start else moved(h))
+                       for a, b, h in page.tables]
+    else:
+        page.tables = [(moved(a), moved(b), moved(h)) for a, b, h in page.tables if not (start <= a < end)]
     page.table_columns = {moved(a): c for a, c in page.table_columns.items() if not start <= a < end}
     page.footnotes = [(moved(a), moved(b)) for a, b in page.footnotes if not start <= a < end]
     page.footnote_refs = [(moved(o), m) for o, m in page.footnote_refs if not start <= o < end]

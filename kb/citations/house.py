@@ -40,7 +40,7 @@ def source_label(doc: Document) -> str:
 
 
 def locator(doc: Document, passage: Passage) -> str:
-    parts = []
+    parts = [passage.table.label] if passage.table is not None and passage.table.label else []  # "Table 1, p. 62"
     page = cited_page(passage)
     if page is not None:
         parts.append(page_locator(page))
@@ -73,4 +73,26 @@ def short_quote(hit: Hit) -> str:
 
 
 def quote_citation(hit: Hit) -> str:
-    return f"“{short_quote(hit)}” ({citation(hit.document, hit.passage).rstrip('.')})."
+    """The quote and its citation; a table cell is quoted as printed, with its row and column
+    named outside the quotation marks ("“264,140” (Kentucky, Permit; FBI, … Table 1, p. 1).")."""
+    where = citation(hit.document, hit.passage).rstrip(".")
+    cell = _quoted_cell(hit)
+    if cell is not None:
+        return f"“{cell[0]}” ({cell[1]}; {where})."
+    return f"“{short_quote(hit)}” ({where})."
+
+
+def _quoted_cell(hit: Hit) -> tuple[str, str] | None:
+    """(cell, "row, column") when the highlight is one cell of a table row."""
+    row = hit.passage.table
+    if row is None or len(hit.highlights) != 1:
+        return None
+    from ..tables import cell_spans
+
+    spans = cell_spans(hit.passage)
+    if tuple(hit.highlights[0]) not in spans:
+        return None
+    i = spans.index(tuple(hit.highlights[0]))
+    names = [n for n in (", ".join(x for x in (row.group, row.cells[0]) if x),
+                         row.headers[i] if row.headers else "") if n]
+    return row.cells[i], ", ".join(names)

@@ -236,3 +236,14 @@ def test_an_agency_named_in_the_title_tag_is_the_publisher_and_not_part_of_the_t
     assert (banner.title, banner.publisher) == ("Home Visiting Guide", "Department of Health")
     topic = read("Early Childhood Mental Health Services - Health and Safety", "<h2>Visits</h2>")
     assert topic.title == "Early Childhood Mental Health Services - Health and Safety" and topic.publisher is None
+
+
+def test_the_site_header_names_the_publisher_and_an_articles_header_does_not():
+    site = ('<html><head><title>Consultation</title></head><body><div id="site-header"><img alt="Department of Early '
+            'Learning" src="l.png"><a href="/">Home</a></div><main><h1>Consultation</h1><p>Consultants visit every '
+            'classroom weekly for six months at no cost to programs or families.</p></main></body></html>')
+    assert extract("a.html", site.encode()).publisher == "Department of Early Learning"
+    article = ('<html><head><title>Mental Health Consultation Services</title></head><body><article><header '
+               'class="entry-header"><h1>Mental Health Consultation Services</h1></header><p>Consultants visit every '
+               'classroom weekly for six months at no cost to programs or families.</p></article></body></html>')
+    assert extract("b.html", article.encode()).publisher is None

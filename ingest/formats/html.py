@@ -212,18 +212,22 @@ HEADER_NAMES = re.compile(r"logo|site-?name|site-?title|agency|brand|site-?heade
 
 
 def _header_organisation(soup) -> str | None:
-    """The organisation the site's header names (its logo's alt text, the agency name beside
-    it), when it reads as an organisation's name."""
+    """The agency the site's header names (its logo's alt text, the agency name beside it):
+    a header outside the page's <main> or <article> (an article's own header holds its title),
+    and a name with an agency's word in it (department, office, county...), so that a page
+    title about "mental health services" is not taken for one."""
     body = soup.body or soup
-    candidates = body.find_all(lambda tag: tag.name in ("header",) or str(tag.get("role", "")).lower() == "banner" or
-                               bool(HEADER_NAMES.search(" ".join([str(tag.get("id", "")),
-                                                                 *(tag.get("class") or [])]))), limit=20)
+    candidates = body.find_all(lambda tag: (tag.name == "header" or str(tag.get("role", "")).lower() == "banner" or
+                                            bool(HEADER_NAMES.search(" ".join([str(tag.get("id", "")),
+                                                                              *(tag.get("class") or [])]))))
+                               and tag.find_parent(("main", "article")) is None and tag.name not in ("main", "article"),
+                               limit=20)
     for element in candidates:
         texts = [img.get("alt", "") for img in element.find_all("img")]
         texts += [t for t in element.stripped_strings][:10]
         for text in texts:
             text = " ".join(text.split())
-            if 2 <= len(text.split()) <= 12 and looks_like_organisation(text) and not re.search(r"\d|seal|logo", text, re.I):
+            if 2 <= len(text.split()) <= 12 and names_an_agency(text) and not re.search(r"\d|seal|logo", text, re.I):
                 return text
     return None
 

@@ -7,8 +7,11 @@ text it was typeset from is what OCR should give back.
 """
 from __future__ import annotations
 
+import difflib
 import io
 import random
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,18 +49,21 @@ def typeset(pages: list[ScanPage], font_size: float = 11) -> bytes:
     return bytes(pdf.output())
 
 
-def scan(pdf_bytes: bytes, dpi: int = 200, seed: int = 0, rough: bool = True) -> list:
-    """Each page of a PDF as a greyscale picture, as a scanner would return it."""
+def scan(pdf_bytes: bytes, dpi: int = 200, seed: int = 0, rough: bool = True, tilt: float = 0.6,
+         pages: list[int] | None = None) -> list:
+    """Each page of a PDF (or the 0-based `pages`) as a greyscale picture, as a scanner would
+    return it: rough, it is turned by up to `tilt` degrees either way, blurred, speckled and
+    JPEG-compressed."""
     import pypdfium2 as pdfium
     from PIL import Image, ImageFilter
 
     rng = random.Random(seed)
     images = []
     document = pdfium.PdfDocument(pdf_bytes)
-    for index in range(len(document)):
+    for index in range(len(document)) if pages is None else pages:
         image = document[index].render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
         if rough:
-            image = image.rotate(rng.uniform(-0.6, 0.6), resample=Image.BICUBIC, fillcolor=255, expand=False)
+            image = image.rotate(rng.uniform(-tilt, tilt), resample=Image.BICUBIC, fillcolor=255, expand=False)
             image = image.filter(ImageFilter.GaussianBlur(0.5))
             pixels = image.load()
             width, height = image.size
@@ -97,6 +103,57 @@ def mixed_pdf(path: Path, pages: list[ScanPage], scanned: set[int], dpi: int = 2
     with open(path, "wb") as f:
         writer.write(f)
     return path
+
+
+MIN_PARAGRAPH_WORDS = 12
+
+
+def words(text: str) -> list[str]:
+    """Words as printed (case kept), after Unicode NFKC (ligatures), with straight quotes,
+    dashes and slashes as spaces and punctuation at a word's ends dropped."""
+    text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'")
+    text = re.sub(r"[\u2010-\u2015\-/]", " ", text.replace("\u201c", '"').replace("\u201d", '"'))
+    out = [w.strip(".,;:!?\"'()[]{}*\u2020\u2021\u00a7\u00b6\u2022|_~`") for w in text.split()]
+    return [w for w in out if w]
+
+
+def body_paragraphs(page) -> list[list[str]]:
+    """A page's paragraphs outside its tables, as word lists, those of 12 words or more."""
+    text = page.text
+    for start, end, _ in sorted(page.tables, reverse=True):
+        text = text[:start] + "\n\n" + text[end:]
+    return [w for w in (words(block) for block in text.split("\n\n")) if len(w) >= MIN_PARAGRAPH_WORDS]
+
+
+def paragraph_errors(reference: list[str], ocr_words: list[str], distance=None) -> int:
+    """Word edits between a paragraph and the stretch of the OCR text that holds it (from
+    the first to the last word that matches, so the order columns are read in does not
+    count). `distance` is an edit distance over word lists (rapidfuzz's Levenshtein in the
+    bench); without it, the words difflib finds no match for."""
+    blocks = [b for b in difflib.SequenceMatcher(None, ocr_words, reference, autojunk=False).get_matching_blocks()
+              if b.size >= 2]
+    if not blocks:
+        return len(reference)
+    start = max(0, min(b.a - b.b for b in blocks))
+    end = max(b.a + b.size + (len(reference) - b.b - b.size) for b in blocks)
+    stretch = ocr_words[start:end]
+    if distance is not None:
+        return distance(reference, stretch)
+    matcher = difflib.SequenceMatcher(None, stretch, reference, autojunk=False)
+    matched = sum(b.size for b in matcher.get_matching_blocks())
+    return max(len(reference), len(stretch)) - matched
+
+
+def word_error_rate(original_pages, ocr_pages, distance=None) -> tuple[int, int]:
+    """(word errors, words) over the body paragraphs of the original pages, each looked for
+    in the OCR text of the same page."""
+    errors = total = 0
+    for original, scanned in zip(original_pages, ocr_pages):
+        got = words(scanned.text) if scanned is not None else []
+        for paragraph in body_paragraphs(original):
+            errors += paragraph_errors(paragraph, got, distance)
+            total += len(paragraph)
+    return errors, total
 
 
 # Letters of the kind a state receives, written for these tests (not quoted from anywhere).

@@ -7,10 +7,17 @@ need, rather than being cut off mid-way or half-ingested. The recognised text is
 a PDF page's: paragraphs apart by a blank line, words hyphenated at line ends joined, a line
 set larger than the page's text as a heading, a lone page number at the top or bottom taken
 off the text and kept for the page's printed label.
+
+Each page image is cleaned before Tesseract reads it (`clean`): rendered at 300 dpi whatever
+the scan's resolution (a 150-dpi scan is brought up to what Tesseract is trained for), a 3x3
+median filter takes off the speckle of a scanner or fax, and the page is turned straight when
+it was fed in at a slant. Tesseract then binarises it with Sauvola's local threshold, which
+keeps thin strokes on a grey or unevenly lit page. bench/scan_ocr.py measures each step.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import time
@@ -28,8 +35,18 @@ MAX_PIXELS = 40_000_000  # a poster-sized page is rendered at less than DPI, to 
 MIN_SIDE = 32  # pixels: an image smaller than this holds no text to read
 LANGUAGE = "eng"
 HEADING_HEIGHT = 1.3  # a short line this much taller than the page's text is a heading
+TITLE_HEIGHT = 1.15  # ... among the first page's title lines, where a title in capitals measures short
+TITLE_LINES_WORDS = 25  # the title lines end at the first paragraph this long
+HEADING_CONFIDENCE = 75  # median word confidence (0-100) a heading needs: chart labels and debris read lower
+_LONE_YEAR = re.compile(r"(?:19|20)\d\d")
+_STRAY_UNDERSCORE = re.compile(r"(?<=[^\W\d_])_$")  # "on_": the LSTM's guess at a baseline after a word
 EDGE = 0.08  # share of the page height read again for a printed page number
 LOW_CONFIDENCE = 60  # mean word confidence (0-100) under which a page's text is flagged
+CLEAN = os.environ.get("KB_OCR_CLEAN", "1") != "0"  # clean page images first (bench/scan_ocr.py compares off/on)
+MAX_SKEW = 2.0  # degrees: a page fed in at a slant up to this much is turned straight
+MIN_SKEW = 0.5  # degrees: less, Tesseract's own layout copes (turning it gained nothing in bench/scan_ocr.py)
+BLANK_INK = 0.001  # share of dark pixels under which a page is blank paper (its specks are no text)
+TESSERACT_CONFIG = "--psm 3 -c thresholding_method=2"  # automatic page layout; Sauvola binarisation
 
 _deadline: float | None = None
 _limit_s: float | None = None
@@ -69,7 +86,7 @@ def unavailable() -> str | None:
 @dataclass
 class Recognised:
     pages: dict[int, Page] = field(default_factory=dict)  # 0-based PDF index -> page (ocr=True)
-    margins: dict[int, list[str]] = field(default_factory=dict)  # lone numbers taken off the top/bottom
+    margins: dict[int, list[str]] = field(default_factory=dict)  # page numbers, first and last lines
     warnings: list[str] = field(default_factory=list)
 
 
@@ -88,21 +105,43 @@ def recognise(data: bytes, indices: list[int]) -> Recognised:
         for done, index in enumerate(indices):
             _check_time(done, len(indices), started)
             image = _render(document, index)
-            if image is None:
+            if image is None or _blank(image):
                 continue
+            if CLEAN:
+                image = clean(image)
             words = _words(image)
             page, margins, confidence = _layout(words, index + 1)
-            out.margins[index] = margins or _edge_numbers(image)
+            lone = [m for m in margins if is_page_number(m)]
+            out.margins[index] = margins if lone else _edge_numbers(image) + margins
             if page.text.strip():
                 out.pages[index] = page
                 if confidence < LOW_CONFIDENCE:
                     low.append(index + 1)
     finally:
         document.close()
+    _drop_running_headings(out)
     if low:
         out.warnings.append(f"OCR was unsure of the text on page(s) {_ranges(low)} (poor scan?): check quotes "
                             "from them against the page")
     return out
+
+
+def _drop_running_headings(out: Recognised) -> None:
+    """A line set large at the top or bottom of several pages ("Supplement") is the running
+    header, not a section: it is kept in the text but is no heading. On the first page it is
+    kept: a document's title is what its later pages repeat at their head."""
+    def shape(text: str) -> str:
+        return re.sub(r"\d+", "#", " ".join(text.split())).casefold()
+
+    seen: dict[str, set[int]] = {}
+    for index, margins in out.margins.items():
+        for text in margins:
+            seen.setdefault(shape(text), set()).add(index)
+    for index, page in out.pages.items():
+        if index == 0:
+            continue  # the title, which later pages repeat at their head
+        page.headings = [(offset, text) for offset, text in page.headings
+                         if len(seen.get(shape(text), set()) - {index}) == 0]
 
 
 def _check_time(done: int, total: int, started: float) -> None:
@@ -124,9 +163,61 @@ def _render(document, index: int):
         scale = min(DPI / 72, (MAX_PIXELS / max(width * height, 1.0)) ** 0.5)
         if min(width, height) * scale < MIN_SIDE:
             return None
-        return page.render(scale=scale, grayscale=True).to_pil()
+        return page.render(scale=scale, grayscale=True).to_pil().convert("L")
     finally:
         page.close()
+
+
+def _blank(image) -> bool:
+    """Whether a page is blank paper (a separator sheet, the back of a page): nothing to read,
+    and no page number to find on it."""
+    import cv2
+    import numpy as np
+
+    pixels = np.asarray(image, dtype=np.uint8)
+    if int(pixels.max()) - int(pixels.min()) < 48:
+        return True
+    _, ink = cv2.threshold(cv2.medianBlur(pixels, 3), 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    return float(ink.mean()) < BLANK_INK
+
+
+def clean(image):
+    """The page image as Tesseract reads it best: speckle taken off (3x3 median) and turned
+    straight (`skew_angle`) when it leans by MIN_SKEW or more. Greyscale in, greyscale out:
+    Tesseract binarises it itself."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    pixels = cv2.medianBlur(np.asarray(image, dtype=np.uint8), 3)
+    angle = skew_angle(pixels)
+    if abs(angle) >= MIN_SKEW:
+        height, width = pixels.shape
+        turn = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+        pixels = cv2.warpAffine(pixels, turn, (width, height), flags=cv2.INTER_CUBIC, borderValue=255)
+    return Image.fromarray(pixels)
+
+
+def skew_angle(pixels) -> float:
+    """The angle (degrees) that turns the page's lines of text level: the one at which the
+    rows of ink are most sharply split from the white between lines (projection profile),
+    searched coarse then fine on a half-size black-and-white copy."""
+    import cv2
+    import numpy as np
+
+    small = cv2.resize(pixels, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    height, width = ink.shape
+    centre = (width / 2, height / 2)
+
+    def sharpness(angle: float) -> float:
+        turned = cv2.warpAffine(ink, cv2.getRotationMatrix2D(centre, angle, 1.0), (width, height),
+                                flags=cv2.INTER_NEAREST, borderValue=0)
+        rows = turned.sum(axis=1, dtype=np.float64)
+        return float(np.square(np.diff(rows)).sum())
+
+    best = max(np.arange(-MAX_SKEW, MAX_SKEW + 1e-9, 0.25), key=sharpness)
+    return float(max(np.arange(best - 0.2, best + 0.2 + 1e-9, 0.05), key=sharpness))
 
 
 @dataclass(frozen=True)
@@ -136,20 +227,22 @@ class _Word:
     line: tuple[int, int, int]
     height: int
     confidence: float
+    top: int = 0  # pixels from the top of the page
 
 
 def _words(image) -> list[_Word]:
     import pytesseract
 
-    found = _tesseract(pytesseract.image_to_data, image, "--psm 3", output_type=pytesseract.Output.DICT)
+    config = TESSERACT_CONFIG if CLEAN else "--psm 3"
+    found = _tesseract(pytesseract.image_to_data, image, config, output_type=pytesseract.Output.DICT)
     words = []
     for i, text in enumerate(found["text"]):
         confidence = float(found["conf"][i])
         if confidence < 0 or not text.strip():
             continue
-        words.append(_Word(text.strip(), (found["block_num"][i], found["par_num"][i]),
+        words.append(_Word(_STRAY_UNDERSCORE.sub("", text.strip()), (found["block_num"][i], found["par_num"][i]),
                            (found["block_num"][i], found["par_num"][i], found["line_num"][i]),
-                           int(found["height"][i]), confidence))
+                           int(found["height"][i]), confidence, int(found["top"][i])))
     return words
 
 
@@ -173,18 +266,12 @@ def _edge_numbers(image) -> list[str]:
 
 
 def _otsu(image) -> int:
-    """The grey level that best splits ink from paper (Otsu's threshold)."""
+    """The grey level that best splits ink from paper (Otsu's threshold; OpenCV's)."""
+    import cv2
     import numpy as np
 
-    counts = np.bincount(np.asarray(image, dtype=np.uint8).ravel(), minlength=256).astype(np.float64)
-    levels = np.arange(256)
-    weight = np.cumsum(counts)
-    mass = np.cumsum(counts * levels)
-    total, total_mass = weight[-1], mass[-1]
-    background = total - weight
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (total_mass * weight - total * mass) ** 2 / (weight * background)
-    return int(np.nanargmax(np.where(background > 0, between, np.nan)))
+    cut, _ = cv2.threshold(np.asarray(image, dtype=np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return int(cut)
 
 
 def _tesseract(function, image, config: str, **kwargs):
@@ -211,7 +298,10 @@ def _tesseract(function, image, config: str, **kwargs):
 
 
 def _layout(words: list[_Word], number: int) -> tuple[Page, list[str], float]:
-    """(page, lone page numbers taken off its top and bottom, mean word confidence)."""
+    """(page, margin texts, mean word confidence). The margin texts are the lone page
+    numbers taken off the page's top and bottom, then its first and last lines as they stand
+    ("MMWR / January 14, 2011 / Vol. 60 63"): printed_labels keeps a number in them only when
+    the neighbouring pages agree."""
     from .blocks import PageBuilder
     from .pdf_layout import _dehyphenate, _vocabulary
 
@@ -224,9 +314,11 @@ def _layout(words: list[_Word], number: int) -> tuple[Page, list[str], float]:
     lines = [(block, " ".join(w.text for w in ws), ws) for block, _, ws in lines]
     lines = [line for line in lines if any(ch.isalnum() for ch in line[1])]  # specks read as "|" or "~"
     margins = []
-    for edge in (0, -1):
-        if lines and is_page_number(lines[edge][1]):
-            margins.append(lines.pop(edge)[1])
+    for edge in (0, -1):  # the top and bottom lines on the page, whatever order the columns were read in
+        at = _edge_line(lines, edge)
+        if at is not None and is_page_number(lines[at][1]) and not (number == 1 and _LONE_YEAR.fullmatch(lines[at][1])):
+            margins.append(lines.pop(at)[1])  # a year alone on a first page is the cover's date, kept
+    edge_lines = list(dict.fromkeys(lines[at][1] for at in {_edge_line(lines, 0), _edge_line(lines, -1)} - {None}))
     paragraphs: list[list[tuple[str, list[_Word]]]] = []
     for i, (block, text, ws) in enumerate(lines):
         if i == 0 or block != lines[i - 1][0]:
@@ -235,26 +327,54 @@ def _layout(words: list[_Word], number: int) -> tuple[Page, list[str], float]:
     heights = [w.height for _, _, ws in lines for w in ws]
     body_height = statistics.median(heights) if heights else 0
     vocab = _vocabulary([[text for text, _ in paragraph] for paragraph in paragraphs])
-    out = PageBuilder()
+    blocks: list[tuple[bool, str, float]] = []  # (heading, text, median word height)
+    in_title_lines = number == 1  # the first page's lines above its first body paragraph
     for paragraph in paragraphs:
         texts = _dehyphenate([text for text, _ in paragraph], vocab)
-        if _is_heading(paragraph, body_height):
-            out.heading(" ".join(texts))
+        height = statistics.median(w.height for _, ws in paragraph for w in ws)
+        in_title_lines = in_title_lines and sum(len(ws) for _, ws in paragraph) < TITLE_LINES_WORDS
+        if _is_heading(paragraph, body_height, TITLE_HEIGHT if in_title_lines else HEADING_HEIGHT):
+            previous = blocks[-1] if blocks else None
+            if (previous and previous[0] and abs(previous[2] - height) <= 0.12 * height
+                    and not previous[1].endswith((".", ":", ";"))):
+                blocks[-1] = (True, f"{previous[1]} {' '.join(texts)}", previous[2])  # one title set in two blocks
+            else:
+                blocks.append((True, " ".join(texts), height))
         else:
-            out.paragraph("\n".join(texts))
+            blocks.append((False, "\n".join(texts), height))
+    out = PageBuilder()
+    for heading, text, _ in blocks:
+        (out.heading if heading else out.paragraph)(text)
     page = out.page(number)
     page.ocr = True
     confidence = statistics.fmean(w.confidence for w in words) if words else 0.0
-    return page, margins, confidence
+    return page, margins + [line for line in edge_lines if line not in margins], confidence
 
 
-def _is_heading(paragraph: list[tuple[str, list[_Word]]], body_height: float) -> bool:
+def _edge_line(lines: list, edge: int) -> int | None:
+    """Index of the top (edge 0) or bottom (-1) line on the page by position."""
+    if not lines:
+        return None
+    if edge == 0:  # medians: a rule or a speck read into a line stretches its box
+        return min(range(len(lines)), key=lambda i: statistics.median(w.top for w in lines[i][2]))
+    return max(range(len(lines)), key=lambda i: statistics.median(w.top + w.height for w in lines[i][2]))
+
+
+def _is_heading(paragraph: list[tuple[str, list[_Word]]], body_height: float, ratio: float) -> bool:
+    """A short paragraph set larger than the page's text (by `ratio`), not ending a sentence.
+    Word heights are the boxes Tesseract draws, so a title in capitals (no descenders) looks
+    smaller than it is: the first page's title lines need less (TITLE_HEIGHT)."""
     words = [w for _, ws in paragraph for w in ws]
-    if len(paragraph) > 2 or len(words) > 15 or not body_height:
+    if len(paragraph) > 4 or len(words) > 30 or not body_height:
+        return False
+    if len(paragraph) > 2 and ratio >= HEADING_HEIGHT:  # long headings only among the title lines
         return False
     text = " ".join(t for t, _ in paragraph)
-    return (statistics.median(w.height for w in words) >= HEADING_HEIGHT * body_height
-            and any(ch.isalpha() for ch in text) and not text.rstrip().endswith((".", ",", ";")))
+    if not re.search(r"[^\W\d_]{3}", text) or not text[0].isalnum() \
+            or statistics.median(w.confidence for w in words) < HEADING_CONFIDENCE:
+        return False  # a chart's labels or specks read as letters (". Perce ntage"), never a section name
+    return (statistics.median(w.height for w in words) >= ratio * body_height
+            and not text.rstrip().endswith((".", ",", ";")))
 
 
 def _ranges(numbers: list[int]) -> str:

@@ -6,7 +6,9 @@ typist's initials or a program), and a /CreationDate is the year the file was ma
 for a file re-written by a converter is not the year the document was published. What the
 document prints about itself counts for more: a date in its running header or footer or
 in the title lines of its first page ("MMWR / January 14, 2011"), and the agency named
-there ("U.S. Census Bureau"). When nothing says a field clearly it is left empty: a wrong
+there ("U.S. Census Bureau") or set as a block of its own on the first page ("Department of
+the Treasury / Internal Revenue Service"). A scan's file dates are when it was scanned, so a
+scan's year comes only from what its pages print. When nothing says a field clearly it is left empty: a wrong
 year or publisher in a citation is worse than none.
 """
 from __future__ import annotations
@@ -75,6 +77,7 @@ _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|
           r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|Spring|Summer|Fall|Autumn|Winter)")
 _PRINTED_DATE = re.compile(rf"\b{_MONTH}\.?(?:\s+\d{{1,2}},?)?\s*(?:[-\u2013/]\s*)?((?:19|20)\d\d)\b")
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
+_LONE_YEAR = re.compile(r"\s*((?:19|20)\d\d)\s*")
 _FILE_NAME_TITLE = re.compile(r"\.(docx?|pdf|pptx?|xlsx?|indd|qxd|wpd)$", re.I)
 _TITLE_LINES_WORDS = 25  # the title lines of a first page end at the first block this long
 
@@ -93,10 +96,51 @@ def pdf_metadata(reader: Any, pages: list[Page], running: list[str]) -> PdfMetad
     title = clean_title(info.get("/Title"))
     title_lines = first_page_title_lines(pages)
     printed = "\n".join([*running, *title_lines])
-    publisher = clean_publisher(info.get("/Author")) or agency_named(printed) or heading_agency(pages, running)
-    year = (printed_year(running, title_lines) or file_year(info)
-            or title_year(title or next((h for p in pages[:1] for _, h in p.headings), None)))
+    publisher = (clean_publisher(info.get("/Author")) or agency_named(printed) or heading_agency(pages, running)
+                 or agency_block(pages))
+    if is_scan(pages):  # the file's dates are the scanner's: only what the pages print counts
+        year = printed_year(scanned_running(pages), title_lines) or title_year(title)
+    else:
+        year = (printed_year(running, title_lines) or file_year(info)
+                or title_year(title or next((h for p in pages[:1] for _, h in p.headings), None)))
     return PdfMetadata(title, publisher, year)
+
+
+def is_scan(pages: list[Page]) -> bool:
+    """Whether the document was read by OCR: its first page, or most of its pages, are
+    pictures. Its /CreationDate and /ModDate are then when it was scanned, not published."""
+    return bool(pages) and (pages[0].ocr or sum(p.ocr for p in pages) * 2 > len(pages))
+
+
+def scanned_running(pages: list[Page]) -> list[str]:
+    """A scan's running header and footer as OCR read them: a short line of a page that,
+    digits aside, comes back on another page ("MMWR / January 14, 2011 / Vol. 60"). OCR reads
+    them in among the columns, so any line of the page counts, not only its first and last."""
+    edges = [dict.fromkeys(line.strip() for line in page.text.splitlines() if 0 < len(line.strip()) <= 80)
+             for page in pages]
+    shape = [{_shape(line) for line in page} for page in edges]
+    return [line for i, page in enumerate(edges) for line in page
+            if any(_shape(line) in other for j, other in enumerate(shape) if j != i)]
+
+
+def _shape(line: str) -> str:
+    """A running line with digits made alike and numbers at its ends (the page number) taken off."""
+    return re.sub(r"^(?:# )+|(?: #)+$", "", re.sub(r"\d+", "#", " ".join(line.split()))).casefold()
+
+
+_OCR_DEBRIS = re.compile(r"^(?=\S*[^\w\s.])\S{1,3}\s+")  # "p< Department of the Treasury": a box's edge read as text
+
+
+def agency_block(pages: list[Page]) -> str | None:
+    """The agency printed as a block of its own on the first page, each line an agency's
+    name ("Department of the Treasury / Internal Revenue Service"): the last line, the most
+    specific, when they nest."""
+    for block in (pages[0].text.split("\n\n") if pages else []):
+        lines = [_OCR_DEBRIS.sub("", " ".join(line.split())) for line in block.splitlines() if line.strip()]
+        if lines and len(lines) <= 4 and all(_is_agency(line) for line in lines):
+            last = lines[-1]
+            return _agency_by_short_form(last) or (_smart_title(last) if last.isupper() else last)
+    return None
 
 
 # Headings that name a part of a document, never the document: a caption, a generic section
@@ -115,7 +159,9 @@ def title_heading(pages: list[Page], running: list[str]) -> str | None:
     an agency's name (the publisher) and not a bare code ("14 CFR Part 39")."""
     repeated = [" ".join(line.split()).casefold() for line in running]
     for page in pages[:_TITLE_PAGES]:
-        for _, heading in page.headings:
+        for offset, heading in page.headings:
+            if page is pages[0] and _opens_mid_text(page.text[:page.headings[0][0]]):
+                return None  # an excerpt that starts inside a report: its title is on a page not here
             text = " ".join(heading.split())
             folded = text.casefold().rstrip(".:")
             words = [w for w in re.findall(r"[^\W\d_]{4,}", text) if not w.isupper() or len(w) > 5]
@@ -126,6 +172,14 @@ def title_heading(pages: list[Page], running: list[str]) -> str | None:
                 continue
             return text[:200]
     return None
+
+
+def _opens_mid_text(before: str) -> bool:
+    """Whether the first page starts with body text (a paragraph of 25 words or more, or one
+    that starts in lower case) before its first heading: it carries on a text begun on an
+    earlier page, so none of its headings is the document's title."""
+    first = before.lstrip().split("\n\n")[0]
+    return len(first.split()) >= _TITLE_LINES_WORDS or first[:1].islower()
 
 
 _AGENCY_LINE = re.compile(
@@ -206,9 +260,12 @@ def agency_named(text: str) -> str | None:
 
 def printed_year(running: list[str], title_lines: list[str]) -> int | None:
     """The year of a date the document prints about itself: in a running header or
-    footer ("MMWR / January 14, 2011 / Vol. 60"), else in its first page's title lines."""
+    footer ("MMWR / January 14, 2011 / Vol. 60"), else in its first page's title lines (a
+    date, or a year set alone as on a form's cover)."""
     for texts in (running, title_lines):
         years = Counter(int(m.group(1)) for text in texts for m in _PRINTED_DATE.finditer(text))
+        if texts is title_lines and not years:  # a year set alone on a cover ("2007")
+            years = Counter(int(m.group(1)) for text in texts for m in [_LONE_YEAR.fullmatch(text)] if m)
         years = Counter({y: n for y, n in years.items() if _plausible(y)})
         if years:
             return years.most_common(1)[0][0]

@@ -42,6 +42,10 @@ SHORT_PASSAGE = 30  # a passage this small (a title block) joins the next one on
 MAX_CONTEXT_WORDS = 60
 MAX_RUNOVER_WORDS = 60  # the rest of a sentence broken by a page break, looked for this far
 MAX_FLOAT_PAGES = 3  # full-page tables a broken sentence may go on past
+# A table with this many rows of figures alone (a tax table) is packed a few rows to a passage,
+# as text is: such rows name nothing a question could find them by, and one passage each
+# (719 in the IRS instructions) outweighs the document's prose in the keyword statistics.
+PACKED_FIGURE_ROWS = 20
 
 BLOCK_BREAK = re.compile(r"\n[ \t\f\v\r]*\n\s*")
 LIST_ITEM = re.compile(r"\s*(?:[-*•◦▪‣–·o]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+")
@@ -92,7 +96,9 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
         anchors = _anchors(page)
         shapes = {}
         for t in range(len(page.tables)):
-            shapes[t] = shape = table_shape(page, t, shape)
+            shape = table_shape(page, t, shape)
+            if not _figure_table(page, t):
+                shapes[t] = shape
         for start, end, heading in _regions(page, section, taken.get(i)):
             section = heading
             units = _units(page, start, end, max_words, max_chars, anchors)
@@ -401,8 +407,8 @@ def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: 
     groups: list[list[Span]] = []
     cur: list[Span] = []
     shapes = shapes or {}
-    for u in units:
-        if u.table is not None or (cur and cur[-1].table is not None):
+    for u in units:  # (the rows of a table not in `shapes`, a packed one, pack like text)
+        if u.table in shapes or (cur and cur[-1].table in shapes):
             if cur and not (u.table == cur[-1].table and (u.header and cur[-1].header or _label_row(page, cur[-1]))):
                 groups.append(cur)
                 cur = []
@@ -480,6 +486,13 @@ class TableShape:
 
 def _cells(page: Page, span: Span) -> list[str]:
     return [collapse(c) for c in page.text[span.start:span.end].split("\t")]
+
+
+def _figure_table(page: Page, index: int) -> bool:
+    """A table of PACKED_FIGURE_ROWS or more rows holding figures alone (a tax table)."""
+    start, end, header_end = page.tables[index]
+    rows = page.text[header_end:end].split("\n")
+    return sum(bool(r.strip()) and not re.search(r"[^\W\d_]", r) for r in rows) >= PACKED_FIGURE_ROWS
 
 
 def _label_row(page: Page, span: Span) -> bool:
@@ -635,7 +648,8 @@ def _merge_short(pieces: list[Piece], max_words: int, max_chars: int) -> list[Pi
     out: list[Piece] = []
     carry: Piece | None = None
     for piece in pieces:
-        if piece.span.table is not None:  # a table row stands alone: nothing joins it
+        if piece.span.table is not None and (piece.table is not None or piece.span.header):
+            # a table row stands alone, and a table's header rows: nothing joins them
             if carry is not None:
                 out.append(carry)
                 carry = None

@@ -177,9 +177,27 @@ def card_html(hit: Hit, rank: int, best: bool = False) -> str:
         f'<div class="kb-title"><span class="kb-rank">{rank}.</span> <strong>{escape_html(doc.title)}</strong>{badge}</div>'
         f'<div class="kb-meta">{meta}</div>'
         + (f'<div class="kb-above">{escape_html(above)}</div>' if above else "")
-        + f'<div class="kb-passage">{highlighted_html(passage.text, hit.highlights)}</div>'
-        f"</div>"
+        + (table_html(hit) or f'<div class="kb-passage">{highlighted_html(passage.text, hit.highlights)}</div>')
+        + "</div>"
     )
+
+
+def table_html(hit: Hit) -> str | None:
+    """A table row's passage as a small table: its column names over its cells, the asked
+    (highlighted) cell marked; None when the passage is not a row with named columns."""
+    row = hit.passage.table
+    if row is None or not row.headers or len(row.headers) != len(row.cells):
+        return None
+    from .tables import cell_spans
+
+    spans = cell_spans(hit.passage)
+    asked = {spans.index(tuple(h)) for h in hit.highlights if tuple(h) in spans}
+    head = "".join(f"<th>{escape_html(h)}</th>" for h in row.headers)
+    cells = "".join(f'<td class="kb-cell-asked"><mark>{escape_html(c)}</mark></td>' if i in asked
+                    else f"<td>{escape_html(c)}</td>" for i, c in enumerate(row.cells))
+    group = f'<div class="kb-table-group">{escape_html(row.group)}</div>' if row.group else ""
+    return (f'<div class="kb-passage kb-table">{group}<table><thead><tr>{head}</tr></thead>'
+            f"<tbody><tr>{cells}</tr></tbody></table></div>")
 
 
 def best_answer_html(best: BestAnswer, cited: str) -> str:
@@ -225,6 +243,13 @@ CARD_CSS = """
 .kb-best-cite {color: #555; font-size: .9rem;}
 .kb-best-badge {margin-left: .5rem; font-size: .75rem; padding: .05rem .4rem; border-radius: .6rem; background: #fff3b0; color: #5c4a00; white-space: nowrap;}
 .kb-card-best {border-left: 4px solid #f0c400; padding-left: .5rem;}
+.kb-table {overflow-x: auto;}
+.kb-table table {border-collapse: collapse; font-size: .85rem;}
+.kb-table th, .kb-table td {border: 1px solid #ddd; padding: .15rem .4rem; text-align: right;}
+.kb-table th {background: #f6f6f6; font-weight: 600;}
+.kb-table th:first-child, .kb-table td:first-child {text-align: left;}
+.kb-table mark {background: #fff1a8; color: inherit; padding: 0 .1em; border-radius: 2px;}
+.kb-table-group {font-size: .8rem; color: #777;}
 /* full titles in the filter chips, wrapped instead of cut */
 [data-baseweb="tag"] {max-width: none !important; height: auto !important;}
 [data-baseweb="tag"] span {max-width: none !important; white-space: normal !important; overflow: visible !important;

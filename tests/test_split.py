@@ -181,3 +181,15 @@ def test_no_run_over_into_a_heading_a_caption_or_a_finished_sentence():
         assert all(p.end_page is None for p in split_pages(pages)), opening
     done = split_pages([Page(1, body), Page(2, "and a lower-case start of a new one.")])
     assert all(p.end_page is None for p in done)
+
+
+def test_a_long_table_of_figures_alone_packs_rows_like_text_with_its_header_as_context():
+    header = "At least\tBut less than\tSingle\tMarried"
+    rows = [f"{56000 + 50 * i:,}\t{56050 + 50 * i:,}\t{9881 + 13 * i:,}\t{7650 + 11 * i:,}" for i in range(120)]
+    text = "\n".join([header] + rows)
+    passages = split_pages([Page(9, text, tables=[(0, len(text), len(header))])])
+    assert 1 < len(passages) < 20  # not one passage a row
+    assert all(p.table is None for p in passages)
+    assert all(p.context == "At least But less than Single Married" for p in passages[1:])
+    for row in rows:
+        assert sum(" ".join(row.split()) in p.text for p in passages) == 1

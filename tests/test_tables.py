@@ -149,3 +149,17 @@ def test_a_cells_quote_names_its_row_column_and_table(tmp_path):
     cell = pick("How many permit checks in Kentucky?", p)
     hit = Hit(p, doc, 1.0, "", highlights=[cell.span])
     assert quote_citation(hit) == "“264,140” (Kentucky, Permit; FBI, “Background Checks” (2015), Table 3, p. 12)."
+
+
+def test_the_app_shows_a_table_answer_as_a_header_row_over_the_row_with_the_asked_cell_marked():
+    from kb.app_support import card_html, escape_html
+    from kb.models import Document, Hit
+
+    row = TableRow("Table 3. Checks by state", ("State", "Permit", "Handgun"), ("Kentucky", "264,140", "12,155"))
+    p = Passage(1, 1, 0, 4, None, 0, 23, "Kentucky 264,140 12,155", table=row)
+    doc = Document(1, "/x.pdf", "x.pdf", "0" * 64, 1, 1, "Background <Checks>", "FBI", 2015, None, 5)
+    hit = Hit(p, doc, 1.0, "", highlights=[pick_cell("How many handgun checks in Kentucky?", p).span])
+    html = card_html(hit, 1)
+    assert "<thead><tr><th>State</th><th>Permit</th><th>Handgun</th></tr></thead>" in html
+    assert f'<td>{escape_html("264,140")}</td><td class="kb-cell-asked"><mark>{escape_html("12,155")}</mark></td>' in html
+    assert escape_html("Table 3. Checks by state") in html and "Background &lt;Checks&gt;" in html

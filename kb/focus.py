@@ -24,6 +24,7 @@ import numpy as np
 from .embedders import Embedder
 from .highlight import sentence_spans
 from .models import Passage
+from .tokens import index_text
 
 DEPTH = 3  # candidates re-scored (5 measured the same, at 5/3 the cost)
 WEIGHT = 0.5  # times the best window's cosine, added to the fused score (a 0..1 blend)
@@ -33,6 +34,8 @@ CACHE_PASSAGES = 4096  # window vectors kept, per searcher
 def window_spans(passage: Passage) -> list[tuple[tuple[int, int], ...]]:
     """The passage's sentences and each pair of adjacent sentences (a claim and its figures
     often take two), as spans into its text; the whole text when it has no sentence breaks."""
+    if passage.table is not None:  # a table row is one window, read as it is indexed (kb/tables.py)
+        return [((0, len(passage.text)),)]
     spans = [(s, e) for s, e in sentence_spans(passage.text, passage.section, passage.footnote) if passage.text[s:e].strip()]
     if len(spans) <= 1:
         return [((0, len(passage.text)),)]
@@ -42,6 +45,8 @@ def window_spans(passage: Passage) -> list[tuple[tuple[int, int], ...]]:
 def windows(passage: Passage) -> list[str]:
     """The texts of `window_spans`, as the bi-encoder reads them."""
     text = passage.text
+    if passage.table is not None:  # the row with its cells named by column: the bare figures say nothing
+        return [index_text(text, passage.section, passage.context)]
     return [" ".join(text[s:e].strip() for s, e in group) for group in window_spans(passage)]
 
 

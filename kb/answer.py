@@ -21,15 +21,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import states as us_states
-from .highlight import lexical_scores, quotable
+from .highlight import lexical_scores, quotable, sentence_spans, with_list
 from .models import Hit
+from .tokens import tokenize
 
 DEPTH = 3  # passages whose sentences compete
-COSINE_WEIGHT = 1.0  # times the window's cosine to the question
-LEXICAL_WEIGHT = 0.35  # times the share of the question's (idf-weighted) terms a window holds
-KIND_WEIGHT = 0.12  # a window that holds what the question asks for
-RANK_WEIGHT = 1.0  # times its passage's fused score below the top passage's
-PAIR_PENALTY = 0.04  # two sentences must beat one by this much (a shorter quote is a better one)
+COSINE_WEIGHT = 0.5  # times the window's cosine to the question
+LEXICAL_WEIGHT = 0.25  # times the share of the question's (idf-weighted) terms a window holds
+KIND_WEIGHT = 0.3  # a window that holds what the question asks for
+RANK_WEIGHT = 0.5  # times its passage's fused score below the top passage's
+PAIR_PENALTY = 0.0  # two sentences must beat one by this much (any penalty measured lower: 0.02 cost 5 of 173)
 # Question kinds whose answer must hold such a thing: when none of the candidate sentences
 # does, the knowledge base does not answer (kb/search.py's abstention).
 REQUIRED_KINDS = ("number", "date", "states")
@@ -55,21 +56,26 @@ DEFINITION = re.compile(r"\b(?:is|are|was|were)\s+(?:a|an|the|one|any|defined|de
                         r"\brefers?\s+to\b|\bdefined\s+as\b|\bmeans?\b|\bdenotes?\b|\bconsists?\s+of\b|"
                         r"\bis\s+when\b|\bdescribes?\b", re.IGNORECASE)
 
+_AMOUNT_NOUNS = (r"number|percent|percentage|share|proportion|fraction|rate|amount|total|cost|ratio|fee|count|median|"
+                 r"average|mean|maximum|minimum|limit|cap|size|budget|sum|figure|threshold|age|stipend|payment|"
+                 r"charge|penalty|fine|salary|wage|price|score|level|most|least")
 _KINDS = (
-    ("states", re.compile(r"\b(?:which|what)\s+(?:u\.?s\.?\s+)?(?:states|state)\b|\bhow many states\b.*\bwhich\b",
+    ("states", re.compile(r"\b(?:which|what)\s+(?:u\.?s\.?\s+)?(?:\w+\s+)?(?:states|state)\b", re.IGNORECASE)),
+    ("date", re.compile(r"^\s*(?:since\s+|until\s+|by\s+)?when\b|\b(?:what|which|in which|in what|by what)\s+"
+                        r"(?:year|date|month|day)\b|\bby when\b|\b(?:deadline|due date|effective date)\b",
+                        re.IGNORECASE)),
+    ("definition", re.compile(r"\bwhat\s+counts\s+as\s+(?:an?\s+)?(?P<v>[^?]{2,60})", re.IGNORECASE)),
+    ("number", re.compile(r"^\s*how\s+(?:many|much|long|often|large|big|old|high|low|far|common|quickly|fast|soon|"
+                          r"frequently)\b|\bhow\s+(?:many|much)\b|"
+                          r"\b(?:what|which)\s+(?:is|was|are|were)?\s*(?:the\s+)?(?:[\w-]+\s+){0,3}?"
+                          rf"(?:{_AMOUNT_NOUNS})s?\b|\bwhat\s+(?:does|do|did)\b.*\b(?:pay|cost|charge)\b",
                           re.IGNORECASE)),
-    ("number", re.compile(r"^\s*how\s+(?:many|much|long|often|large|big|old|high|low|far)\b|\bhow\s+(?:many|much)\b|"
-                          r"\b(?:what|which)\s+(?:is|was|are|were)?\s*(?:the\s+)?(?:\w+\s+){0,3}?"
-                          r"(?:number|percent|percentage|share|proportion|rate|amount|total|cost|ratio|fee|count|"
-                          r"median|average|mean|maximum|minimum|limit|size|budget|sum|figure|threshold|age)s?\b",
-                          re.IGNORECASE)),
-    ("date", re.compile(r"^\s*(?:since\s+|until\s+|by\s+)?when\b|\b(?:what|which|in which|in what)\s+(?:year|date|month|day)\b|"
-                        r"\bby when\b", re.IGNORECASE)),
-    ("who", re.compile(r"^\s*(?:by\s+)?who(?:m|se)?\b|\b(?:which|what)\s+(?:federal\s+|state\s+)?(?:agency|agencies|"
+    ("who", re.compile(r"^\s*(?:by\s+)?who(?:m|se)?\b|\b(?:which|what)\s+(?:[\w-]+\s+)?(?:agency|agencies|"
                        r"organi[sz]ations?|office|department|body|bodies|entity|entities|person|people|group|committee|"
-                       r"court|bureau|program)\b", re.IGNORECASE)),
+                       r"court|bureau|center|centre|program|university)\b", re.IGNORECASE)),
     ("definition", re.compile(r"^\s*(?:what\s+(?:is|are|was|were)\s+(?:meant\s+by\s+)?(?:an?\s+|the\s+)?(?P<x>[^?]{2,60})\??\s*$|"
-                              r"what\s+does\s+(?P<y>[^?]{2,60})\s+mean|define\s+(?P<z>[^?]{2,60}))", re.IGNORECASE)),
+                              r"what\s+does\s+(?P<y>[^?]{2,60})\s+mean|define\s+(?P<z>[^?]{2,60})|"
+                              r"how\s+(?:does|do|did|is|are)\s+.{0,60}?\bdefined?\s+(?P<w>[^?]{2,60}))", re.IGNORECASE)),
 )
 
 
@@ -99,6 +105,9 @@ def holds_kind(text: str, kind: QuestionKind) -> bool:
     """Whether a sentence holds the kind of thing the question asks for."""
     if kind.kind == "number":
         return bool(NUMBER.search(YEAR.sub(" ", text)))  # a year alone is no count
+    if kind.kind == "definition" and kind.subject:
+        subject = set(tokenize(kind.subject))
+        return bool(DEFINITION.search(text)) and len(subject & set(tokenize(text))) >= max(1, len(subject) // 2)
     if kind.kind == "date":
         return bool(DATE.search(text))
     if kind.kind == "states":
@@ -119,12 +128,13 @@ class Candidate:
     lexical: float
     kind: bool
     behind: float  # the passage's fused score below the top passage's (>= 0)
+    sentences: int = 1  # a pair of adjacent sentences: 2
 
     def score(self, cosine_weight: float = COSINE_WEIGHT, lexical_weight: float = LEXICAL_WEIGHT,
               kind_weight: float = KIND_WEIGHT, rank_weight: float = RANK_WEIGHT, pair_penalty: float = PAIR_PENALTY
               ) -> float:
         return (cosine_weight * self.cosine + lexical_weight * self.lexical + kind_weight * self.kind - rank_weight * self.behind
-                - pair_penalty * (len(self.spans) - 1))
+                - pair_penalty * (self.sentences - 1))
 
 
 def candidates(question: str, hits: list[Hit], cosines: list[np.ndarray], window_spans: list[list],
@@ -136,13 +146,16 @@ def candidates(question: str, hits: list[Hit], cosines: list[np.ndarray], window
     out: list[Candidate] = []
     for rank, (hit, sims, groups) in enumerate(zip(hits, cosines, window_spans), 1):
         text = hit.passage.text
+        # a window that introduces a list ("… six areas of consideration:") is quoted with the list
+        sizes = [len(g) for g in groups]
+        groups = [tuple(with_list(list(g), text, hit.passage.section, hit.passage.footnote)) for g in groups]
         pieces = [" ".join(text[s:e].strip() for s, e in group) for group in groups]
         lexical = lexical_scores(question, pieces, idf)
-        for group, piece, sim, lex in zip(groups, pieces, sims, lexical):
+        for group, piece, sim, lex, size in zip(groups, pieces, sims, lexical, sizes):
             if not all(quotable(text[s:e]) for s, e in group):
                 continue
             out.append(Candidate(rank, tuple(group), piece, float(sim), float(lex), holds_kind(piece, kind),
-                                 max(0.0, top - hit.score)))
+                                 max(0.0, top - hit.score), size))
     return out
 
 

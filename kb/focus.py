@@ -33,12 +33,14 @@ CACHE_PASSAGES = 4096  # window vectors kept, per searcher
 
 def window_spans(passage: Passage) -> list[tuple[tuple[int, int], ...]]:
     """The passage's sentences and each pair of adjacent sentences (a claim and its figures
-    often take two), as spans into its text; the whole text when it has no sentence breaks."""
+    often take two), as spans into its text; the whole text when no sentence is found in it."""
     if passage.table is not None:  # a table row is one window, read as it is indexed (kb/tables.py)
         return [((0, len(passage.text)),)]
     spans = [(s, e) for s, e in sentence_spans(passage.text, passage.section, passage.footnote) if passage.text[s:e].strip()]
-    if len(spans) <= 1:
+    if not spans:
         return [((0, len(passage.text)),)]
+    if len(spans) == 1:
+        return [(spans[0],)]
     return [(span,) for span in spans] + list(zip(spans, spans[1:]))
 
 

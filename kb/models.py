@@ -148,15 +148,27 @@ class BestAnswer:
     hit: Hit
     rank: int  # 1-based rank of its passage among the hits
     spans: list[tuple[int, int]]  # character spans into hit.passage.text, in text order
+    column: str | None = None  # a table cell: its column's name (the row is the passage's table row)
 
     @property
     def text(self) -> str:
-        return " ".join(" ".join(self.hit.passage.text[s:e].split()) for s, e in self.spans)
+        """The words quoted; a table cell with its row's label and its column's name, as the table
+        prints them ("Kentucky, Permit: 264,140")."""
+        words = " ".join(" ".join(self.hit.passage.text[s:e].split()) for s, e in self.spans)
+        row = self.hit.passage.table
+        if self.column is None or row is None:
+            return words
+        label = next((c for c in row.cells if c), "")
+        named = ", ".join(x for x in (label if label != words else "", self.column) if x)
+        return f"{named}: {words}" if named else words
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "passage_id": self.hit.passage.id, "rank": self.rank,
-                "spans": [list(s) for s in self.spans], "citation": self.hit.citation,
-                "quote_citation": f"“{self.text}” ({self.hit.citation.rstrip('.')})."}
+        out = {"text": self.text, "passage_id": self.hit.passage.id, "rank": self.rank,
+               "spans": [list(s) for s in self.spans], "citation": self.hit.citation,
+               "quote_citation": f"“{self.text}” ({self.hit.citation.rstrip('.')})."}
+        if self.column is not None and self.hit.passage.table is not None:
+            out["table"] = {**self.hit.passage.table.to_dict(), "column": self.column}
+        return out
 
 
 @dataclass

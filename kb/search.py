@@ -180,7 +180,7 @@ class Searcher:
             if lacking:
                 answered, reason = False, answers.LACKING_REASON[lacking]
             else:
-                best = self._best_answer(hits, pool)
+                best = self._best_answer(question, hits, pool)
         return Answer(question, answered, hits, reason=reason, method=stages, best=best)
 
     def answer_candidates(self, question: str, qvec: np.ndarray, hits: list[Hit], idf: dict[str, float]
@@ -193,12 +193,20 @@ class Searcher:
         return answers.candidates(question, head, cosines, [window_spans(h.passage) for h in head], idf)
 
     @staticmethod
-    def _best_answer(hits: list[Hit], pool: list[answers.Candidate]) -> BestAnswer | None:
-        """The best candidate; its passage's highlight becomes that sentence, so the card shows it."""
+    def _best_answer(question: str, hits: list[Hit], pool: list[answers.Candidate]) -> BestAnswer | None:
+        """The best candidate; its passage's highlight becomes that sentence, so the card shows it.
+        From a table row, the answer is the cell the question asks for (kb/tables.py)."""
         if not pool:
             return None
         chosen = max(pool, key=lambda c: c.score())
         hit = hits[chosen.rank - 1]
+        if hit.passage.table is not None:
+            from .tables import pick_cell
+
+            cell = pick_cell(question, hit.passage)
+            if cell is not None:
+                hit.highlights = [cell.span]
+                return BestAnswer(hit, chosen.rank, [cell.span], column=cell.column)
         if hit.passage.table is None or not hit.highlights:  # a table row's highlight is its asked cell already
             hit.highlights = highlight.with_list(list(chosen.spans), hit.passage.text, hit.passage.section,
                                                 hit.passage.footnote)

@@ -107,7 +107,7 @@ def no_exception(at):
 
 
 def cards(at) -> list[str]:
-    return [m.value for m in at.markdown if 'class="kb-card"' in m.value]
+    return [m.value for m in at.markdown if re.search(r'class="kb-card[" ]', m.value)]
 
 
 def card_title(body: str) -> str:
@@ -151,11 +151,15 @@ def test_ask_flow_shows_cards_with_passage_citation_and_source(corpus_kb, use_kb
     assert copied(at, f"quote-{top.passage.id}")["text"] == top.quote_citation  # short quote with citation
     assert not at.warning  # answered: no "not answered" banner
 
-    # the best answer first: the top passage's highlighted sentence, verbatim, with its citation
+    # the best answer first: the answering sentence of one of the first passages, verbatim, with its
+    # citation; that passage's card says so and highlights the same sentence
     best = next(m.value for m in at.markdown if 'class="kb-best"' in m.value)
-    start, end = top.highlights[0]
-    assert html.unescape(top.passage.text[start:end]) in html.unescape(best) and "not generated" in best
-    assert copied(at, "copy-best")["text"].endswith(f"({top.citation.rstrip('.')}).")
+    chosen = answer.best.hit
+    start, end = chosen.highlights[0]
+    assert html.unescape(chosen.passage.text[start:end]) in html.unescape(best) and "not generated" in best
+    assert copied(at, "copy-best")["text"].endswith(f"({chosen.citation.rstrip('.')}).")
+    marked = [b for b in bodies if "Best answer from this passage" in b]
+    assert len(marked) == 1 and "kb-card-best" in marked[0] and card_title(marked[0]) == chosen.document.title
 
     # "Open original": a content-addressed copy of the ingested file under static/sources, served as text
     links = at.get("link_button")

@@ -8,7 +8,7 @@ page images cleaned before Tesseract (KB_OCR_CLEAN=1, the default) and without (
 before), and, with --ocrmypdf, after OCRmyPDF wrote a text layer into the scan.
 
     python bench/scan_ocr.py wer [--dpi 150 200] [--pages 2] [--ocrmypdf]
-    python bench/scan_ocr.py retrieval [--dpi 200] [--skip irs_i1040nr_2007_instructions.pdf]
+    python bench/scan_ocr.py retrieval [--dpi 200] [--skip irs_i1040nr_2007_instructions.pdf] [--no-before]
     python bench/scan_ocr.py metadata [--dpi 200] [--pages 3]   # KB_OCR_CLEAN=0: before
     ... --before-code DIR    # 'before' read by an earlier commit's code: git archive COMMIT | tar -x -C DIR
 
@@ -126,17 +126,20 @@ def wer_tables(dpis: list[int], pages_per_doc: int, with_ocrmypdf: bool) -> None
         print(table(headers, rows))
 
 
-def retrieval(dpi: int, skip: list[str]) -> None:
+def retrieval(dpi: int, skip: list[str], with_before: bool = True) -> None:
     from benchlib import QuestionSet, question_set
     from set_quality import set_row, set_table_header
 
-    from kb.embedders import make_embedder
+    from benchlib import OUT
+
     from kb.config import load_settings
+    from kb.embedders import make_embedder, resolve_runtime
 
     gov = question_set("gov")
     docs = [p for p in gov.docs if p.name not in skip]
     questions = [q for q in gov.questions if not set(q.get("documents") or []) & set(skip)]
-    embedder = make_embedder(load_settings())
+    settings = load_settings(kb_dir=OUT / "models")
+    embedder = make_embedder(settings.model, resolve_runtime(settings), settings.device, str(OUT / "models"))
     folder = ROOT / "bench" / "out" / f"scans-{dpi}"
     folder.mkdir(parents=True, exist_ok=True)
     for path in docs:
@@ -144,8 +147,9 @@ def retrieval(dpi: int, skip: list[str]) -> None:
         if not copy.exists():
             copy.write_bytes(scanned_copy(path.read_bytes(), dpi))
     rows = []
-    for name, files, clean in [("gov originals", docs, True), (f"scans {dpi} dpi, before", None, False),
-                               (f"scans {dpi} dpi, after", None, True)]:
+    runs = [("gov originals", docs, True), (f"scans {dpi} dpi, before", None, False),
+            (f"scans {dpi} dpi, after", None, True)]
+    for name, files, clean in [run for run in runs if with_before or "before" not in run[0]]:
         os.environ["KB_OCR_CLEAN"] = "1" if clean else "0"
         qset = QuestionSet(f"scan{dpi}-{'after' if clean else 'before'}" if files is None else "govsubset",
                            questions, files or [folder / p.name for p in docs], {})
@@ -229,6 +233,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=None)
     parser.add_argument("--ocrmypdf", action="store_true", help="add OCRmyPDF (needs ghostscript, unpaper)")
     parser.add_argument("--before-code", type=Path, help="the code before (a `git archive` of it), for 'before'")
+    parser.add_argument("--no-before", action="store_true", help="retrieval: leave out the scans read without cleaning")
     parser.add_argument("--skip", nargs="*", default=[], help="gov PDF file names left out (retrieval)")
     args = parser.parse_args()
     global BEFORE_CODE
@@ -238,7 +243,7 @@ def main() -> None:
     if args.what == "wer":
         wer_tables(args.dpi or [150, 200], args.pages or 2, args.ocrmypdf)
     elif args.what == "retrieval":
-        retrieval((args.dpi or [200])[0], args.skip)
+        retrieval((args.dpi or [200])[0], args.skip, not args.no_before)
     else:
         metadata((args.dpi or [200])[0], args.pages or 3)
 

@@ -156,3 +156,36 @@ def test_publisher_from_the_agency_headings_above_the_title():
                      "Home Visiting Guidance") == "Administration for Children and Families"
     # an agency named after the title is the body's business, not the publisher
     assert publisher("Home Visiting Guidance", "Office of Head Start") is None
+
+
+def test_publisher_from_the_agency_printed_as_a_block_on_the_first_page():
+    from ingest.formats.pdf_meta import agency_block
+    from ingest.types import Page
+
+    def publisher(*blocks):
+        return agency_block([Page(1, "\n\n".join(blocks))])
+
+    assert publisher("Cat. No. 11368V", "Department of the Treasury\nInternal Revenue Service",
+                     "retirement plan and your modified AGI") == "Internal Revenue Service"
+    assert publisher("Proposed Rules", "DEPARTMENT OF TRANSPORTATION", "Federal Aviation Administration",
+                     "14 CFR Part 39") == "Federal Aviation Administration"
+    assert publisher("p< Department of the Treasury\nInternal Revenue Service") == "Internal Revenue Service"  # OCR debris
+    assert publisher("Questions may be sent to the Office of Early Childhood Policy at the address below.") is None
+
+
+def test_a_scans_year_is_printed_on_its_pages_never_its_file_date():
+    """An image-only PDF made in 2026 from a 2011 report: the scan's /CreationDate is the
+    scanner's; the date in the running footer OCR read on both pages is the report's."""
+    from types import SimpleNamespace
+
+    from ingest.formats.pdf_meta import pdf_metadata
+    from ingest.types import Page
+
+    reader = SimpleNamespace(metadata={"/CreationDate": "D:20260102093000Z", "/Producer": "Scanner firmware 2.1"})
+    pages = [Page(1, "Supplement\n\nHeart disease deaths fell in every state.\n\n62 MMWR / January 14, 2011 / Vol. 60",
+                  ocr=True),
+             Page(2, "Supplement\n\nStroke deaths fell too.\n\nMMWR / January 14, 2011 / Vol. 60 63", ocr=True)]
+    assert pdf_metadata(reader, pages, []).year == 2011
+    assert pdf_metadata(reader, [Page(1, "Heart disease deaths fell in every state.", ocr=True)], []).year is None
+    digital = [Page(1, "Heart disease deaths fell in every state.")]
+    assert pdf_metadata(SimpleNamespace(metadata={"/CreationDate": "D:20110114"}), digital, []).year == 2011

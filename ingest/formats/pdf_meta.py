@@ -116,7 +116,7 @@ def scanned_running(pages: list[Page]) -> list[str]:
     """A scan's running header and footer as OCR read them: a short line of a page that,
     digits aside, comes back on another page ("MMWR / January 14, 2011 / Vol. 60"). OCR reads
     them in among the columns, so any line of the page counts, not only its first and last."""
-    edges = [dict.fromkeys(line.strip() for line in page.text.splitlines() if 0 < len(line.strip()) <= 80)
+    edges = [dict.fromkeys(line.strip() for line in page.text.splitlines() if 0 < len(line.strip()) <= 120)
              for page in pages]
     shape = [{_shape(line) for line in page} for page in edges]
     return [line for i, page in enumerate(edges) for line in page
@@ -134,13 +134,18 @@ _OCR_DEBRIS = re.compile(r"^(?=\S*[^\w\s.])\S{1,3}\s+")  # "p< Department of the
 def agency_block(pages: list[Page]) -> str | None:
     """The agency printed as a block of its own on the first page, each line an agency's
     name ("Department of the Treasury / Internal Revenue Service"): the last line, the most
-    specific, when they nest."""
+    specific, when they nest, and of blocks in a row ("DEPARTMENT OF TRANSPORTATION",
+    "Federal Aviation Administration") the last."""
+    found = None
     for block in (pages[0].text.split("\n\n") if pages else []):
         lines = [_OCR_DEBRIS.sub("", " ".join(line.split())) for line in block.splitlines() if line.strip()]
         if lines and len(lines) <= 4 and all(_is_agency(line) for line in lines):
-            last = lines[-1]
-            return _agency_by_short_form(last) or (_smart_title(last) if last.isupper() else last)
-    return None
+            found = lines[-1]  # and on: the next block may name the part of it that publishes
+        elif found:
+            break
+    if found is None:
+        return None
+    return _agency_by_short_form(found) or (_smart_title(found) if found.isupper() else found)
 
 
 # Headings that name a part of a document, never the document: a caption, a generic section

@@ -195,7 +195,8 @@ def judge(got, want, field: str) -> str:
     if want is None:
         return "wrong"
     if field == "title":
-        got = TITLE_ALIASES.get(got, got)
+        aliases = {k.casefold(): v for k, v in TITLE_ALIASES.items()}
+        got = aliases.get(" ".join(got.split()).casefold(), got)
         return "right" if " ".join(got.split()).casefold() == want.casefold() else "wrong"
     return "right" if got == want else "wrong"
 

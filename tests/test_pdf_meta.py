@@ -169,7 +169,9 @@ def test_publisher_from_the_agency_printed_as_a_block_on_the_first_page():
                      "retirement plan and your modified AGI") == "Internal Revenue Service"
     assert publisher("Proposed Rules", "DEPARTMENT OF TRANSPORTATION", "Federal Aviation Administration",
                      "14 CFR Part 39") == "Federal Aviation Administration"
-    assert publisher("p< Department of the Treasury\nInternal Revenue Service") == "Internal Revenue Service"  # OCR debris
+    # OCR debris: a box's edge, the seal beside the name
+    assert publisher("p< Department of the Treasury\nInternal Revenue Service") == "Internal Revenue Service"
+    assert publisher("A Department of the Treasury\nInternal Revenue Service") == "Internal Revenue Service"
     assert publisher("Questions may be sent to the Office of Early Childhood Policy at the address below.") is None
 
 

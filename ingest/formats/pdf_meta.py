@@ -128,7 +128,14 @@ def _shape(line: str) -> str:
     return re.sub(r"^(?:# )+|(?: #)+$", "", re.sub(r"\d+", "#", " ".join(line.split()))).casefold()
 
 
-_OCR_DEBRIS = re.compile(r"^(?=\S*[^\w\s.])\S{1,3}\s+")  # "p< Department of the Treasury": a box's edge read as text
+_OCR_DEBRIS = re.compile(r"^\S{1,2}\s+")  # "p< Department ...", "A Department ...": a box's edge or a seal read as text
+
+
+def _without_debris(line: str) -> str:
+    """The line less a one- or two-character token before an agency's name, which OCR reads
+    from the seal or the box beside it."""
+    rest = _OCR_DEBRIS.sub("", line)
+    return rest if rest != line and not _is_agency(line) and _is_agency(rest) else line
 
 
 def agency_block(pages: list[Page]) -> str | None:
@@ -138,7 +145,7 @@ def agency_block(pages: list[Page]) -> str | None:
     "Federal Aviation Administration") the last."""
     found = None
     for block in (pages[0].text.split("\n\n") if pages else []):
-        lines = [_OCR_DEBRIS.sub("", " ".join(line.split())) for line in block.splitlines() if line.strip()]
+        lines = [_without_debris(" ".join(line.split())) for line in block.splitlines() if line.strip()]
         if lines and len(lines) <= 4 and all(_is_agency(line) for line in lines):
             found = lines[-1]  # and on: the next block may name the part of it that publishes
         elif found:

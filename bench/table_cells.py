@@ -3,8 +3,8 @@ compared with a second reader, poppler's `pdftotext -layout` (which keeps a tabl
 line, its cells apart by spaces).
 
 A figure cell (digits and punctuation, no letters: "1,189", "(160.1–163.1)", "98 452") that is
-not a run of whole words on its page as pdftotext reads it (spaces around dashes aside) is
-counted as differing: two
+not a run of whole words on its page as pdftotext reads it (as printed, or with the spaces
+around a dash between two figures closed up) is counted as differing: two
 figures glued into one ("1,1891,82649"), or one cut apart. Text cells are counted too, apart:
 a cell that wraps over lines in print reads in pieces in pdftotext, so a difference there is
 not always a defect.
@@ -38,8 +38,8 @@ def pdftotext_words(path: Path, page: int) -> str:
 
 
 def dashes(text: str) -> str:
-    """Spaces around a dash are the readers' choice ("56 – 60", "56–60"), not a difference."""
-    return re.sub(r"\s*([–—-])\s*", r"\1", text)
+    """Spaces around a dash between two figures are the readers' choice ("56 – 60", "56–60")."""
+    return re.sub(r"(?<=\d)\s+([–-])\s+(?=\d)", r"\1", text)
 
 
 def cells(pages) -> list[tuple[int, str]]:
@@ -58,9 +58,13 @@ def measure(path: Path) -> tuple[int, int, int, int, list[str]]:
     pages = {n: pdftotext_words(path, n) for n in {n for n, _ in found}}
     figures = [(n, c) for n, c in found if FIGURE.match(c)]
     texts = [(n, c) for n, c in found if not FIGURE.match(c)]
-    pages = {n: dashes(t) for n, t in pages.items()}
-    bad_figures = [c for n, c in figures if f" {dashes(c)} " not in pages[n]]
-    bad_texts = [c for n, c in texts if f" {dashes(c)} " not in pages[n]]
+    joined = {n: dashes(t) for n, t in pages.items()}
+
+    def differs(n: int, c: str) -> bool:
+        return f" {c} " not in pages[n] and f" {dashes(c)} " not in joined[n]
+
+    bad_figures = [c for n, c in figures if differs(n, c)]
+    bad_texts = [c for n, c in texts if differs(n, c)]
     return len(figures), len(bad_figures), len(texts), len(bad_texts), bad_figures
 
 

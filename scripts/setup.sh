@@ -31,3 +31,13 @@ if ! { command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/nul
         echo "setup: install Tesseract with its English model for OCR of scanned PDFs (Debian: tesseract-ocr tesseract-ocr-eng)" >&2
     fi
 fi
+# pdftotext (Debian poppler-utils), a second PDF reader: tests/test_question_sets.py reads the gold
+# pages with it and bench/table_cells.py compares every table cell with it.
+if ! command -v pdftotext >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || command -v sudo >/dev/null 2>&1; }; then
+        $sudo apt-get install -y -qq poppler-utils >/dev/null 2>&1 || { $sudo apt-get update -qq && \
+            $sudo apt-get install -y -qq poppler-utils >/dev/null; } \
+            || echo "setup: could not install poppler-utils; the question-set test skips its page checks" >&2
+    fi
+fi

@@ -313,7 +313,8 @@ def _extract_all(files: list[discover.Found], jobs: list[web.Job], settings: Set
                                                                _ocr_budget(settings)),
                                      timeout=settings.extract_timeout_s)
                for f in files if f.size <= limit}
-    fetches = [pool.schedule(_fetch_in_worker, args=(job, settings.fetch_timeout_s, limit, _ocr_budget(settings)),
+    fetches = [pool.schedule(_fetch_in_worker, args=(job, settings.fetch_timeout_s, limit, _ocr_budget(settings),
+                                                      settings.fetch_allow_private),
                              timeout=settings.fetch_timeout_s + settings.extract_timeout_s) for job in jobs]
     try:
         for f in files:
@@ -385,9 +386,9 @@ def _extract_in_worker(path: str, real: str, inode: tuple[int, int] | None, limi
         return hashlib.sha256(data).hexdigest(), formats.extract(Path(path), data)
 
 
-def _fetch_in_worker(job: web.Job, fetch_s: float, limit: int, ocr_s: float):
+def _fetch_in_worker(job: web.Job, fetch_s: float, limit: int, ocr_s: float, allow_private: bool = False):
     with ocr.time_limit(ocr_s):
-        return web.fetch_and_read(job, fetch_s, limit)
+        return web.fetch_and_read(job, fetch_s, limit, allow_private)
 
 
 def read_bytes(path: Path, inode: tuple[int, int] | None = None, limit: int | None = None) -> bytes:

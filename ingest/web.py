@@ -6,7 +6,16 @@
 - Re-ingesting sends the stored ETag / Last-Modified (a conditional request): an unchanged
   page costs one small answer and is skipped.
 - Bounded: one time limit for the whole fetch (robots.txt, redirects and body together),
-  at most MAX_REDIRECTS redirects, a size cap read as the body streams in.
+  enforced on the sockets themselves, so a server that sends one byte at a time is cut off
+  at the limit; at most MAX_REDIRECTS redirects, a size cap read as the body streams in.
+- Only the public internet: every connection (robots.txt and each redirect included) goes to
+  an address checked first, resolved once and pinned, so a second DNS answer cannot move it
+  (DNS rebinding). This machine, private networks, link-local (cloud metadata), carrier-grade
+  NAT, multicast and reserved addresses are refused, judged for IPv6 forms that carry an IPv4
+  address (::ffff:a.b.c.d, NAT64, 6to4, Teredo) by that address. KB_FETCH_ALLOW_PRIVATE lets
+  an intranet fetch private and loopback addresses; link-local and the rest stay refused.
+  Behind a proxy (HTTPS_PROXY and the like) the proxy resolves names and connects: what it
+  may reach is its administrator's to restrict; addresses typed as numbers are still checked.
 - Polite: robots.txt is obeyed (RFC 9309: a missing one allows everything, an unreachable
   one allows nothing).
 - Whatever the address serves is read by the format registry: a PDF behind an address is
@@ -16,8 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import re
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -176,9 +187,9 @@ class Unchanged:
 
 # ---- fetching ---------------------------------------------------------------------------------
 
-def fetch_and_read(job: Job, timeout_s: float, max_bytes: int) -> Fetched | Unchanged:
+def fetch_and_read(job: Job, timeout_s: float, max_bytes: int, allow_private: bool = False) -> Fetched | Unchanged:
     """Fetch one address and read what it serves with the format registry (in the worker)."""
-    response = fetch(job.url, job.validators, timeout_s, max_bytes)
+    response = fetch(job.url, job.validators, timeout_s, max_bytes, allow_private)
     if response.status == 304:
         return Unchanged(job.url, response.validators.merged_over(job.validators))
     sha = hashlib.sha256(response.body).hexdigest()
@@ -206,21 +217,49 @@ class Response:
     fetched_at: datetime
 
 
-def fetch(url: str, validators: Validators, timeout_s: float, max_bytes: int) -> Response:
-    """GET `url`, following redirects by hand (each hop checked), within `timeout_s` overall."""
+def fetch(url: str, validators: Validators, timeout_s: float, max_bytes: int,
+          allow_private: bool = False) -> Response:
+    """GET `url`, following redirects by hand (each hop checked), within `timeout_s` overall.
+
+    Every connection goes through a FetchGuard: to a checked, pinned address, and shut when
+    the time is up, so no server, however slowly it sends, holds the fetch past `timeout_s`."""
+    guard = FetchGuard(timeout_s, allow_private)
+    timer = threading.Timer(timeout_s, guard.expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        response = _fetch(url, validators, max_bytes, guard)
+        if guard.expired:  # a body without a length ends when its socket is shut: not the whole page
+            raise ExtractionError(guard.too_slow())
+        return response
+    except ExtractionError:
+        if guard.expired:
+            raise ExtractionError(guard.too_slow()) from None
+        raise
+    finally:
+        timer.cancel()
+
+
+def _fetch(url: str, validators: Validators, max_bytes: int, guard: "FetchGuard") -> Response:
     import requests
 
-    deadline = time.monotonic() + timeout_s
     robots: dict[str, RobotFileParser] = {}
     current = url
     with requests.Session() as session:
+        session.mount("http://", PinnedAdapter(guard))
+        session.mount("https://", PinnedAdapter(guard))
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,"
                                 "application/pdf,application/vnd.openxmlformats-officedocument.wordprocessingml."
                                 "document,text/plain;q=0.9,*/*;q=0.5"})
-        for _ in range(MAX_REDIRECTS + 1):
-            _check_host(current)
-            _check_robots(session, current, robots, deadline)
-            response = _get(session, current, validators.headers(), deadline)
+        for hop in range(MAX_REDIRECTS + 1):
+            try:
+                _check_literal(current, guard.allow_private)
+                _check_robots(session, current, robots, guard)
+                response = _get(session, current, validators.headers(), guard.deadline)
+            except ExtractionError as exc:
+                if hop == 0:
+                    raise
+                raise ExtractionError(f"redirected to {_shown(current)}: {exc}") from None
             with response:
                 if response.is_redirect or response.status_code in (301, 302, 303, 307, 308):
                     location = response.headers.get("Location")
@@ -228,7 +267,7 @@ def fetch(url: str, validators: Validators, timeout_s: float, max_bytes: int) ->
                         raise ExtractionError(f"the server redirected (HTTP {response.status_code}) without saying where")
                     current = normalise_redirect(urljoin(current, location))
                     continue
-                return _response(response, current, max_bytes, deadline)
+                return _response(response, current, max_bytes, guard.deadline)
     raise ExtractionError(f"more than {MAX_REDIRECTS} redirects (a redirect loop?); check the address in a browser")
 
 
@@ -239,52 +278,264 @@ def normalise_redirect(location: str) -> str:
         raise ExtractionError(f"redirected to an address that is not fetched: {exc}") from None
 
 
-def _check_host(url: str) -> None:
-    """Resolve the host name; refuse link-local addresses (cloud metadata services live there).
-    Behind a proxy (HTTPS_PROXY and the like) the proxy resolves names, so nothing is checked here."""
-    from requests.utils import get_environ_proxies
+# ---- which addresses may be fetched ----------------------------------------------------------
 
-    parts = urlsplit(url)
-    if get_environ_proxies(url):
-        return
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # an IPv4 address in its last 32 bits (RFC 6052)
+CGNAT = ipaddress.ip_network("100.64.0.0/10")  # shared address space (RFC 6598): a provider's inside
+PRIVATE_HINT = " (an intranet can allow private addresses: KB_FETCH_ALLOW_PRIVATE)"
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries and is routed to: IPv4-mapped (::ffff:a.b.c.d),
+    NAT64 (64:ff9b::/96), 6to4 (2002::/16) or a Teredo client; None for a plain IPv6 address."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
+def refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool = False) -> str | None:
+    """Why a web fetch may not connect to `ip` (what kind of address it is), or None.
+
+    Only public internet addresses are fetched. With `allow_private` (KB_FETCH_ALLOW_PRIVATE)
+    this machine, private networks and carrier-grade NAT are allowed too; link-local (where
+    cloud metadata services answer), multicast, unspecified and reserved addresses never are."""
+    if ip.version == 6:
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            why = refusal(inner, allow_private)
+            if why:
+                return f"an IPv6 form of {inner}, {why}"
+            if ip.teredo is not None:
+                return "a Teredo tunnel address (IPv4 through a relay)"
+            return None  # judged by the IPv4 address it reaches
+    if ip.is_unspecified:
+        return "the unspecified address"
+    if ip.is_loopback:
+        return None if allow_private else "an address of this machine (loopback)"
+    if ip.is_link_local:
+        return "a link-local address (where cloud metadata services answer)"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_reserved or (ip.version == 4 and ip == ipaddress.IPv4Address("255.255.255.255")):
+        return "a reserved address"
+    if ip.version == 4 and ip in CGNAT:
+        return None if allow_private else "a carrier-grade NAT address (100.64.0.0/10)"
+    if ip.is_private or not ip.is_global:
+        kind = "a private network address" + (" (IPv6 unique local)" if ip.version == 6 and
+                                               ip in ipaddress.ip_network("fc00::/7") else "")
+        return None if allow_private else kind
+    return None
+
+
+def _literal(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
+        return ipaddress.ip_address((host or "").strip("[]").split("%")[0])
+    except ValueError:
+        return None
+
+
+def _refused(subject: str, ip, allow_private: bool) -> None:
+    """Raise the one-line reason when `ip` may not be fetched; `subject` says how we got to it."""
+    why = refusal(ip, allow_private)
+    if why:
+        hint = PRIVATE_HINT if refusal(ip, True) is None else ""
+        raise ExtractionError(f"{subject} {why}; not fetched{hint}")
+
+
+def _check_literal(url: str, allow_private: bool) -> None:
+    """An address written as a number is judged before anything is sent (a proxy included)."""
+    host = urlsplit(url).hostname
+    ip = _literal(host)
+    if ip is not None:
+        _refused(f"{host} is", ip, allow_private)
+
+
+def checked_address(host: str, port: int, allow_private: bool = False) -> str:
+    """The address to connect to for `host`: resolved once, every answer checked (a name
+    with any refused answer is refused), the first one used."""
+    from urllib3.util.connection import allowed_gai_family
+
+    ip = _literal(host)
+    if ip is not None:
+        _refused(f"{host} is", ip, allow_private)
+        return str(ip)
+    try:
+        infos = socket.getaddrinfo(host, port, family=allowed_gai_family(), type=socket.SOCK_STREAM)
     except socket.gaierror:
-        raise ExtractionError(f"the host name {parts.hostname} does not resolve (DNS): the site is gone or the "
+        raise ExtractionError(f"the host name {host} does not resolve (DNS): the site is gone or the "
                               "address is mistyped") from None
     except (UnicodeError, OSError) as exc:
-        raise ExtractionError(f"the host name {parts.hostname} cannot be looked up ({exc})") from None
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%")[0])
-        if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
-            raise ExtractionError(f"{parts.hostname} is a link-local or reserved network address ({ip}); not fetched")
+        raise ExtractionError(f"the host name {host} cannot be looked up ({exc})") from None
+    answers = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos
+               if info[0] in (socket.AF_INET, socket.AF_INET6)]
+    if not answers:
+        raise ExtractionError(f"the host name {host} has no internet address (DNS)")
+    for answer in answers:
+        _refused(f"{host} resolves to {answer},", answer, allow_private)
+    return str(answers[0])
 
 
-def _check_robots(session, url: str, cache: dict, deadline: float) -> None:
+class FetchGuard:
+    """Where one fetch may connect and until when: each host is resolved and checked once and
+    its connections go to that address (pinned); at the deadline every socket it opened is
+    shut, which ends a read however slowly the server sends (a per-read timeout does not)."""
+
+    def __init__(self, timeout_s: float, allow_private: bool = False):
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s
+        self.allow_private = allow_private
+        self.expired = False
+        self._pinned: dict[tuple[str, int], str] = {}
+        self._fds: list[int] = []
+        self._lock = threading.Lock()
+
+    def address_for(self, host: str, port: int) -> str:
+        if (host, port) not in self._pinned:
+            self._pinned[(host, port)] = checked_address(host, port, self.allow_private)
+        return self._pinned[(host, port)]
+
+    def opened(self, sock: socket.socket) -> None:
+        """Keep the socket's descriptor (a TLS wrapper takes the socket over, the descriptor stays)."""
+        with self._lock:
+            if self.expired:
+                sock.close()
+                raise ExtractionError(self.too_slow())
+            self._fds.append(sock.fileno())
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            fds, self._fds = self._fds, []
+        for fd in set(fds):
+            try:  # shut the connection through a duplicate: the descriptor stays its owner's to close
+                dup = os.dup(fd)
+            except OSError:
+                continue  # already closed
+            try:
+                sock = socket.socket(fileno=dup)
+            except OSError:  # no longer a socket
+                os.close(dup)
+                continue
+            with sock:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # no longer connected
+
+    def too_slow(self) -> str:
+        return (f"the server was too slow: the page was not complete within the {self.timeout_s:g} s time limit "
+                "(KB_FETCH_TIMEOUT_S); try again later")
+
+
+def _pinned_connection(base):
+    """A urllib3 connection class that connects where the guard says, not to a new DNS answer;
+    the host name stays the Host header, the TLS server name and what the certificate must name."""
+
+    class Pinned(base):
+        def __init__(self, *args, guard: FetchGuard, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.guard = guard
+
+        def _new_conn(self):
+            from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+            from urllib3.util import connection
+
+            address = self.guard.address_for(self._dns_host, self.port)
+            try:
+                sock = connection.create_connection((address, self.port), self.timeout,
+                                                    source_address=self.source_address,
+                                                    socket_options=self.socket_options)
+            except socket.timeout as exc:
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc
+            except OSError as exc:
+                raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+            self.guard.opened(sock)
+            return sock
+
+    Pinned.__name__ = f"Pinned{base.__name__}"
+    return Pinned
+
+
+def _pool_manager(guard: FetchGuard, **kwargs):
+    from urllib3 import PoolManager
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    classes = {"http": _pinned_connection(HTTPConnection), "https": _pinned_connection(HTTPSConnection)}
+
+    class PinnedPoolManager(PoolManager):
+        def _new_pool(self, scheme, host, port, request_context=None):
+            pool = super()._new_pool(scheme, host, port, request_context)
+            pool.ConnectionCls = classes[scheme]
+            pool.conn_kw = {**pool.conn_kw, "guard": guard}
+            return pool
+
+    return PinnedPoolManager(**kwargs)
+
+
+def PinnedAdapter(guard: FetchGuard):  # noqa: N802 - builds a requests transport adapter
+    """A requests adapter whose direct connections all go through `guard` (through a proxy,
+    the proxy connects: see the module's note)."""
+    from requests.adapters import HTTPAdapter
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+            self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
+            self.poolmanager = _pool_manager(guard, num_pools=connections, maxsize=maxsize, block=block,
+                                             **pool_kwargs)
+
+    return Adapter()
+
+
+def _check_robots(session, url: str, cache: dict, guard: FetchGuard) -> None:
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
     if origin not in cache:
-        cache[origin] = _robots(session, origin, deadline)
+        cache[origin] = _robots(session, origin, guard)
     if not cache[origin].can_fetch(ROBOTS_AGENT, url):
         raise ExtractionError(f"robots.txt of {parts.netloc} does not allow fetching this address; save the page "
                               "from a browser and ingest the file instead")
 
 
-def _robots(session, origin: str, deadline: float) -> RobotFileParser:
+def _robots(session, origin: str, guard: FetchGuard) -> RobotFileParser:
+    """robots.txt, its redirects followed by hand: each one is checked like a page's."""
     import requests
 
+    netloc = urlsplit(origin).netloc
     parser = RobotFileParser(origin + "/robots.txt")
-    try:
-        response = session.get(origin + "/robots.txt", timeout=_timeouts(deadline), stream=True, allow_redirects=True)
-        with response:
-            status = response.status_code
-            body = _read_capped(response, ROBOTS_MAX_BYTES, deadline, truncate=True) if status == 200 else b""
-    except requests.RequestException as exc:
-        raise ExtractionError(f"robots.txt of {urlsplit(origin).netloc} could not be read ({_why(exc)}), so the page "
-                              "is not fetched; try again later") from None
+    current = origin + "/robots.txt"
+    for hop in range(MAX_REDIRECTS + 1):
+        try:
+            _check_literal(current, guard.allow_private)
+            response = session.get(current, timeout=_timeouts(guard.deadline), stream=True, allow_redirects=False)
+            with response:
+                status = response.status_code
+                location = response.headers.get("Location") if response.is_redirect else None
+                body = _read_capped(response, ROBOTS_MAX_BYTES, guard.deadline, truncate=True) if status == 200 else b""
+        except requests.RequestException as exc:
+            raise ExtractionError(f"robots.txt of {netloc} could not be read ({_why(exc)}), so the page "
+                                  "is not fetched; try again later") from None
+        except ExtractionError as exc:
+            if hop == 0:
+                raise
+            raise ExtractionError(f"robots.txt of {netloc} redirects to {_shown(current)}: {exc}") from None
+        if not location:
+            break
+        try:
+            current = normalise(urljoin(current, location))
+        except AddressError as exc:
+            raise ExtractionError(f"robots.txt of {netloc} redirects to an address that is not fetched: {exc}") \
+                from None
+    else:
+        raise ExtractionError(f"robots.txt of {netloc} redirects more than {MAX_REDIRECTS} times, so the page is "
+                              "not fetched; check the site in a browser")
     if status >= 500:
-        raise ExtractionError(f"robots.txt of {urlsplit(origin).netloc} is unavailable (HTTP {status}), so the page "
+        raise ExtractionError(f"robots.txt of {netloc} is unavailable (HTTP {status}), so the page "
                               "is not fetched; try again later")
     parser.parse(body.decode("utf-8", "replace").splitlines() if status == 200 else [])
     return parser
@@ -410,7 +661,7 @@ def _as_utf8(response: Response) -> bytes:
 
 def _shown(address: str) -> str:
     parts = urlsplit(address)
-    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))[:100]
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))[:100]
 
 
 # ---- for front ends ---------------------------------------------------------------------------

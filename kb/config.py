@@ -46,6 +46,7 @@ class Settings:
     extract_timeout_s: float = 120.0  # per PDF
     max_file_mb: int = 200  # also the most a web address may serve
     fetch_timeout_s: float = 30.0  # per web address: robots.txt, redirects and the page together
+    fetch_allow_private: bool = False  # web addresses on this machine or a private network (an intranet); off: public only
     checkpoint_s: float = 300.0  # a long ingest commits at least this often, so a crash loses little
     lock_wait_s: float = 600.0  # how long an ingest waits for another one to finish
 
@@ -73,6 +74,7 @@ ENV = {  # setting -> environment variable
     "extract_timeout_s": "KB_EXTRACT_TIMEOUT_S",
     "max_file_mb": "KB_MAX_FILE_MB",
     "fetch_timeout_s": "KB_FETCH_TIMEOUT_S",
+    "fetch_allow_private": "KB_FETCH_ALLOW_PRIVATE",
     "checkpoint_s": "KB_CHECKPOINT_S",
     "lock_wait_s": "KB_LOCK_WAIT_S",
 }
@@ -130,7 +132,7 @@ def _coerce(values: dict) -> Settings:
         raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, not {out['runtime']!r}.")
     if out.get("device", "cpu") not in ("cpu", "cuda"):
         raise UsageError(f"device must be cpu or cuda, not {out['device']!r}.")
-    for key in ("read_only", "sentence_focus"):
+    for key in ("read_only", "sentence_focus", "fetch_allow_private"):
         if key in out:
             out[key] = _flag(key, out[key])
     if out.get("reranker") in ("", "none"):

@@ -25,7 +25,8 @@ def _isolated_settings(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("KB_CONFIG", str(home / "no-config.toml"))
     monkeypatch.setenv("KB_DIR", str(home / "default-kb"))
     for var in ("KB_BACKEND", "KB_DATABASE_URL", "KB_DATABASE_READ_URL", "KB_MODEL", "KB_DEVICE", "KB_INDEX", "KB_RERANKER", "KB_METHOD", "KB_SENTENCE_FOCUS", "KB_UPLOAD_LIMIT_MB",
-                "KB_CORPUS", "KB_CHECKPOINT_S", "KB_LOCK_WAIT_S", "KB_EXTRACT_TIMEOUT_S", "KB_MAX_FILE_MB"):
+                "KB_CORPUS", "KB_CHECKPOINT_S", "KB_LOCK_WAIT_S", "KB_EXTRACT_TIMEOUT_S", "KB_MAX_FILE_MB",
+                "KB_FETCH_TIMEOUT_S", "KB_FETCH_ALLOW_PRIVATE"):
         monkeypatch.delenv(var, raising=False)
 
 

@@ -16,6 +16,13 @@ from kb.backends.local import LocalBackend
 from kb.errors import UsageError
 
 
+@pytest.fixture(autouse=True)
+def _private_allowed(monkeypatch):
+    """The test server is on 127.0.0.1: these tests fetch from it as an intranet would
+    (tests/test_fetch_safety.py checks that, by default, such addresses are refused)."""
+    monkeypatch.setenv("KB_FETCH_ALLOW_PRIVATE", "1")
+
+
 def documents(kb_dir):
     return {d.path: d for d in LocalBackend(kb_dir).documents()}
 

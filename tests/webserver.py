@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -78,10 +79,9 @@ class Site:
         self.pages[path] = (status, headers, body)
 
 
-@pytest.fixture
-def site():
-    state = Site()
-    state.put("/robots.txt", b"User-agent: *\nDisallow: /private/\n", **{"Content-Type": "text/plain"})
+@contextmanager
+def serving(state: Site):
+    """Serve `state`'s pages on 127.0.0.1 (a free port: state.base, state.port) while inside."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
@@ -114,7 +114,21 @@ def site():
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
+    state.port = server.server_address[1]
+    state.base = f"http://127.0.0.1:{state.port}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def site(monkeypatch):
+    """The server, on 127.0.0.1: fetching from it takes KB_FETCH_ALLOW_PRIVATE, as on an intranet
+    (set here for `kb` run as a command; a test that builds its settings first sets it itself)."""
+    monkeypatch.setenv("KB_FETCH_ALLOW_PRIVATE", "1")
+    state = Site()
+    state.put("/robots.txt", b"User-agent: *\nDisallow: /private/\n", **{"Content-Type": "text/plain"})
+    with serving(state):
+        yield state

@@ -139,12 +139,10 @@ def _read_sidecar(sidecar: Path) -> dict:
     if not sidecar.exists():
         return {}
     try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise UsageError(f"{sidecar} is not valid JSON; fix it by hand before editing metadata here.") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{sidecar} must hold an object keyed by file name; fix it before editing metadata here.")
-    return data
+        return metadata.read_sidecar(sidecar)
+    except metadata.SidecarError as exc:
+        reason = str(exc).split(";")[0]  # what is wrong; the fix is by hand
+        raise UsageError(f"{reason}; fix it by hand before editing metadata here.") from None
 
 
 def _write_atomically(target: Path, text: str) -> None:

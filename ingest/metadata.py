@@ -7,8 +7,9 @@ The sidecar is `metadata.json` beside the documents, keyed by file name:
 
 A field left out or empty falls back to what extraction found (PDF metadata, HTML meta
 tags, the first heading) and, for the title, to the file name. Every field is checked: a
-value of the wrong type or out of range is left out with a warning for that file, so one
-bad entry never stops an ingest.
+value of the wrong type or out of range, or text holding control characters (a NUL, which
+PostgreSQL refuses in text), is left out with a warning for that file, so one bad entry never
+stops an ingest; a file that is not JSON, or nested too deeply to read, is one warning.
 """
 from __future__ import annotations
 
@@ -49,13 +50,23 @@ def sidecar_for(path: Path) -> SidecarEntry:
 
 @lru_cache(maxsize=64)
 def _load(sidecar: str, _mtime_ns: int, _size: int) -> dict[str, SidecarEntry]:
+    data = read_sidecar(Path(sidecar))
+    return {str(name): check_entry(entry) for name, entry in data.items()}
+
+
+def read_sidecar(sidecar: Path) -> dict:
+    """The sidecar's JSON object, or SidecarError with a one-line reason (ingest and the
+    Library's editor read it here)."""
     try:
         data = json.loads(Path(sidecar).read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except RecursionError:  # json has no depth limit of its own: Python's stack is the limit
+        raise SidecarError(f"{sidecar} is nested too deeply to read (entries are one level of fields); fix it to "
+                           "apply its metadata") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise SidecarError(f"{sidecar} is not valid JSON ({exc}); fix it to apply its metadata") from None
     if not isinstance(data, dict):
         raise SidecarError(f"{sidecar} must hold an object keyed by file name")
-    return {str(name): check_entry(entry) for name, entry in data.items()}
+    return data
 
 
 def _no_constant(name: str):
@@ -74,6 +85,9 @@ def check_entry(entry) -> SidecarEntry:
         if not isinstance(value, str) or len(value) > MAX_TEXT:
             out.problems.append(f"metadata.json: {key} must be text of at most {MAX_TEXT} characters; ignored")
             continue
+        if _unprintable(value):
+            out.problems.append(f"metadata.json: {key} holds {_unprintable(value)}; ignored")
+            continue
         out.values[key] = " ".join(value.split())
     if entry.get("year") not in (None, ""):
         year = _year(entry["year"])
@@ -83,7 +97,9 @@ def check_entry(entry) -> SidecarEntry:
             out.values["year"] = year
     if entry.get("url") not in (None, ""):
         url = entry["url"]
-        if isinstance(url, str) and re.match(r"https?://[^\s]+$", url.strip()):
+        if isinstance(url, str) and _unprintable(url):
+            out.problems.append(f"metadata.json: url holds {_unprintable(url)}; ignored")
+        elif isinstance(url, str) and re.match(r"https?://[^\s]+$", url.strip()):
             out.values["url"] = url.strip()
         else:
             out.problems.append("metadata.json: url must be an http(s) address; ignored")
@@ -97,6 +113,21 @@ def check_entry(entry) -> SidecarEntry:
         else:
             out.values["states"] = tuple(sorted(set(codes)))
     return out
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL; tab and line breaks are spaces
+SURROGATE = re.compile(r"[\ud800-\udfff]")  # half of a UTF-16 pair ("\ud800" in JSON): not text
+
+
+def _unprintable(value: str) -> str | None:
+    """What in `value` cannot be stored as text (None when nothing): PostgreSQL refuses NUL,
+    and no database can encode half a surrogate pair."""
+    found = CONTROL.search(value)
+    if found:
+        return f"a control character (U+{ord(found.group()):04X})"
+    if SURROGATE.search(value):
+        return "half of a UTF-16 surrogate pair, which is not text"
+    return None
 
 
 def _year(value) -> int | None:

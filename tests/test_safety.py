@@ -128,6 +128,82 @@ def test_bad_sidecar_entries_are_warnings_not_a_failed_ingest(tmp_path):
     assert len(again["unchanged"]) == 4 and again["generation"] == generation  # nothing republished
 
 
+def _documents(kb: Path, env: dict) -> dict:
+    from kb.backends import open_backend
+    from kb.config import load_settings
+
+    settings = load_settings(kb_dir=kb, backend=env.get("KB_BACKEND"), database_url=env.get("KB_DATABASE_URL"))
+    return {d.name: d for d in open_backend(settings).documents()}
+
+
+@pytest.mark.parametrize("backend", ["local", "postgres"])
+def test_a_nul_in_a_sidecar_field_is_that_fields_problem(tmp_path, request, backend):
+    """PostgreSQL refuses NUL in text: one such field used to abort the whole batch there."""
+    env = {"HF_HUB_OFFLINE": "1"}
+    if backend == "postgres":
+        env.update(KB_BACKEND="postgres", KB_DATABASE_URL=request.getfixturevalue("postgres_url"))
+    corpus = tmp_path / "corpus"
+    for name in ("a.txt", "b.txt", "c.txt"):
+        write(corpus / name, doc_text(name[0] + "rmadillo"))
+    (corpus / "metadata.json").write_text(json.dumps({
+        "a.txt": {"title": "Budget\u0000Memo", "publisher": "Agency A", "year": 2019},
+        "b.txt": {"publisher": "Office of\u0007 Early Learning", "url": "https://example.gov/\u0000x",
+                  "type": "brief\ud800", "year": 2020},
+        "c.txt": {"title": "Clean Title"}}), encoding="utf-8")
+    result = kb_cli("ingest", corpus, "--kb", tmp_path / "kb", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert sorted(report["added"]) == ["a.txt", "b.txt", "c.txt"] and report["failed"] == []
+    warnings = {}
+    for w in report["warnings"]:
+        warnings.setdefault(Path(w["path"]).name, []).append(w["warning"])
+    assert warnings["a.txt"] == ["metadata.json: title holds a control character (U+0000); ignored"]
+    assert sorted(warnings["b.txt"]) == ["metadata.json: publisher holds a control character (U+0007); ignored",
+                                         "metadata.json: type holds half of a UTF-16 surrogate pair, which is not "
+                                         "text; ignored",
+                                         "metadata.json: url holds a control character (U+0000); ignored"]
+    assert "c.txt" not in warnings
+    docs = _documents(tmp_path / "kb", env)
+    assert (docs["a.txt"].publisher, docs["a.txt"].year, docs["b.txt"].year) == ("Agency A", 2019, 2020)
+    assert docs["c.txt"].title == "Clean Title" and "\x00" not in docs["a.txt"].title
+    assert docs["b.txt"].publisher is None and docs["b.txt"].url is None and docs["b.txt"].doc_type is None
+
+
+def test_a_deeply_nested_sidecar_is_one_line_and_the_rest_goes_in(tmp_path):
+    corpus = tmp_path / "corpus"
+    for name in ("deep/a.txt", "b.txt", "c.txt"):
+        write(corpus / name, doc_text(Path(name).name[0] + "xolotl"))
+    write(corpus / "metadata.json", json.dumps({"b.txt": {"title": "Bee Title"}}))
+    write(corpus / "deep" / "metadata.json", '{"a.txt": ' + "[" * 5000 + "]" * 5000 + "}")
+    result = kb_cli("ingest", corpus, "--kb", tmp_path / "kb", "--json", env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert sorted(report["added"]) == ["a.txt", "b.txt", "c.txt"] and "Traceback" not in result.stderr
+    (warning,) = report["warnings"]
+    assert Path(warning["path"]).name == "a.txt" and "\n" not in warning["warning"]
+    assert "metadata.json is nested too deeply to read" in warning["warning"]
+    assert _documents(tmp_path / "kb", {})["b.txt"].title == "Bee Title"
+
+
+def test_the_librarys_editor_refuses_a_nul_and_reads_a_nested_sidecar_as_one_line(tmp_path, embedder):
+    from ingest import library
+    from ingest.pipeline import ingest
+    from kb.config import load_settings
+    from kb.errors import UsageError
+
+    corpus = tmp_path / "corpus"
+    deep, plain = write(corpus / "deep" / "a.txt", doc_text("axolotl")), write(corpus / "b.txt", doc_text("bison"))
+    write(corpus / "deep" / "metadata.json", '{"a.txt": ' + "{\"x\": " * 5000 + "1" + "}" * 5000 + "}")
+    settings = load_settings(kb_dir=tmp_path / "kb")
+    assert sorted(ingest([corpus], settings, embedder=embedder).added) == ["a.txt", "b.txt"]
+    with pytest.raises(UsageError, match="nested too deeply") as nested:
+        library.edit_metadata(settings, str(deep), {"title": "Axolotl Care"}, embedder=embedder)
+    assert "\n" not in str(nested.value)
+    with pytest.raises(UsageError, match=r"title holds a control character \(U\+0000\)"):
+        library.edit_metadata(settings, str(plain), {"title": "Bison\x00Guidance"}, embedder=embedder)
+    assert not (corpus / "metadata.json").exists()  # nothing written
+
+
 # ---- 6. no terminal escapes reach the terminal --------------------------------------------------
 
 def test_control_sequences_from_documents_never_reach_the_terminal(tmp_path):

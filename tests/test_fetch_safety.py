@@ -14,10 +14,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 import socketserver
+import ssl
 import threading
 import time
 
 import pytest
+import trustme
 from conftest import kb_cli
 from webserver import CONSULTATION, Site, agency_page, serving, site  # noqa: F401 - site is a fixture
 
@@ -244,6 +246,40 @@ def test_dns_rebinding_never_reaches_this_machine(agency, internal, network):
     assert response.body == agency.pages["/iecmh"][2]
     assert internal.requests == [] and set(network.attempts) == {(PUBLIC, 80)}
     assert [path for path, _ in agency.requests] == ["/robots.txt", "/iecmh"]  # two connections, one answer used
+
+
+@pytest.fixture
+def tls_site(network, monkeypatch, tmp_path):
+    """The site over HTTPS as rebind.example, with a certificate for that name from a test CA
+    (trustme) that requests is told to trust; `names_sent` records the TLS server names (SNI)."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("rebind.example").configure_cert(context)
+    names_sent = []
+    context.sni_callback = lambda sock, name, ctx: names_sent.append(name)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    state = Site()
+    state.put("/robots.txt", b"User-agent: *\nAllow: /\n", **{"Content-Type": "text/plain"})
+    state.put("/iecmh", agency_page(CONSULTATION))
+    state.names_sent = names_sent
+    with serving(state, tls=context):
+        network.routes[(PUBLIC, 443)] = state.port
+        yield state
+
+
+def test_dns_rebinding_over_https_keeps_the_name_for_the_certificate(tls_site, internal, network):
+    """Pinned to the checked address, the connection still sends the name (SNI) and checks the
+    certificate against it, never against the address."""
+    network.names["rebind.example"] = [[PUBLIC], ["127.0.0.1"]]
+    network.names["wrong-name.example"] = [PUBLIC]
+    network.routes[("127.0.0.1", 443)] = internal.port
+    response = fetch("https://rebind.example/iecmh")
+    assert response.body == tls_site.pages["/iecmh"][2] and response.final_url == "https://rebind.example/iecmh"
+    assert set(tls_site.names_sent) == {"rebind.example"}
+    assert internal.requests == [] and set(network.attempts) == {(PUBLIC, 443)}
+    with pytest.raises(ExtractionError, match="certificate could not be verified"):
+        fetch("https://wrong-name.example/iecmh")  # same address, a name the certificate does not hold
 
 
 # ---- a server that sends one byte at a time ---------------------------------------------------

@@ -80,8 +80,9 @@ class Site:
 
 
 @contextmanager
-def serving(state: Site):
-    """Serve `state`'s pages on 127.0.0.1 (a free port: state.base, state.port) while inside."""
+def serving(state: Site, tls=None):
+    """Serve `state`'s pages on 127.0.0.1 (a free port: state.base, state.port) while inside;
+    over HTTPS with `tls`, a server-side ssl.SSLContext."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
@@ -112,10 +113,12 @@ def serving(state: Site):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.port = server.server_address[1]
-    state.base = f"http://127.0.0.1:{state.port}"
+    state.base = f"{'https' if tls else 'http'}://127.0.0.1:{state.port}"
     try:
         yield state
     finally:

@@ -32,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
@@ -246,8 +247,9 @@ def _fetch(url: str, validators: Validators, max_bytes: int, guard: "FetchGuard"
     robots: dict[str, RobotFileParser] = {}
     current = url
     with requests.Session() as session:
-        session.mount("http://", PinnedAdapter(guard))
-        session.mount("https://", PinnedAdapter(guard))
+        adapter = _pinned_adapter()(guard)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,"
                                 "application/pdf,application/vnd.openxmlformats-officedocument.wordprocessingml."
                                 "document,text/plain;q=0.9,*/*;q=0.5"})
@@ -433,19 +435,26 @@ class FetchGuard:
                 "(KB_FETCH_TIMEOUT_S); try again later")
 
 
-def _pinned_connection(base):
-    """A urllib3 connection class that connects where the guard says, not to a new DNS answer;
-    the host name stays the Host header, the TLS server name and what the certificate must name."""
+@lru_cache(maxsize=1)
+def _pinned_adapter():
+    """The requests transport adapter whose direct connections all go through a FetchGuard
+    (through a proxy, the proxy connects: see the module's note). Built on first use: requests
+    and urllib3 load only when something is fetched."""
+    from requests.adapters import HTTPAdapter
+    from urllib3 import PoolManager
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+    from urllib3.util import connection
 
-    class Pinned(base):
+    class Pinned:
+        """Connect where the guard says, not to a new DNS answer; the host name stays the Host
+        header, the TLS server name (SNI) and the name the certificate must hold."""
+
         def __init__(self, *args, guard: FetchGuard, **kwargs):
             super().__init__(*args, **kwargs)
             self.guard = guard
 
-        def _new_conn(self):
-            from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-            from urllib3.util import connection
-
+        def _new_conn(self):  # urllib3's one place that opens the socket
             address = self.guard.address_for(self._dns_host, self.port)
             try:
                 sock = connection.create_connection((address, self.port), self.timeout,
@@ -458,38 +467,34 @@ def _pinned_connection(base):
             self.guard.opened(sock)
             return sock
 
-    Pinned.__name__ = f"Pinned{base.__name__}"
-    return Pinned
+    class PinnedHTTPConnection(Pinned, HTTPConnection):
+        pass
 
-
-def _pool_manager(guard: FetchGuard, **kwargs):
-    from urllib3 import PoolManager
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-
-    classes = {"http": _pinned_connection(HTTPConnection), "https": _pinned_connection(HTTPSConnection)}
+    class PinnedHTTPSConnection(Pinned, HTTPSConnection):
+        pass
 
     class PinnedPoolManager(PoolManager):
+        def __init__(self, guard: FetchGuard, **kwargs):
+            super().__init__(**kwargs)
+            self.guard = guard
+
         def _new_pool(self, scheme, host, port, request_context=None):
             pool = super()._new_pool(scheme, host, port, request_context)
-            pool.ConnectionCls = classes[scheme]
-            pool.conn_kw = {**pool.conn_kw, "guard": guard}
+            pool.ConnectionCls = PinnedHTTPSConnection if scheme == "https" else PinnedHTTPConnection
+            pool.conn_kw = {**pool.conn_kw, "guard": self.guard}
             return pool
 
-    return PinnedPoolManager(**kwargs)
+    class PinnedAdapter(HTTPAdapter):
+        def __init__(self, guard: FetchGuard):
+            self.guard = guard  # before HTTPAdapter.__init__, which makes the pool manager
+            super().__init__()
 
-
-def PinnedAdapter(guard: FetchGuard):  # noqa: N802 - builds a requests transport adapter
-    """A requests adapter whose direct connections all go through `guard` (through a proxy,
-    the proxy connects: see the module's note)."""
-    from requests.adapters import HTTPAdapter
-
-    class Adapter(HTTPAdapter):
         def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
             self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
-            self.poolmanager = _pool_manager(guard, num_pools=connections, maxsize=maxsize, block=block,
-                                             **pool_kwargs)
+            self.poolmanager = PinnedPoolManager(self.guard, num_pools=connections, maxsize=maxsize, block=block,
+                                                 **pool_kwargs)
 
-    return Adapter()
+    return PinnedAdapter
 
 
 def _check_robots(session, url: str, cache: dict, guard: FetchGuard) -> None:

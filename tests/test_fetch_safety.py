@@ -57,11 +57,8 @@ class Network:
     def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):  # noqa: A002 - socket's names
         name = host.decode() if isinstance(host, bytes) else host
         if name not in self.names:
-            try:
-                ipaddress.ip_address(str(name).split("%")[0])
-            except ValueError:
-                if name != "localhost":
-                    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+            if name != "localhost" and not _numeric(str(name)):
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
             return self._getaddrinfo(host, port, family, type, proto, flags)
         self.lookups.append(name)
         answers = self.names[name]
@@ -91,6 +88,20 @@ class Network:
         """The connections asked for to addresses that are not this machine's and not routed."""
         return [(ip, port) for ip, port in self.attempts
                 if (ip, port) not in self.routes and not ipaddress.ip_address(ip).is_loopback]
+
+
+def _numeric(name: str) -> bool:
+    """An address written as numbers, in any form the C library reads (2130706433, 0x7f.1, ::1)."""
+    try:
+        ipaddress.ip_address(name.split("%")[0])
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(name)
+        return True
+    except OSError:
+        return False
 
 
 @pytest.fixture
@@ -170,7 +181,8 @@ def test_an_internal_service_is_refused_by_address_in_ingest_the_app_box_and_the
                                                                                      settings, embedder, kb_dir):
     assert not settings.fetch_allow_private  # the default
     addresses = [f"http://127.0.0.1:{internal.port}/admin", f"http://localhost:{internal.port}/admin",
-                 f"http://[::ffff:127.0.0.1]:{internal.port}/admin", f"http://127.1.2.3:{internal.port}/"]
+                 f"http://[::ffff:127.0.0.1]:{internal.port}/admin", f"http://127.1.2.3:{internal.port}/",
+                 f"http://2130706433:{internal.port}/admin"]  # 127.0.0.1 written as one number
     report = run_ingest(*addresses)
     assert report.added == [] and len(report.failed) == len(addresses)
     for failure in report.failed:
@@ -207,6 +219,7 @@ def test_a_public_site_is_fetched_through_the_checked_address(agency, network):
 
 @pytest.mark.parametrize("target", ["http://127.0.0.1:{port}/admin", "http://localhost:{port}/admin",
                                     "http://[::1]:{port}/admin", "http://[::ffff:7f00:1]:{port}/admin",
+                                    "http://2130706433:{port}/admin", "http://0x7f.1:{port}/admin",
                                     "http://inside.agency.example:{port}/admin"])
 def test_a_redirect_to_an_internal_service_is_refused(agency, internal, network, target):
     network.names["inside.agency.example"] = ["127.0.0.1"]

@@ -284,7 +284,7 @@ def normalise_redirect(location: str) -> str:
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # an IPv4 address in its last 32 bits (RFC 6052)
 CGNAT = ipaddress.ip_network("100.64.0.0/10")  # shared address space (RFC 6598): a provider's inside
-PRIVATE_HINT = " (an intranet can allow private addresses: KB_FETCH_ALLOW_PRIVATE)"
+PRIVATE_HINT = " (on an intranet, KB_FETCH_ALLOW_PRIVATE=1 allows private addresses)"
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

@@ -7,7 +7,7 @@ reads them (`ingest.formats.extract`, which OCRs every page without a text layer
 page images cleaned before Tesseract (KB_OCR_CLEAN=1, the default) and without (0, as
 before), and, with --ocrmypdf, after OCRmyPDF wrote a text layer into the scan.
 
-    python bench/scan_ocr.py wer [--dpi 150 200] [--pages 2] [--ocrmypdf]
+    python bench/scan_ocr.py wer [--dpi 150 200] [--pages 2] [--ocrmypdf] [--docs NAME ...]
     python bench/scan_ocr.py retrieval [--dpi 200] [--skip irs_i1040nr_2007_instructions.pdf] [--no-before]
     python bench/scan_ocr.py metadata [--dpi 200] [--pages 3]   # KB_OCR_CLEAN=0: before
     ... --before-code DIR    # 'before' read by an earlier commit's code: git archive COMMIT | tar -x -C DIR
@@ -76,10 +76,10 @@ def ocrmypdf(data: bytes) -> bytes:
         return target.read_bytes()
 
 
-def wer_tables(dpis: list[int], pages_per_doc: int, with_ocrmypdf: bool) -> None:
+def wer_tables(dpis: list[int], pages_per_doc: int, with_ocrmypdf: bool, only: list[str]) -> None:
     from ingest.formats import extract
 
-    docs = sorted(GOV_PDFS.glob("*.pdf"))
+    docs = [p for p in sorted(GOV_PDFS.glob("*.pdf")) if not only or p.name in only]
     for dpi in dpis:
         rows, totals = [], {}
         for path in docs:
@@ -135,6 +135,8 @@ def retrieval(dpi: int, skip: list[str], with_before: bool = True) -> None:
     from kb.config import load_settings
     from kb.embedders import make_embedder, resolve_runtime
 
+    # OCR of a 15-page scan on a busy 2-core machine outlasts the 120 s a file may take by default
+    os.environ.setdefault("KB_EXTRACT_TIMEOUT_S", "1800")
     gov = question_set("gov")
     docs = [p for p in gov.docs if p.name not in skip]
     questions = [q for q in gov.questions if not set(q.get("documents") or []) & set(skip)]
@@ -235,6 +237,7 @@ def main() -> None:
     parser.add_argument("--ocrmypdf", action="store_true", help="add OCRmyPDF (needs ghostscript, unpaper)")
     parser.add_argument("--before-code", type=Path, help="the code before (a `git archive` of it), for 'before'")
     parser.add_argument("--no-before", action="store_true", help="retrieval: leave out the scans read without cleaning")
+    parser.add_argument("--docs", nargs="*", default=[], help="wer: only these gov PDF file names")
     parser.add_argument("--skip", nargs="*", default=[], help="gov PDF file names left out (retrieval)")
     args = parser.parse_args()
     global BEFORE_CODE
@@ -242,7 +245,7 @@ def main() -> None:
     if args.ocrmypdf and not shutil.which("gs"):
         sys.exit("OCRmyPDF needs Ghostscript: apt-get install ghostscript unpaper")
     if args.what == "wer":
-        wer_tables(args.dpi or [150, 200], args.pages or 2, args.ocrmypdf)
+        wer_tables(args.dpi or [150, 200], args.pages or 2, args.ocrmypdf, args.docs)
     elif args.what == "retrieval":
         retrieval((args.dpi or [200])[0], args.skip, not args.no_before)
     else:

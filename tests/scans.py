@@ -134,6 +134,11 @@ def paragraph_errors(reference: list[str], ocr_words: list[str], distance=None) 
               if b.size >= 2]
     if not blocks:
         return len(reference)
+    # the matches that sit where the longest one puts the paragraph (a word or two dropped or
+    # added in between), not a repeated phrase elsewhere on the page
+    main = max(blocks, key=lambda b: b.size)
+    slack = max(5, len(reference) // 4)
+    blocks = [b for b in blocks if abs((b.a - b.b) - (main.a - main.b)) <= slack]
     start = max(0, min(b.a - b.b for b in blocks))
     end = max(b.a + b.size + (len(reference) - b.b - b.size) for b in blocks)
     stretch = ocr_words[start:end]

@@ -110,7 +110,7 @@ def recognise(data: bytes, indices: list[int]) -> Recognised:
             if CLEAN:
                 image = clean(image)
             words = _words(image)
-            page, margins, confidence = _layout(words, index + 1)
+            page, margins, confidence = _layout(words, index + 1, image.size[1])
             lone = [m for m in margins if is_page_number(m)]
             out.margins[index] = margins if lone else _edge_numbers(image) + margins
             if page.text.strip():
@@ -247,9 +247,11 @@ def _words(image) -> list[_Word]:
 
 
 def _edge_numbers(image) -> list[str]:
-    """A page number printed alone at the top or bottom of the page. Tesseract's page layout
-    takes a lone digit for a speck, so the two edges are read again on their own, stacked into
-    one picture (one Tesseract run), made black and white and despeckled."""
+    """The first and last lines read at the top and bottom edges of the page, where the page
+    number is printed. Tesseract's page layout takes a lone digit, or one set apart from the
+    running footer's words ("4      U.S. Census Bureau"), for a speck, so the two edges are
+    read again on their own, stacked into one picture (one Tesseract run), made black and
+    white and despeckled."""
     import pytesseract
     from PIL import Image, ImageFilter
 
@@ -262,7 +264,7 @@ def _edge_numbers(image) -> list[str]:
     clean = strips.point(lambda v: 0 if v <= cut else 255).filter(ImageFilter.MedianFilter(3))
     lines = [line.strip() for line in _tesseract(pytesseract.image_to_string, clean, "--psm 6").splitlines()
              if line.strip()]
-    return list(dict.fromkeys(line for line in lines[:1] + lines[-1:] if is_page_number(line)))
+    return list(dict.fromkeys(lines[:1] + lines[-1:]))  # "4 U.S. Census Bureau" too: printed_labels judges
 
 
 def _otsu(image) -> int:
@@ -297,11 +299,12 @@ def _tesseract(function, image, config: str, **kwargs):
             os.environ["OMP_THREAD_LIMIT"] = env_threads
 
 
-def _layout(words: list[_Word], number: int) -> tuple[Page, list[str], float]:
+def _layout(words: list[_Word], number: int, page_height: int | None = None) -> tuple[Page, list[str], float]:
     """(page, margin texts, mean word confidence). The margin texts are the lone page
-    numbers taken off the page's top and bottom, then its first and last lines as they stand
-    ("MMWR / January 14, 2011 / Vol. 60 63"): printed_labels keeps a number in them only when
-    the neighbouring pages agree."""
+    numbers taken off the page's top and bottom, then its top and bottom lines and any line in
+    the top or bottom EDGE of the page as they stand ("MMWR / January 14, 2011 / Vol. 60 63",
+    "4 U.S. Census Bureau"): printed_labels keeps a number in them only when the neighbouring
+    pages agree."""
     from .blocks import PageBuilder
     from .pdf_layout import _dehyphenate, _vocabulary
 
@@ -318,7 +321,13 @@ def _layout(words: list[_Word], number: int) -> tuple[Page, list[str], float]:
         at = _edge_line(lines, edge)
         if at is not None and is_page_number(lines[at][1]) and not (number == 1 and _LONE_YEAR.fullmatch(lines[at][1])):
             margins.append(lines.pop(at)[1])  # a year alone on a first page is the cover's date, kept
-    edge_lines = list(dict.fromkeys(lines[at][1] for at in {_edge_line(lines, 0), _edge_line(lines, -1)} - {None}))
+    extremes = sorted({_edge_line(lines, 0), _edge_line(lines, -1)} - {None})
+    edge_lines = list(dict.fromkeys(lines[at][1] for at in extremes))
+    if page_height:  # and every line in the top or bottom band: a footer beside a column's last line
+        band = EDGE * page_height
+        edge_lines += [text for _, text, ws in lines if text not in edge_lines and (
+            statistics.median(w.top for w in ws) < band
+            or statistics.median(w.top + w.height for w in ws) > page_height - band)]
     paragraphs: list[list[tuple[str, list[_Word]]]] = []
     for i, (block, text, ws) in enumerate(lines):
         if i == 0 or block != lines[i - 1][0]:

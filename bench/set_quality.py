@@ -208,8 +208,10 @@ def judge(qset: QuestionSet, question: dict, answer, store: Store, seconds: floa
     if question["answerable"]:
         best = answer.best
         outcome.best_text = best.text if best else None
-        outcome.best_ok = bool(best) and (not gold_docs or best.hit.document.name in gold_docs) and \
-            holds(best.text, question["evidence"])
+        outcome.best_ok = bool(best) and (not gold_docs or best.hit.document.name in gold_docs) and (
+            holds(best.text, question["evidence"]) if best.label is None else  # a table cell: its row holds
+            any(holds(best.hit.passage.text, [e]) and normalise(best.text) in normalise(e).split()  # the evidence,
+                for e in question["evidence"]))  # and the evidence holds the cell
     if question.get("cell") is not None:
         outcome.held_out = bool(question.get("held_out"))
         outcome.cell_ok = rank == 1 and holds_cell(top, question["cell"])

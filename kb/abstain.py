@@ -23,8 +23,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from typing import Callable
-
 from . import states as us_states
 from .models import Document, Passage
 from .tokens import normalise, stopwords, tokenize
@@ -78,12 +76,14 @@ def distinctive_terms(question: str) -> list[str]:
 
 
 def judge(question: str, best_cosine: float, passages: list[Passage], documents: dict[int, Document],
-          idf: dict[str, float] | None = None, absent: list[str] = (), shown: list[Passage] = (),
-          nearby: Callable[[Passage], str] | None = None) -> Verdict:
+          idf: dict[str, float] | None = None, absent: list[str] = (), shown: list[Passage] = ()) -> Verdict:
     """`idf` weighs the question's tokens; `absent` lists those the corpus never uses.
     `passages` are the ones read for the answer, `shown` all those the reader will see (so a
-    reason never calls a term missing that a shown passage holds); `nearby(p)` is the text
-    around a passage in its document, read only when a named term is not in the passage."""
+    reason never calls a term missing that a shown passage holds).
+
+    A term counts as found in the passage's own text or its document's names (document_tokens),
+    not in the passages beside it: that was measured too (bench/quality.py, six sets) and let six
+    more unanswerable questions through without answering one more answerable question."""
     if not passages:
         return Verdict(False, "The knowledge base has no passage to offer for this question.", [])
     terms = distinctive_terms(question)
@@ -104,11 +104,8 @@ def judge(question: str, best_cosine: float, passages: list[Passage], documents:
     complete = False  # some passage names every term
     found_anywhere: set[str] = set()
     for p in passages:
-        seen = _passage_tokens(p) | document_tokens(documents.get(p.document_id))
+        seen = _passage_tokens(p) | document_tokens(documents.get(p.document_id), question)
         missing = [t for t in terms if not _found(t, seen)]
-        if missing and nearby is not None:  # the document may name it just before or after
-            seen |= set(tokenize(nearby(p)))
-            missing = [t for t in terms if not _found(t, seen)]
         found_anywhere |= {t for t in terms if t not in missing}
         if not missing:
             complete = True
@@ -116,7 +113,7 @@ def judge(question: str, best_cosine: float, passages: list[Passage], documents:
             best_coverage = max(best_coverage, coverage)
     if terms and not complete:
         for p in shown:  # a term a shown passage holds is not "mentioned by no passage"
-            seen = _passage_tokens(p) | document_tokens(documents.get(p.document_id))
+            seen = _passage_tokens(p) | document_tokens(documents.get(p.document_id), question)
             found_anywhere |= {t for t in terms if _found(t, seen)}
         absent_terms = [t for t in terms if t not in found_anywhere]
         if absent_terms:
@@ -159,7 +156,7 @@ def _passage_tokens(p: Passage) -> set[str]:
 CAPITALISED_RUN = re.compile(r"(?:[A-Z][\w'’&-]*(?:\s+(?:of|for|and|on|the|&)\s+|\s+)?)+")
 
 
-def document_tokens(doc: Document | None) -> set[str]:
+def document_tokens(doc: Document | None, question: str = "") -> set[str]:
     """What a document names about itself: its title, publisher, year, the states it is about,
     its address's host, its file name ("epa_mercury_ecorisk.pdf": files are named for what they
     are), and the acronyms of the names in its title and publisher ("EPA" for the
@@ -167,7 +164,9 @@ def document_tokens(doc: Document | None) -> set[str]:
     if doc is None:
         return set()
     names = [x for x in (doc.title, doc.publisher) if x]
-    parts = names + [str(doc.year or ""), " ".join(us_states.name_of(c) for c in doc.states),
+    # a state the document is about, when the question names it whole ("Mexico" is not New Mexico)
+    named = set(us_states.in_text(question))
+    parts = names + [str(doc.year or ""), " ".join(us_states.name_of(c) for c in doc.states if c in named),
                      re.sub(r"[_.\-]+", " ", doc.name.rsplit(".", 1)[0])]
     if doc.url:
         parts.append(re.sub(r"^\w+://(www\.)?|/.*$", "", doc.url).replace(".", " "))

@@ -205,7 +205,8 @@ def best_answer_html(best: BestAnswer, cited: str) -> str:
     kb.citations: escaped text plus the style's italics)."""
     source = "the top passage" if best.rank == 1 else f"passage {best.rank}"
     return (f'<div class="kb-best"><div class="kb-best-label">Best answer · extracted verbatim from {source}, '
-            f'not generated</div><div class="kb-best-text">“{escape_html(best.sentence)}”</div>'
+            f'not generated</div><div class="kb-best-text">{escape_html(best.label) + ": " if best.label else ""}'
+            f'“{escape_html(best.sentence)}”</div>'
             f'<div class="kb-best-cite">— {cited}</div></div>')
 
 
@@ -323,6 +324,7 @@ class BestAnswer:
     sentence: str  # verbatim from the passage ranked `rank`
     hit: Hit
     rank: int = 1
+    label: str | None = None  # a table cell's row and column, said outside the quotation marks
 
 
 def best_answer(answer: Answer) -> BestAnswer | None:
@@ -330,7 +332,7 @@ def best_answer(answer: Answer) -> BestAnswer | None:
     generated); None when the question is not answered or no sentence answers."""
     if not answer.answered or answer.best is None or not answer.best.text:
         return None
-    return BestAnswer(answer.best.text, answer.best.hit, answer.best.rank)
+    return BestAnswer(answer.best.text, answer.best.hit, answer.best.rank, answer.best.label)
 
 
 NO_STATE = "No state named"
@@ -380,17 +382,21 @@ def quote_with_citation(hit: Hit, style: str = cite.HOUSE) -> cite.Formatted:
 
 
 def best_answer_formatted(best: BestAnswer, style: str = cite.HOUSE) -> cite.Formatted:
-    """The best sentence in quotes and its citation in `style`, as text and HTML."""
-    return _quoted(best.sentence, best.hit, style)
+    """The best sentence in quotes and its citation in `style`, as text and HTML; a table cell
+    with its row and column named outside the quotation marks."""
+    return _quoted(best.sentence, best.hit, style, best.label)
 
 
-def _quoted(quote_text: str, hit: Hit, style: str) -> cite.Formatted:
-    """For the clipboard (never the page): HTML is the style's own, the quote escaped."""
+def _quoted(quote_text: str, hit: Hit, style: str, label: str | None = None) -> cite.Formatted:
+    """For the clipboard (never the page): HTML is the style's own, the quote escaped; `label`
+    (a table cell's row and column) goes after the quote, outside the quotation marks."""
     formatted = cite.format_citation(hit, style)
     if style == cite.HOUSE:  # house style puts the source in parentheses after the quote
-        text = f"“{quote_text}” ({formatted.text.rstrip('.')})."
+        text = f"“{quote_text}” ({label + '; ' if label else ''}{formatted.text.rstrip('.')})."
         return cite.Formatted(text, html.escape(text, quote=False))
-    return cite.Formatted(f"“{quote_text}” {formatted.text}", f"“{html.escape(quote_text, quote=False)}” {formatted.html}")
+    named = f" ({label})" if label else ""
+    return cite.Formatted(f"“{quote_text}”{named} {formatted.text}",
+                          f"“{html.escape(quote_text, quote=False)}”{html.escape(named, quote=False)} {formatted.html}")
 
 
 def slug(text: str, limit: int = 40) -> str:

@@ -152,20 +152,23 @@ class BestAnswer:
 
     @property
     def text(self) -> str:
-        """The words quoted; a table cell with its row's label and its column's name, as the table
-        prints them ("Kentucky, Permit: 264,140")."""
-        words = " ".join(" ".join(self.hit.passage.text[s:e].split()) for s, e in self.spans)
+        """The words quoted, verbatim (a table cell as printed)."""
+        return " ".join(" ".join(self.hit.passage.text[s:e].split()) for s, e in self.spans)
+
+    @property
+    def label(self) -> str | None:
+        """A table cell's row and column ("Kentucky, Permit"), said outside the quotation marks."""
         row = self.hit.passage.table
         if self.column is None or row is None:
-            return words
-        label = next((c for c in row.cells if c), "")
-        named = ", ".join(x for x in (label if label != words else "", self.column) if x)
-        return f"{named}: {words}" if named else words
+            return None
+        first = next((c for c in row.cells if c), "")
+        return ", ".join(x for x in (first if first != self.text else "", self.column) if x) or None
 
     def to_dict(self) -> dict:
-        out = {"text": self.text, "passage_id": self.hit.passage.id, "rank": self.rank,
+        where = self.hit.citation.rstrip(".")
+        out = {"text": self.text, "label": self.label, "passage_id": self.hit.passage.id, "rank": self.rank,
                "spans": [list(s) for s in self.spans], "citation": self.hit.citation,
-               "quote_citation": f"“{self.text}” ({self.hit.citation.rstrip('.')})."}
+               "quote_citation": f"“{self.text}” ({self.label}; {where})." if self.label else f"“{self.text}” ({where})."}
         if self.column is not None and self.hit.passage.table is not None:
             out["table"] = {**self.hit.passage.table.to_dict(), "column": self.column}
         return out

@@ -164,7 +164,7 @@ class Searcher:
         check = [passages[i] for i in ids[:CHECK_DEPTH] if i in passages]
         shown = [passages[pid] for pid, _ in candidates[:k] if pid in passages]
         verdict = abstain.judge(question, max(cosines.values(), default=0.0), check, documents, stats.idf(),
-                                stats.absent(), shown, nearby=lambda p: _nearby_text(reader, p))
+                                stats.absent(), shown)
         hits = []
         for pid, score in candidates[:k]:
             p = passages.get(pid)
@@ -258,11 +258,6 @@ class Searcher:
 
     def neighbours(self, passage_id: int, before: int = 1, after: int = 1):
         return self.reader().neighbours(passage_id, before, after)
-
-
-def _nearby_text(reader: IndexReader, passage) -> str:
-    """The passages just before and after, in its document (what it continues or leads to)."""
-    return " ".join(p.text for p in reader.neighbours(passage.id, 1, 1) if p.id != passage.id)
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:

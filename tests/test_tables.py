@@ -122,6 +122,13 @@ def test_ask_finds_the_row_and_highlights_the_cell_and_json_carries_the_table(tm
     shown = top.to_dict()["table"]
     assert shown["headers"][2] == "Handgun" and shown["cells"][2] == "13,586"
     assert shown["caption"] == "NICS Firearm Background Checks November - 2015"
+    # the best answer is that cell as printed, its row and column named outside the quotation marks,
+    # and --json says which table
+    assert answer.best.hit is top and answer.best.text == "13,586" and answer.best.label == "Oregon, Handgun"
+    best = answer.to_dict()["best_answer"]
+    assert best["table"]["column"] == "Handgun" and best["table"]["cells"][0] == "Oregon"
+    assert best["quote_citation"].startswith("“13,586” (Oregon, Handgun; ")
+    assert best["quote_citation"] == top.quote_citation  # the card's own quote says the same
 
 
 def test_a_figure_the_layout_cut_in_two_is_joined_but_one_printed_with_a_space_stays():

@@ -5,14 +5,20 @@ Runs inside the extraction worker. `time_limit` gives the worker's remaining tim
 whose pages cannot all be read within it fails with a reason that says how long it would
 need, rather than being cut off mid-way or half-ingested. The recognised text is laid out like
 a PDF page's: paragraphs apart by a blank line, words hyphenated at line ends joined, a line
-set larger than the page's text as a heading, a lone page number at the top or bottom taken
-off the text and kept for the page's printed label.
+set larger than the page's text as a heading (on the first page, its title lines need less:
+a title in capitals measures short), a lone page number at the top or bottom taken off the
+text and kept for the page's printed label, with the lines of the top and bottom bands (the
+running header and footer, "62 MMWR / January 14, 2011") offered to printed_labels as well.
+A large line that Tesseract is unsure of (a chart's labels) is no heading, nor is one that
+heads several pages (the running header). A blank page is skipped.
 
 Each page image is cleaned before Tesseract reads it (`clean`): rendered at 300 dpi whatever
 the scan's resolution (a 150-dpi scan is brought up to what Tesseract is trained for), a 3x3
 median filter takes off the speckle of a scanner or fax, and the page is turned straight when
-it was fed in at a slant. Tesseract then binarises it with Sauvola's local threshold, which
-keeps thin strokes on a grey or unevenly lit page. bench/scan_ocr.py measures each step.
+it was fed in at a slant by MIN_SKEW or more. Tesseract then binarises it with Sauvola's
+local threshold, which keeps thin strokes on a grey or unevenly lit page. OCRmyPDF (a text
+layer written into the PDF, then read by the PDF reader) was measured against this and lost
+on words and time: bench/scan_ocr.py.
 """
 from __future__ import annotations
 

@@ -66,3 +66,9 @@ def test_chart_labels_and_specks_are_no_section_names():
     assert not ocr._is_heading(paragraph(". Perce ntage", 95), 30, ocr.HEADING_HEIGHT)
     assert not ocr._is_heading(paragraph("Percentage of homes", 40), 30, ocr.HEADING_HEIGHT)
     assert not ocr._is_heading(paragraph("Eligibility and Referral", 95, height=31), 30, ocr.HEADING_HEIGHT)
+
+
+def test_closing_marks_read_as_words_go_back_against_their_word():
+    assert ocr._join("All (100% ) of the panther's range".split()) == "All (100%) of the panther's range"
+    assert ocr._join("states , and then ; done .".split()) == "states, and then; done."
+    assert ocr._join("pages 4 - 6".split()) == "pages 4 - 6"

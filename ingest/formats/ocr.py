@@ -320,7 +320,7 @@ def _layout(words: list[_Word], number: int, page_height: int | None = None) -> 
             lines[-1][2].append(word)
         else:
             lines.append((word.block, "", [word]))
-    lines = [(block, " ".join(w.text for w in ws), ws) for block, _, ws in lines]
+    lines = [(block, _join(w.text for w in ws), ws) for block, _, ws in lines]
     lines = [line for line in lines if any(ch.isalnum() for ch in line[1])]  # specks read as "|" or "~"
     margins = []
     for edge in (0, -1):  # the top and bottom lines on the page, whatever order the columns were read in
@@ -364,6 +364,15 @@ def _layout(words: list[_Word], number: int, page_height: int | None = None) -> 
     page.ocr = True
     confidence = statistics.fmean(w.confidence for w in words) if words else 0.0
     return page, margins + [line for line in edge_lines if line not in margins], confidence
+
+
+def _join(words) -> str:
+    """A line's words, with the closing marks Tesseract reads as words of their own put back
+    against the word before ("All (100% ) of" is "All (100%) of")."""
+    return _LOOSE_MARK.sub(r"\1", " ".join(words))
+
+
+_LOOSE_MARK = re.compile(r"(?<=\S) ([)\]},.;:!?%]+)(?=\s|$)")
 
 
 def _edge_line(lines: list, edge: int) -> int | None:

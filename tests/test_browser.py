@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -62,12 +63,24 @@ def ingested_kb(tmp_path) -> tuple[Path, Path]:
 
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
+    (corpus / "home-visiting-slots.md").write_text(TABLE_DOC, encoding="utf-8")  # a table to answer from
     kb = tmp_path / "kb"
     report = ingest([corpus], load_settings(kb_dir=kb), embedder=shared_embedder(DEFAULT_MODEL))
-    assert report.documents == 5 and not report.failed
+    assert report.documents == 6 and not report.failed
     return kb, corpus
 
 
+TABLE_DOC = """# Home visiting slots
+
+Table 2. Home visiting slots by county, 2023
+
+| County | Funded slots | Families waiting |
+|---|---|---|
+| Adams | 1,250 | 310 |
+| Brown | 840 | 95 |
+| Clark | 615 | 40 |
+"""
+TABLE_QUESTION = "How many families were waiting for home visiting in Adams county?"
 FIRST = "What is DC:0-5?"
 SECOND = "What is reflective supervision?"
 WORKFORCE = "Infant and Early Childhood Mental Health Systems and Supports Developing the Workforce"
@@ -262,6 +275,18 @@ def test_the_analysts_workbench_in_a_browser(ingested_kb, tmp_path):
                     served.add(response.body())
                 assert (corpus / "iecmh-workforce-systems-and-supports-2020.md").read_bytes() in served
                 assert served <= {f.read_bytes() for f in corpus.iterdir() if f.name != "metadata.json"}
+
+                # a table answers as a table: its column names over the row, the asked cell marked,
+                # and the best answer is that cell with its row and column named
+                page.goto(f"{url}/?q={urllib.parse.quote(TABLE_QUESTION)}")
+                table = page.locator(".kb-table").first
+                expect(table).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
+                expect(table.locator("th")).to_have_text(["County", "Funded slots", "Families waiting"])
+                expect(table.locator(".kb-cell-asked")).to_have_text("310")
+                expect(table.locator("td").first).to_have_text("Adams")
+                expect(page.locator(".kb-best")).to_contain_text("Adams, Families waiting: “310”")
+                expect(page.locator(".kb-card-best .kb-table")).to_have_count(1)  # the card it came from is marked
+                page.screenshot(path=str(shots / "table-answer.png"))
                 print(f"screenshots: {shots}")
             finally:
                 browser.close()

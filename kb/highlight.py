@@ -13,6 +13,7 @@ MAX_LIST_ITEMS = 10
 # INFRINGEMENT LIABILITY LIMITATION Title II of the DMCA adds …"): three or more capitalised
 # words, two of them long, before a word in sentence case.
 NOTE_NUMBER = re.compile(r"\s*(?:\d{1,3}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,3}|\*+)\s+(?=\S)")
+TRAILING_BULLET = re.compile(r"\s+[•▪◦!*–-]$")
 TRAILING_URL = re.compile(r"[\s(<]*(?:https?://|www\.)\S+[\s)>.]*$")
 RUN_IN_HEADING = re.compile(r"(?:[A-Z0-9][A-Z0-9:;,.'’()&/–-]*\s+){3,}(?=[A-Z][a-z])")
 
@@ -36,6 +37,9 @@ def sentence_spans(text: str, heading: str | None = None, note: bool = False) ->
         address = TRAILING_URL.search(text, s, e)
         if address and len(text[s:address.start()].split()) >= 3:
             e = address.start()
+        bullet = TRAILING_BULLET.search(text, s, e)  # the next item's marker ("… activities. !")
+        if bullet and bullet.start() > s:
+            e = bullet.start()
         spans.extend(trimmed(text, s, e))
     return spans
 

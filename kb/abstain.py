@@ -101,10 +101,11 @@ def judge(question: str, best_cosine: float, passages: list[Passage], documents:
     words = set(tokenize(question))
     weights = {t: (idf or {}).get(t, 1.0) for t in words}
     best_coverage = 0.0
+    asked_states = us_states.in_text(question)
     complete = False  # some passage names every term
     found_anywhere: set[str] = set()
     for p in passages:
-        seen = _passage_tokens(p) | document_tokens(documents.get(p.document_id), question)
+        seen = _passage_tokens(p, asked_states) | document_tokens(documents.get(p.document_id), question)
         missing = [t for t in terms if not _found(t, seen)]
         found_anywhere |= {t for t in terms if t not in missing}
         if not missing:
@@ -113,7 +114,7 @@ def judge(question: str, best_cosine: float, passages: list[Passage], documents:
             best_coverage = max(best_coverage, coverage)
     if terms and not complete:
         for p in shown:  # a term a shown passage holds is not "mentioned by no passage"
-            seen = _passage_tokens(p) | document_tokens(documents.get(p.document_id), question)
+            seen = _passage_tokens(p, asked_states) | document_tokens(documents.get(p.document_id), question)
             found_anywhere |= {t for t in terms if _found(t, seen)}
         absent_terms = [t for t in terms if t not in found_anywhere]
         if absent_terms:
@@ -149,8 +150,9 @@ def phrases(question: str, terms: list[str]) -> list[str]:
     return list(dict.fromkeys(out)) or list(terms)
 
 
-def _passage_tokens(p: Passage) -> set[str]:
-    return set(tokenize(p.text)) | set(tokenize(p.section or "")) | set(tokenize(p.context or ""))
+def _passage_tokens(p: Passage, asked_states: tuple[str, ...] = ()) -> set[str]:
+    """A passage's words; a state's name counts only as the state the question names."""
+    return set().union(*(tokenize(us_states.without_names(t, asked_states)) for t in (p.text, p.section or "", p.context or "")))
 
 
 CAPITALISED_RUN = re.compile(r"(?:[A-Z][\w'’&-]*(?:\s+(?:of|for|and|on|the|&)\s+|\s+)?)+")

@@ -57,3 +57,9 @@ def in_text(text: str) -> tuple[str, ...]:
     for m in _CODE_IN_ADDRESS.finditer(text):
         found.add(m.group(1) or m.group(2))
     return tuple(sorted(found))
+
+
+def without_names(text: str, keep: tuple[str, ...] = ()) -> str:
+    """The text with the names of states not in `keep` (codes) blanked, so a word of a state's
+    name is not read as the word alone ("Mexico" in "New Mexico", "Virginia" in "West Virginia")."""
+    return _NAMES.sub(lambda m: m.group() if _BY_NAME[m.group(1).lower()] in keep else " ", text)

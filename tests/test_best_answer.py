@@ -122,6 +122,19 @@ def test_the_reason_names_the_missing_combination_not_a_term_shown(tmp_path, run
     assert "Medicaid" in shown and "mentions “Medicaid”" not in answer.reason
 
 
+def test_a_word_of_a_states_name_is_not_the_word_alone():
+    from kb.models import Passage
+
+    def passage(text):
+        return Passage(1, 1, 0, None, None, 0, len(text), text)
+
+    homes = passage("In New Mexico, 12 percent of homes lacked complete plumbing; Texas reported 9 percent.")
+    assert judge("What share of homes in Mexico lack running water?", 0.6, [homes], {}).answered is False
+    assert judge("What share of homes in New Mexico lack complete plumbing?", 0.6, [homes], {}).answered
+    assert not judge("How many homes in Virginia lack plumbing?", 0.6,
+                     [passage("West Virginia counted 4,100 homes without plumbing.")], {}).answered
+
+
 def test_a_document_names_its_acronyms():
     epa = Document(1, "/x.pdf", "x.pdf", "", 0, 0, "Mercury Study Report to Congress", "U.S. Environmental "
                    "Protection Agency", 1997, None, None, states=("VT",))

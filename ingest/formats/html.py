@@ -303,7 +303,9 @@ def _drop_page_navigation(soup) -> None:
             link.decompose()
     # (blocks only: a span or a cell reading "Top" or "Share" may be a word of a heading or a table)
     for tag in body.find_all(("p", "div", "li")):
-        if _gone(tag):
+        # the innermost blocks only: reading each wrapper's text again would make deeply nested
+        # pages quadratic (a wrapper left empty by its child's removal says nothing)
+        if _gone(tag) or tag.find(("p", "div", "li"), recursive=False) is not None:
             continue
         text = _short_text(tag)
         if text and (SEPARATORS_ONLY.fullmatch(text) or _is_navigation_text(text)) and \

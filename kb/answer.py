@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import states as us_states
-from .highlight import lexical_scores, quotable, sentence_spans, with_list
+from .highlight import lexical_scores, quotable, with_list
 from .models import Hit
 from .tokens import tokenize
 

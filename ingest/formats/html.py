@@ -17,7 +17,7 @@ import re
 
 from kb.text import collapse
 
-from ..metadata import DATE, has_day, looks_like_organisation, names_an_agency, organisation_or_none, parse_date
+from ..metadata import DATE, has_day, names_an_agency, organisation_or_none, parse_date
 from ..sniff import decode_text, looks_like_text
 from ..types import Extracted
 from .base import Format

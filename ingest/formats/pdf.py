@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from kb.errors import ExtractionError
 
-from ..types import Extracted, Page
+from ..types import Extracted
 from .base import Format
 from .pdf_labels import printed_labels
 from .pdf_meta import pdf_metadata, title_heading

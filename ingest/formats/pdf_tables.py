@@ -97,7 +97,6 @@ def _grid(page, table) -> Grid | None:
     columns = [(c[0], c[2]) for c in widest.cells if c is not None]
     if len(columns) < MIN_COLUMNS or len(columns) != len(widest.cells):
         return None
-    logical: list[list[list[str]]] = []  # per ruled row: its printed rows of cells
     spans: list[list[tuple[int, int, list[list[str]]]]] = []  # per ruled row: (first, last column, lines) of each cell
     for row in rows:
         cells = []

@@ -231,13 +231,13 @@ def context_html(passages: list[Passage], current: Hit) -> str:
 CARD_CSS = """
 <style>
 .kb-title {font-size: 1.05rem; margin-bottom: .1rem;}
-.kb-rank {color: #888;}
+.kb-rank {color: #666;}
 .kb-meta {color: #666; font-size: .85rem; margin-bottom: .5rem;}
 .kb-passage, .kb-ctx {line-height: 1.55;}
-.kb-above {color: #777; font-size: .88rem; font-style: italic; margin-bottom: .3rem;}
+.kb-above {color: #666; font-size: .88rem; font-style: italic; margin-bottom: .3rem;}
 .kb-passage mark, .kb-ctx mark {background: #fff1a8; color: inherit; padding: 0 .1em; border-radius: 2px;}
-.kb-ctx {color: #777; font-size: .92rem; border-left: 3px solid #ddd; padding-left: .6rem; margin: .4rem 0;}
-.kb-ctx-where {font-size: .75rem; text-transform: uppercase; letter-spacing: .04em; color: #999;}
+.kb-ctx {color: #666; font-size: .92rem; border-left: 3px solid #ddd; padding-left: .6rem; margin: .4rem 0;}
+.kb-ctx-where {font-size: .75rem; text-transform: uppercase; letter-spacing: .04em; color: #666;}
 .kb-best {border-left: 4px solid #f0c400; padding: .4rem .8rem; margin: .2rem 0 .8rem; background: #fffbea;}
 .kb-best-label {font-size: .75rem; text-transform: uppercase; letter-spacing: .05em; color: #8a6d00;}
 .kb-best-text {font-size: 1.1rem; line-height: 1.5; margin: .2rem 0;}
@@ -250,7 +250,7 @@ CARD_CSS = """
 .kb-table th {background: #f6f6f6; font-weight: 600;}
 .kb-table th:first-child, .kb-table td:first-child {text-align: left;}
 .kb-table mark {background: #fff1a8; color: inherit; padding: 0 .1em; border-radius: 2px;}
-.kb-table-group {font-size: .8rem; color: #777;}
+.kb-table-group {font-size: .8rem; color: #666;}
 /* full titles in the filter chips, wrapped instead of cut */
 [data-baseweb="tag"] {max-width: none !important; height: auto !important;}
 [data-baseweb="tag"] span {max-width: none !important; white-space: normal !important; overflow: visible !important;

@@ -373,3 +373,27 @@ def test_cli_state_filter(corpus_searcher):
         {"LA", "AL"} & set(p["states"]) for p in both["passages"])
     bad = kb_cli("ask", "x", "--kb", kb, "--filter", "state=Atlantis")
     assert bad.returncode == 2 and "not a US state" in bad.stderr
+
+
+def test_card_text_meets_wcag_aa_contrast():
+    """Every text colour of the cards reads at 4.5:1 or more on its background (white unless the
+    rule sets one): rank numbers and context labels were #888 / #999 (3.5:1, 2.8:1)."""
+    def luminance(colour: str) -> float:
+        h = colour.lstrip("#")
+        h = "".join(c * 2 for c in h) if len(h) == 3 else h
+        channels = [int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    rules = re.findall(r"([^{}]+)\{([^}]*)\}", sup.CARD_CSS)
+    checked = 0
+    for selector, body in rules:
+        text = re.search(r"(?<![-\w])color:\s*(#[0-9a-fA-F]{3,6})", body)
+        if not text:
+            continue
+        background = re.search(r"background:\s*(#[0-9a-fA-F]{3,6})", body)
+        lighter, darker = sorted([luminance(text.group(1)), luminance(background.group(1) if background else "#fff")],
+                                 reverse=True)
+        assert (lighter + 0.05) / (darker + 0.05) >= 4.5, (selector.strip(), text.group(1))
+        checked += 1
+    assert checked >= 5

@@ -102,10 +102,18 @@ def judge(question: str, best_cosine: float, passages: list[Passage], documents:
     weights = {t: (idf or {}).get(t, 1.0) for t in words}
     best_coverage = 0.0
     asked_states = us_states.in_text(question)
+    by_document: dict[int | None, set[str]] = {}  # a document's names, read once for all its passages
+
+    def seen_in(p: Passage) -> set[str]:
+        if p.document_id not in by_document:
+            by_document[p.document_id] = document_tokens(documents.get(p.document_id), question)
+        return _passage_tokens(p, asked_states) | by_document[p.document_id]
+
     complete = False  # some passage names every term
     found_anywhere: set[str] = set()
+    read = {p.id for p in passages}
     for p in passages:
-        seen = _passage_tokens(p, asked_states) | document_tokens(documents.get(p.document_id), question)
+        seen = seen_in(p)
         missing = [t for t in terms if not _found(t, seen)]
         found_anywhere |= {t for t in terms if t not in missing}
         if not missing:
@@ -114,8 +122,8 @@ def judge(question: str, best_cosine: float, passages: list[Passage], documents:
             best_coverage = max(best_coverage, coverage)
     if terms and not complete:
         for p in shown:  # a term a shown passage holds is not "mentioned by no passage"
-            seen = _passage_tokens(p, asked_states) | document_tokens(documents.get(p.document_id), question)
-            found_anywhere |= {t for t in terms if _found(t, seen)}
+            if p.id not in read:
+                found_anywhere |= {t for t in terms if _found(t, seen_in(p))}
         absent_terms = [t for t in terms if t not in found_anywhere]
         if absent_terms:
             listed = " or ".join(f"“{t}”" for t in phrases(question, absent_terms))

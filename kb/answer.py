@@ -10,8 +10,8 @@ whether it holds the kind of thing the question asks for (a number for "how many
 for "when", a definition for "what is X", states for "which states", an organisation for
 "who"). Headings, bare addresses and footnote text are never the answer.
 
-The weights were fitted on the gov, own, dev and answerable question sets together and
-checked on held-out sets (bench/quality.py, README).
+The weights were fitted on the gov, own, dev, answerable, answers-gov and answers-corpus
+question sets together (bench/answer_weights.py) and checked on held-out sets (README).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import states as us_states
-from .highlight import lexical_scores, quotable, with_list
+from .highlight import lexical_scores, quotable, sentence_spans, with_list
 from .models import Hit
 from .tokens import tokenize
 
@@ -105,17 +105,19 @@ def holds_kind(text: str, kind: QuestionKind) -> bool:
     """Whether a sentence holds the kind of thing the question asks for."""
     if kind.kind == "number":
         return bool(NUMBER.search(YEAR.sub(" ", text)))  # a year alone is no count
-    if kind.kind == "definition" and kind.subject:
-        subject = set(tokenize(kind.subject))
-        return bool(DEFINITION.search(text)) and len(subject & set(tokenize(text))) >= max(1, len(subject) // 2)
     if kind.kind == "date":
         return bool(DATE.search(text))
     if kind.kind == "states":
         return bool(us_states.in_text(text))
     if kind.kind == "who":
         return bool(ORGANISATION.search(text))
-    if kind.kind == "definition":
-        return bool(DEFINITION.search(text))
+    if kind.kind == "definition":  # a definition sentence, of the subject when the question names one
+        if not DEFINITION.search(text):
+            return False
+        if not kind.subject:
+            return True
+        subject = set(tokenize(kind.subject))
+        return len(subject & set(tokenize(text))) >= max(1, len(subject) // 2)
     return False
 
 
@@ -148,7 +150,8 @@ def candidates(question: str, hits: list[Hit], cosines: list[np.ndarray], window
         text = hit.passage.text
         # a window that introduces a list ("… six areas of consideration:") is quoted with the list
         sizes = [len(g) for g in groups]
-        groups = [tuple(with_list(list(g), text, hit.passage.section, hit.passage.footnote)) for g in groups]
+        sentences = sentence_spans(text, hit.passage.section, hit.passage.footnote)
+        groups = [tuple(with_list(list(g), sentences, text)) for g in groups]
         pieces = [" ".join(text[s:e].strip() for s, e in group) for group in groups]
         lexical = lexical_scores(question, pieces, idf)
         for group, piece, sim, lex, size in zip(groups, pieces, sims, lexical, sizes):

@@ -9,12 +9,12 @@ from .text import FOOTNOTE_START, LIST_MARKER, TRAILING_MARKER, URL, sentences, 
 from .tokens import tokenize
 
 MAX_LIST_ITEMS = 10
+NOTE_NUMBER = re.compile(r"\s*(?:\d{1,3}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,3}|\*+)\s+(?=\S)")  # a footnote's own number
+TRAILING_BULLET = re.compile(r"\s+[•▪◦!*–-]$")
+TRAILING_URL = re.compile(r"[\s(<]*(?:https?://|www\.)\S+[\s)>.]*$")
 # An all-capitals heading run into the sentence after it ("TITLE II: ONLINE COPYRIGHT
 # INFRINGEMENT LIABILITY LIMITATION Title II of the DMCA adds …"): three or more capitalised
 # words, two of them long, before a word in sentence case.
-NOTE_NUMBER = re.compile(r"\s*(?:\d{1,3}|[¹²³⁴⁵⁶⁷⁸⁹⁰]{1,3}|\*+)\s+(?=\S)")
-TRAILING_BULLET = re.compile(r"\s+[•▪◦!*–-]$")
-TRAILING_URL = re.compile(r"[\s(<]*(?:https?://|www\.)\S+[\s)>.]*$")
 RUN_IN_HEADING = re.compile(r"(?:[A-Z0-9][A-Z0-9:;,.'’()&/–-]*\s+){3,}(?=[A-Z][a-z])")
 
 
@@ -101,10 +101,9 @@ def _list_items(i: int, spans: list[tuple[int, int]], text: str) -> list[int]:
     return items
 
 
-def with_list(chosen: list[tuple[int, int]], text: str, heading: str | None = None, note: bool = False
-              ) -> list[tuple[int, int]]:
-    """The chosen spans, and the list items their last one introduces."""
-    spans = sentence_spans(text, heading, note)
+def with_list(chosen: list[tuple[int, int]], spans: list[tuple[int, int]], text: str) -> list[tuple[int, int]]:
+    """The chosen spans, and the list items their last one introduces (`spans`: the passage's
+    `sentence_spans`, read once by the caller for all its windows)."""
     if chosen and chosen[-1] in spans:
         chosen = chosen + [spans[j] for j in _list_items(spans.index(chosen[-1]), spans, text)]
     return merge_spans(sorted(chosen), text)

@@ -208,8 +208,7 @@ class Searcher:
                 hit.highlights = [cell.span]
                 return BestAnswer(hit, chosen.rank, [cell.span], column=cell.column)
         if hit.passage.table is None or not hit.highlights:  # a table row's highlight is its asked cell already
-            hit.highlights = highlight.with_list(list(chosen.spans), hit.passage.text, hit.passage.section,
-                                                hit.passage.footnote)
+            hit.highlights = list(chosen.spans)  # with its list, if it introduces one (kb/answer.py)
         return BestAnswer(hit, chosen.rank, list(hit.highlights))
 
     def _fuse(self, reader: IndexReader, qvec: np.ndarray, question: str, ranked: dict[str, Ranked]

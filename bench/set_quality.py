@@ -41,7 +41,9 @@ from kb.rerank import Reranker
 from kb.search import Searcher
 from kb.backends.local import LocalBackend as Store
 
-SETS_OUT = OUT / "sets"
+# KB_BENCH_SETS: another folder for the sets' knowledge bases, so two people measuring different
+# code in one checkout do not rebuild (and delete) each other's.
+SETS_OUT = Path(os.environ["KB_BENCH_SETS"]) if os.environ.get("KB_BENCH_SETS") else OUT / "sets"
 K = 10
 # Modules that only answer questions: editing them does not change a built knowledge base,
 # so they are left out of the cache key. Anything else under ingest/ and kb/ is in it.

@@ -157,38 +157,9 @@ def _print_report(r) -> None:
 
 
 def _parse_filters(values: tuple[str, ...]) -> Filters:
-    from kb.states import code_of
+    from kb.service import parse_filters
 
-    docs, types, pubs, states = [], [], [], []
-    year_min = year_max = None
-    for raw in values:
-        key, sep, value = raw.partition("=")
-        key, value = key.strip().lower(), value.strip()
-        if not sep or not value:
-            raise UsageError(f"Filter {raw!r} must look like key=value (keys: document, type, publisher, year, state).")
-        if key in ("document", "doc"):
-            docs.append(value)
-        elif key == "type":
-            types.append(value)
-        elif key == "publisher":
-            pubs.append(value)
-        elif key == "year":
-            low, dash, high = value.partition("-")
-            try:
-                year_min = int(low) if low else None
-                year_max = (int(high) if high else None) if dash else year_min
-            except ValueError:
-                raise UsageError(f"Year filter {value!r} must be YEAR, FROM-TO, FROM- or -TO.") from None
-        elif key in ("state", "states"):
-            for name in [value] if code_of(value) else value.split(","):  # "Washington, D.C." is one
-                code = code_of(name)
-                if code is None:
-                    raise UsageError(f"State filter {name.strip()!r} is not a US state, territory or D.C.: use a name "
-                                     "(Massachusetts) or a two-letter code (MA).")
-                states.append(code)
-        else:
-            raise UsageError(f"Unknown filter key {key!r}: use document, type, publisher, year or state.")
-    return Filters(tuple(docs), tuple(types), tuple(pubs), year_min, year_max, tuple(sorted(set(states))))
+    return parse_filters(values)
 
 
 @main.command()
@@ -326,14 +297,17 @@ def documents(kb_dir, as_json):
     """Each document's metadata, as citations will show it (edit metadata.json to change it)."""
     from kb.backends import open_backend
 
+    from kb.service import documents_json
+
     try:
         backend = open_backend(load_settings(kb_dir=kb_dir))
         docs = backend.documents()
         counts = backend.passage_counts()
+        shaped = documents_json(backend) if as_json else None
     except KBError as exc:
         _fail(exc)
     if as_json:
-        echo_json([{**d.to_dict(), "passages": counts.get(d.id, 0)} for d in docs])
+        echo_json(shaped)
         return
     for d in docs:
         echo(f"{d.name}")
@@ -345,6 +319,54 @@ def documents(kb_dir, as_json):
             if value:
                 echo(f"  {label:<10} {value}")
         echo(f"  passages   {counts.get(d.id, 0)}")
+
+
+# ---- the knowledge base for other programs: an HTTP API and an MCP server (http_api.py, mcp_server.py) ----
+
+host_option = click.option("--host", default="127.0.0.1", show_default=True,
+                           help="Address to bind; anything but loopback needs $KB_API_TOKEN.")
+
+
+@main.command()
+@kb_option
+@host_option
+@click.option("--port", type=click.IntRange(1, 65535), default=8700, show_default=True)
+@click.option("--allow-writes", is_flag=True,
+              help="Add the writing endpoints: ingest an address or an upload, edit metadata, delete.")
+def serve(kb_dir, host, port, allow_writes):
+    """Serve the knowledge base as an HTTP JSON API (POST /ask, /documents, /passages/ID, /export,
+    /status; OpenAPI at /docs). Read-only unless --allow-writes."""
+    from http_api import serve as run_api
+
+    try:
+        settings = load_settings(kb_dir=kb_dir)
+        echo(f"Serving {settings.kb_dir} on http://{host}:{port} (API at /docs){' with writes' if allow_writes else ''}; "
+             "Ctrl+C stops it.", err=True)
+        run_api(settings, host=host, port=port, allow_writes=allow_writes)
+    except KBError as exc:
+        _fail(exc)
+
+
+@main.command()
+@kb_option
+@click.option("--http", "over_http", is_flag=True, help="Serve over streamable HTTP at http://HOST:PORT/mcp "
+                                                        "instead of stdio.")
+@host_option
+@click.option("--port", type=click.IntRange(1, 65535), default=8701, show_default=True)
+def mcp(kb_dir, over_http, host, port):
+    """Serve the knowledge base to an AI assistant over the Model Context Protocol (stdio by
+    default): tools search_policy_documents, get_passage, list_documents, cite."""
+    import mcp_server
+
+    try:
+        settings = load_settings(kb_dir=kb_dir)
+        if over_http:
+            echo(f"MCP server for {settings.kb_dir} on http://{host}:{port}/mcp; Ctrl+C stops it.", err=True)
+            mcp_server.run_http(settings, host=host, port=port)
+        else:
+            mcp_server.run_stdio(settings)
+    except KBError as exc:
+        _fail(exc)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,10 @@ class Settings:
     fetch_allow_private: bool = False  # web addresses on this machine or a private network (an intranet); off: public only
     checkpoint_s: float = 300.0  # a long ingest commits at least this often, so a crash loses little
     lock_wait_s: float = 600.0  # how long an ingest waits for another one to finish
+    # `kb serve` / `kb mcp --http` (http_api.py); the bearer token is KB_API_TOKEN, from the environment only
+    api_cors_origins: str | None = None  # browser origins allowed to call the API, comma-separated; none: CORS off
+    api_rate_per_minute: int = 600  # requests per client address per minute; 0: no limit
+    api_max_body_kb: int = 1024  # largest request body (an upload may be upload_limit_mb)
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -77,6 +81,9 @@ ENV = {  # setting -> environment variable
     "fetch_allow_private": "KB_FETCH_ALLOW_PRIVATE",
     "checkpoint_s": "KB_CHECKPOINT_S",
     "lock_wait_s": "KB_LOCK_WAIT_S",
+    "api_cors_origins": "KB_API_CORS_ORIGINS",
+    "api_rate_per_minute": "KB_API_RATE_PER_MINUTE",
+    "api_max_body_kb": "KB_API_MAX_BODY_KB",
 }
 
 
@@ -113,7 +120,8 @@ def _coerce(values: dict) -> Settings:
     out["kb_dir"] = Path(out["kb_dir"]).expanduser()
     if out.get("corpus_dir"):
         out["corpus_dir"] = Path(out["corpus_dir"]).expanduser().absolute()
-    for key in ("hnsw_threshold", "upload_limit_mb", "upload_quota_mb", "max_file_mb"):
+    for key in ("hnsw_threshold", "upload_limit_mb", "upload_quota_mb", "max_file_mb", "api_rate_per_minute",
+                "api_max_body_kb"):
         if key in out:
             out[key] = _number(key, out[key], int)
     for key in ("extract_timeout_s", "fetch_timeout_s", "checkpoint_s", "lock_wait_s"):

@@ -52,10 +52,6 @@ def check_binding(host: str, token: str | None) -> None:
                          "127.0.0.1.")
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class Guard:
     """Bearer token (when one is set), a cap on request bodies, and a per-client rate limit (a
     token bucket per client address), in front of any ASGI app (the API and the MCP endpoint)."""
@@ -84,27 +80,27 @@ class Guard:
         declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             return await _send_json(send, 413, _too_large(limit))
-        received, started = 0, False
+        if declared is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+            # No Content-Length (a chunked body): read it here, counting, before the app sees it.
+            # (With one, the server itself stops the body at the length declared and checked above.)
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > limit:
+                    return await _send_json(send, 413, _too_large(limit))
+                if not message.get("more_body"):
+                    break
+            replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
-        async def counted_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge()
-            return message
+            async def replayed():
+                return replay.pop() if replay else await receive()
 
-        async def tracked_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _BodyTooLarge:
-            if not started:
-                await _send_json(send, 413, _too_large(limit))
+            return await self.app(scope, replayed, send)
+        await self.app(scope, receive, send)
 
     def _authorised(self, header: str) -> bool:
         scheme, _, given = header.partition(" ")

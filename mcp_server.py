@@ -39,7 +39,7 @@ LIST_DOCUMENTS = ("Every document in the library: id, title, publisher, year, ty
                   "and how many passages it has. Use the names to filter a search by document or publisher.")
 CITE = ("Citations for passages (their `passage_id`s) in a style: `house` (default), `apa` or `chicago-author-date`. "
         "Returns each passage's in-text citation and a quote with its citation, and the reference list of their "
-        "documents, as text and HTML. Use these exact strings; do not write citations yourself.")
+        "documents, as text and HTML. Use these exact strings; do not write citations yourself. " + QUOTING)
 
 FilterValue = str | int | list[str | int]
 

@@ -282,3 +282,25 @@ def test_writes_exist_only_with_allow_writes_and_go_through_the_library(built, t
     entries = json.loads(metadata.read_text())
     entries.pop("otter-valley.txt", None)
     metadata.write_text(json.dumps(entries, indent=2))
+
+
+def test_the_api_on_the_postgres_backend(built, postgres_url, tmp_path):
+    """The same server on a PostgreSQL knowledge base (a `kb migrate` copy): answers as `kb ask`
+    gives them there, documents and status from the database."""
+    home, _, kb = built
+    env = clean_env(home)
+    migrated = kb_cli("migrate", "--to", "postgres", "--kb", kb, "--database-url", postgres_url, env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    pg = {"KB_BACKEND": "postgres", "KB_DATABASE_URL": postgres_url, "KB_API_RATE_PER_MINUTE": "0"}
+    cli = kb_cli("ask", QUESTION, "-k", "4", "--json", env=clean_env(home, **pg))
+    assert cli.returncode == 0, cli.stderr
+    server = start_api(tmp_path / "unused-kb-dir", home, env_extra=pg)
+    try:
+        got = ask(server.url, question=QUESTION, k=4).json()
+        assert comparable(got) == comparable(json.loads(cli.stdout)) and got["answered"]
+        status = httpx.get(server.url + "/status").json()
+        assert status["backend"] == "postgres" and status["documents"] == len(httpx.get(server.url + "/documents").json())
+        passage = httpx.get(f"{server.url}/passages/{got['best_answer']['passage_id']}").json()
+        assert passage["text"] == got["passages"][got["best_answer"]["rank"] - 1]["text"]
+    finally:
+        server.stop()

@@ -23,8 +23,10 @@ import streamlit as st
 
 from kb import app_support as sup
 from kb import citations as cite
+from kb import serving
 from kb import states as us_states
 from kb import viewer
+from kb import workbench as wb
 from kb.backends import Backend, open_backend
 from kb.config import Settings, load_settings
 from kb.errors import EmptyKnowledgeBase, KBError
@@ -36,7 +38,8 @@ from ingest.discover import corpus_files
 from ingest.uploads import ALLOWED_SUFFIXES, ALLOWED_TYPES
 
 APP_DIR = Path(__file__).resolve().parent
-STATIC_DIR = APP_DIR / "static"  # served at app/static/ when server.enableStaticServing is on
+STATIC_DIR = APP_DIR / "static"  # the favicon; never served as a folder (server.enableStaticServing is off)
+FAVICON = STATIC_DIR / "favicon.png"  # local: a Material icon as page_icon makes the browser fetch it from Google
 EXAMPLES = ("What is DC:0-5?", "How are states building the IECMH workforce?", "What is reflective supervision?")
 MAX_K = 20
 QUESTION_LABEL = "Question"
@@ -62,9 +65,11 @@ def error(exc: BaseException) -> None:
              icon=":material/error:")
 
 
-def flash(kind: str, text: str) -> None:
-    """A message that survives the next st.rerun(), shown once at the top of the page."""
-    st.session_state.setdefault("_flash", []).append((kind, text))
+def flash(kind: str, text: str, first: bool = False) -> None:
+    """A message that survives the next st.rerun(), shown once at the top of the page
+    (`first`: above those flashed before it)."""
+    messages = st.session_state.setdefault("_flash", [])
+    messages.insert(0, (kind, text)) if first else messages.append((kind, text))
 
 
 def show_flash() -> None:
@@ -75,8 +80,11 @@ def show_flash() -> None:
 def report_messages(report, headline: str | None = None) -> None:
     """Flash the outcome of an ingest: counts (or `headline`), then one line per file that failed."""
     counts = [f"{len(report.added)} added", f"{len(report.updated)} updated", f"{len(report.removed)} removed"]
-    flash("success", (headline or f"Ingest finished in {report.seconds:.1f} s: {', '.join(counts)}.") +
-          f" The knowledge base now holds {report.passages} passages from {report.documents} documents.")
+    changed = report.added or report.updated or report.removed or headline
+    # Nothing changed and something failed: a plain note, not a green box between the errors.
+    flash("success" if changed or not report.failed else "info",
+          (headline or f"Ingest finished in {report.seconds:.1f} s: {', '.join(counts)}.") +
+          f" The knowledge base now holds {report.passages} passages from {report.documents} documents.", first=True)
     for failure in report.failed:
         flash("warning", f"**{sup.escape_markdown(Path(str(failure['path'])).name)}** was not ingested: "
                          f"{sup.escape_markdown(failure['reason'])}")
@@ -168,16 +176,28 @@ export default function(component) {
 """
 SCROLL_JS = """
 export default function(component) {
-  // Scroll the viewer's own box (not the page) so the marked passage sits in its upper third.
+  // Scroll the viewer's own box so the marked passage sits in its upper third. Only elements
+  // between the mark and the box (the keyed container) are ever scrolled: never the page, so
+  // the card just clicked stays where it was, whatever the document's length or format.
+  const wanted = String(component.data.passage);
   const scroll = (tries) => {
-    const mark = document.querySelector('.kb-view-current');
-    let box = mark && mark.parentElement;
-    while (box && box.scrollHeight <= box.clientHeight + 1) box = box.parentElement;
-    if (mark && box) {
-      box.scrollTop += mark.getBoundingClientRect().top - box.getBoundingClientRect().top - box.clientHeight / 3;
+    const box = document.querySelector('.st-key-viewer-text');
+    const mark = box && box.querySelector('.kb-view-current[data-passage="' + wanted + '"]');
+    let scroller = null;
+    for (let el = mark && mark.parentElement; el; el = el.parentElement) {
+      const overflow = getComputedStyle(el).overflowY;
+      if ((overflow === 'auto' || overflow === 'scroll') && el.scrollHeight > el.clientHeight + 1) { scroller = el; break; }
+      if (el === box) break;
+    }
+    if (mark && scroller && mark.getBoundingClientRect().height > 0) {
+      const offset = mark.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
+      scroller.scrollTop = Math.max(0, scroller.scrollTop + offset - scroller.clientHeight / 3);
+      scroller.dataset.kbScrolledTo = wanted;
+    } else if (mark && !scroller) {
+      box.dataset.kbScrolledTo = wanted;  // the whole document fits in the box: nothing to scroll
     } else if (tries > 0) setTimeout(() => scroll(tries - 1), 100);
   };
-  scroll(30);
+  scroll(50);
 }
 """
 
@@ -213,7 +233,6 @@ def ask_page() -> None:
     if not documents:
         first_run(s)
         return
-    sup.clean_published_sources(STATIC_DIR, backend)
     st.markdown(sup.CARD_CSS + viewer.VIEW_CSS, unsafe_allow_html=True)
     st.title("Ask the IECMH policy knowledge base")
     sync_question_from_address()
@@ -232,18 +251,20 @@ def ask_page() -> None:
         error(exc)
         return
     st.caption(f"{reader.generation.passages} passages from {len(documents)} documents · every answer is a cited passage")
+    bench = load_workbench(reader)
     if not question:
         examples()
-        sidebar_history()
+        sidebar_workbench(bench)
         return
     try:
         answer = ask(searcher, question, k, filters, reader.generation.number, s.method)
     except KBError as exc:
         error(exc)
         return
-    st.session_state["_history"] = sup.remember(st.session_state.get("_history", []), question)
-    show_answer(answer, searcher, filters)
-    sidebar_history()
+    if bench.recent[:1] != [question]:
+        bench = change_workbench(lambda b: wb.remember(b, question), reader) or bench
+    show_answer(answer, searcher, filters, bench)
+    sidebar_workbench(bench)
 
 
 def set_question(question: str) -> None:
@@ -315,28 +336,101 @@ def clear_filters(year_bounds) -> None:
         st.session_state["years"] = year_bounds
 
 
-def sidebar_history() -> None:
-    """Recent questions (this browser session) and the collection of passages across them."""
-    history = st.session_state.get("_history", [])
-    collection = st.session_state.setdefault("_collection", {})
+# ---- the workbench: recent questions and named collections, saved with the knowledge base -------------
+
+def workbench_store() -> wb.WorkbenchStore:
+    """This user's workbench file: per login when one is configured, else the one local user."""
+    user = None
+    if login_required() and st.user.get("is_logged_in"):
+        user = st.user.get("email") or st.user.get("sub")
+    return wb.WorkbenchStore(settings().kb_dir, user)
+
+
+def load_workbench(reader=None) -> wb.Workbench:
+    """The saved workbench, each collected passage checked against the knowledge base (this run's)."""
+    bench = workbench_store().load()
+    if reader is not None and any(bench.collections.values()):
+        try:
+            wb.refresh(bench, reader.fetch)
+        except KBError:
+            pass  # shown as saved; the knowledge base reports its own error
+    st.session_state["_bench"] = bench
+    return bench
+
+
+def change_workbench(change, reader=None) -> wb.Workbench | None:
+    """Apply a change to the saved workbench (a callback, or inline); one line when it cannot be saved."""
+    try:
+        bench = workbench_store().update(change)
+    except wb.CollectionError as exc:
+        flash("warning", sup.escape_markdown(str(exc)))
+        return None
+    except OSError as exc:
+        flash("error", f"The collection could not be saved in the knowledge-base folder "
+                       f"({sup.escape_markdown(exc.strerror or str(exc))}); check that the folder is writable.")
+        return None
+    if reader is not None and any(bench.collections.values()):
+        with contextlib.suppress(KBError):
+            wb.refresh(bench, reader.fetch)
+    st.session_state["_bench"] = bench
+    return bench
+
+
+def sidebar_workbench(bench: wb.Workbench) -> None:
+    """Recent questions and the collections of passages across them, as saved with the knowledge base."""
     with st.sidebar:
-        if history:
+        if bench.recent:
             st.subheader("Recent questions")
-            for i, past in enumerate(history):
+            for i, past in enumerate(bench.recent):
                 st.button(past, key=f"recent-{i}", on_click=set_question, args=(past,), type="tertiary",
                           icon=":material/history:")
-        st.subheader(f"Collection ({len(collection)})")
-        if not collection:
+        items = bench.items()
+        present = [i for i in items if not i.gone]
+        st.subheader(f"Collection ({len(present)})")
+        names = list(bench.collections)
+        st.session_state["collection-pick"] = bench.active
+        st.selectbox("Collection", names, key="collection-pick", label_visibility="collapsed",
+                     on_change=lambda: change_workbench(lambda b: wb.activate(b, st.session_state["collection-pick"])),
+                     help="Passages are kept with the knowledge base: they stay after a reload, in a new tab and "
+                          "after a restart.")
+        with st.popover("Rename, new, delete", icon=":material/edit:", width="stretch"):
+            st.text_input("Name", value=bench.active, key=f"collection-name-{bench.active}",
+                          on_change=lambda old=bench.active: change_workbench(
+                              lambda b: wb.rename(b, old, st.session_state[f"collection-name-{old}"])))
+            st.text_input("New collection", key="collection-new", placeholder="e.g. Consultation funding memo",
+                          on_change=new_collection)
+            st.button("Delete this collection" if len(names) > 1 else "Empty this collection", key="collection-delete",
+                      on_click=lambda name=bench.active: change_workbench(lambda b: wb.delete(b, name)),
+                      icon=":material/delete:")
+        if not items:
             st.caption("Tick “Collect” on any passage, across questions, to export them together.")
             return
+        for item in items:
+            title = sup.escape_markdown(item.hit.document.title)
+            if item.gone:
+                with st.container(horizontal=True, vertical_alignment="center"):
+                    st.caption(f":red[Gone from the knowledge base:] {title}")
+                    st.button("Remove", key=f"collection-drop-{item.passage_id}", type="tertiary",
+                              on_click=lambda pid=item.passage_id: change_workbench(lambda b: wb.remove(b, pid)))
+            else:
+                st.caption(f"{title} · {sup.escape_markdown(cite.cited_page(item.hit.passage) or '')}".rstrip(" ·"))
+        if not present:
+            return
         style = st.session_state.get("style", cite.HOUSE)
-        sources = sup.collection_sources(collection)
         fmt = st.selectbox("Export format", sup.EXPORTS, format_func=lambda e: e.label, key="collection-format")
-        st.download_button(f"Export collection ({fmt.label})", sup.export_text(sources, fmt, style),
-                           file_name=f"iecmh-collection.{fmt.extension}", mime=fmt.mime, on_click="ignore",
+        st.download_button(f"Export collection ({fmt.label})", sup.export_text(wb.sources(items), fmt, style),
+                           file_name=f"iecmh-{sup.slug(bench.active, 30) if bench.active != wb.DEFAULT_NAME else 'collection'}"
+                                     f".{fmt.extension}", mime=fmt.mime, on_click="ignore",
                            icon=":material/download:", key="collection-export")
-        st.button("Empty the collection", key="collection-clear", on_click=collection.clear,
-                  icon=":material/delete_sweep:")
+        st.button("Empty the collection", key="collection-clear", icon=":material/delete_sweep:",
+                  on_click=lambda: change_workbench(lambda b: wb.clear(b)))
+
+
+def new_collection() -> None:
+    name = st.session_state.get("collection-new", "")
+    if name.strip():
+        change_workbench(lambda b: wb.create(b, name))
+    st.session_state["collection-new"] = ""
 
 
 def ask(searcher: Searcher, question: str, k: int, filters: Filters, generation: int, method: str) -> Answer:
@@ -356,17 +450,24 @@ def ask(searcher: Searcher, question: str, k: int, filters: Filters, generation:
     return answer
 
 
-def show_answer(answer: Answer, searcher: Searcher, filters: Filters) -> None:
+def show_answer(answer: Answer, searcher: Searcher, filters: Filters, bench: wb.Workbench) -> None:
     where = " within the filters" if not filters.is_empty() else ""
     style = result_controls(answer)
     viewing = next((h for h in answer.hits if h.passage.id == st.session_state.get("_view")), None)
-    results, side = st.columns([3, 2], gap="medium") if viewing else (st.container(), None)
+    # A PDF page needs the room: half the width beside the answers (about 560 px at 1280 px).
+    ratio = [1, 1] if viewing and paged(viewing.document) else [3, 2]
+    results, side = st.columns(ratio, gap="medium") if viewing else (st.container(), None)
+    collected = bench.collected_ids()
     with results:
         best = sup.best_answer(answer)
         if best:
             st.markdown(sup.best_answer_html(best, sup.citation_html(cite.format_citation(best.hit, style).html)),
                         unsafe_allow_html=True)
-            copy_button("Copy best answer + citation", sup.best_answer_formatted(best, style), key="copy-best")
+            quoted = sup.best_answer_formatted(best, style)
+            with st.container(horizontal=True):
+                copy_button("Copy best answer + citation", quoted, key="copy-best")
+                copy_button("Copy best answer + citation + reference", sup.with_reference(quoted, best.hit, style),
+                            key="copy-best-ref")
         if answer.answered:
             st.caption(f"{len(answer.hits)} passages{where} · searched in {answer.seconds:.2f} s")
         else:
@@ -375,13 +476,19 @@ def show_answer(answer: Answer, searcher: Searcher, filters: Filters) -> None:
             if answer.hits:
                 st.subheader("Closest passages — for reference, not answers")
         if st.session_state.get("layout") == "By state":
-            for label, hits in sup.by_state(answer.hits):
-                st.subheader(f"{label} · {len(hits)}")
-                for hit in hits:
-                    result_card(hit, answer.hits.index(hit) + 1, answer, searcher, style, prefix=f"{label}-")
+            rank_of = {id(h): i for i, h in enumerate(answer.hits, 1)}
+            for group in sup.by_state(answer.hits):
+                st.subheader(f"{group.label} · {len(group.hits) + len(group.also)}")
+                for hit in group.hits:
+                    result_card(hit, rank_of[id(hit)], answer, searcher, style, collected,
+                                prefix=f"{group.code or 'none'}-", state=group.code or "")
+                if group.also:
+                    listed = ", ".join(f"passage {rank_of[id(h)]} (under {sup.escape_html(label)})" for h, label in group.also)
+                    st.markdown(f'<div class="kb-also">Also naming {sup.escape_html(us_states.name_of(group.code))}: '
+                                f"{listed}</div>", unsafe_allow_html=True)
         else:
             for rank, hit in enumerate(answer.hits, 1):
-                result_card(hit, rank, answer, searcher, style)
+                result_card(hit, rank, answer, searcher, style, collected)
     if viewing:
         with side:
             source_viewer(viewing, searcher)
@@ -391,7 +498,7 @@ def result_controls(answer: Answer) -> str:
     """Citation style, layout (ranked or by state) and the exports of these results; returns the style."""
     with st.container(horizontal=True, vertical_alignment="bottom"):
         style = st.selectbox("Citation style", list(cite.STYLES), format_func=cite.STYLES.get, key="style",
-                             bind="query-params", width=320)
+                             bind="query-params", width=430)  # the longest label whole
         st.segmented_control("Show", ["Ranked", "By state"], default="Ranked", key="layout",
                              help="By state: the answering passages grouped by the US state they name or "
                                   "their document is about.")
@@ -404,19 +511,23 @@ def result_controls(answer: Answer) -> str:
     return style or cite.HOUSE
 
 
-def result_card(hit: Hit, rank: int, answer: Answer, searcher: Searcher, style: str, prefix: str = "") -> None:
+def result_card(hit: Hit, rank: int, answer: Answer, searcher: Searcher, style: str, collected: set[int],
+                prefix: str = "", state: str | None = None) -> None:
     pid = hit.passage.id
     with st.container(border=True):
         if not answer.answered:
             st.caption("Closest passage — not an answer")
         best = answer.best is not None and answer.answered and answer.best.hit.passage.id == pid
-        st.markdown(sup.card_html(hit, rank, best=best), unsafe_allow_html=True)
+        st.markdown(sup.card_html(hit, rank, best=best, state=state), unsafe_allow_html=True)
         formatted = cite.format_citation(hit, style)
-        st.markdown(f'<div class="kb-cite">{sup.citation_html(formatted.html)}</div>', unsafe_allow_html=True)
-        collection = st.session_state.setdefault("_collection", {})
-        st.session_state[f"{prefix}collect-{pid}"] = pid in collection
+        entry = sup.reference_entry(hit, style)
+        st.markdown(f'<div class="kb-cite">{sup.citation_html(formatted.html)}</div>'
+                    f'<div class="kb-ref"><span class="kb-ref-label">Reference list</span>'
+                    f'{sup.citation_html(entry.html)}</div>', unsafe_allow_html=True)
+        st.session_state[f"{prefix}collect-{pid}"] = pid in collected
         with st.container(horizontal=True, vertical_alignment="center"):
             copy_button("Copy citation", formatted, key=f"{prefix}copy-{pid}")
+            copy_button("Copy reference", entry, key=f"{prefix}ref-{pid}")
             copy_button("Copy quote + citation", sup.quote_with_citation(hit, style), key=f"{prefix}quote-{pid}")
             st.button("View source", key=f"{prefix}view-{pid}", on_click=st.session_state.update,
                       kwargs={"_view": pid}, icon=":material/find_in_page:",
@@ -435,8 +546,8 @@ def result_card(hit: Hit, rank: int, answer: Answer, searcher: Searcher, style: 
 
 
 def toggle_collect(answer: Answer, hit: Hit, prefix: str) -> None:
-    sup.collect(st.session_state.setdefault("_collection", {}), answer, hit,
-                bool(st.session_state.get(f"{prefix}collect-{hit.passage.id}")))
+    on = bool(st.session_state.get(f"{prefix}collect-{hit.passage.id}"))
+    change_workbench(lambda b: wb.collect(b, answer, hit, on))
 
 
 def paged(document) -> bool:
@@ -446,24 +557,35 @@ def paged(document) -> bool:
 
 
 def open_original(hit: Hit, prefix: str = "") -> None:
-    """A link to the original file, served by Streamlit's static route: PDFs at the cited page,
-    other formats as plain text (never as live HTML)."""
+    """A link to the original file, handed to this session only (Streamlit's media files: the
+    address exists while this page shows it, and never for a removed document or a browser
+    that has not signed in): PDFs at the cited page, other formats as plain text (never as
+    live HTML)."""
     try:
-        link = sup.source_link(hit.document, hit.passage, STATIC_DIR, paged(hit.document), hit.highlights,
-                               settings().kb_dir)
+        source = sup.source_file(hit.document, paged(hit.document), settings().kb_dir)
     except KBError as exc:
         st.caption(sup.escape_markdown(str(exc)))
         return
-    if st.get_option("server.enableStaticServing"):
-        st.link_button(link.label, link.url, icon=":material/open_in_new:",
-                       help="Opens the original file in a new tab" +
-                            (" as plain text." if link.as_text else " at the cited page."))
-    else:  # static serving off (config.toml not picked up): offer the file as a download instead
-        path = sup.publish_source(hit.document, STATIC_DIR, paged(hit.document), settings().kb_dir)
-        st.download_button("Download original", data=lambda: path.read_bytes(), file_name=(
-            hit.document.name if not link.as_text else Path(hit.document.name).stem + ".txt"),
-            mime="text/plain" if link.as_text else "application/pdf", on_click="ignore",
-            key=f"{prefix}src-{hit.passage.id}", icon=":material/download:")
+    url = session_file_url(source, f"kb-source-{hit.document.sha256}")
+    if url is None:  # no server session (a script run outside a server): offer a download
+        st.download_button("Download original", data=source.data, file_name=source.file_name, mime=source.mime,
+                           on_click="ignore", key=f"{prefix}src-{hit.passage.id}", icon=":material/download:")
+        return
+    link = sup.link_to_source(url, hit.passage, source.as_text, hit.highlights)
+    st.link_button(link.label, link.url, icon=":material/open_in_new:",
+                   help="Opens the original file in a new tab" + (" as plain text." if link.as_text else
+                                                                   " at the cited page."))
+
+
+def session_file_url(source: sup.SourceFile, coordinates: str) -> str | None:
+    """A relative address for `source` in Streamlit's media files, tied to this session and
+    dropped when a run of this session no longer shows it (or the session ends)."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return None
+    url = Runtime.instance().media_file_mgr.add(source.data, source.mime, coordinates, file_name=source.file_name)
+    return url.lstrip("/")  # relative, so it also works under server.baseUrlPath
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -484,11 +606,14 @@ def source_viewer(hit: Hit, searcher: Searcher) -> None:
     sentences = [passage.text[s:e] for s, e in hit.highlights if e > s]
     try:
         if paged(doc) and passage.page:
-            published = sup.publish_source(doc, STATIC_DIR, True, settings().kb_dir)
+            source = sup.verified_source_path(doc, settings().kb_dir)
             pages = viewer.passage_pages(passage)
-            images = [page_image(str(published), page, passage.text, tuple(sentences)) for page in pages]
+            images = [page_image(str(source), page, passage.text, tuple(sentences)) for page in pages]
             for page, image in zip(pages, images):
                 label = (passage.page_label if page == passage.page else passage.end_page_label) or page
+                closeup = viewer.closeup(image)
+                if closeup is not None:  # the marked lines, wide enough to read beside the answers
+                    st.image(closeup, caption=f"Page {label}, the passage close up", width="stretch")
                 st.image(image.png, caption=f"Page {label}: the passage is marked in yellow, its answering sentence "
                                             "darker." + (" It goes on over the page." if page != pages[-1] else ""),
                          width="stretch")
@@ -497,7 +622,7 @@ def source_viewer(hit: Hit, searcher: Searcher) -> None:
                            "card's text instead.")
         else:
             passages = searcher.reader().document_passages(doc.id)
-            with st.container(height=620, key="viewer-text"):
+            with st.container(height=620, key="viewer-text", autoscroll=False):
                 st.markdown(viewer.text_view_html(passages, passage.id, hit.highlights), unsafe_allow_html=True)
             components()["scroll"](data={"passage": passage.id}, key="viewer-scroll")
     except (KBError, ValueError, OSError) as exc:
@@ -509,7 +634,10 @@ def first_run(s: Settings) -> None:
     folder = corpus()
     files = corpus_files(folder)
     st.title("Welcome to the IECMH policy knowledge base")
-    st.info("The knowledge base is empty: there are no documents to search yet.", icon=":material/info:")
+    asked = " ".join((st.query_params.get("q") or "").split())
+    st.info("The knowledge base is empty: there are no documents to search yet" + (
+        f", so “{sup.escape_markdown(asked)}” cannot be answered. Once documents are added, reload this page to "
+        "ask it." if asked else "."), icon=":material/info:")
     st.caption(f"Knowledge base folder: {sup.escape_markdown(str(s.kb_dir))}")
     if s.read_only:
         st.warning("This app is read-only (KB\\_READ\\_ONLY): an administrator adds documents with `kb ingest`.")
@@ -534,7 +662,6 @@ def library_page() -> None:
     folder = corpus()
     st.title("Library")
     show_flash()
-    sup.clean_published_sources(STATIC_DIR, backend)
     try:
         rows, problems = sup.library_rows(backend)
         documents = backend.documents() if backend.exists() else []
@@ -545,10 +672,8 @@ def library_page() -> None:
     st.caption(f"{len(rows)} documents · {passages} passages · knowledge base at {sup.escape_markdown(str(s.kb_dir))}"
                + (" · read-only" if s.read_only else ""))
     if rows:
-        st.dataframe(rows, hide_index=True, width="stretch", column_config={
-            "Title": st.column_config.TextColumn(width="large"),
-            "Path": st.column_config.TextColumn(width="small"),
-        })
+        st.dataframe(rows, hide_index=True, width="stretch", column_config={  # each column wide enough for its text
+            name: st.column_config.TextColumn(width=width) for name, width in sup.column_widths(rows).items()})
     else:
         st.info("No documents yet: add some below, or ingest the corpus folder.")
     if problems:
@@ -642,6 +767,8 @@ def add_documents(folder: Path, backend: Backend, s: Settings) -> None:
                f"{s.upload_quota_mb} MB in all. Files are saved in {sup.escape_markdown(str(folder))} (set KB\\_CORPUS "
                "to change it) and ingested at once.")
     generation = st.session_state.setdefault("_uploader", 0)
+    serving.UPLOADS.allow(session_id())  # the upload endpoint takes files for this session now
+    st.session_state["_uploads_open"] = True
     uploads = st.file_uploader("Files to add", type=list(ALLOWED_TYPES), accept_multiple_files=True,
                                max_upload_size=s.upload_limit_mb, key=f"uploader-{generation}")
     if st.button("Add to the knowledge base", type="primary", disabled=not uploads, key="add-uploads",
@@ -721,16 +848,29 @@ def signed_in() -> bool:
 PAGES: dict = {}  # url path -> st.Page, for links between pages
 
 
+def session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
 def main() -> None:
-    # A Material icon, not an emoji: checking an emoji loads Streamlit's emoji catalogue (~0.25 s of the first page).
-    st.set_page_config(page_title="IECMH policy knowledge base", page_icon=":material/library_books:", layout="wide")
-    if not signed_in():
-        return
-    s = settings()
-    PAGES["ask"] = st.Page(ask_page, title="Ask", icon=":material/search:", default=True)
-    PAGES["library"] = st.Page(library_page, title="Library", icon=":material/library_books:", url_path="library")
-    st.navigation(list(PAGES.values())).run()
-    sidebar_settings(s)
+    # A local image, not an emoji (checking one loads Streamlit's emoji catalogue, ~0.25 s of the first page) nor a
+    # Material icon (the browser fetches those from Google's font server: this tool makes no outside requests).
+    st.set_page_config(page_title="IECMH policy knowledge base", page_icon=str(FAVICON), layout="wide")
+    st.session_state["_uploads_open"] = False
+    try:
+        if not signed_in():
+            return
+        s = settings()
+        PAGES["ask"] = st.Page(ask_page, title="Ask", icon=":material/search:", default=True)
+        PAGES["library"] = st.Page(library_page, title="Library", icon=":material/library_books:", url_path="library")
+        st.navigation(list(PAGES.values())).run()
+        sidebar_settings(s)
+    finally:
+        if not st.session_state.get("_uploads_open"):  # no uploader on this page: the endpoint refuses this session
+            serving.UPLOADS.deny(session_id())
 
 
 # ---- server start ----------------------------------------------------------------------------------
@@ -747,10 +887,16 @@ def server_start() -> threading.Thread | None:
 
     if hasattr(delta_generator, "_use_warning_has_been_displayed"):
         delta_generator._use_warning_has_been_displayed = True
+    no_outside_lookups()
+    sup.remove_stale_sources(STATIC_DIR, set())  # copies an earlier version published for its static route
     try:
         s = load_settings()
     except KBError:
         return None
+    # Streamlit's own upload endpoint refuses anything over the app's per-file limit.
+    from streamlit import config as st_config
+
+    st_config.set_option("server.maxUploadSize", s.upload_limit_mb, "kb settings (KB_UPLOAD_LIMIT_MB)")
     started = time.perf_counter()
     loading = sup.preload(s)
 
@@ -765,6 +911,15 @@ def server_start() -> threading.Thread | None:
 
     threading.Thread(target=announce, name="kb-preload-announce", daemon=True).start()
     return loading
+
+
+def no_outside_lookups() -> None:
+    """Streamlit asks checkip.amazonaws.com for this machine's public address when it listens
+    on every interface (to print an "External URL" and to widen its allowed origins). An
+    offline tool makes no outside request: the address is never looked up."""
+    from streamlit import net_util
+
+    net_util.get_external_ip = lambda: None
 
 
 @contextlib.asynccontextmanager
@@ -793,4 +948,7 @@ if __name__ == "__main__":
     else:
         launch()
 elif __name__ != "__mp_main__":
-    app = st.App(__file__, lifespan=lifespan)
+    from starlette.middleware import Middleware
+
+    no_outside_lookups()  # before the server starts and prints its addresses
+    app = st.App(__file__, lifespan=lifespan, middleware=[Middleware(serving.ServingGuard)])

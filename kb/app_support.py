@@ -136,17 +136,27 @@ def citation_html(fragment: str) -> str:
     return "".join(out)
 
 
-def highlighted_html(text: str, spans: list[tuple[int, int]]) -> str:
-    """The passage, escaped, with the [start, end) spans wrapped in <mark>."""
-    out, pos = [], 0
-    for start, end in sorted(spans or []):
-        start, end = max(start, pos), min(end, len(text))
-        if end <= start:
-            continue
-        out += [escape_html(text[pos:start]), "<mark>", escape_html(text[start:end]), "</mark>"]
-        pos = end
-    out.append(escape_html(text[pos:]))
-    return "".join(out)
+def highlighted_html(text: str, spans: list[tuple[int, int]], mentions: list[tuple[int, int]] = ()) -> str:
+    """The passage, escaped, with the [start, end) spans wrapped in <mark> and the `mentions`
+    (a state's name, in the by-state view) in <b class="kb-state-mention">."""
+    cuts = {0, len(text)}
+    for start, end in list(spans or []) + list(mentions or []):
+        cuts |= {max(0, min(start, len(text))), max(0, min(end, len(text)))}
+    out = []
+    points = sorted(cuts)
+    for start, end in zip(points, points[1:]):
+        piece = escape_html(text[start:end])
+        if any(s <= start and end <= e for s, e in mentions or ()):
+            piece = f'<b class="kb-state-mention">{piece}</b>'
+        if any(s <= start and end <= e for s, e in spans or ()):
+            piece = f"<mark>{piece}</mark>"
+        out.append(piece)
+    return "".join(out).replace("</mark><mark>", "")
+
+
+def state_mentions(text: str, code: str) -> list[tuple[int, int]]:
+    """Where `text` names the state `code` (its name as a name, or its code in an address)."""
+    return us_states.mentions(text, code)
 
 
 def meta_parts(document: Document, passage: Passage | None = None) -> list[str]:
@@ -165,21 +175,34 @@ def meta_parts(document: Document, passage: Passage | None = None) -> list[str]:
     return parts
 
 
-def card_html(hit: Hit, rank: int, best: bool = False) -> str:
+def card_html(hit: Hit, rank: int, best: bool = False, state: str | None = None) -> str:
     """Title, metadata line and highlighted passage of one result, all document text escaped;
-    `best`: the best answer was taken from this passage, and the card says so."""
+    `best`: the best answer was taken from this passage, and the card says so; `state` (the
+    by-state view): the states the passage names as chips, `state`'s own first, and its
+    mentions marked in the text."""
     doc, passage = hit.document, hit.passage
     meta = " · ".join(escape_html(p) for p in meta_parts(doc, passage))
     above = passage.context_label
     badge = '<span class="kb-best-badge">Best answer from this passage</span>' if best else ""
+    mentions = state_mentions(passage.text, state) if state else []
     return (
         f'<div class="kb-card{" kb-card-best" if best else ""}">'
         f'<div class="kb-title"><span class="kb-rank">{rank}.</span> <strong>{escape_html(doc.title)}</strong>{badge}</div>'
         f'<div class="kb-meta">{meta}</div>'
+        + (state_chips_html(passage.states, state) if state is not None else "")
         + (f'<div class="kb-above">{escape_html(above)}</div>' if above else "")
-        + (table_html(hit) or f'<div class="kb-passage">{highlighted_html(passage.text, hit.highlights)}</div>')
+        + (table_html(hit) or
+           f'<div class="kb-passage">{highlighted_html(passage.text, hit.highlights, mentions)}</div>')
         + "</div>"
     )
+
+
+def state_chips_html(codes, current: str | None = None) -> str:
+    """The states a passage names, as chips; `current` (the group it is listed under) first and marked."""
+    ordered = sorted(codes or (), key=lambda c: (c != current, us_states.name_of(c)))
+    chips = "".join(f'<span class="kb-chip{" kb-chip-current" if c == current else ""}" title="{escape_html(c)}">'
+                    f"{escape_html(us_states.name_of(c))}</span>" for c in ordered)
+    return f'<div class="kb-chips" aria-label="States this passage names">{chips}</div>' if chips else ""
 
 
 def table_html(hit: Hit) -> str | None:
@@ -251,6 +274,17 @@ CARD_CSS = """
 .kb-table th:first-child, .kb-table td:first-child {text-align: left;}
 .kb-table mark {background: #fff1a8; color: inherit; padding: 0 .1em; border-radius: 2px;}
 .kb-table-group {font-size: .8rem; color: #666;}
+.kb-ref {color: #444; font-size: .9rem; margin: .15rem 0 .3rem; padding-left: 1.5rem; text-indent: -1.5rem;}
+.kb-ref-label, .kb-cite-label {font-size: .75rem; text-transform: uppercase; letter-spacing: .04em; color: #666;
+                               margin-right: .4rem; text-indent: 0;}
+.kb-chips {margin: 0 0 .4rem;}
+.kb-chip {display: inline-block; font-size: .78rem; padding: .05rem .5rem; margin: 0 .3rem .2rem 0; border-radius: .7rem;
+          background: #eef2f7; color: #1f3a5f; border: 1px solid #c9d4e3;}
+.kb-chip-current {background: #1f3a5f; color: #fff; border-color: #1f3a5f;}
+.kb-state-mention {text-decoration: underline; text-decoration-color: #1f3a5f; text-decoration-thickness: 2px;
+                   text-underline-offset: 2px;}
+.kb-also {color: #444; font-size: .9rem; margin: .2rem 0 .6rem;}
+.kb-gone {color: #8a1c1c;}
 /* full titles in the filter chips, wrapped instead of cut */
 [data-baseweb="tag"] {max-width: none !important; height: auto !important;}
 [data-baseweb="tag"] span {max-width: none !important; white-space: normal !important; overflow: visible !important;
@@ -338,19 +372,32 @@ def best_answer(answer: Answer) -> BestAnswer | None:
 NO_STATE = "No state named"
 
 
-def by_state(hits: list[Hit]) -> list[tuple[str, list[Hit]]]:
-    """(state label, hits) for each US state the answering passages name or whose documents
-    are about it, most passages first; passages without a state last. A passage naming two
-    states is listed under both."""
-    groups: dict[str, list[Hit]] = {}
+@dataclass
+class StateGroup:
+    label: str  # "Louisiana (LA)", or NO_STATE
+    code: str | None
+    hits: list[Hit]  # the passages shown in full under this state (each passage under one state only)
+    also: list[tuple[Hit, str]]  # passages that name this state too, shown under another: (hit, that label)
+
+
+def by_state(hits: list[Hit]) -> list[StateGroup]:
+    """The answering passages by the US state they name, most passages first, those naming no
+    state last. A passage is shown once, under the first of its states in that order; the
+    other states it names list it as "also", so no passage is read twice."""
+    named: dict[str, list[Hit]] = {}
     for hit in hits:
         for code in hit.passage.states or ():
-            groups.setdefault(code, []).append(hit)
-        if not hit.passage.states:
-            groups.setdefault("", []).append(hit)
-    ordered = sorted((c for c in groups if c), key=lambda c: (-len(groups[c]), us_states.name_of(c)))
-    out = [(state_label(c), groups[c]) for c in ordered]
-    return out + ([(NO_STATE, groups[""])] if "" in groups else [])
+            named.setdefault(code, []).append(hit)
+    ordered = sorted(named, key=lambda c: (-len(named[c]), us_states.name_of(c)))
+    home: dict[int, str] = {}
+    for code in ordered:
+        for hit in named[code]:
+            home.setdefault(id(hit), code)
+    groups = [StateGroup(state_label(code), code, [h for h in named[code] if home[id(h)] == code],
+                         [(h, state_label(home[id(h)])) for h in named[code] if home[id(h)] != code])
+              for code in ordered]
+    unnamed = [h for h in hits if not h.passage.states]
+    return groups + ([StateGroup(NO_STATE, None, unnamed, [])] if unnamed else [])
 
 
 # ---- exports, history, collections ---------------------------------------------------------------
@@ -377,8 +424,21 @@ def export_text(sources, export: Export, style: str = cite.HOUSE) -> str:
 
 
 def quote_with_citation(hit: Hit, style: str = cite.HOUSE) -> cite.Formatted:
-    """The short quote and the passage's citation in `style`, as text and HTML."""
+    """The quote (whole sentences, kb.citations.short_quote) and the passage's citation in
+    `style`, as text and HTML."""
     return _quoted(cite.short_quote(hit), hit, style)
+
+
+def reference_entry(hit: Hit, style: str = cite.HOUSE) -> cite.Formatted:
+    """The passage's document as one entry of a reference list in `style` (the form a memo's
+    reference list needs; the in-text form is cite.format_citation)."""
+    return cite.format_bibliography([hit], style)
+
+
+def with_reference(quoted: cite.Formatted, hit: Hit, style: str = cite.HOUSE) -> cite.Formatted:
+    """A quote and its in-text citation, then the reference-list entry on a line of its own."""
+    entry = reference_entry(hit, style)
+    return cite.Formatted(f"{quoted.text}\n\n{entry.text}", f"<p>{quoted.html}</p>{entry.html}")
 
 
 def best_answer_formatted(best: BestAnswer, style: str = cite.HOUSE) -> cite.Formatted:
@@ -402,31 +462,6 @@ def _quoted(quote_text: str, hit: Hit, style: str, label: str | None = None) -> 
 def slug(text: str, limit: int = 40) -> str:
     """A file-name-safe slug of a question, for download names."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit] or "results"
-
-
-def remember(history: list[str], question: str, limit: int = 10) -> list[str]:
-    """Recent questions, newest first, each once."""
-    return ([question] + [q for q in history if q != question])[:limit] if question else list(history)
-
-
-def collect(collection: dict[int, tuple[Answer, Hit]], answer: Answer, hit: Hit, on: bool) -> None:
-    """Add (or remove) a passage to the collection kept across questions, with its question."""
-    if on:
-        collection.setdefault(hit.passage.id, (answer, hit))
-    else:
-        collection.pop(hit.passage.id, None)
-
-
-def collection_sources(collection: dict[int, tuple[Answer, Hit]]) -> list[Answer]:
-    """The collected passages as one Answer per question (in the order first collected), each
-    holding only its collected hits: what the exports take."""
-    grouped: dict[str, Answer] = {}
-    for answer, hit in collection.values():
-        key = answer.question
-        if key not in grouped:
-            grouped[key] = Answer(answer.question, answer.answered, [], answer.reason, answer.method, answer.seconds)
-        grouped[key].hits.append(hit)
-    return list(grouped.values())
 
 
 # ---- ingest progress ---------------------------------------------------------------------------
@@ -529,6 +564,72 @@ def _text_fragment(text: str, words: int = 6) -> str:
     return f"#:~:text={quote(opening, safe='').replace('-', '%2D')}" if opening else ""
 
 
+# ---- the original documents, handed to a signed-in session ------------------------------------
+
+@dataclass(frozen=True)
+class SourceFile:
+    data: bytes  # exactly the bytes ingested (sha256 checked)
+    mime: str  # application/pdf, else text/plain: an HTML document is shown as its text, never run
+    file_name: str
+    as_text: bool
+
+
+def source_file(document: Document, paged: bool, kb_dir: Path | str | None = None) -> SourceFile:
+    """An ingested document's original, for the app to hand to the browser through the
+    session (Streamlit's media files: they exist only for a session that shows them, and go
+    with it or with the document). Only bytes whose sha256 is the one recorded at ingestion
+    are returned, so what is served is exactly what was ingested."""
+    path = verified_source_path(document, kb_dir)
+    data = _read_verified(str(path), document.sha256, *_stat(path), name=document.name)
+    name = document.name if paged else Path(document.name).stem + ".txt"
+    return SourceFile(data, "application/pdf" if paged else "text/plain", name, not paged)
+
+
+def verified_source_path(document: Document, kb_dir: Path | str | None = None) -> Path:
+    """The file holding a document's bytes (the kept copy for a web page), checked against the
+    sha256 recorded at ingestion."""
+    if not re.fullmatch(r"[0-9a-f]{64}", document.sha256 or ""):
+        raise SourceUnavailable(f"{document.name} has no recorded content hash; re-ingest it to open the source.")
+    path = web_copies.source_path(document, kb_dir) if kb_dir is not None else Path(document.path)
+    _read_verified(str(path), document.sha256, *_stat(path), name=document.name)
+    return path
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise SourceUnavailable(f"The source file is no longer at {path}.") from None
+    except OSError as exc:
+        raise SourceUnavailable(f"The source file at {path} cannot be read ({exc.strerror or exc}).") from None
+    return st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _read_verified(path: str, sha256: str, mtime_ns: int, size: int, name: str = "") -> bytes:
+    """The file's bytes when they hash to `sha256` (cached while the file's mtime and size stay)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SourceUnavailable(f"The source file at {path} cannot be read ({exc.strerror or exc}).") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise SourceUnavailable(f"{name or Path(path).name} changed since it was ingested; re-ingest it "
+                                "(Library page) to open the source.")
+    return data
+
+
+def link_to_source(url: str, passage: Passage | None, as_text: bool,
+                   highlights: list[tuple[int, int]] | None = None) -> SourceLink:
+    """The link to a served original: a PDF at the cited page; text with a fragment that
+    scrolls (Chromium) to the highlighted sentence's opening words."""
+    if not as_text and passage is not None and passage.page is not None:
+        return SourceLink(f"{url}#page={int(passage.page)}", f"Open original (p. {passage.page})", False)
+    if as_text and passage is not None:
+        start, end = (highlights or [(0, len(passage.text))])[0]
+        return SourceLink(url + _text_fragment(passage.text[start:end]), "Open original (text)", True)
+    return SourceLink(url, "Open original", as_text)
+
+
 # ---- the library -------------------------------------------------------------------------------
 
 def known_hashes(backend: Backend) -> dict[str, str]:
@@ -561,6 +662,16 @@ def library_rows(backend: Backend) -> tuple[list[dict], list[dict]]:
     problems = [{"File": p["name"], "Problem": p["reason"], "Seen": _when(p["seen_at"]),
                  "Path": p["path"]} for p in backend.problems()]
     return rows, problems
+
+
+def column_widths(rows: list[dict], char_px: float = 7.5, padding: int = 28, widest: int = 460) -> dict[str, int]:
+    """A pixel width per library column that shows its longest value whole (titles and paths up
+    to `widest`; the table scrolls sideways rather than cutting a publisher or a file name)."""
+    widths = {}
+    for name in rows[0] if rows else ():
+        longest = max([len(str(name))] + [len(str(r.get(name, ""))) for r in rows])
+        widths[name] = int(min(max(longest * char_px + padding, 60), widest))
+    return widths
 
 
 def _when(iso: str | None) -> str:

@@ -59,6 +59,20 @@ def in_text(text: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def mentions(text: str, code: str) -> list[tuple[int, int]]:
+    """(start, end) of each place `text` names the state `code`, as in_text finds them."""
+    spans = []
+    for m in _NAMES.finditer(text):
+        words = m.group(1).split()
+        if _BY_NAME[m.group(1).lower()] == code and all(w[:1].isupper() or w.lower() in ("of",) for w in words):
+            spans.append(m.span(1))
+    for m in _CODE_IN_ADDRESS.finditer(text):
+        group = 1 if m.group(1) else 2
+        if m.group(group) == code:
+            spans.append(m.span(group))
+    return sorted(spans)
+
+
 def without_names(text: str, keep: tuple[str, ...] = ()) -> str:
     """The text with the names of states not in `keep` (codes) blanked, so a word of a state's
     name is not read as the word alone ("Mexico" in "New Mexico", "Virginia" in "West Virginia")."""

@@ -39,7 +39,7 @@ def text_view_html(passages: list[Passage], current_id: int | None, highlights: 
             out.append(f'<div class="kb-view-h">{escape_html(p.section)}</div>')
         section = p.section or section
         if p.id == current_id:
-            out.append(f'<div class="kb-view-p kb-view-current" id="{MARK_ID}">'
+            out.append(f'<div class="kb-view-p kb-view-current" id="{MARK_ID}" data-passage="{int(p.id)}">'
                        f'{highlighted_html(p.text, highlights or [])}</div>')
         else:
             out.append(f'<div class="kb-view-p">{escape_html(p.text)}</div>')
@@ -179,3 +179,23 @@ def pdf_page_image(path: str, page: int, passage_text: str, highlight_texts: lis
     finally:
         pdf.close()
 
+
+
+def closeup(image: PageImage, margin_px: int = 18, context_px: int = 48) -> bytes | None:
+    """The marked part of a rendered page, cropped to the passage's lines (a little context above
+    and below): shown at the viewer's width its text is read at about the size of the page's own
+    type, where the whole page would be too small beside the answers. None when nothing was marked."""
+    from PIL import Image
+
+    if not image.boxes:
+        return None
+    x0 = max(0, int(min(b[0] for b in image.boxes)) - margin_px)
+    x1 = min(image.width, int(max(b[2] for b in image.boxes)) + margin_px)
+    y0 = max(0, int(min(b[1] for b in image.boxes)) - context_px)
+    y1 = min(image.height, int(max(b[3] for b in image.boxes)) + context_px)
+    if x1 - x0 < 40 or y1 - y0 < 20:
+        return None
+    page = Image.open(io.BytesIO(image.png))
+    out = io.BytesIO()
+    page.crop((x0, y0, x1, y1)).save(out, format="PNG")
+    return out.getvalue()

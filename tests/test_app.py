@@ -116,7 +116,8 @@ def card_title(body: str) -> str:
 
 def cites(at) -> list[str]:
     """Each card's citation as the reader sees it (the chosen style, tags dropped)."""
-    return [html.unescape(re.sub(r"<[^>]+>", "", m.value)) for m in at.markdown if m.value.startswith('<div class="kb-cite">')]
+    return [html.unescape(re.sub(r"<[^>]+>", "", re.match(r'<div class="kb-cite">(.*?)</div>', m.value).group(1)))
+            for m in at.markdown if m.value.startswith('<div class="kb-cite">')]
 
 
 def copied(at, key: str) -> dict:
@@ -134,7 +135,7 @@ def card_text(body: str) -> str:
 
 # ---- ask, abstain, filters, exports ------------------------------------------------------------
 
-def test_ask_flow_shows_cards_with_passage_citation_and_source(corpus_kb, use_kb):
+def test_ask_flow_shows_cards_with_passage_citation_and_source(corpus_kb, use_kb, served):
     corpus = use_kb(corpus_kb, CORPUS)
     at = app("What is DC:0-5?")
     no_exception(at)
@@ -148,7 +149,11 @@ def test_ask_flow_shows_cards_with_passage_citation_and_source(corpus_kb, use_kb
     answer = at.session_state["_answer"][1]
     top = answer.hits[0]
     assert copied(at, f"copy-{top.passage.id}")["text"] == top.citation
-    assert copied(at, f"quote-{top.passage.id}")["text"] == top.quote_citation  # short quote with citation
+    assert copied(at, f"quote-{top.passage.id}")["text"] == top.quote_citation  # whole sentences with citation
+    # the reference-list entry too, under the in-text citation, with its own copy button
+    assert copied(at, f"ref-{top.passage.id}")["text"] == f"“{WORKFORCE}” (2020)."
+    refs = [m.value for m in at.markdown if 'class="kb-ref"' in m.value]
+    assert len(refs) == 5 and f"{sup.escape_html(WORKFORCE)}" in refs[0]
     assert not at.warning  # answered: no "not answered" banner
 
     # the best answer first: the answering sentence of one of the first passages, verbatim, with its
@@ -158,18 +163,18 @@ def test_ask_flow_shows_cards_with_passage_citation_and_source(corpus_kb, use_kb
     start, end = chosen.highlights[0]
     assert html.unescape(chosen.passage.text[start:end]) in html.unescape(best) and "not generated" in best
     assert copied(at, "copy-best")["text"].endswith(f"({chosen.citation.rstrip('.')}).")
+    with_ref = copied(at, "copy-best-ref")["text"]
+    assert with_ref.startswith(copied(at, "copy-best")["text"] + "\n\n") and with_ref.endswith(
+        cite.format_bibliography([chosen]).text)
     marked = [b for b in bodies if "Best answer from this passage" in b]
     assert len(marked) == 1 and "kb-card-best" in marked[0] and card_title(marked[0]) == chosen.document.title
 
-    # "Open original": a content-addressed copy of the ingested file under static/sources, served as text
+    # "Open original": the ingested file handed to this session (a media file, never a static route), as text
     links = at.get("link_button")
     assert len(links) == 5 and links[0].proto.label == "Open original (text)"
     url = links[0].proto.url
-    assert url.startswith("app/static/sources/") and ".txt" in url
-    served = _served(url)
-    digest = hashlib.sha256(served.read_bytes()).hexdigest()
-    assert served.name == f"{digest}.txt"
-    assert served.read_bytes() == (corpus / "iecmh-workforce-systems-and-supports-2020.md").read_bytes()
+    assert "/media/" in f"/{url}" and url.split("#")[0].endswith(".txt") and not url.startswith("app/static")
+    assert _served(url) == (corpus / "iecmh-workforce-systems-and-supports-2020.md").read_bytes()
 
     # "More context": the neighbours of the passage appear, not the passage again
     at.toggle(key=f"ctx-{top.passage.id}").set_value(True).run()
@@ -301,7 +306,8 @@ def test_source_viewer_shows_the_passage_marked_in_its_document(corpus_kb, use_k
     at.button(key=f"view-{top.passage.id}").click().run()
     no_exception(at)
     view = next(m.value for m in at.markdown if 'class="kb-view"' in m.value)
-    marked = re.search(r'class="kb-view-p kb-view-current" id="kb-view-current">(.*?)</div>', view).group(1)
+    marked = re.search(rf'class="kb-view-p kb-view-current" id="kb-view-current" data-passage="{top.passage.id}">'
+                       r'(.*?)</div>', view).group(1)
     assert html.unescape(re.sub(r"</?mark>", "", marked)) == top.passage.text and "<mark>" in marked
     assert view.count('class="kb-view-p') > 5  # the whole document, readable, around it
     assert "&lt;sup&gt;" not in view and "&#91;" not in view  # no raw Markdown markup shown
@@ -314,6 +320,7 @@ def test_source_viewer_shows_the_passage_marked_in_its_document(corpus_kb, use_k
 def test_collect_across_questions_history_and_back(corpus_kb, use_kb, downloads):
     added = downloads
     use_kb(corpus_kb, CORPUS)
+    shutil.rmtree(corpus_kb / "workbench", ignore_errors=True)  # recent questions of the tests before
     first_q, second_q = "What is DC:0-5?", "What is reflective supervision?"
     at = app(first_q)
     first = at.session_state["_answer"][1]
@@ -348,6 +355,23 @@ def test_collect_across_questions_history_and_back(corpus_kb, use_kb, downloads)
     at.sidebar.button(key="recent-1").click().run()
     assert at.text_input(key="q").value == second_q
 
+    # a reload, a new tab, a server restart: a new session finds the collection and the questions
+    fresh = app()
+    assert any(h.value == "Collection (2)" for h in fresh.sidebar.subheader)
+    assert [b.label for b in fresh.sidebar.button if b.key.startswith("recent-")] == [second_q, first_q]
+    assert (corpus_kb / "workbench").is_dir()
+    # named: renamed, and a second one made, each kept
+    fresh.sidebar.text_input(key="collection-name-Collection").input("Consultation memo").run()
+    fresh.sidebar.text_input(key="collection-new").input("Workforce memo").run()
+    no_exception(fresh)
+    again = app()
+    assert again.sidebar.selectbox(key="collection-pick").options == ["Consultation memo", "Workforce memo"]
+    assert again.sidebar.selectbox(key="collection-pick").value == "Workforce memo"
+    assert any(h.value == "Collection (0)" for h in again.sidebar.subheader)
+    again.sidebar.selectbox(key="collection-pick").set_value("Consultation memo").run()
+    assert any(h.value == "Collection (2)" for h in again.sidebar.subheader)
+    shutil.rmtree(corpus_kb / "workbench", ignore_errors=True)
+
 
 def test_state_filter_and_by_state_view(corpus_kb, use_kb):
     use_kb(corpus_kb, CORPUS)
@@ -372,7 +396,7 @@ def test_state_filter_and_by_state_view(corpus_kb, use_kb):
 
 # ---- injection ---------------------------------------------------------------------------------
 
-def test_document_text_cannot_inject_html_or_markdown(tmp_path, use_kb):
+def test_document_text_cannot_inject_html_or_markdown(tmp_path, use_kb, served):
     corpus = tmp_path / "hostile"
     corpus.mkdir()
     (corpus / "hostile-note.txt").write_text(HOSTILE_TEXT, encoding="utf-8")
@@ -406,16 +430,35 @@ def test_document_text_cannot_inject_html_or_markdown(tmp_path, use_kb):
 
     # an HTML source is served as plain text (.txt -> text/plain, nosniff), never as a page
     urls = [b.proto.url for b in at.get("link_button")]
-    html_url = next(u for u in urls if _served(u).read_bytes() == HOSTILE_HTML.encode())
+    html_url = next(u for u in urls if _served(u) == HOSTILE_HTML.encode())
     assert html_url.split("#")[0].endswith(".txt")
 
     # citations are escaped too: the title shows literally
     assert any("Hostile <b>HTML</b> page" in c for c in cites(at))
 
 
-def _served(url: str) -> Path:
-    """The file behind an app/static/... URL: Streamlit serves ./static/ next to app.py there."""
-    return ROOT / url.split("#")[0].removeprefix("app/")
+SERVED: dict[str, bytes] = {}  # address -> bytes of every media file the app added (see `served`)
+
+
+def _served(url: str) -> bytes:
+    """The bytes behind an "Open original" address: a file the app put in Streamlit's media storage."""
+    return SERVED[url.split("#")[0].lstrip("/")]
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """Record each media file the app adds, by the address it gets (then stored as usual)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    real_add = MediaFileManager.add
+
+    def recording_add(self, path_or_data, mimetype, coordinates, file_name=None, is_for_static_download=False):
+        url = real_add(self, path_or_data, mimetype, coordinates, file_name, is_for_static_download)
+        SERVED[url.lstrip("/")] = path_or_data if isinstance(path_or_data, bytes) else b""
+        return url
+
+    monkeypatch.setattr(MediaFileManager, "add", recording_add)
+    return SERVED
 
 
 # ---- first run, upload, ingest -------------------------------------------------------------------
@@ -714,24 +757,25 @@ def test_escape_html_makes_every_markup_character_inert():
     assert sup.highlighted_html("a <b> c", [(2, 5)]) == "a <mark>&lt;b&gt;</mark> c"
 
 
-def test_publish_source_serves_only_what_was_ingested(tmp_path):
+def test_source_file_serves_only_what_was_ingested(tmp_path):
     from kb.models import Document
 
     source = tmp_path / "page.html"
     source.write_bytes(b"<script>alert(1)</script>")
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     doc = Document(1, str(source), "page.html", digest, 25, 0, "Page", None, None, None, None, kind="html")
-    static = tmp_path / "static"
-    link = sup.source_link(doc, None, static, paged=False)
-    assert link.url == f"app/static/sources/{digest}.txt" and link.as_text
-    assert (static / "sources" / f"{digest}.txt").read_bytes() == source.read_bytes()
+    served = sup.source_file(doc, paged=False)
+    assert (served.data, served.mime, served.file_name, served.as_text) == (
+        source.read_bytes(), "text/plain", "page.txt", True)
     changed = Document(2, str(source), "page.html", "0" * 64, 25, 0, "Page", None, None, None, None, kind="html")
     with pytest.raises(sup.SourceUnavailable, match="changed since it was ingested"):
-        sup.publish_source(changed, static, paged=False)
+        sup.source_file(changed, paged=False)
     forged = Document(3, "/etc/passwd", "passwd.txt", "../../x", 1, 0, "x", None, None, None, None)
     with pytest.raises(sup.SourceUnavailable):
-        sup.publish_source(forged, static, paged=False)
-    assert sorted(p.name for p in (static / "sources").iterdir()) == [f"{digest}.txt"]
+        sup.source_file(forged, paged=False)
+    source.unlink()
+    with pytest.raises(sup.SourceUnavailable, match="no longer at"):
+        sup.source_file(doc, paged=False)
 
 
 def test_progress_state_covers_every_stage():

@@ -219,14 +219,35 @@ def test_best_answer_is_a_verbatim_highlighted_sentence(corpus_searcher):
 def test_by_state_groups_the_answering_passages(corpus_searcher):
     answer = corpus_searcher.ask("How are states building the IECMH workforce?", k=10)
     groups = sup.by_state(answer.hits)
-    labels = [label for label, _ in groups]
+    labels = [g.label for g in groups]
     assert labels and all(re.fullmatch(r".+ \([A-Z]{2}\)", label) for label in labels if label != sup.NO_STATE)
-    for label, hits in groups:
-        code = label[-3:-1] if label != sup.NO_STATE else None
-        assert all((code in h.passage.states) if code else not h.passage.states for h in hits)
-    sizes = [len(hits) for label, hits in groups if label != sup.NO_STATE]
+    for group in groups:
+        assert all((group.code in h.passage.states) if group.code else not h.passage.states
+                   for h in group.hits + [h for h, _ in group.also])
+    sizes = [len(g.hits) + len(g.also) for g in groups if g.label != sup.NO_STATE]
     assert sizes == sorted(sizes, reverse=True)
-    assert {id(h) for _, hits in groups for h in hits} == {id(h) for h in answer.hits}  # every passage shown
+    shown = [id(h) for g in groups for h in g.hits]
+    assert sorted(shown) == sorted(id(h) for h in answer.hits)  # every passage shown, and each exactly once
+    many = [h for h in answer.hits if len(h.passage.states) >= 2]
+    assert many, "the corpus has passages naming several states"
+    for hit in many:  # listed as "also" under each of its other states
+        assert sum(any(a is hit for a, _ in g.also) for g in groups) == len(hit.passage.states) - 1
+
+
+def test_by_state_card_marks_the_state_and_shows_its_states_as_chips(corpus_searcher):
+    answer = corpus_searcher.ask("How are states building the IECMH workforce?", k=10)
+    hit = next(h for h in answer.hits if len(h.passage.states) >= 2 and
+               sup.state_mentions(h.passage.text, h.passage.states[-1]))
+    code = hit.passage.states[-1]
+    body = sup.card_html(hit, 1, state=code)
+    chips = re.findall(r'<span class="kb-chip( kb-chip-current)?" title="([A-Z]{2})">', body)
+    assert [c for _, c in chips][0] == code and chips[0][0] and {c for _, c in chips} == set(hit.passage.states)
+    marked = re.findall(r'<b class="kb-state-mention">(.*?)</b>', body)
+    assert marked and all(html.unescape(re.sub(r"<[^>]+>", "", m)) in (sup.us_states.name_of(code), code)
+                          for m in marked)
+    # the text is still the passage, marks and all
+    passage = re.search(r'<div class="kb-passage">(.*?)</div>', body).group(1)
+    assert html.unescape(re.sub(r"<[^>]+>", "", passage)) == hit.passage.text
 
 
 def test_state_filter_keeps_only_passages_about_that_state(corpus_searcher):
@@ -236,18 +257,20 @@ def test_state_filter_keeps_only_passages_about_that_state(corpus_searcher):
     assert sup.state_label("DC") == "District of Columbia (DC)"
 
 
-def test_collection_exports_hold_every_collected_passage_by_question(corpus_searcher):
+def test_collection_exports_hold_every_collected_passage_by_question(corpus_searcher, tmp_path):
     import bibtexparser
     import rispy
 
+    from kb import workbench as wb
+
     first = corpus_searcher.ask("What is DC:0-5?", k=5)
     second = corpus_searcher.ask("What is reflective supervision?", k=5)
-    collection: dict = {}
-    sup.collect(collection, first, first.hits[0], True)
-    sup.collect(collection, second, second.hits[1], True)
-    sup.collect(collection, second, second.hits[2], True)
-    sup.collect(collection, second, second.hits[2], False)
-    sources = sup.collection_sources(collection)
+    bench = wb.Workbench()
+    wb.collect(bench, first, first.hits[0], True)
+    wb.collect(bench, second, second.hits[1], True)
+    wb.collect(bench, second, second.hits[2], True)
+    wb.collect(bench, second, second.hits[2], False)
+    sources = wb.sources(bench.items())
     assert [(a.question, len(a.hits)) for a in sources] == [(first.question, 1), (second.question, 1)]
     files = {e.extension: sup.export_text(sources, e, "apa") for e in sup.EXPORTS}
     assert first.question in files["md"] and second.question in files["md"]
@@ -256,12 +279,20 @@ def test_collection_exports_hold_every_collected_passage_by_question(corpus_sear
     assert {e.fields_dict["title"].value for e in bibtexparser.parse_string(files["bib"]).entries} == docs
     assert {r["title"] for r in rispy.loads(files["ris"])} == docs
     assert {item["title"] for item in json.loads(files["json"])} == docs
+    # the same exports after a round trip through the saved file
+    store = wb.WorkbenchStore(tmp_path)
+    store.update(lambda b: b.collections.update(bench.collections))
+    again = wb.sources(wb.WorkbenchStore(tmp_path).load().items())
+    assert {e.extension: sup.export_text(again, e, "apa") for e in sup.EXPORTS} == files
 
 
 def test_history_and_year_note():
-    assert sup.remember(["b", "a"], "a") == ["a", "b"]
-    assert sup.remember([str(i) for i in range(10)], "new")[:2] == ["new", "0"] and len(
-        sup.remember([str(i) for i in range(10)], "new")) == 10
+    from kb import workbench as wb
+
+    bench = wb.Workbench(recent=["b", "a"])
+    assert wb.remember(bench, "a").recent == ["a", "b"]
+    bench = wb.Workbench(recent=[str(i) for i in range(10)])
+    assert wb.remember(bench, "new").recent[:2] == ["new", "0"] and len(bench.recent) == 10
     from kb.models import Document
 
     docs = [Document(i, f"/c/{i}.txt", f"{i}.txt", "0" * 64, 1, 0, "T", None, y, None, None) for i, y in

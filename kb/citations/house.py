@@ -8,7 +8,8 @@ from __future__ import annotations
 from ..models import Document, Hit, Passage
 from ..text import collapse
 
-QUOTE_WORDS = 45
+QUOTE_WORDS = 45  # a quote without a highlighted sentence: the passage's opening sentences up to this
+MAX_QUOTE_WORDS = 150  # only a sentence longer than this is cut (at a word, marked …)
 
 
 def cited_page(passage: Passage) -> str | None:
@@ -64,12 +65,50 @@ def reference(doc: Document) -> str:
 
 
 def short_quote(hit: Hit) -> str:
-    """The highlighted sentence(s), or the passage's opening, trimmed to about QUOTE_WORDS words."""
+    """The highlighted sentence(s) whole, or the passage's opening sentences: never a sentence
+    cut mid-phrase. Sentences apart in the passage are joined with " … "; only a sentence
+    longer than MAX_QUOTE_WORDS is cut, at a word boundary, and the cut is marked " …" (the
+    full passage is in the card, the CSV `passage` column and "Copy passage")."""
     text = hit.passage.text
-    if hit.highlights:
-        text = " … ".join(text[s:e] for s, e in hit.highlights)
-    words = text.split()
-    return " ".join(words[:QUOTE_WORDS]) + (" …" if len(words) > QUOTE_WORDS else "")
+    spans = sorted((s, e) for s, e in hit.highlights or () if e > s)
+    opening = not spans
+    if opening:
+        spans = _opening_sentences(hit)
+    pieces, last_end = [], None
+    for start, end in spans:
+        piece = text[start:end].strip()
+        if not piece:
+            continue
+        if last_end is not None and pieces:
+            gap = text[last_end:start]
+            pieces.append(" " if not gap.strip() else " … ")
+        pieces.append(_capped(piece))
+        last_end = end
+    quote = "".join(pieces)
+    if opening and text[spans[-1][1]:].strip() and not quote.endswith("…"):
+        quote += " …"  # the passage goes on after its opening sentences
+    return quote
+
+
+def _opening_sentences(hit: Hit) -> list[tuple[int, int]]:
+    """Whole sentences from the passage's start, up to about QUOTE_WORDS words."""
+    from ..text import sentences
+
+    text = hit.passage.text
+    chosen, words = [], 0
+    for start, end in sentences(text, 0, bullets=True):
+        chosen.append((start, end))
+        words += len(text[start:end].split())
+        if words >= QUOTE_WORDS:
+            break
+    return chosen or [(0, len(text))]
+
+
+def _capped(sentence: str) -> str:
+    words = sentence.split()
+    if len(words) <= MAX_QUOTE_WORDS:
+        return sentence
+    return " ".join(words[:MAX_QUOTE_WORDS]).rstrip(",;:–-") + " …"
 
 
 def quote_citation(hit: Hit) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 
+import httpx
 import pytest
 from conftest import ROOT, free_port, kb_cli
 from kb_servers import Server, clean_env, corpus_copy_kb
@@ -107,3 +108,18 @@ def test_http_off_loopback_needs_a_token(built):
     refused = kb_cli("mcp", "--http", "--kb", kb, "--host", "0.0.0.0", "--port", free_port(), env=clean_env(home),
                      timeout=60)
     assert refused.returncode != 0 and "KB_API_TOKEN" in refused.stderr and "Traceback" not in refused.stderr
+
+    token = "mcp-token-" + "y" * 24
+    port = free_port()
+    server = Server(["mcp", "--http", "--kb", kb, "--host", "0.0.0.0", "--port", port],
+                    clean_env(home, KB_API_TOKEN=token), port, ready_path="/mcp")
+    try:
+        initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}
+        headers = {"accept": "application/json, text/event-stream"}
+        anonymous = httpx.post(f"{server.url}/mcp", json=initialize, headers=headers)
+        assert anonymous.status_code == 401 and "Bearer" in anonymous.json()["error"]
+        signed = httpx.post(f"{server.url}/mcp", json=initialize, headers={**headers, "authorization": f"Bearer {token}"})
+        assert signed.status_code == 200, signed.text
+    finally:
+        server.stop()

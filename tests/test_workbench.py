@@ -329,7 +329,9 @@ def test_loopback_addresses():
 def test_streamlit_config_binds_to_this_machine_only():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"
-    assert config["server"]["enableStaticServing"] is True
+    # no static route (it served published sources to anyone, login or not); uploads capped at the app's limit
+    assert config["server"]["enableStaticServing"] is False
+    assert config["server"]["maxUploadSize"] == load_settings(kb_dir=ROOT / "unused").upload_limit_mb
 
 
 # ---- kb/viewer.py --------------------------------------------------------------------------------
@@ -340,7 +342,8 @@ def test_text_view_marks_the_passage_and_escapes_everything(corpus_searcher):
     passages = corpus_searcher.reader().document_passages(hit.document.id)
     rendered = viewer.text_view_html(passages, hit.passage.id, hit.highlights)
     assert rendered.count(f'id="{viewer.MARK_ID}"') == 1 and "<mark>" in rendered
-    marked = re.search(rf'id="{viewer.MARK_ID}">(.*?)</div>', rendered).group(1)
+    # data-passage: the scroll script finds this passage's mark, never a stale one left from the last view
+    marked = re.search(rf'id="{viewer.MARK_ID}" data-passage="{hit.passage.id}">(.*?)</div>', rendered).group(1)
     assert html.unescape(re.sub(r"</?mark>", "", marked)) == hit.passage.text
     assert "<sup>" not in rendered and "](#" not in rendered  # no raw markup from the Markdown source
     hostile = [passages[0].__class__(1, 1, 0, None, "<b>x</b>", 0, 5, "<script>alert(1)</script> [a](javascript:x)")]

@@ -37,12 +37,13 @@ def to_markdown(sources: Sources, style: str = HOUSE) -> str:
         if group[0].answered is False:
             lines += [f"_Note: {markdown_text(group[0].reason or 'the knowledge base has no good answer')}_", ""]
         for i, cited in enumerate(group, 1):
-            where = _html_to_markdown(format_citation(cited.hit, style).html)
+            where = _html_to_markdown(format_citation(cited.hit, style).html, _links(cited.hit.document.url))
             lines += [f"{i}. > {markdown_text(short_quote(cited.hit))}", "   >", f"   > — {where}", ""]
     if style != HOUSE and hits:
         references = format_bibliography([c.hit for c in hits], style).html
+        links = set().union(*(_links(c.hit.document.url) for c in hits))
         lines += ["## References", ""]
-        lines += [_html_to_markdown(entry) + "\n" for entry in re.findall(r"<p[^>]*>(.*?)</p>", references)]
+        lines += [_html_to_markdown(entry, links) + "\n" for entry in re.findall(r"<p[^>]*>(.*?)</p>", references)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -64,8 +65,18 @@ def _markdown_inline(text: str) -> str:
     return _AUTOLINK.sub(lambda m: "\\:" if m.group(1) else m.group(2) + "\\.", escaped)
 
 
-def _html_to_markdown(fragment: str) -> str:
-    """Our rendered HTML (escaped text plus <i>/<b>/... tags we made) as Markdown."""
+_LINKABLE = re.compile(r"https?://[^\s<>\\\x00-\x1f\x7f]+", re.IGNORECASE)
+
+
+def _links(url: str | None) -> set[str]:
+    """A document's own web address, when it can be a Markdown autolink (http(s), no space or <>)."""
+    return {url} if url and _LINKABLE.fullmatch(url) else set()
+
+
+def _html_to_markdown(fragment: str, links: set[str] = frozenset()) -> str:
+    """Our rendered HTML (escaped text plus <i>/<b>/... tags we made) as Markdown; the cited
+    documents' own addresses (`links`) become autolinks (`<https://…>`, readable and clickable),
+    any other text stays inert."""
     out = []
     for piece in re.split(r"(<[^>]+>)", fragment):
         if piece in ("<i>", "</i>"):
@@ -73,8 +84,15 @@ def _html_to_markdown(fragment: str) -> str:
         elif piece in ("<b>", "</b>"):
             out.append("**")
         elif not piece.startswith("<"):
-            out.append(_markdown_inline(html.unescape(piece)))
+            out.append(_linked_markdown(html.unescape(piece), links))
     return "".join(out)
+
+
+def _linked_markdown(text: str, links: set[str]) -> str:
+    for url in sorted(links, key=len, reverse=True):
+        if url in text:
+            return f"<{url}>".join(_linked_markdown(part, links) for part in text.split(url))
+    return _markdown_inline(text)
 
 
 # ---- CSV --------------------------------------------------------------------------------------

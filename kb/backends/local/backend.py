@@ -32,6 +32,9 @@ from .keywords import KeywordIndex
 DB_NAME = "kb.sqlite"
 LOCK_NAME = "write.lock"
 INDEX_KINDS = ("auto", "flat", "hnsw")
+# What opening for a shared read says when it cannot write beside the database: a read-only
+# folder, or a full disk ("disk I/O error" is SQLITE_IOERR_SHMSIZE: the -shm file cannot grow).
+READ_FALLBACK_ERRORS = ("readonly", "unable to open", "disk I/O error", "database or disk is full")
 
 
 class LocalBackend(Backend):
@@ -77,13 +80,18 @@ class LocalBackend(Backend):
                 conn.close()
 
     def _open_for_reading(self) -> sqlite3.Connection:
+        """A shared read, else immutable: a read-only folder, or a full disk where SQLite cannot
+        create or size the log's shared-memory file (`-shm`), still answers from the last commit."""
         if os.access(self.root, os.W_OK) and (not self._wal_path.exists() or os.access(self._wal_path, os.W_OK)):
+            conn = None
             try:
                 conn = db.connect(self.db_path)
                 conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
                 return conn
             except sqlite3.OperationalError as exc:
-                if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                if conn is not None:
+                    conn.close()
+                if not any(s in str(exc) for s in READ_FALLBACK_ERRORS):
                     raise
         return db.connect(self.db_path, readonly=True)
 
@@ -394,11 +402,15 @@ class LocalWriter(SqlWriter):
             conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", new_meta.items())
             conn.execute("COMMIT")
         except BaseException as exc:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # a COMMIT that failed (disk full) has already rolled back
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
             self._index = None  # it may hold additions that were just rolled back
             self._remove_old_generations(keep={self.generation, self.generation - 1})  # half-written files
             if isinstance(exc, (OSError, sqlite3.DatabaseError, RuntimeError)) and not isinstance(exc, KBError):
-                raise storage_error(exc, self.backend.root) from exc
+                raise storage_error(exc, self.backend.root, removed_partial=True) from exc
             raise
         self.meta.update(new_meta)
         self._base = (all_ids, all_vecs)
@@ -483,12 +495,14 @@ class LocalWriter(SqlWriter):
 FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def storage_error(exc: BaseException, root: Path) -> KBError:
-    """One line for what went wrong with the files or the database, and what to do."""
+def storage_error(exc: BaseException, root: Path, removed_partial: bool = False) -> KBError:
+    """One line for what went wrong with the files or the database, and what to do.
+    `removed_partial`: a failed commit, whose half-written index files were removed."""
     text = str(exc)
     if getattr(exc, "errno", None) in FULL or "No space left" in text or "disk is full" in text \
             or "File too large" in text or _nearly_full(root):
-        return KBError(f"The disk holding {root} is full; nothing was changed. Free some space and run the "
+        removed = " (the half-written index files were removed)" if removed_partial else ""
+        return KBError(f"The disk holding {root} is full; nothing was changed{removed}. Free some space and run the "
                        "ingest again.")
     if getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text \
             or "read-only" in text.lower():

@@ -68,7 +68,13 @@ def ids_of(index) -> np.ndarray:
 def write(index, path: Path) -> None:
     """Write beside the target, fsync, rename: a reader sees the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
-    faiss().write_index(index, str(tmp))
+    with open(tmp, "wb") as out:  # written through Python: a full disk is an OSError, not a line on stderr
+        f = faiss()
+        writer = f.PyCallbackIOWriter(out.write)
+        try:
+            f.write_index(index, writer)
+        finally:
+            del writer
     fsync(tmp)
     os.replace(tmp, path)
     fsync(path.parent)

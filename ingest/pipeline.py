@@ -25,7 +25,7 @@ from kb.errors import ExtractionError, ModelMismatch
 from kb.models import Document, Passage
 from kb.tokens import index_text
 
-from . import discover, formats, metadata, web
+from . import discover, formats, limits, metadata, web
 from .formats import ocr
 from .split import split_pages
 from .types import Extracted
@@ -197,9 +197,16 @@ class _Run:
         elif found.sha256 in self.known_hashes:
             self.report.failed.append({"path": key, "reason": f"same content as {self.known_hashes[found.sha256]}, "
                                                              "already in the knowledge base; skipped"})
-        elif not (passages := split_into_passages(result) if passages is None else passages):
-            self._fail(key, "no passages: the file has no text to index")
         else:
+            try:
+                passages = split_into_passages(result, self.settings.max_document_passages) if passages is None \
+                    else passages
+            except ExtractionError as exc:
+                self._fail(key, str(exc))
+                return
+            if not passages:
+                self._fail(key, "no passages: the file has no text to index")
+                return
             self.known_hashes[found.sha256] = found.name
             self.pending.append(_Pending(found, result, passages, [index_text(p.text, p.section, p.context) for p in passages]))
 
@@ -244,9 +251,14 @@ class _Run:
         return self.embedder.encode_passages(texts, progress=advance)
 
 
-def split_into_passages(extracted: Extracted) -> list[Passage]:
-    """A file's passages, each tagged with the US states it names."""
-    return [replace(p, states=states.in_text(p.text)) for p in split_pages(extracted.pages)]
+def split_into_passages(extracted: Extracted, max_passages: int | None = None) -> list[Passage]:
+    """A file's passages, each tagged with the US states it names; ExtractionError over
+    `max_passages` (KB_MAX_DOCUMENT_PASSAGES), before anything is embedded."""
+    passages = split_pages(extracted.pages)
+    limit = limits.active().max_passages if max_passages is None else max_passages
+    if len(passages) > limit:
+        raise limits.too_many_passages(len(passages), limit)
+    return [replace(p, states=states.in_text(p.text)) for p in passages]
 
 
 def _stale_problems(problem_paths: list[str], plan: discover.Plan) -> list[str]:
@@ -309,12 +321,13 @@ def _extract_all(files: list[discover.Found], jobs: list[web.Job], settings: Set
     """
     limit = settings.max_file_mb * 1024 * 1024
     pool = _pool() if jobs or any(f.size <= limit for f in files) else None
+    document = limits.DocumentLimits.of(settings)
     futures = {f.path: pool.schedule(_extract_in_worker, args=(str(f.path), str(f.real or f.path), f.inode, limit,
-                                                               _ocr_budget(settings)),
+                                                               _ocr_budget(settings), document),
                                      timeout=settings.extract_timeout_s)
                for f in files if f.size <= limit}
     fetches = [pool.schedule(_fetch_in_worker, args=(job, settings.fetch_timeout_s, limit, _ocr_budget(settings),
-                                                      settings.fetch_allow_private),
+                                                      settings.fetch_allow_private, document),
                              timeout=settings.fetch_timeout_s + settings.extract_timeout_s) for job in jobs]
     try:
         for f in files:
@@ -380,14 +393,16 @@ def _result(future, settings: Settings):
         return f"unexpected error while reading ({type(exc).__name__}: {exc})"
 
 
-def _extract_in_worker(path: str, real: str, inode: tuple[int, int] | None, limit: int, ocr_s: float):
+def _extract_in_worker(path: str, real: str, inode: tuple[int, int] | None, limit: int, ocr_s: float,
+                       document: limits.DocumentLimits = limits.DocumentLimits()):
     data = read_bytes(Path(real), inode, limit)
-    with ocr.time_limit(ocr_s):
+    with ocr.time_limit(ocr_s), limits.applied(document):
         return hashlib.sha256(data).hexdigest(), formats.extract(Path(path), data)
 
 
-def _fetch_in_worker(job: web.Job, fetch_s: float, limit: int, ocr_s: float, allow_private: bool = False):
-    with ocr.time_limit(ocr_s):
+def _fetch_in_worker(job: web.Job, fetch_s: float, limit: int, ocr_s: float, allow_private: bool = False,
+                     document: limits.DocumentLimits = limits.DocumentLimits()):
+    with ocr.time_limit(ocr_s), limits.applied(document):
         return web.fetch_and_read(job, fetch_s, limit, allow_private)
 
 

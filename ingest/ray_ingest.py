@@ -24,7 +24,7 @@ import numpy as np
 from kb.backends import open_backend
 from kb.config import Settings
 from kb.embedders import Embedder, for_settings, make_embedder
-from kb.errors import KBError
+from kb.errors import ExtractionError, KBError
 from kb.tokens import index_text
 
 from . import discover, web
@@ -127,7 +127,10 @@ def read_and_split(row: dict, settings: Settings) -> list[dict]:
     key = row["key"]
     if isinstance(result, str):
         return [{"key": key, "i": 0, "n": 0, "text": "", "record": pickle.dumps((found, result, []))}]
-    passages = split_into_passages(result)
+    try:
+        passages = split_into_passages(result, settings.max_document_passages)
+    except ExtractionError as exc:
+        return [{"key": key, "i": 0, "n": 0, "text": "", "record": pickle.dumps((found, str(exc), []))}]
     record = pickle.dumps((found, replace(result, pages=[]), passages))  # pages are not needed past here
     if not passages:
         return [{"key": key, "i": 0, "n": 0, "text": "", "record": record}]

@@ -45,6 +45,8 @@ class Settings:
     corpus_dir: Path | None = None  # where the app saves uploads and what it re-scans; None: corpus/ beside app.py
     extract_timeout_s: float = 120.0  # per PDF
     max_file_mb: int = 200  # also the most a web address may serve
+    max_document_chars: int = 5_000_000  # text one document may hold (ingest/limits.py); a 1,500-page report
+    max_document_passages: int = 20_000  # passages one document may become (ingest/limits.py)
     fetch_timeout_s: float = 30.0  # per web address: robots.txt, redirects and the page together
     fetch_allow_private: bool = False  # web addresses on this machine or a private network (an intranet); off: public only
     checkpoint_s: float = 300.0  # a long ingest commits at least this often, so a crash loses little
@@ -77,6 +79,8 @@ ENV = {  # setting -> environment variable
     "corpus_dir": "KB_CORPUS",
     "extract_timeout_s": "KB_EXTRACT_TIMEOUT_S",
     "max_file_mb": "KB_MAX_FILE_MB",
+    "max_document_chars": "KB_MAX_DOCUMENT_CHARS",
+    "max_document_passages": "KB_MAX_DOCUMENT_PASSAGES",
     "fetch_timeout_s": "KB_FETCH_TIMEOUT_S",
     "fetch_allow_private": "KB_FETCH_ALLOW_PRIVATE",
     "checkpoint_s": "KB_CHECKPOINT_S",
@@ -121,7 +125,7 @@ def _coerce(values: dict) -> Settings:
     if out.get("corpus_dir"):
         out["corpus_dir"] = Path(out["corpus_dir"]).expanduser().absolute()
     for key in ("hnsw_threshold", "upload_limit_mb", "upload_quota_mb", "max_file_mb", "api_rate_per_minute",
-                "api_max_body_kb"):
+                "api_max_body_kb", "max_document_chars", "max_document_passages"):
         if key in out:
             out[key] = _number(key, out[key], int)
     for key in ("extract_timeout_s", "fetch_timeout_s", "checkpoint_s", "lock_wait_s"):

@@ -14,6 +14,7 @@ from pathlib import Path
 from kb.errors import ExtractionError
 from kb.text import blank_controls, collapse
 
+from .. import limits
 from ..sniff import looks_like_text, magic
 from ..types import Extracted
 from .base import Format
@@ -84,6 +85,8 @@ def extract_as(fmt: Format, data: bytes) -> Extracted:
         raise ExtractionError(f"not a {fmt.label}: the content {describe(data)}; fix the file or its extension")
     result = fmt.extract(data)
     result.kind = fmt.kind
+    if sum(len(p.text) for p in result.pages) > limits.active().max_chars:  # a reader that counts nothing (OCR)
+        raise limits.too_much_text(limits.active().max_chars)
     _clean(result)
     if not any(p.text.strip() for p in result.pages):
         raise ExtractionError("no text: the file holds only whitespace or markup")

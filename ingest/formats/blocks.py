@@ -14,6 +14,7 @@ import re
 
 from kb.text import collapse
 
+from ..limits import TextBudget
 from ..types import Page
 
 REF_OPEN, REF_CLOSE = "\ue002", "\ue003"
@@ -36,6 +37,7 @@ class PageBuilder:
         self.footnotes: list[tuple[int, int]] = []
         self.footnote_refs: list[tuple[int, str]] = []
         self.previous: str | None = None  # kind of the last block written
+        self.budget = TextBudget()  # KB_MAX_DOCUMENT_CHARS, counted as blocks are written
 
     def __bool__(self) -> bool:
         return self.length > 0
@@ -55,6 +57,7 @@ class PageBuilder:
             self.parts.append(sep)
             self.length += len(sep)
         start = self.length
+        self.budget.spend(len(text))
         self.parts.append(text)
         self.length += len(text)
         self.previous = kind

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from kb.errors import ExtractionError
 from kb.text import collapse
 
+from ..limits import TextBudget, active
 from ..metadata import DATE, DATE_ONLY, PLACEHOLDER_NAMES, looks_like_organisation, parse_date
 from ..types import Extracted, Page
 from .base import Format
@@ -70,6 +71,7 @@ def extract_docx(data: bytes) -> Extracted:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    check_text_size(data)
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
@@ -89,6 +91,26 @@ def extract_docx(data: bytes) -> Extracted:
     year = _printed_year(document, cover) or created_year
     return Extracted(pages, "docx", title=title, publisher=publisher, year=year,
                      page_count=len(pages) if pages[0].number is not None else None)
+
+
+def check_text_size(data: bytes) -> None:
+    """Refuse a document whose body text is over KB_MAX_DOCUMENT_CHARS before python-docx builds
+    its tree: the body's XML is streamed out of the archive and only its text runs counted, so
+    80,000 repeated paragraphs cost a moment. A body no longer than the limit cannot hold more."""
+    from lxml import etree
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            info = archive.getinfo("word/document.xml")
+            if info.file_size <= active().max_chars:
+                return
+            budget = TextBudget()
+            with archive.open(info) as body:
+                for _, element in etree.iterparse(body, events=("end",), tag=w("t"), huge_tree=True):
+                    budget.spend(len(element.text or ""))
+                    element.clear(keep_tail=True)
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError, etree.XMLSyntaxError):
+        return  # not readable this way: python-docx says what is wrong with it
 
 
 # ---- styles -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import re
 
 from kb.text import collapse
 
+from ..limits import TextBudget, active
 from ..metadata import DATE, has_day, names_an_agency, organisation_or_none, parse_date
 from ..sniff import decode_text, looks_like_text
 from ..types import Extracted
@@ -72,6 +73,7 @@ def extract_html(data: bytes) -> Extracted:
 
 def html_to_pages(html: str) -> Extracted:
     """The whole page's visible text (for Markdown, and HTML without boilerplate)."""
+    check_text_size(html)
     soup = _soup(html)
     meta = _metadata(soup)
     _drop_invisible(soup)
@@ -83,6 +85,7 @@ def html_to_pages(html: str) -> Extracted:
 def main_content_pages(html: str, url: str | None = None) -> Extracted:
     """The page's main content with its metadata; the whole visible page (navigation, header,
     footer and banners dropped) when no main content can be told apart."""
+    check_text_size(html)
     soup = _soup(html)
     meta = _metadata(soup)
     meta.update({k: v for k, v in _page_metadata(html, url).items() if v and not meta.get(k)})
@@ -100,6 +103,37 @@ def main_content_pages(html: str, url: str | None = None) -> Extracted:
         result.warnings.append("the main content could not be told from the rest of the page; "
                                "all its text except navigation, header and footer was indexed")
     return result
+
+
+def check_text_size(html: str, chunk: int = 1 << 20) -> None:
+    """Refuse a page whose text is over KB_MAX_DOCUMENT_CHARS before any tree is built: lxml
+    reads it a piece at a time and only counts the text (scripts and styles aside), so 150 MB
+    of HTML costs a moment, not gigabytes. A page no longer than the limit cannot hold more."""
+    if len(html) <= active().max_chars:
+        return
+    from lxml import etree
+
+    class Counter:
+        def __init__(self):
+            self.budget, self.hidden = TextBudget(), 0
+
+        def start(self, tag, attrib):
+            self.hidden += tag in ("script", "style")
+
+        def end(self, tag):
+            self.hidden -= tag in ("script", "style") and self.hidden > 0
+
+        def data(self, text):
+            if not self.hidden:
+                self.budget.spend(len(text.strip()))
+
+        def close(self):
+            return None
+
+    parser = etree.HTMLParser(target=Counter())
+    for at in range(0, len(html), chunk):
+        parser.feed(html[at:at + chunk])
+    parser.close()
 
 
 def _soup(html: str):

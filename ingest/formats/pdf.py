@@ -45,6 +45,8 @@ def extract_pdf(data: bytes) -> Extracted:
     try:
         layout = _lay_out(reader)
         pages = layout.pages
+    except ExtractionError:  # over KB_MAX_DOCUMENT_CHARS
+        raise
     except FileNotDecryptedError:
         raise ExtractionError("password-protected PDF: save a copy without the password and ingest that") from None
     except Exception as exc:  # pypdf raises many types on damaged content streams

@@ -83,6 +83,7 @@ from typing import Any, Callable, Iterable
 
 import pypdf
 
+from ..limits import TextBudget
 from ..types import Page
 from .pdf_glyphs import repair_font_map
 from .pdf_labels import is_page_number, pdf_page_labels, printed_labels
@@ -1579,6 +1580,12 @@ class _Prepared:
     groups: list[tuple[list[_Frag], tuple[float, float]]] | None = None  # None: fall back
 
 
+def _prepared_chars(prep: _Prepared) -> int:
+    if isinstance(prep.source, str):
+        return len(prep.source)
+    return sum(len(run.text) for frags, _ in prep.groups or () for frag in frags for run in frag.runs)
+
+
 def _plain_text(page: pypdf.PageObject) -> str:
     try:
         return page.extract_text() or ""
@@ -1687,6 +1694,7 @@ def lay_out(reader: pypdf.PdfReader) -> Layout:
         return Layout([])
     font_cache: dict[int, Any] = {}
     prepared: list[_Prepared] = []
+    budget = TextBudget()  # KB_MAX_DOCUMENT_CHARS, counted page by page as the text is read
     for index in range(count):
         try:
             page = reader.pages[index]
@@ -1694,6 +1702,7 @@ def lay_out(reader: pypdf.PdfReader) -> Layout:
             prepared.append(_Prepared(""))
             continue
         prepared.append(_prepare(page, font_cache))
+        budget.spend(_prepared_chars(prepared[-1]))
     font_cache.clear()
 
     margins = _margins(prepared)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from ..limits import check_text
 from ..sniff import decode_text, looks_like_text, markup_of
 from ..types import Extracted, Page
 from .base import Format
@@ -22,6 +23,7 @@ def extract_text(data: bytes) -> Extracted:
         result = _as_markup(text, markup)
         result.warnings = warnings + result.warnings
         return result
+    check_text(text)
     headings = text_headings(text)
     title = headings[0][1] if headings and headings[0][0] < 300 else first_line(text)
     return Extracted([Page(None, text, headings)], "text", title=title, warnings=warnings)

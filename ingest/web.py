@@ -51,6 +51,10 @@ GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream", "applica
                  "application/download", "application/force-download"}
 
 
+class LookupTimedOut(ExtractionError):
+    """The host name's DNS look-up did not finish within the fetch's time limit."""
+
+
 class AddressError(UsageError):
     """Not an address that can be fetched; the message says why."""
 
@@ -233,8 +237,8 @@ def fetch(url: str, validators: Validators, timeout_s: float, max_bytes: int,
         if guard.expired:  # a body without a length ends when its socket is shut: not the whole page
             raise ExtractionError(guard.too_slow())
         return response
-    except ExtractionError:
-        if guard.expired:
+    except ExtractionError as exc:
+        if guard.expired and not isinstance(exc, LookupTimedOut):  # that one says more exactly what was slow
             raise ExtractionError(guard.too_slow()) from None
         raise
     finally:
@@ -358,17 +362,16 @@ def _check_literal(url: str, allow_private: bool) -> None:
         _refused(f"{host} is", ip, allow_private)
 
 
-def checked_address(host: str, port: int, allow_private: bool = False) -> str:
-    """The address to connect to for `host`: resolved once, every answer checked (a name
-    with any refused answer is refused), the first one used."""
-    from urllib3.util.connection import allowed_gai_family
-
+def checked_address(host: str, port: int, allow_private: bool = False, deadline: float | None = None,
+                    timeout_s: float | None = None) -> str:
+    """The address to connect to for `host`: resolved once (by `deadline`, the fetch's), every
+    answer checked (a name with any refused answer is refused), the first one used."""
     ip = _literal(host)
     if ip is not None:
         _refused(f"{host} is", ip, allow_private)
         return str(ip)
     try:
-        infos = socket.getaddrinfo(host, port, family=allowed_gai_family(), type=socket.SOCK_STREAM)
+        infos = _lookup(host, port, deadline, timeout_s)
     except socket.gaierror:
         raise ExtractionError(f"the host name {host} does not resolve (DNS): the site is gone or the "
                               "address is mistyped") from None
@@ -381,6 +384,33 @@ def checked_address(host: str, port: int, allow_private: bool = False) -> str:
     for answer in answers:
         _refused(f"{host} resolves to {answer},", answer, allow_private)
     return str(answers[0])
+
+
+def _lookup(host: str, port: int, deadline: float | None, timeout_s: float | None) -> list:
+    """getaddrinfo within the fetch's time limit. The C library's look-up cannot be interrupted,
+    so it runs on a daemon thread that the fetch stops waiting for at the deadline."""
+    from urllib3.util.connection import allowed_gai_family
+
+    def look():
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, family=allowed_gai_family(), type=socket.SOCK_STREAM)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting fetch
+            found["error"] = exc
+
+    found: dict = {}
+    if deadline is None:
+        look()
+    else:
+        thread = threading.Thread(target=look, name=f"dns {host}", daemon=True)
+        thread.start()
+        thread.join(max(deadline - time.monotonic(), 0.0))
+        if thread.is_alive():
+            limit = f"the {timeout_s:g} s time limit" if timeout_s else "the time limit"
+            raise LookupTimedOut(f"the host name {host} was not looked up (DNS) within {limit} "
+                                  "(KB_FETCH_TIMEOUT_S); try again later")
+    if "error" in found:
+        raise found["error"]
+    return found["infos"]
 
 
 class FetchGuard:
@@ -399,7 +429,7 @@ class FetchGuard:
 
     def address_for(self, host: str, port: int) -> str:
         if (host, port) not in self._pinned:
-            self._pinned[(host, port)] = checked_address(host, port, self.allow_private)
+            self._pinned[(host, port)] = checked_address(host, port, self.allow_private, self.deadline, self.timeout_s)
         return self._pinned[(host, port)]
 
     def opened(self, sock: socket.socket) -> None:

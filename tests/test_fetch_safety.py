@@ -378,3 +378,31 @@ def test_slow_headers_and_a_slow_body_without_a_length_are_cut_too(drip, mode):
     with pytest.raises(ExtractionError, match="server was too slow"):
         fetch(url, allow_private=True, timeout_s=1.5)  # a body cut short is never taken for the page
     assert state.hung_up.wait(5) and state.sent < state.size
+
+
+# ---- a DNS look-up counts against the same time limit -----------------------------------------
+
+def test_a_slow_dns_lookup_counts_against_the_fetch_time_limit(network, monkeypatch):
+    """The stand-in resolver holds the look-up of one name until the test lets it go: the fetch
+    gives up at its time limit with a reason that says DNS, while the look-up is still pending
+    (the old code waited for the resolver however long it took, then fetched)."""
+    release, finished = threading.Event(), threading.Event()
+    answer = network.getaddrinfo
+
+    def slow_resolver(host, port, *args, **kwargs):
+        if host == "slow-dns.example":
+            release.wait(30)
+            finished.set()
+        return answer(host, port, *args, **kwargs)
+
+    network.names["slow-dns.example"] = [PUBLIC]
+    monkeypatch.setattr(socket, "getaddrinfo", slow_resolver)
+    try:
+        with pytest.raises(ExtractionError) as refused:
+            fetch("http://slow-dns.example/iecmh", timeout_s=1.5)
+        assert not finished.is_set(), "the fetch waited for the resolver"
+        reason = str(refused.value)
+        assert "slow-dns.example was not looked up (DNS) within the 1.5 s time limit (KB_FETCH_TIMEOUT_S)" in reason
+    finally:
+        release.set()
+    assert network.attempts == []  # nothing was connected to

@@ -360,7 +360,7 @@ def _pool():
     from pebble import ProcessPool
 
     if _POOL is None or not _POOL.active:
-        _POOL = ProcessPool(max_workers=2, context=multiprocessing.get_context("spawn"), initializer=_limit_memory)
+        _POOL = ProcessPool(max_workers=2, context=multiprocessing.get_context("spawn"), initializer=_start_worker)
         import atexit
 
         atexit.register(_stop_pool, _POOL)
@@ -424,6 +424,14 @@ def read_bytes(path: Path, inode: tuple[int, int] | None = None, limit: int | No
     if limit is not None and len(data) > limit:
         raise ExtractionError(f"file is over the {limit // 2**20} MB limit (KB_MAX_FILE_MB); skipped")
     return data
+
+
+def _start_worker() -> None:
+    """A reader worker: bounded memory, and gone (with its Tesseract) when its parent is."""
+    from .lifetime import exit_with_parent
+
+    _limit_memory()
+    exit_with_parent()
 
 
 def _limit_memory() -> None:

@@ -147,6 +147,47 @@ def test_files_made_broken_on_purpose(tmp_path, run_ingest, kb_dir):
     assert longest <= 2500
 
 
+def _word_file_without(part: str) -> bytes:
+    """A real Word file (python-docx's package) with one of its parts taken out."""
+    import io
+    import zipfile
+
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Consultation is offered to every classroom.")
+    made = io.BytesIO()
+    document.save(made)
+    out = io.BytesIO()
+    with zipfile.ZipFile(made) as source, zipfile.ZipFile(out, "w") as damaged:
+        for info in source.infolist():
+            if info.filename != part:
+                damaged.writestr(info.filename, source.read(info))
+    return out.getvalue()
+
+
+def test_damaged_files_are_told_in_words_for_people(tmp_path, run_ingest):
+    """Issue 27, item 11: no exception name for a reason ("corrupt or unreadable Word document
+    (KeyError)"), and no reason that contradicts itself ("not a HTML page: the content looks
+    like an HTML page")."""
+    d = tmp_path / "docs"
+    d.mkdir()
+    _write(d / "no-styles.docx", _word_file_without("word/styles.xml"))
+    _write(d / "no-types.docx", _word_file_without("[Content_Types].xml"))
+    _write(d / "binary.html", b"<!DOCTYPE html><html><body><p>Consultation</p>" + bytes(range(1, 32)) * 300)
+    _write(d / "fine.txt", "Okapi Guidance\n\nThe okapi program pays for consultation.\n")
+    report = run_ingest(d)
+    reasons = {Path(f["path"]).name: f["reason"] for f in report.failed}
+    assert report.added == ["fine.txt"] and set(reasons) == {"no-styles.docx", "no-types.docx", "binary.html"}
+    for reason in reasons.values():
+        assert "Error" not in reason and "(KeyError" not in reason and "\n" not in reason, reason
+    assert reasons["no-styles.docx"] == ("damaged Word document: a part every Word file has is missing "
+                                         "(word/styles.xml); open it in Word, which repairs it, and save it again")
+    assert reasons["no-types.docx"].startswith("damaged Word document: a part every Word file has is missing")
+    assert reasons["binary.html"].startswith("damaged HTML page: it starts like one but holds binary data")
+    assert "not a HTML page" not in reasons["binary.html"]
+
+
 def test_extraction_limits(tmp_path, run_ingest, settings):
     big = tmp_path / "big.txt"
     big.write_text("Title\n\n" + "words " * 300_000)

@@ -58,6 +58,13 @@ def unsupported(path: Path | str) -> str:
     return f"unsupported file type {suffix or '(no extension)'!r}; supported: {SUPPORTED}"
 
 
+LOOKS_LIKE = {"html": "looks like an HTML page", "pdf": "is a PDF"}  # what `describe` says of each format
+
+
+def _a(label: str) -> str:
+    return f"{'an' if label[:1].lower() in 'aeiou' or label.startswith('HTML') else 'a'} {label}"
+
+
 def describe(data: bytes) -> str:
     """What the content looks like, for a message about a misnamed file."""
     guess = magic(data)
@@ -82,7 +89,11 @@ def extract_as(fmt: Format, data: bytes) -> Extracted:
     if not data:
         raise ExtractionError("empty file (0 bytes)")
     if not fmt.accepts(data):
-        raise ExtractionError(f"not a {fmt.label}: the content {describe(data)}; fix the file or its extension")
+        described = describe(data)
+        if described == LOOKS_LIKE.get(fmt.kind):  # the right kind of file, but its bytes are not
+            raise ExtractionError(f"damaged {fmt.label}: it starts like one but holds binary data (NUL or control "
+                                  "bytes); get a new copy of the file")
+        raise ExtractionError(f"not {_a(fmt.label)}: the content {described}; fix the file or its extension")
     result = fmt.extract(data)
     result.kind = fmt.kind
     if sum(len(p.text) for p in result.pages) > limits.active().max_chars:  # a reader that counts nothing (OCR)

@@ -74,10 +74,17 @@ def extract_docx(data: bytes) -> Extracted:
     check_text_size(data)
     try:
         document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ExtractionError(f"corrupt or unreadable Word document ({type(exc).__name__})") from None
+    except KeyError as exc:  # python-docx: "There is no item named 'word/styles.xml' in the archive"
+        missing = re.search(r"named '([^']+)'", str(exc))
+        part = f" ({missing.group(1)})" if missing else ""
+        raise ExtractionError(f"damaged Word document: a part every Word file has is missing{part}; open it in Word, "
+                              "which repairs it, and save it again") from None
+    except (PackageNotFoundError, zipfile.BadZipFile):
+        raise ExtractionError("damaged Word document: its archive is broken or cut short; open it in Word, which "
+                              "repairs it, and save it again (or get a new copy)") from None
     except Exception as exc:  # noqa: BLE001 - python-docx and lxml raise many types on damaged parts
-        raise ExtractionError(f"corrupt or unreadable Word document ({type(exc).__name__}: {str(exc)[:100]})") from None
+        raise ExtractionError(f"damaged Word document: a part of it cannot be read ({str(exc)[:80] or type(exc).__name__})"
+                              "; open it in Word, which repairs it, and save it again") from None
     styles = _Styles(document)
     reader = _Reader(styles, _notes(document, RELS_FOOTNOTES), _notes(document, RELS_ENDNOTES))
     reader.body(document.element.body)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from kb.backends import Changes, open_backend
+from kb import web_copies
 from kb.config import Settings
 from kb.errors import UsageError
 from kb.models import Document
@@ -249,28 +250,84 @@ def folder_bytes(folder: Path | str) -> int:
     return total
 
 
+QUOTA_LOCK = ".upload-quota.lock"  # in the corpus folder; hidden, so never ingested
+QUOTA_LOCK_WAIT_S = 120.0
+
+
+@dataclass
+class UploadQuota:
+    """What the app may add: the corpus folder's files plus the web pages kept in the knowledge
+    base (`<kb_dir>/web/`) stay within `limit_mb` (KB_UPLOAD_QUOTA_MB). Checking and writing
+    happen under one file lock, so sessions adding at the same time cannot pass it together."""
+
+    folder: Path
+    kb_dir: Path
+    limit_mb: int
+
+    @classmethod
+    def of(cls, settings: Settings, folder: Path | str) -> "UploadQuota":
+        return cls(Path(folder), Path(settings.kb_dir), settings.upload_quota_mb)
+
+    def locked(self):
+        from filelock import FileLock
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.folder / QUOTA_LOCK), timeout=QUOTA_LOCK_WAIT_S)
+
+    def used(self) -> int:
+        web_folder = self.kb_dir / web_copies.FOLDER
+        return (folder_bytes(self.folder) if self.folder.is_dir() else 0) + \
+            (folder_bytes(web_folder) if web_folder.is_dir() else 0)
+
+    def refusal(self, what: str, size: int, used: int) -> str | None:
+        limit = self.limit_mb * 1024 * 1024
+        if used + size <= limit:
+            return None
+        return (f"{what}: not saved, the corpus folder and fetched pages would pass their {self.limit_mb} MB quota "
+                f"({max(limit - used, 0) / 2**20:.1f} MB left; KB_UPLOAD_QUOTA_MB). Delete documents or ask an "
+                "administrator.")
+
+    def reserve_page(self, fetched) -> str | None:
+        """A fetched page counts against the quota from the moment it is kept: its copy is
+        written under the lock (the commit writes the same bytes again, a no-op), or the reason
+        it may not be."""
+        with self.locked():
+            why = self.refusal(f"the page ({len(fetched.data) / 2**20:.1f} MB)", len(fetched.data), self.used())
+            if why is None:
+                kind = fetched.extracted.kind if fetched.extracted else None
+                web_copies.keep_copy(self.kb_dir, fetched.sha256, kind, fetched.data)
+            return why
+
+
 def save_uploads_within_quota(settings: Settings, folder: Path | str, files: list[tuple[str, bytes]],
                               known: dict[str, str] | None = None) -> UploadResult:
-    """Save each upload that keeps the corpus folder within `settings.upload_quota_mb`; the
-    others are refused with the space left. Per-file limits, names and duplicates as in
+    """Save each upload that keeps the corpus folder (and the fetched pages) within
+    `settings.upload_quota_mb`; the others are refused with the space left. The check and the
+    writes are one locked step (`UploadQuota`). Per-file limits, names and duplicates as in
     ingest.uploads."""
     check_writable(settings)
-    quota = settings.upload_quota_mb * 1024 * 1024
-    used = folder_bytes(folder) if Path(folder).is_dir() else 0
+    quota = UploadQuota.of(settings, folder)
     known = dict(known or {})
     result = UploadResult()
-    for name, data in files:
-        try:
-            check_size(name, len(data), settings.upload_limit_mb)
-            if used + len(data) > quota:
-                raise UploadRejected(name, f"{_shown(name)}: not saved, the corpus folder would pass its "
-                                           f"{settings.upload_quota_mb} MB quota ({max(quota - used, 0) / 2**20:.1f} "
-                                           "MB left; KB_UPLOAD_QUOTA_MB). Delete documents or ask an administrator.")
-            saved = save_upload(folder, name, data, settings.upload_limit_mb, known)
-        except UploadRejected as exc:
-            result.rejected.append(exc)
-            continue
-        used += len(data)
-        known[saved.sha256] = saved.path.name
-        result.saved.append(saved)
+    with quota.locked():
+        used = quota.used()
+        for name, data in files:
+            try:
+                check_size(name, len(data), settings.upload_limit_mb)
+                why = quota.refusal(_shown(name), len(data), used)
+                if why:
+                    raise UploadRejected(name, why)
+                saved = save_upload(folder, name, data, settings.upload_limit_mb, known)
+            except UploadRejected as exc:
+                result.rejected.append(exc)
+                continue
+            used += len(data)
+            known[saved.sha256] = saved.path.name
+            result.saved.append(saved)
     return result
+
+
+def ingest_within_quota(settings: Settings, folder: Path | str, paths: list, **kwargs) -> IngestReport:
+    """`ingest` for the app: web addresses among `paths` count against the upload quota
+    (`UploadQuota`); `kwargs` go to ingest.pipeline.ingest."""
+    return ingest(paths, settings, quota=UploadQuota.of(settings, folder), **kwargs)

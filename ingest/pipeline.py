@@ -66,17 +66,20 @@ class IngestReport:
 
 def ingest(paths: list[Path | str], settings: Settings, *, rebuild: bool = False,
            progress: Progress | None = None, on_wait: Callable[[str], None] | None = None,
-           embedder: Embedder | None = None) -> IngestReport:
+           embedder: Embedder | None = None, quota=None) -> IngestReport:
     """Bring the knowledge base in step with `paths`, under the write lock.
 
     A path given as a string starting with http:// or https:// is a web address: it is
-    fetched (conditionally, when stored before) and kept under that address.
+    fetched (conditionally, when stored before) and kept under that address. `quota`
+    (ingest.library.UploadQuota, from the app): each fetched page is reserved against it,
+    or refused with its reason.
     """
     started = time.perf_counter()
     embedder = embedder or for_settings(settings, shared=False)
     backend = open_backend(settings)
     with backend.writer(wait=settings.lock_wait_s, on_wait=on_wait) as writer:
         run = _Run(writer, backend.location, settings, embedder, progress or (lambda stage, done, total: None))
+        run.quota = quota
         run.plan([Path(p) for p in paths if not web.is_address(p)], rebuild)
         run.plan_addresses([p for p in paths if web.is_address(p)])
         run.read_embed_commit()
@@ -107,6 +110,7 @@ class _Run:
         self.last_commit = time.perf_counter()
         self.files: list[discover.Found] = []
         self.jobs: list[web.Job] = []
+        self.quota = None  # ingest.library.UploadQuota: fetched pages count against it
 
     def plan(self, paths: list[Path], rebuild: bool) -> None:
         writer, report = self.writer, self.report
@@ -184,6 +188,10 @@ class _Run:
                 self.changes.metadata.append(replace(stored, extracted_meta=json.dumps(
                     {**meta, "http": result.validators.to_dict()})))
         else:
+            refused = self.quota.reserve_page(result) if self.quota is not None else None
+            if refused:
+                self._fail(job.url, refused)
+                return
             for note in result.notes:
                 self.report.warnings.append({"path": job.url, "warning": note})
             self._add(result, result.extracted)

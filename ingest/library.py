@@ -331,3 +331,85 @@ def ingest_within_quota(settings: Settings, folder: Path | str, paths: list, **k
     """`ingest` for the app: web addresses among `paths` count against the upload quota
     (`UploadQuota`); `kwargs` go to ingest.pipeline.ingest."""
     return ingest(paths, settings, quota=UploadQuota.of(settings, folder), **kwargs)
+
+
+# ---- an ingest in a process of its own -------------------------------------------------------
+
+CHILD_POLL_S = 0.1
+
+
+def ingest_in_child(paths: list, settings: Settings, *, progress: Callable | None = None,
+                    on_wait: Callable[[str], None] | None = None,
+                    quota_folder: Path | str | None = None) -> IngestReport:
+    """`ingest` run in a child process, for a long-running server (the app): a document that
+    exhausts memory or crashes a reader ends that process, not the server. Progress and lock
+    waits are reported back and called here, in the caller's thread (Streamlit draws only from
+    its script thread); the report comes back, or the child's one-line KBError is raised here.
+    With `quota_folder`, fetched pages count against the upload quota (`ingest_within_quota`).
+    The child ends with its parent (ingest/lifetime.py), and its reader workers with it."""
+    import multiprocessing
+    import queue
+
+    from kb.errors import KBError
+
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    child = context.Process(target=_ingest_child, name="kb-ingest",
+                            args=(list(paths), settings, None if quota_folder is None else str(quota_folder), messages))
+    child.start()
+    try:
+        while True:
+            try:
+                kind, payload = messages.get(timeout=CHILD_POLL_S)
+            except queue.Empty:
+                if child.is_alive():
+                    continue
+                try:  # it may have finished just after the last look
+                    kind, payload = messages.get(timeout=1.0)
+                except queue.Empty:
+                    raise KBError(f"The ingest stopped unexpectedly (its process ended with code {child.exitcode}, "
+                                  "a document too large for memory?); the knowledge base is as it was before. Run "
+                                  "`kb ingest` on the same files to see which one.") from None
+            if kind == "progress" and progress is not None:
+                progress(*payload)
+            elif kind == "wait" and on_wait is not None:
+                on_wait(payload)
+            elif kind == "done":
+                return payload
+            elif kind == "error":
+                raise payload
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        messages.close()
+
+
+def _ingest_child(paths: list, settings: Settings, quota_folder: str | None, messages) -> None:
+    """The child's side: run the ingest, sending progress, lock waits and the outcome back."""
+    from kb.errors import KBError
+
+    from .lifetime import exit_with_parent
+
+    exit_with_parent()
+
+    def send(kind: str, payload) -> None:
+        messages.put((kind, payload))
+
+    try:
+        kwargs = dict(progress=lambda stage, done, total: send("progress", (stage, done, total)),
+                      on_wait=lambda message: send("wait", message))
+        if quota_folder is None:
+            report = ingest(paths, settings, **kwargs)
+        else:
+            report = ingest_within_quota(settings, quota_folder, paths, **kwargs)
+        send("done", report)
+    except KBError as exc:
+        send("error", KBError(str(exc)) if type(exc).__init__ is not KBError.__init__ else exc)
+    except Exception as exc:  # noqa: BLE001 - a bug, told as one line in the app
+        send("error", KBError(f"The ingest failed ({type(exc).__name__}: {str(exc)[:160]}); the knowledge base is as "
+                              "it was before."))
+    finally:
+        messages.close()
+        messages.join_thread()  # everything sent is out before the process ends

@@ -34,7 +34,8 @@ from kb.config import load_settings
 
 def clean_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
-    env.update(KB_CONFIG=str(home / "no-config.toml"), HF_HUB_OFFLINE="1", KB_API_RATE_PER_MINUTE="0")
+    env.update(KB_CONFIG=str(home / "no-config.toml"), HF_HUB_OFFLINE="1", KB_API_RATE_PER_MINUTE="0",
+               KB_SENTENCE_FOCUS=os.environ.get("KB_SENTENCE_FOCUS", "true"))
     return env
 
 
@@ -130,9 +131,12 @@ def main() -> None:
     ap.add_argument("--clients", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--seconds", type=float, default=20.0, help="per measurement")
     ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("--no-focus", action="store_true", help="sentence focus off (KB_SENTENCE_FOCUS=false) in both "
+                    "paths: what is left when the first passages' sentence windows need no encoding")
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="kb-bench-api-"))
-    os.environ.update(KB_CONFIG=str(home / "no-config.toml"), HF_HUB_OFFLINE="1")
+    os.environ.update(KB_CONFIG=str(home / "no-config.toml"), HF_HUB_OFFLINE="1",
+                      KB_SENTENCE_FOCUS="false" if args.no_focus else "true")
     dev = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
     rows = []
     print(f"({load_note()} before)", file=sys.stderr)
@@ -162,7 +166,7 @@ def main() -> None:
             proc.wait(timeout=30)
     print(table(["knowledge base", "passages", "path", "clients", "requests/s", "p50 / p95 ms", "requests"], rows))
     print(f"\n{load_note()} after; {os.cpu_count()} cores shared by the server, the clients and the in-process "
-          f"searcher; k = {args.k}, {args.seconds:.0f} s per row.")
+          f"searcher; k = {args.k}, {args.seconds:.0f} s per row; sentence focus {'off' if args.no_focus else 'on'}.")
 
 
 if __name__ == "__main__":

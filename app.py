@@ -164,6 +164,17 @@ COPY_CSS = """
 """
 FOCUS_JS = """
 export default function(component) {
+  if (!window.__kbAnchoring) {
+    // Remember where a result card was on screen when one of its buttons is pressed, so the
+    // source viewer opening beside it (SCROLL_JS) can keep that card where the reader left it.
+    window.__kbAnchoring = true;
+    document.addEventListener('click', (event) => {
+      const card = event.target.closest && event.target.closest('[class*="card-"][class*="st-key-"]');
+      const key = card && [...card.classList].find(c => /^st-key-(.+-)?card-[0-9]+$/.test(c));
+      if (!key) return;
+      window.__kbAnchor = {key: key, top: card.getBoundingClientRect().top, at: Date.now()};
+    }, true);
+  }
   if (window.__kbFocused) return;
   window.__kbFocused = true;
   const focus = (tries) => {
@@ -192,10 +203,30 @@ export default function(component) {
     if (mark && scroller && mark.getBoundingClientRect().height > 0) {
       const offset = mark.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
       scroller.scrollTop = Math.max(0, scroller.scrollTop + offset - scroller.clientHeight / 3);
-      scroller.dataset.kbScrolledTo = wanted;
+      keepCard();
+      box.dataset.kbScrolledTo = wanted;
     } else if (mark && !scroller) {
+      keepCard();
       box.dataset.kbScrolledTo = wanted;  // the whole document fits in the box: nothing to scroll
     } else if (tries > 0) setTimeout(() => scroll(tries - 1), 100);
+  };
+  // Beside the answers (wide windows), the results column narrows as the viewer opens and the
+  // text above the clicked card reflows: put the card back where it was on screen.
+  const keepCard = () => {
+    const anchor = window.__kbAnchor;
+    if (!anchor || Date.now() - anchor.at > 15000 || window.innerWidth <= 1000) return;
+    const restore = () => {
+      const card = document.querySelector('.' + anchor.key);
+      if (!card) return;
+      let page = card.parentElement;
+      while (page && !(/(auto|scroll)/.test(getComputedStyle(page).overflowY) && page.scrollHeight > page.clientHeight + 1))
+        page = page.parentElement;
+      page = page || document.scrollingElement;
+      page.scrollTop += card.getBoundingClientRect().top - anchor.top;
+    };
+    restore();
+    setTimeout(restore, 150);
+    setTimeout(() => { restore(); window.__kbAnchor = null; }, 500);
   };
   scroll(50);
 }
@@ -514,7 +545,7 @@ def result_controls(answer: Answer) -> str:
 def result_card(hit: Hit, rank: int, answer: Answer, searcher: Searcher, style: str, collected: set[int],
                 prefix: str = "", state: str | None = None) -> None:
     pid = hit.passage.id
-    with st.container(border=True):
+    with st.container(border=True, key=f"{prefix}card-{pid}"):
         if not answer.answered:
             st.caption("Closest passage — not an answer")
         best = answer.best is not None and answer.answered and answer.best.hit.passage.id == pid

@@ -61,12 +61,16 @@ def ingested_kb(tmp_path) -> tuple[Path, Path]:
     from kb.embedders import shared_embedder
     from kb.config import DEFAULT_MODEL, load_settings
 
+    from conftest import make_pdf
+
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
     (corpus / "home-visiting-slots.md").write_text(TABLE_DOC, encoding="utf-8")  # a table to answer from
+    make_pdf(corpus / "okapi-consultation-brief.pdf", OKAPI_PAGES, title="Okapi Consultation Brief",
+             author="Okapi State Office of Early Childhood")  # a PDF page to read beside the answers
     kb = tmp_path / "kb"
     report = ingest([corpus], load_settings(kb_dir=kb), embedder=shared_embedder(DEFAULT_MODEL))
-    assert report.documents == 6 and not report.failed
+    assert report.documents == 7 and not report.failed
     return kb, corpus
 
 
@@ -80,6 +84,14 @@ Table 2. Home visiting slots by county, 2023
 | Brown | 840 | 95 |
 | Clark | 615 | 40 |
 """
+OKAPI_PAGES = [[("h", "Okapi Consultation Brief"),
+                ("p", "This brief describes how the okapi state funds early childhood mental health consultation "
+                      "for child care programs, home visiting and family child care homes across its counties."),
+                ("p", "The okapi consultation budget rose by twelve percent in 2023, paid for with Medicaid "
+                      "administrative claiming and state general revenue for the consultants' reflective supervision."),
+                ("p", "Consultants visit each program every two weeks, observe classrooms, coach teachers and meet "
+                      "families, and the state reviews the results of the programme with providers each spring.")]]
+OKAPI_QUESTION = "How much did the okapi consultation budget rise?"
 TABLE_QUESTION = "How many families were waiting for home visiting in Adams county?"
 FIRST = "What is DC:0-5?"
 SECOND = "What is reflective supervision?"
@@ -88,6 +100,12 @@ IDLE = "!document.querySelector('[data-testid=stStatusWidgetRunningIcon],[data-t
 DEEP_FOCUS = """() => { let a = document.activeElement;
     while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
     return a ? {tag: a.tagName, cls: a.className || '', text: a.textContent || '', label: a.getAttribute('aria-label')} : null; }"""
+# The source viewer's box holds the marked passage in view (its own scroll, SCROLL_JS in app.py).
+MARK_IN_BOX = """() => { const box = document.querySelector('.st-key-viewer-text');
+    const mark = box && box.querySelector('.kb-view-current');
+    if (!mark || !box.dataset.kbScrolledTo) return false;
+    const m = mark.getBoundingClientRect(), b = box.getBoundingClientRect();
+    return m.top >= b.top - 1 && m.top < b.bottom - 20; }"""
 CLIPBOARD = """async () => { const out = {};
     for (const item of await navigator.clipboard.read()) for (const t of item.types) out[t] = await (await item.getType(t)).text();
     return out; }"""
@@ -202,11 +220,8 @@ def test_the_analysts_workbench_in_a_browser(ingested_kb, tmp_path):
                 page.wait_for_function(IDLE, timeout=60_000)
                 page.wait_for_timeout(500)
                 box = page.locator(".st-key-viewer-text")
-                inside = page.evaluate("""() => { const m = document.querySelector('.kb-view-current').getBoundingClientRect();
-                    let b = document.querySelector('.kb-view-current').parentElement;
-                    while (b && b.scrollHeight <= b.clientHeight + 1) b = b.parentElement;
-                    const r = b.getBoundingClientRect(); return m.top >= r.top - 1 && m.top < r.bottom; }""")
-                assert inside and box.count() == 1
+                page.wait_for_function(MARK_IN_BOX, timeout=20_000)
+                assert box.count() == 1
                 expect(mark.locator("mark").first).to_be_visible()
                 page.screenshot(path=str(shots / "source-viewer.png"))
                 page.set_viewport_size({"width": 800, "height": 900})  # a laptop window: still usable
@@ -261,14 +276,14 @@ def test_the_analysts_workbench_in_a_browser(ingested_kb, tmp_path):
                 expect(page.locator(".kb-cite").first).to_have_text(
                     first.hits[0].citation.replace("(2020)", "(2021)"), timeout=ANSWER_TIMEOUT_S * 1000)
 
-                # "Open original" serves each ingested file from the app's static route, as plain text
+                # "Open original" hands each ingested file to this session (media files), as plain text
                 links = page.locator("a", has_text="Open original")
                 expect(links.first).to_be_visible()
                 assert links.count() >= 5  # one per card (Streamlit may draw a link button as two anchors)
                 served = set()
                 for i in range(links.count()):
                     href = links.nth(i).get_attribute("href")
-                    assert href.startswith("app/static/sources/") and links.nth(i).get_attribute("target") == "_blank"
+                    assert href.startswith("media/") and links.nth(i).get_attribute("target") == "_blank"
                     response = page.request.get(f"{url}/{href.split('#')[0]}")
                     assert response.status == 200 and response.headers["content-type"].startswith("text/plain")
                     assert response.headers["x-content-type-options"] == "nosniff"
@@ -292,3 +307,292 @@ def test_the_analysts_workbench_in_a_browser(ingested_kb, tmp_path):
                 browser.close()
     finally:
         stop_process(proc)
+
+
+# ---- the workbench, round two (issue 28) and what the page itself may reach (issue 27) -----------------
+
+LAUNCH = "What is Project LAUNCH in Massachusetts?"
+WORKFORCE_Q = "How are states building the IECMH workforce?"
+# Every scrollable element outside the source viewer, with its scroll offset: the page's own scroll.
+PAGE_SCROLL = """() => [...document.querySelectorAll('*')].filter(el => !el.closest('.st-key-viewer-text')
+    && /(auto|scroll)/.test(getComputedStyle(el).overflowY) && el.scrollHeight > el.clientHeight + 1)
+    .map(el => el.scrollTop)"""
+
+
+def start_app(port: int, env: dict, log: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "app.py", "--server.headless", "true", "--server.port", str(port),
+               "--server.fileWatcherType", "none", *extra]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    wait_until_up(proc, port, log)
+    return proc
+
+
+def watch_session(page) -> dict:
+    """The server's id for this page's session, read from the websocket's first messages (as any
+    browser can): what an upload request names."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    seen: dict = {}
+
+    def on_frame(payload):
+        if isinstance(payload, (bytes, bytearray)):
+            try:
+                msg = ForwardMsg.FromString(bytes(payload))
+            except Exception:  # not a ForwardMsg
+                return
+            if msg.HasField("new_session") and msg.new_session.initialize.session_id:
+                seen["id"] = msg.new_session.initialize.session_id
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+    return seen
+
+
+def try_upload(page, url: str, session: str) -> int:
+    """PUT a file to Streamlit's upload endpoint for `session`, as its own uploader would."""
+    xsrf = next((c["value"] for c in page.context.cookies(url) if c["name"] == "_streamlit_xsrf"), "")
+    response = page.request.put(f"{url}/_stcore/upload_file/{session}/kb-test-file", headers={"X-Xsrftoken": xsrf},
+                                multipart={"file": {"name": "note.txt", "mimeType": "text/plain",
+                                                    "buffer": b"An uploaded note.\n"}})
+    return response.status
+
+
+def test_the_memo_workbench_round_two_in_a_browser(ingested_kb, tmp_path):
+    """Issue 28 end to end, and issue 27's page-level points: the viewer scrolls its own box and
+    the clicked card stays put; both citation forms and whole quotes are copied; a collection and
+    the recent questions survive a reload and a server restart; by state shows a passage once;
+    the PDF page is readable at 1280 px; originals reach only the session showing them (no static
+    route, gone with their document); the upload endpoint refuses sessions not offered the
+    uploader; no request leaves 127.0.0.1. Screenshots at 800, 1280 and 1920 px."""
+    from ingest import library
+    from kb import app_support as sup
+    from kb import citations as cite
+    from kb.backends.local import LocalBackend
+    from kb.config import DEFAULT_MODEL, load_settings
+    from kb.embedders import shared_embedder
+    from kb.search import Searcher
+
+    executable = chromium_path()
+    from playwright.sync_api import expect, sync_playwright
+
+    kb, corpus = ingested_kb
+    searcher = Searcher(LocalBackend(kb), shared_embedder(DEFAULT_MODEL))
+    launch, okapi = searcher.ask(LAUNCH, k=5), searcher.ask(OKAPI_QUESTION, k=5)
+    shots = Path(os.environ.get("KB_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "KB_DIR": str(kb), "KB_CORPUS": str(corpus), "PYTHONUNBUFFERED": "1"}
+    requests: list[str] = []
+    proc = start_app(port, env, tmp_path / "streamlit.log")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+                context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+                context.on("request", lambda request: requests.append(request.url))
+                page = context.new_page()
+                session = watch_session(page)
+
+                # 28.1: View source on a .txt card: its box scrolls to the mark; the page and the card do not move
+                page.goto(f"{url}/?q={urllib.parse.quote(LAUNCH)}")
+                text_hit = next(h for h in launch.hits if h.document.name.endswith(".txt"))
+                card = page.locator(f".st-key-card-{text_hit.passage.id}")
+                expect(card).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
+                page.wait_for_function(IDLE, timeout=60_000)
+                card.scroll_into_view_if_needed()
+                page.mouse.wheel(0, 120)  # "scroll a little"
+                page.wait_for_timeout(400)
+                before = card.bounding_box()["y"]
+                card.get_by_role("button", name="View source").click()
+                page.wait_for_function(MARK_IN_BOX, timeout=60_000)
+                page.wait_for_function(IDLE, timeout=60_000)
+                page.wait_for_timeout(800)
+                assert page.evaluate(MARK_IN_BOX)
+                assert page.locator(".kb-view-current").get_attribute("data-passage") == str(text_hit.passage.id)
+                after = card.bounding_box()["y"]
+                assert abs(after - before) <= 4, (before, after)  # the clicked card stayed where it was
+                assert 0 <= after < 900
+                scrolled = page.evaluate("() => document.querySelector('.st-key-viewer-text [data-kb-scrolled-to], "
+                                         ".st-key-viewer-text').scrollTop")
+                print(f"viewer: card at {before:.0f} px before, {after:.0f} px after; box scrolled {scrolled} px")
+                page.screenshot(path=str(shots / "viewer-1280.png"))
+                page.get_by_role("button", name="Close").click()
+                expect(page.locator(".kb-view-current")).to_have_count(0, timeout=60_000)
+                page.wait_for_function(IDLE, timeout=60_000)
+
+                # 28.2 both citation forms (Chicago), 28.4 the whole quote: what the buttons put on the clipboard
+                # (the style through the address it is bound to: a shared link keeps the reader's style)
+                chicago = cite.STYLES["chicago-author-date"]  # the address holds the label shown
+                page.goto(f"{url}/?q={urllib.parse.quote(LAUNCH)}&style={urllib.parse.quote(chicago)}")
+                expect(page.locator(".kb-card").first).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
+                style_box = page.locator("[data-testid=stSelectbox]").filter(has_text="Citation style")
+                expect(style_box.locator("input")).to_have_value(re.compile(r"\(author-date\)$"), timeout=30_000)
+                value_width = style_box.locator("input").evaluate("el => [el.scrollWidth, el.clientWidth]")
+                assert value_width[0] <= value_width[1] + 1, value_width  # the label is shown whole, not cut
+                page.wait_for_function(IDLE, timeout=60_000)
+                top = launch.hits[0]
+                first_card = page.locator(f".st-key-card-{top.passage.id}")
+                first_card.locator("button.kb-copy", has_text="Copy citation").click()
+                page.wait_for_timeout(400)
+                assert page.evaluate(CLIPBOARD)["text/plain"] == cite.format_citation(top, "chicago-author-date").text
+                first_card.locator("button.kb-copy", has_text="Copy reference").click()
+                page.wait_for_timeout(400)
+                clip = page.evaluate(CLIPBOARD)
+                assert clip["text/plain"] == cite.format_bibliography([top], "chicago-author-date").text
+                assert clip["text/html"] == cite.format_bibliography([top], "chicago-author-date").html  # formatted
+                first_card.locator("button.kb-copy", has_text="Copy quote + citation").click()
+                page.wait_for_timeout(400)
+                quoted = page.evaluate(CLIPBOARD)["text/plain"]
+                whole = cite.short_quote(top)
+                assert quoted.startswith(f"“{whole}”") and all(
+                    top.passage.text[s:e].strip() in quoted for s, e in top.highlights)
+                page.locator("button.kb-copy", has_text="Copy best answer + citation + reference").click()
+                page.wait_for_timeout(400)
+                assert page.evaluate(CLIPBOARD)["text/plain"].endswith(
+                    cite.format_bibliography([launch.best.hit], "chicago-author-date").text)
+                print(f"copied quote: {len(quoted.split())} words, reference: {clip['text/plain'][:80]}…")
+
+                # 28.3: collect two passages; a reload (F5) and a server restart keep them and the questions
+                for hit in launch.hits[:2]:
+                    page.locator(f".st-key-card-{hit.passage.id}").get_by_text("Collect", exact=True).click()
+                    page.wait_for_function(IDLE, timeout=60_000)
+                sidebar = page.locator("[data-testid=stSidebar]")
+                expect(sidebar.get_by_text("Collection (2)")).to_be_visible(timeout=30_000)
+                page.reload()
+                expect(sidebar.get_by_text("Collection (2)")).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
+                expect(sidebar.get_by_role("button", name=LAUNCH)).to_be_visible()
+                stop_process(proc)
+                proc = start_app(port, env, tmp_path / "streamlit-2.log")
+                page.goto(url)
+                expect(sidebar.get_by_text("Collection (2)")).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
+                expect(sidebar.get_by_role("button", name=LAUNCH)).to_be_visible()
+                page.screenshot(path=str(shots / "collection-after-restart-1280.png"))
+
+                # 28.5: by state shows each passage once, its states as chips, the state's mention marked
+                page.goto(f"{url}/?q={urllib.parse.quote(WORKFORCE_Q)}&k=10")
+                expect(page.locator(".kb-card").first).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
+                page.locator("[data-testid=stButtonGroup]").get_by_text("By state", exact=True).click()
+                expect(page.locator(".kb-chips").first).to_be_visible(timeout=60_000)
+                page.wait_for_function(IDLE, timeout=60_000)
+                workforce = searcher.ask(WORKFORCE_Q, k=10)
+                shown = page.locator(".kb-card .kb-rank").all_text_contents()
+                assert sorted(shown) == sorted(f"{i}." for i in range(1, len(workforce.hits) + 1))  # each once
+                assert page.locator(".kb-state-mention").count() >= 1 and page.locator(".kb-chip-current").count() >= 1
+                print(f"by state: {len(shown)} cards for {len(workforce.hits)} passages, "
+                      f"{page.locator('.kb-also').count()} 'also naming' lines")
+                page.screenshot(path=str(shots / "by-state-1280.png"), full_page=False)
+
+                # 28.6: the PDF page beside the answers, readable at 1280 px
+                page.goto(f"{url}/?q={urllib.parse.quote(OKAPI_QUESTION)}")
+                pdf_hit = next(h for h in okapi.hits if h.document.name.endswith(".pdf"))
+                pdf_card = page.locator(f".st-key-card-{pdf_hit.passage.id}")
+                expect(pdf_card).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
+                page.wait_for_function(IDLE, timeout=60_000)
+                pdf_card.get_by_role("button", name="View source").click()
+                closeup = page.locator("[data-testid=stImage] img").first
+                expect(closeup).to_be_visible(timeout=60_000)
+                page.wait_for_function(IDLE, timeout=60_000)
+                page.wait_for_timeout(500)
+                width = closeup.bounding_box()["width"]
+                natural = closeup.evaluate("img => img.naturalWidth")
+                # the page is rendered 900 px wide for 595 pt (A4): shown at `width` the type is drawn at
+                # width / natural * 900 / 595 px per point; 11 pt text needs >= ~1 px per point to be read
+                per_point = width / natural * 900 / 595
+                print(f"PDF close-up at 1280 px: {width:.0f} px wide, {per_point:.2f} px per point")
+                assert width >= 500 and per_point >= 1.0
+                page.screenshot(path=str(shots / "pdf-viewer-1280.png"))
+
+                # screenshots at three widths
+                for width_px in (800, 1280, 1920):
+                    page.set_viewport_size({"width": width_px, "height": 1000})
+                    page.wait_for_timeout(700)
+                    page.screenshot(path=str(shots / f"answer-with-viewer-{width_px}.png"))
+                page.set_viewport_size({"width": 1280, "height": 900})
+                page.goto(f"{url}/library")
+                expect(page.locator("[data-testid=stDataFrame]")).to_be_visible(timeout=60_000)
+                page.wait_for_timeout(800)
+                page.screenshot(path=str(shots / "library-1280.png"))
+
+                # 27.5: the upload endpoint takes a file only from a session showing the uploader
+                page.wait_for_function(IDLE, timeout=60_000)
+                assert session.get("id"), "no session id seen on the websocket"
+                library_session = session["id"]
+                assert try_upload(page, url, library_session) == 204  # the Library's uploader is on screen
+                page.get_by_role("link", name="Ask").click()  # the same session, now on a page without one
+                box_input = page.locator("input[aria-label='Question']")
+                expect(box_input).to_be_visible(timeout=60_000)
+                box_input.fill(LAUNCH)
+                box_input.press("Enter")
+                expect(page.locator(".kb-card").first).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
+                page.wait_for_function(IDLE, timeout=60_000)
+                assert session["id"] == library_session
+                assert try_upload(page, url, library_session) == 403  # the Ask page offers no upload
+
+                # 27.3: originals reach only this session, never a static route, and go with their document
+                link = page.locator("a", has_text="Open original").first
+                href = link.get_attribute("href")
+                assert href.startswith("media/")
+                response = page.request.get(f"{url}/{href.split('#')[0]}")
+                assert response.status == 200 and response.headers["x-content-type-options"] == "nosniff"
+                assert response.headers["content-security-policy"] == "sandbox"
+                gone_doc = launch.hits[0].document
+                assert page.request.get(f"{url}/app/static/sources/{gone_doc.sha256}.txt").status == 404
+                library.delete_document(load_settings(kb_dir=kb), gone_doc.path, corpus)
+                box_input.fill(SECOND)  # the next thing this page does (here: another question)
+                box_input.press("Enter")
+                expect(page.locator(".kb-card").first).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
+                page.wait_for_function(IDLE, timeout=60_000)
+                assert page.request.get(f"{url}/{href.split('#')[0]}").status == 404  # gone with its document
+                # ...and the collection shows the removed passage as gone, not as an error
+                expect(sidebar.get_by_text("Gone from the knowledge base")).to_be_visible(timeout=30_000)
+                print(f"screenshots: {shots}")
+            finally:
+                browser.close()
+    finally:
+        stop_process(proc)
+
+    # 27.11: nothing the pages loaded came from anywhere but this server
+    outside = sorted({r for r in requests if not r.startswith(url) and not r.startswith(("data:", "blob:"))})
+    print(f"{len(requests)} requests, {len(outside)} outside {url}")
+    assert requests and not outside, outside
+    assert sup  # imported for the names above
+
+
+def test_uploads_are_refused_before_the_login_and_in_read_only_mode(tmp_path):
+    """A real server with a login configured (before signing in), and one read-only: Streamlit's
+    upload endpoint refuses both sessions, and the static route serves nothing."""
+    executable = chromium_path()
+    from playwright.sync_api import expect, sync_playwright
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[auth]\nredirect_uri = "http://127.0.0.1:8501/oauth2callback"\ncookie_secret = "'
+                       + "x" * 32 + '"\nclient_id = "kb"\nclient_secret = "s"\n'
+                       'server_metadata_url = "https://login.example.org/.well-known/openid-configuration"\n')
+    base = {**os.environ, "KB_DIR": str(tmp_path / "kb"), "KB_CORPUS": str(tmp_path / "corpus"),
+            "PYTHONUNBUFFERED": "1"}
+    cases = [("login", base, ("--secrets.files", str(secrets)), "Log in"),
+             ("read-only", {**base, "KB_READ_ONLY": "1"}, (), "read-only")]
+    for name, env, extra, shown in cases:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = start_app(port, env, tmp_path / f"streamlit-{name}.log", *extra)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+                try:
+                    page = browser.new_page()
+                    session = watch_session(page)
+                    page.goto(f"{url}/library" if name == "read-only" else url)
+                    expect(page.get_by_text(shown).first).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
+                    page.wait_for_function(IDLE, timeout=60_000)
+                    assert session.get("id")
+                    status = try_upload(page, url, session["id"])
+                    print(f"{name}: upload answered {status}")
+                    assert status == 403
+                    assert page.request.get(f"{url}/app/static/favicon.png").status == 404  # no static route
+                finally:
+                    browser.close()
+        finally:
+            stop_process(proc)

@@ -6,7 +6,8 @@ Word file of 80,000 repeated paragraphs), and each passage costs memory and embe
 the write lock. The readers count text as they produce it (`TextBudget`) and stop at the limit
 with a one-line reason naming the setting, so a document over it costs a moment, not an hour,
 and the rest of the batch goes in. The limits are far above real documents: the largest of the
-gov PDFs is ~0.3 M characters and ~300 passages (bench/document_limits.py).
+gov PDFs (the IRS 1040-NR instructions) is 296,394 characters and 375 passages
+(bench/document_limits.py).
 
 The pipeline sets the limits for its worker processes (`applied`); the readers ask `active()`.
 """

@@ -291,11 +291,15 @@ def create_app(settings: Settings, *, allow_writes: bool = False, token: str | N
 
 def _add_writes(app: FastAPI, settings: Settings, searcher) -> None:
     """Ingest an address or an upload, edit metadata, delete: the app's Library functions, under
-    the same write lock (KB_READ_ONLY still refuses them)."""
+    the same write lock (KB_READ_ONLY still refuses them). Reading and embedding run in a child
+    process (library.ingest_in_child), so a document that exhausts memory or crashes a reader
+    ends that process, not the server; fetched pages count against the upload quota."""
     from ingest import library
-    from ingest.pipeline import ingest
 
     folder = corpus_dir(APP_DIR, settings)
+
+    def ingest(paths):
+        return library.ingest_in_child(paths, settings, quota_folder=folder)
 
     @app.post("/ingest", summary="Fetch a web address and add it (writes)")
     def ingest_address(body: AddressRequest):
@@ -304,7 +308,7 @@ def _add_writes(app: FastAPI, settings: Settings, searcher) -> None:
         library.check_writable(settings)
         if not is_address(body.address.strip()):
             raise UsageError("address must be a web address starting with http:// or https://.")
-        return ingest([body.address.strip()], settings, embedder=searcher().embedder).to_dict()
+        return ingest([body.address.strip()]).to_dict()
 
     @app.post("/documents", summary="Upload files into the corpus folder and ingest them (writes)")
     async def upload(files: list[UploadFile] = File(...)):
@@ -319,7 +323,7 @@ def _add_writes(app: FastAPI, settings: Settings, searcher) -> None:
         except KBError:
             known = {}
         result = library.save_uploads_within_quota(settings, folder, given, known)
-        report = ingest([s.path for s in result.saved], settings, embedder=searcher().embedder) if result.saved else None
+        report = ingest([s.path for s in result.saved]) if result.saved else None
         return {"saved": [{"name": s.path.name, "original_name": s.original_name} for s in result.saved],
                 "rejected": [str(r) for r in result.rejected], "report": report.to_dict() if report else None}
 

@@ -357,6 +357,7 @@ def ingest_in_child(paths: list, settings: Settings, *, progress: Callable | Non
     child = context.Process(target=_ingest_child, name="kb-ingest",
                             args=(list(paths), settings, None if quota_folder is None else str(quota_folder), messages))
     child.start()
+    answered = False
     try:
         while True:
             try:
@@ -374,12 +375,15 @@ def ingest_in_child(paths: list, settings: Settings, *, progress: Callable | Non
                 progress(*payload)
             elif kind == "wait" and on_wait is not None:
                 on_wait(payload)
-            elif kind == "done":
+            elif kind in ("done", "error"):
+                answered = True
+                if kind == "error":
+                    raise payload
                 return payload
-            elif kind == "error":
-                raise payload
     finally:
-        child.join(timeout=30)
+        # Stopped here before the child answered (the page was left, a callback raised): the
+        # child is stopped too, as an ingest in this process would have been; its commits are atomic.
+        child.join(timeout=30 if answered else 0)
         if child.is_alive():
             child.kill()
             child.join()

@@ -70,3 +70,18 @@ def test_a_kb_error_in_the_child_is_raised_in_the_caller(tmp_path, settings):
     with pytest.raises(KBError, match="is not a usable knowledge-base database") as refused:
         library.ingest_in_child([write_corpus(tmp_path / "corpus", ["okapi"])], settings)
     assert "\n" not in str(refused.value)
+
+
+def test_a_caller_that_stops_waiting_stops_the_child(tmp_path, settings):
+    """Streamlit stops a script whose page was left by raising inside the next call it makes:
+    here, the progress callback. The child is stopped with it, as an in-process ingest was."""
+    corpus = write_corpus(tmp_path / "corpus", ["okapi", "tapir"])
+
+    def page_left(stage: str, done: int, total: int) -> None:
+        if stage == "embed":
+            raise RuntimeError("the page was left")
+
+    with pytest.raises(RuntimeError, match="page was left"):
+        library.ingest_in_child([corpus], settings, progress=page_left)
+    assert not [p for p in multiprocessing.active_children() if p.name == "kb-ingest"]
+    assert LocalBackend(settings.kb_dir).current_generation() == 0

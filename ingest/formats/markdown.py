@@ -2,6 +2,7 @@
 (no ** or \\$), and footnotes ([^1]) are read as notes, apart from the sentence that cites them."""
 from __future__ import annotations
 
+from ..limits import check_text
 from ..sniff import decode_text, looks_like_text
 from ..types import Extracted
 from .base import Format
@@ -21,6 +22,7 @@ def markdown_to_pages(markdown: str, line_breaks: bool = False) -> Extracted:
     from markdown_it import MarkdownIt
     from mdit_py_plugins.footnote import footnote_plugin
 
+    check_text(markdown)  # before rendering: Markdown's own markup is a few per cent of its characters
     parser = MarkdownIt("commonmark", {"html": True, "breaks": line_breaks}).enable("table").use(footnote_plugin)
     result = html_to_pages(f"<html><body>{parser.render(markdown)}</body></html>")
     result.kind = "markdown"

@@ -485,8 +485,9 @@ def show_answer(answer: Answer, searcher: Searcher, filters: Filters, bench: wb.
     where = " within the filters" if not filters.is_empty() else ""
     style = result_controls(answer)
     viewing = next((h for h in answer.hits if h.passage.id == st.session_state.get("_view")), None)
-    # A PDF page needs the room: half the width beside the answers (about 560 px at 1280 px).
-    ratio = [1, 1] if viewing and paged(viewing.document) else [3, 2]
+    # A PDF page needs the room: three fifths of the width beside the answers (its close-up about
+    # 540 px wide at 1280 px, the page's type drawn at about its printed size).
+    ratio = [2, 3] if viewing and paged(viewing.document) else [3, 2]
     results, side = st.columns(ratio, gap="medium") if viewing else (st.container(), None)
     collected = bench.collected_ids()
     with results:
@@ -598,6 +599,8 @@ def open_original(hit: Hit, prefix: str = "") -> None:
         st.caption(sup.escape_markdown(str(exc)))
         return
     url = session_file_url(source, f"kb-source-{hit.document.sha256}")
+    if url is not None:
+        serving.SOURCES.register(url, hit.document.sha256)  # refused by the server once the document is gone
     if url is None:  # no server session (a script run outside a server): offer a download
         st.download_button("Download original", data=source.data, file_name=source.file_name, mime=source.mime,
                            on_click="ignore", key=f"{prefix}src-{hit.passage.id}", icon=":material/download:")
@@ -928,6 +931,7 @@ def server_start() -> threading.Thread | None:
     from streamlit import config as st_config
 
     st_config.set_option("server.maxUploadSize", s.upload_limit_mb, "kb settings (KB_UPLOAD_LIMIT_MB)")
+    serving.SOURCES.still_held = sup.document_hashes_check(s)
     started = time.perf_counter()
     loading = sup.preload(s)
 

@@ -294,6 +294,8 @@ CARD_CSS = """
 @media (min-width: 1001px) {
   div[data-testid="stColumn"]:has(.kb-viewer-head) {
     position: sticky; top: 3.5rem; align-self: flex-start;}
+  /* with the viewer open, the page's wide side margins go to the viewer */
+  div[data-testid="stMainBlockContainer"]:has(.kb-viewer-head) {padding-left: 2rem; padding-right: 2rem;}
 }
 @media (max-width: 1000px) {
   section[data-testid="stSidebar"] {width: 13rem !important; min-width: 13rem !important;}
@@ -616,6 +618,25 @@ def _read_verified(path: str, sha256: str, mtime_ns: int, size: int, name: str =
         raise SourceUnavailable(f"{name or Path(path).name} changed since it was ingested; re-ingest it "
                                 "(Library page) to open the source.")
     return data
+
+
+def document_hashes_check(settings):
+    """sha256 -> whether the knowledge base holds a document with it, read again only when its
+    generation moves on (any ingest or deletion, from any process)."""
+    from .backends import open_backend
+
+    backend = open_backend(settings)
+    seen: dict = {"generation": None, "hashes": set()}
+    lock = threading.Lock()
+
+    def still_held(sha256: str) -> bool:
+        with lock:
+            generation = backend.current_generation() if backend.exists() else None
+            if generation != seen["generation"]:
+                seen["hashes"] = set(known_hashes(backend))
+                seen["generation"] = generation
+            return sha256 in seen["hashes"]
+    return still_held
 
 
 def link_to_source(url: str, passage: Passage | None, as_text: bool,

@@ -215,3 +215,18 @@ def test_media_responses_are_never_sniffed_and_text_is_sandboxed():
     assert headers[b"x-content-type-options"] == b"nosniff" and headers[b"content-security-policy"] == b"sandbox"
     _, headers, _ = _call(guard, "GET", "/media/abc.pdf", [(b"content-type", b"application/pdf")])
     assert headers[b"x-content-type-options"] == b"nosniff" and b"content-security-policy" not in headers
+
+
+def test_an_original_is_refused_once_its_document_is_gone():
+    from kb.serving import SourceFiles
+
+    held = {"a" * 64}
+    sources = SourceFiles()
+    sources.still_held = held.__contains__
+    sources.register("media/0123abcd.txt", "a" * 64)
+    guard = ServingGuard(None, UploadPermissions(), sources)
+    assert _call(guard, "GET", "/media/0123abcd.txt", [(b"content-type", b"text/plain")])[0] == 204
+    held.clear()  # the document left the knowledge base (another session may still hold the address)
+    status, _, reached = _call(guard, "GET", "/media/0123abcd.txt")
+    assert status == 404 and not reached
+    assert _call(guard, "GET", "/media/ffff.png", [(b"content-type", b"image/png")])[0] == 204  # not an original

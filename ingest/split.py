@@ -46,6 +46,9 @@ MAX_FLOAT_PAGES = 3  # full-page tables a broken sentence may go on past
 # as text is: such rows name nothing a question could find them by, and one passage each
 # (719 in the IRS instructions) outweighs the document's prose in the keyword statistics.
 PACKED_FIGURE_ROWS = 20
+# A table's rows are passages of their own when at least this share of its body rows (group
+# labels aside) has a cell for every column; else it was read line by line and packs like text.
+REGULAR_ROWS = 0.6
 
 BLOCK_BREAK = re.compile(r"\n[ \t\f\v\r]*\n\s*")
 LIST_ITEM = re.compile(r"\s*(?:[-*•◦▪‣–·o]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+")
@@ -97,7 +100,7 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
         shapes = {}
         for t in range(len(page.tables)):
             shape = table_shape(page, t, shape)
-            if not _figure_table(page, t):
+            if not _figure_table(page, t) and _regular_table(page, t, shape.width):
                 shapes[t] = shape
         for start, end, heading in _regions(page, section, taken.get(i)):
             section = heading
@@ -105,6 +108,7 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
             pieces += _merge_short([Piece(span, heading, context, row) for span, context, row in
                                     _pack(units, target_words, max_words, max_chars, page, anchors, shapes)],
                                    max_words, max_chars)
+        pieces = _without_captions(page, pieces, shapes)
         last = _last_body(page, pieces)
         goes_on = _continuation_page(pages, i)
         # (a page of figures set between ends no sentence: the one broken before it goes on past it)
@@ -442,6 +446,8 @@ def _pack(units: list[Span], target: int, max_words: int, max_chars: int, page: 
             labels = [_cells(page, u)[0] for u in group if _label_row(page, u)]
             if labels or first.header:
                 groups_of[first.table] = ", ".join(labels) or None
+            if all(u.header for u in group):
+                continue  # the header rows travel with every row: as its cells' names, or as its context
             out.append((_join(group), *_row_context(page, group, shapes[first.table], groups_of.get(first.table))))
         else:
             out.append((_join(group), _context(group, previous, units, page, anchors), None))
@@ -482,6 +488,7 @@ class TableShape:
     caption: str | None
     headers: tuple[str, ...]
     width: int
+    header_text: str | None = None  # the header rows as printed, for rows whose columns stay unnamed
 
 
 def _cells(page: Page, span: Span) -> list[str]:
@@ -500,7 +507,7 @@ def _label_row(page: Page, span: Span) -> bool:
     if span.table is None or span.header:
         return False
     cells = [c for c in _cells(page, span) if c]
-    return len(cells) == 1 and not any(ch.isdigit() for ch in cells[0]) and len(cells[0].split()) <= 6
+    return len(cells) == 1 and _label_text(cells[0])
 
 
 def table_shape(page: Page, index: int, previous: TableShape | None = None) -> TableShape:
@@ -518,15 +525,43 @@ def table_shape(page: Page, index: int, previous: TableShape | None = None) -> T
     while head and sum(bool(c) for c in head[0]) <= 1 and width > 2:  # a title set in the table's first rows
         caption.append(" ".join(head.pop(0)))
     text = collapse(" ".join(c for c in caption if c)) or None
+    printed = _short(collapse(" ".join(c for cells in head for c in cells if c))) or None
     if page.table_columns.get(start):
         headers = tuple(page.table_columns[start])
     elif head:
         headers = column_names(head, width)
     elif previous is not None and previous.width == width:
-        return TableShape(text or previous.caption, previous.headers, width)
+        return TableShape(text or previous.caption, previous.headers, width, previous.header_text)
     else:
         headers = ()
-    return TableShape(text, headers, width)
+    return TableShape(text, headers, width, printed)
+
+
+def _regular_table(page: Page, index: int, width: int) -> bool:
+    """Whether the table's body rows are rows of cells, most as wide as the table: a table of
+    wrapped phrases that the layout read line by line ("Stability of scores over time when no
+    change" / "is expected in the concept of interest") is not, and is packed like text, so a
+    sentence its lines carry stays in one passage."""
+    start, end, header_end = page.tables[index]
+    rows = [[c for c in page.text[s:e].split("\t")] for s, e in trimmed_lines(page.text, max(start, header_end), end)]
+    rows = [r for r in rows if not (sum(bool(c.strip()) for c in r) == 1 and _label_text(" ".join(r)))]
+    return bool(rows) and sum(len(r) == width for r in rows) >= REGULAR_ROWS * len(rows)
+
+
+def _label_text(cell: str) -> bool:
+    cell = cell.strip()
+    return not any(ch.isdigit() for ch in cell) and len(cell.split()) <= 6
+
+
+def _without_captions(page: Page, pieces: list[Piece], shapes: dict) -> list[Piece]:
+    """The pieces less those that hold only a caption set above a table read row by row:
+    every row passage carries its caption as context, and a caption alone, dense in the words
+    a question about the table uses, outranks both the rows and the prose about them."""
+    spans = [(at, page.tables[t][0]) for t in shapes if (at := _caption_start(page, page.tables[t][0])) is not None]
+    if not spans:
+        return pieces
+    return [p for p in pieces if p.span.table is not None or p.span.footnote
+            or not any(a <= p.span.start and p.span.end <= b for a, b in spans)]
 
 
 def trimmed_lines(text: str, start: int, end: int):
@@ -550,6 +585,17 @@ def _caption_before(page: Page, start: int) -> str | None:
             return None
         if FLOAT_START.match(page.text, b_start):
             return collapse(page.text[b_start:start])
+    return None
+
+
+def _caption_start(page: Page, start: int) -> int | None:
+    """Where the caption `_caption_before` reads begins in the page text (None for a caption
+    set as a heading, or none)."""
+    for b_start, _ in reversed(list(_blocks(page.text, max(0, start - 600), start))[-3:]):
+        if any(off == b_start for off, _ in page.headings) or any(a <= b_start < b for a, b, _ in page.tables):
+            return None
+        if FLOAT_START.match(page.text, b_start):
+            return b_start
     return None
 
 
@@ -603,12 +649,13 @@ def _row_context(page: Page, group: list[Span], shape: TableShape, label: str | 
     cells = tuple(_cells(page, rows[0]))
     headers = shape.headers if len(shape.headers) == len(cells) else ()
     who = ", ".join(x for x in (label, cells[0]) if x)
+    printed = None
     if headers:
         named = "; ".join(f"{h}: {c}" for h, c in zip(headers[1:], cells[1:]) if c and h)
         line = f"{who} — {named}" if named else who
     else:
-        line = who
-    context = "\n".join(x for x in (shape.caption, line) if x)
+        line, printed = who, shape.header_text  # columns unnamed: the header rows as printed
+    context = "\n".join(x for x in (shape.caption, printed, line) if x)
     return context or None, TableRow(shape.caption, headers, cells, label)
 
 

@@ -31,6 +31,10 @@ METHODS = ("fused", "dense", "keyword")
 # A footnote's fused score counts for this much: notes and references support the body text,
 # and a short note dense in the question's words otherwise outranks the paragraph that answers.
 FOOTNOTE_WEIGHT = 0.85
+# A table row whose label the question does not name counts for this much: a row is indexed
+# with its table's caption and column names, so every row of a table matches a question about
+# the table's subject, and they crowd out the prose that answers it.
+UNNAMED_ROW_WEIGHT = 0.85
 
 
 _pool = None
@@ -155,6 +159,9 @@ class Searcher:
             known = known | dict(zip(missing, reader.scores(missing, qvec, question)[0].tolist()))
         cosines = {pid: known[pid] for pid in ids}
         stats = reader.keyword_stats(question)
+        if stages == "fused":
+            candidates = _weigh_rows(question, candidates, passages, len(ids))
+            ids = [pid for pid, _ in candidates[:wanted]]
         if self._focusing(stages, candidates):
             # After every read: the encoding takes a while, and a commit landing during it then
             # costs nothing (the reads before it all saw one generation). It re-orders only the
@@ -257,6 +264,18 @@ class Searcher:
 
     def neighbours(self, passage_id: int, before: int = 1, after: int = 1):
         return self.reader().neighbours(passage_id, before, after)
+
+
+def _weigh_rows(question: str, candidates: Ranked, passages: dict, depth: int) -> Ranked:
+    """The first `depth` candidates (those fetched) re-ordered with the table rows the question
+    does not name weighed down (kb/tables.py `names_row`)."""
+    if UNNAMED_ROW_WEIGHT == 1.0 or not any(p.table is not None for p in passages.values()):
+        return candidates
+    from .tables import names_row
+
+    head = [(pid, score * (UNNAMED_ROW_WEIGHT if pid in passages and not names_row(question, passages[pid]) else 1.0))
+            for pid, score in candidates[:depth]]
+    return sorted(head, key=lambda kv: -kv[1]) + candidates[depth:]
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:

@@ -109,3 +109,22 @@ def column_scores(question: str, row: TableRow, choices: list[int]) -> dict[int,
             score -= 0.5
         scores[i] = score
     return scores
+
+
+# A question about a table's total row says so in other words: "national", "all states", "overall".
+TOTAL_LABEL = re.compile(r"^\s*(?:totals?|all(?:\s+\w+)?|united states|u\.s\.|overall|national|nationwide)\b", re.IGNORECASE)
+ASKS_TOTAL = re.compile(r"\b(?:totals?|all|national(?:ly)?|nationwide|overall|united states|u\.s\.|us|america|americans)\b",
+                        re.IGNORECASE)
+
+
+def names_row(question: str, passage: Passage) -> bool:
+    """Whether the question names the row of a table-row passage: a word of its label (or of the
+    label of its group of rows) is among the question's words, or the row is a total the question
+    asks for ("national", "all states"). Other passages: True."""
+    row = passage.table
+    if row is None or not row.cells:
+        return True
+    label = " ".join(x for x in (row.label, row.cells[0]) if x)
+    if TOTAL_LABEL.match(row.cells[0]) and ASKS_TOTAL.search(question):
+        return True
+    return bool(set(tokenize(label)) & set(tokenize(question)))

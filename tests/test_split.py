@@ -2,7 +2,7 @@
 by a stray blank line, title blocks, and tables cut by the size limit."""
 from __future__ import annotations
 
-from ingest.split import MAX_WORDS, split_pages
+from ingest.split import split_pages
 from ingest.types import Page
 from kb.citations import cited_page, locator
 from kb.models import Document
@@ -75,9 +75,7 @@ def test_each_table_row_is_a_passage_whose_context_names_its_cells_by_column():
     rows = [f"County {i:02d} of the state\t{100 + i} children\t{i} clinicians\t{i * 3} weeks waiting" for i in range(60)]
     text = "\n".join([header] + rows)
     page = Page(1, text, tables=[(0, len(text), len(header))])
-    passages = split_pages([page])
-    assert passages[0].text == "County Children served Clinicians Waitlist" and passages[0].table is None
-    body = passages[1:]
+    body = split_pages([page])  # the header row is no passage of its own: every row names its columns
     assert [p.text for p in body] == [" ".join(r.split()) for r in rows]  # the quote is the row as printed
     p = body[7]
     assert p.context == "County 07 of the state — Children served: 107 children; Clinicians: 7 clinicians; " \
@@ -108,6 +106,36 @@ def test_a_tables_caption_and_multi_level_header_travel_with_each_row_never_in_i
     assert female.table.label == "Table 1"
     male = next(p for p in split_pages([page]) if p.table and p.table.cells[0] == "Male")
     assert male.text == "Male 224,510 176.5 54,524 43.9" and male.table.group == "Sex"
+
+
+def test_a_caption_and_header_rows_are_no_passages_of_their_own_but_every_rows_context():
+    # a caption alone, or a header alone, is dense in the words a question about the table uses,
+    # and outranked the prose and the rows on the government PDFs
+    caption = "Table 2: Crime Statistics Reported in Compliance with the Clery Act, by Type of Crime and Year"
+    table = "\n".join(["Murder /\tForcible\tMotor Vehicle", "Manslaughter\tSex Offense\tTheft",
+                       "2005\t28\t33\t3,583\t55", "2006\t25\t0\t3,490\t56", "2007\t66\t8\t3,482\t62"])
+    text = f"{' '.join(sentence(i) for i in range(8))}\n\n{caption}\n\n{table}"
+    start = text.index(table)
+    page = Page(1, text, tables=[(start, start + len(table), start + table.index("\n2005"))])
+    passages = split_pages([page])
+    assert [p.text for p in passages[1:]] == ["2005 28 33 3,583 55", "2006 25 0 3,490 56", "2007 66 8 3,482 62"]
+    assert caption not in passages[0].text
+    row = passages[2]  # the header does not line up with the columns: it travels as printed
+    assert row.table.headers == () and row.context.splitlines() == [
+        caption, "Murder / Forcible Motor Vehicle Manslaughter Sex Offense Theft", "2006"]
+
+
+def test_a_table_read_line_by_line_packs_like_text_so_a_wrapped_phrase_stays_in_one_passage():
+    table = "\n".join(["Property\tMeasurement Type\tWhat Is Assessed?",
+                       "Reliability\tTest-retest or intra-\tStability of scores over time when no change",
+                       "interviewer reliability (for\tis expected in the concept of interest",
+                       "interviewer-administered PROs only)\tInternal consistency\t•\tExtent to which items",
+                       "measure the same concept\t•\tItem-total correlations", "•\tIntercorrelation of items"])
+    page = Page(1, table, tables=[(0, len(table), table.index("\nReliability"))])
+    passages = split_pages([page])
+    assert len(passages) == 1 and passages[0].table is None
+    assert "Stability of scores over time when no change is expected in the concept of interest" in \
+        " ".join(passages[0].text.replace("interviewer reliability (for ", "").split())
 
 
 def test_a_table_continued_on_the_next_page_keeps_its_header_and_caption():

@@ -14,7 +14,7 @@ from conftest import GOV_PDFS
 from ingest.formats.pdf import extract_pdf
 from ingest.split import split_pages
 from kb.models import Passage, TableRow
-from kb.tables import pick_cell
+from kb.tables import names_row, pick_cell
 from kb.tokens import tokenize
 
 NICS = GOV_PDFS / "fbi_nics_background_checks_2015-11.pdf"
@@ -170,3 +170,39 @@ def test_the_app_shows_a_table_answer_as_a_header_row_over_the_row_with_the_aske
     assert "<thead><tr><th>State</th><th>Permit</th><th>Handgun</th></tr></thead>" in html
     assert f'<td>{escape_html("264,140")}</td><td class="kb-cell-asked"><mark>{escape_html("12,155")}</mark></td>' in html
     assert escape_html("Table 3. Checks by state") in html and "Background &lt;Checks&gt;" in html
+
+
+@pytest.mark.parametrize("question, cells, group, named", [
+    ("How many handgun checks did Oklahoma run in November 2015?", ("Oklahoma", "0", "15,005"), None, True),
+    ("What was the death rate for Black women aged 55–64?", ("55–64", "116", "85.5"), "Women", True),
+    ("What was the national age-adjusted death rate in 2006?", ("Total", "425,425", "135.0"), None, True),
+    ("What was the national age-adjusted death rate in 2006?", ("New York", "39,385", "181.2"), None, False),
+    ("Which state had the lowest death rate?", ("New Hampshire", "1,629", "116.3"), None, False),
+])
+def test_a_row_counts_as_named_when_the_question_names_its_label_or_asks_for_its_total(question, cells, group, named):
+    row = Passage(None, None, 0, 1, None, 0, 10, " ".join(cells), table=TableRow("Table 1", (), cells, group))
+    assert names_row(question, row) is named
+
+
+def test_rows_the_question_does_not_name_rank_below_the_prose_about_their_table():
+    from kb.search import UNNAMED_ROW_WEIGHT, _weigh_rows
+
+    prose = Passage(1, None, 0, 1, None, 0, 10, "The national rate was 135.0 per 100,000.")
+    row = Passage(2, None, 1, 1, None, 0, 10, "New York 39,385 181.2",
+                  table=TableRow("Table 6", (), ("New York", "39,385", "181.2"), None))
+    ranked = _weigh_rows("What was the national death rate?", [(2, 1.0), (1, 0.9)], {1: prose, 2: row}, 2)
+    assert [pid for pid, _ in ranked] == [1, 2] and ranked[1][1] == pytest.approx(UNNAMED_ROW_WEIGHT)
+    assert _weigh_rows("What was the death rate in New York?", [(2, 1.0), (1, 0.9)], {1: prose, 2: row}, 2)[0][0] == 2
+
+
+def test_a_page_of_tax_tables_is_not_read_again_by_pdfplumber(monkeypatch):
+    from ingest.formats import pdf_tables
+    from ingest.types import Page
+
+    asked = []
+    monkeypatch.setattr(pdf_tables, "ruled_tables", lambda data, numbers: asked.append(numbers) or {})
+    tax = "\n".join(f"{10 * i:,}\t{10 * i + 10:,}\t{i}\t{i + 1}" for i in range(25))
+    state = "State\tPermit\nKentucky\t264,140\nVermont\t0"
+    pdf_tables.read_tables(b"", [Page(1, tax, tables=[(0, len(tax), 0)]),
+                                 Page(2, state, tables=[(0, len(state), state.index("\nKentucky"))])])
+    assert asked == [[2]]

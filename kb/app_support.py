@@ -667,13 +667,13 @@ def library_rows(backend: Backend) -> tuple[list[dict], list[dict]]:
     stats = backend.passage_counts()
     rows = []
     for d in backend.documents():
-        rows.append({
+        rows.append({  # what a citation says first (title, publisher, year), then the file
             "Title": d.title,
-            "Passages": stats.get(d.id, 0),
-            "Year": str(d.year) if d.year else "",
             "Publisher": d.publisher or "",
+            "Year": str(d.year) if d.year else "",
             "Type": d.doc_type or "",
             "File": d.name,
+            "Passages": stats.get(d.id, 0),
             "Format": d.kind or "",
             "Pages": str(d.pages) if d.pages else "",
             "Ingested": _when(d.ingested_at),
@@ -685,13 +685,15 @@ def library_rows(backend: Backend) -> tuple[list[dict], list[dict]]:
     return rows, problems
 
 
-def column_widths(rows: list[dict], char_px: float = 7.5, padding: int = 28, widest: int = 460) -> dict[str, int]:
-    """A pixel width per library column that shows its longest value whole (titles and paths up
-    to `widest`; the table scrolls sideways rather than cutting a publisher or a file name)."""
+def column_widths(rows: list[dict], char_px: float = 7.5, padding: int = 28, widest: int = 460,
+                  title: int = 340) -> dict[str, int]:
+    """A pixel width per library column that shows its longest value whole (paths and problems up
+    to `widest`; the table scrolls sideways rather than cutting a publisher or a file name).
+    Titles get `title` px (whole on hover), so publisher and year fit beside them at 1280 px."""
     widths = {}
     for name in rows[0] if rows else ():
         longest = max([len(str(name))] + [len(str(r.get(name, ""))) for r in rows])
-        widths[name] = int(min(max(longest * char_px + padding, 60), widest))
+        widths[name] = int(min(max(longest * char_px + padding, 60), title if name == "Title" else widest))
     return widths
 
 

@@ -576,7 +576,7 @@ def test_uploads_are_refused_before_the_login_and_in_read_only_mode(tmp_path):
     base = {**os.environ, "KB_DIR": str(tmp_path / "kb"), "KB_CORPUS": str(tmp_path / "corpus"),
             "PYTHONUNBUFFERED": "1"}
     cases = [("login", base, ("--secrets.files", str(secrets)), "Log in"),
-             ("read-only", {**base, "KB_READ_ONLY": "1"}, (), "read-only")]
+             ("read-only", {**base, "KB_READ_ONLY": "1"}, (), "This library is read-only")]
     for name, env, extra, shown in cases:
         port = free_port()
         url = f"http://127.0.0.1:{port}"

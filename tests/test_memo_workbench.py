@@ -230,3 +230,43 @@ def test_an_original_is_refused_once_its_document_is_gone():
     status, _, reached = _call(guard, "GET", "/media/0123abcd.txt")
     assert status == 404 and not reached
     assert _call(guard, "GET", "/media/ffff.png", [(b"content-type", b"image/png")])[0] == 204  # not an original
+
+
+def test_the_server_never_looks_up_this_machines_public_address(tmp_path):
+    """Streamlit asks checkip.amazonaws.com when it listens on every interface; the app turns the
+    look-up off as `streamlit run` imports it. A recording proxy on 127.0.0.1 stands in for the
+    internet: it must see no request."""
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    from conftest import ROOT
+
+    seen: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"203.0.113.7")
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    address = f"http://127.0.0.1:{proxy.server_address[1]}"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HTTP_PROXY": address, "http_proxy": address,
+           "HTTPS_PROXY": address, "https_proxy": address, "NO_PROXY": "", "no_proxy": "", "KB_DIR": str(tmp_path)}
+    probe = ("import importlib.util, sys; sys.argv = ['streamlit', 'run', 'app.py'];"
+             "spec = importlib.util.spec_from_file_location('app', 'app.py'); app = importlib.util.module_from_spec(spec);"
+             "spec.loader.exec_module(app); from streamlit import net_util; print(net_util.get_external_ip())")
+    try:
+        out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=120)
+    finally:
+        proxy.shutdown()
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "None" and seen == []

@@ -480,7 +480,9 @@ def test_empty_knowledge_base_offers_to_ingest_the_corpus(tmp_path, use_kb, monk
     at = app("What is DC:0-5?")
     no_exception(at)
     assert "Welcome" in at.title[0].value
-    assert any("knowledge base is empty" in i.value for i in at.info)
+    # the question of the ?q= link is named: it will be answered once there are documents
+    assert any("knowledge base is empty" in i.value and "“What is DC:0-5?” cannot be answered" in i.value.replace("\\", "")
+               for i in at.info)
     button = at.button(key="ingest-corpus")
     assert "5 documents" in button.label
     button.click().run()
@@ -554,6 +556,17 @@ def test_ingest_after_upload_reports_per_file_failures(tmp_path, use_kb):
     assert at.dataframe[0].value["File"].tolist() == ["good.md"]
     problems = at.dataframe[1].value
     assert problems["File"].tolist() == ["fake.pdf"] and "not a PDF" in problems["Problem"][0]
+
+    # nothing added and a file refused: the outcome is a plain note above the file's message, never a
+    # green box between two errors
+    at.file_uploader[0].set_value([("fake2.pdf", b"still not a pdf, only text", "application/pdf"),
+                                   ("good.md", b"# Lynx Guidance\n\nLynx guidance covers home visiting.\n",
+                                    "text/markdown")]).run()
+    at.button(key="add-uploads").click().run()
+    assert not at.exception and at.error and at.warning  # good.md again: refused; fake2.pdf: not ingested
+    assert not at.success and any("0 added" in i.value for i in at.info)
+    kinds = [type(e).__name__ for e in at.main if type(e).__name__ in ("Info", "Error", "Warning", "Success")]
+    assert kinds[0] == "Info" and "Success" not in kinds, kinds
 
 
 @pytest.fixture

@@ -250,7 +250,7 @@ def folder_bytes(folder: Path | str) -> int:
     return total
 
 
-QUOTA_LOCK = ".upload-quota.lock"  # in the corpus folder; hidden, so never ingested
+QUOTA_LOCK = "upload-quota.lock"  # in the knowledge-base folder, beside write.lock (the corpus folder stays as uploaded)
 QUOTA_LOCK_WAIT_S = 120.0
 
 
@@ -271,8 +271,8 @@ class UploadQuota:
     def locked(self):
         from filelock import FileLock
 
-        self.folder.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.folder / QUOTA_LOCK), timeout=QUOTA_LOCK_WAIT_S)
+        self.kb_dir.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.kb_dir / QUOTA_LOCK), timeout=QUOTA_LOCK_WAIT_S)
 
     def used(self) -> int:
         web_folder = self.kb_dir / web_copies.FOLDER

@@ -10,6 +10,7 @@ a cell that wraps over lines in print reads in pieces in pdftotext, so a differe
 not always a defect.
 
     python bench/table_cells.py            # with the pdfplumber pass (what ingest does) and without
+    python bench/table_cells.py --timing   # the seconds reading the 12 PDFs takes, with and without it
 
 Prints a Markdown table: per PDF, table cells read, figure cells and how many differ, text
 cells and how many differ; with and without pdfplumber's reading of ruled tables.
@@ -68,7 +69,37 @@ def measure(path: Path) -> tuple[int, int, int, int, list[str]]:
     return len(figures), len(bad_figures), len(texts), len(bad_texts), bad_figures
 
 
+def timing(rounds: int = 2) -> None:
+    """Seconds to read the gov PDFs (extract_pdf, this process): the pdfplumber pass on every page
+    the layout found a table on, on those less the tax-table pages (what ingest does), and none;
+    and whether skipping the tax-table pages changed any page's text."""
+    import time
+
+    from ingest.formats import pdf_tables
+
+    keep, keep_rows = pdf_format._ruled_tables, pdf_tables.FIGURE_ROWS
+    ways = {"every page with a table": (keep, 10**9), "tax-table pages skipped (ingest)": (keep, keep_rows),
+            "no pdfplumber pass": (lambda data, pages: None, keep_rows)}
+    seconds: dict[str, list[float]] = {w: [] for w in ways}
+    texts: dict[str, list[str]] = {}
+    for _ in range(rounds):  # ways alternate, so drift in the machine's load hits all alike
+        for way, (reader, rows) in ways.items():
+            pdf_format._ruled_tables, pdf_tables.FIGURE_ROWS = reader, rows
+            t = time.perf_counter()
+            texts[way] = [p.text for path in sorted(GOV_PDFS.glob("*.pdf"))
+                          for p in pdf_format.extract_pdf(path.read_bytes()).pages]
+            seconds[way].append(time.perf_counter() - t)
+    pdf_format._ruled_tables, pdf_tables.FIGURE_ROWS = keep, keep_rows
+    print(f"| reading the {len(list(GOV_PDFS.glob('*.pdf')))} gov PDFs | seconds, min / max of {rounds} |\n|---|---|")
+    for way, s in seconds.items():
+        print(f"| {way} | {min(s):.1f} / {max(s):.1f} |")
+    same = texts["every page with a table"] == texts["tax-table pages skipped (ingest)"]
+    print(f"\nPage text the same with the tax-table pages skipped: {'yes' if same else 'NO'}")
+
+
 def main() -> None:
+    if "--timing" in sys.argv[1:]:
+        return timing()
     if shutil.which("pdftotext") is None:
         sys.exit("pdftotext is needed as the second reader: apt-get install poppler-utils")
     keep = pdf_format._ruled_tables

@@ -116,13 +116,14 @@ def with_progress(work, headline=None):
 
 
 def run_ingest(paths: list, s: Settings):
-    """Ingest files, folders or web addresses (strings) with a progress bar."""
-    from ingest.pipeline import ingest
+    """Ingest files, folders or web addresses (strings) with a progress bar, in a child process
+    (ingest.library.ingest_in_child): a document that exhausts memory or crashes a reader ends
+    that process, not the app's server; fetched pages count against the upload quota."""
+    from ingest.library import ingest_in_child
 
-    searcher = sup.shared_searcher(s)
-    return with_progress(lambda progress: ingest(
+    return with_progress(lambda progress: ingest_in_child(
         [p if isinstance(p, str) and "://" in p else Path(p) for p in paths], s, progress=progress,
-        embedder=searcher.embedder, on_wait=lambda message: st.info(sup.escape_markdown(message))))
+        on_wait=lambda message: st.info(sup.escape_markdown(message)), quota_folder=corpus()))
 
 
 # ---- small browser components (trusted code; document text only ever travels as data) --------------

@@ -380,12 +380,13 @@ def workbench_store() -> wb.WorkbenchStore:
 
 def load_workbench(reader=None) -> wb.Workbench:
     """The saved workbench, each collected passage checked against the knowledge base (this run's)."""
-    bench = workbench_store().load()
-    if reader is not None and any(bench.collections.values()):
+    if reader is None:
+        bench = workbench_store().load()
+    else:
         try:
-            wb.refresh(bench, reader.fetch)
+            bench = wb.load_checked(workbench_store(), reader)
         except KBError:
-            pass  # shown as saved; the knowledge base reports its own error
+            bench = workbench_store().load()  # shown as saved; the knowledge base reports its own error
     st.session_state["_bench"] = bench
     return bench
 
@@ -403,7 +404,7 @@ def change_workbench(change, reader=None) -> wb.Workbench | None:
         return None
     if reader is not None and any(bench.collections.values()):
         with contextlib.suppress(KBError):
-            wb.refresh(bench, reader.fetch)
+            wb.refresh(bench, reader.fetch, wb.passage_finder(reader))
     st.session_state["_bench"] = bench
     return bench
 

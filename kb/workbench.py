@@ -10,7 +10,10 @@ A collected passage is stored with everything its citation needs (document, pass
 highlighted sentences, the question it answered), so exports work from the file alone. When
 the knowledge base is read again, each passage is looked up by id: if it is still there with
 the same text it takes the document's current metadata (a Library edit shows in the next
-export); if not, it is marked gone — shown as such, left out of exports, never an error.
+export). Ids change when a document is read again (re-ingest, a changed reader), so a passage
+whose id no longer holds its text is looked for by its document's path and its text, and takes
+its new id; only one found nowhere is marked gone — shown as such, left out of exports, never
+an error.
 
 No Streamlit here.
 """
@@ -144,9 +147,11 @@ def _checked_name(name: str) -> str:
 
 # ---- reading against the knowledge base --------------------------------------------------------------
 
-def refresh(bench: Workbench, fetch) -> Workbench:
+def refresh(bench: Workbench, fetch, find=None) -> Workbench:
     """Mark each collected passage present (with its document's current metadata) or gone.
-    `fetch(ids) -> (passages by id, documents by id)` is the index reader's fetch."""
+    `fetch(ids) -> (passages by id, documents by id)` is the index reader's fetch; `find(path,
+    text) -> (passage, document) | None` (see `passage_finder`) re-finds a passage whose id no
+    longer holds it, e.g. after its document was read again under new ids."""
     from .citations import citation
 
     ids = sorted({i.passage_id for items in bench.collections.values() for i in items if i.passage_id is not None})
@@ -155,12 +160,54 @@ def refresh(bench: Workbench, fetch) -> Workbench:
         for item in items:
             now = passages.get(item.passage_id)
             doc = documents.get(now.document_id) if now is not None else None
-            if now is None or doc is None or now.text != item.hit.passage.text:
-                item.gone = True
-                continue
+            if now is None or doc is None or now.text != item.hit.passage.text or doc.path != item.hit.document.path:
+                found = find(item.hit.document.path, item.hit.passage.text) if find is not None else None
+                if found is None:
+                    item.gone = True
+                    continue
+                now, doc = found
             item.gone = False
             item.hit = dataclasses.replace(item.hit, passage=now, document=doc, citation=citation(doc, now))
     return bench
+
+
+def passage_finder(reader):
+    """`find(path, text)` for `refresh`: the passage of the document at `path` whose text is
+    `text` (the first, when the text repeats), each document's passages read once."""
+    by_path: dict[str, Document] | None = None
+    read: dict[int, list[Passage]] = {}
+
+    def find(path: str, text: str) -> tuple[Passage, Document] | None:
+        nonlocal by_path
+        if by_path is None:
+            by_path = {d.path: d for d in reader.backend.documents()}
+        doc = by_path.get(path)
+        if doc is None:
+            return None
+        if doc.id not in read:
+            read[doc.id] = reader.document_passages(doc.id)
+        same = [p for p in read[doc.id] if p.text == text]
+        return (same[0], doc) if same else None
+    return find
+
+
+def load_checked(store: "WorkbenchStore", reader) -> Workbench:
+    """The saved workbench refreshed against `reader` (an index reader); passages found again
+    under new ids are saved with them, so removing or exporting them goes on working."""
+    bench = store.load()
+    if not any(bench.collections.values()):
+        return bench
+    saved_ids = _ids(bench)
+    find = passage_finder(reader)
+    refresh(bench, reader.fetch, find)
+    if _ids(bench) != saved_ids:
+        with contextlib.suppress(OSError):  # a read-only folder: shown as found, saved with the next change
+            bench = store.update(lambda b: refresh(b, reader.fetch, find))
+    return bench
+
+
+def _ids(bench: Workbench) -> list[int | None]:
+    return [i.passage_id for items in bench.collections.values() for i in items]
 
 
 def sources(items: list[Item]) -> list[Answer]:

@@ -159,6 +159,44 @@ def test_a_passage_removed_from_the_knowledge_base_shows_as_gone(tmp_path, embed
     assert "(2031)" in bench.items()[0].hit.citation
 
 
+def test_a_collected_passage_read_again_under_new_ids_is_found_by_its_document_and_text(tmp_path, embedder):
+    """Re-ingesting a document (Library button, a changed file or reader) gives its passages new
+    ids; a collected passage whose text is still there keeps showing, under its new id, and the
+    saved file takes that id. `kb ingest --rebuild` keeps every id."""
+    from conftest import kb_cli
+    from ingest import library
+    from ingest.pipeline import ingest
+    from kb.backends.local import LocalBackend
+    from kb.config import load_settings
+    from kb.search import Searcher
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = load_settings(kb_dir=tmp_path / "kb")
+    ingest([corpus], settings, embedder=embedder)
+    answer = Searcher(LocalBackend(settings.kb_dir), embedder).ask("How are states building the IECMH workforce?", k=5)
+    collected = answer.hits[0]
+    store = wb.WorkbenchStore(settings.kb_dir)
+    store.update(lambda b: wb.collect(b, answer, collected))
+
+    rebuilt = kb_cli("ingest", "--rebuild", "--kb", settings.kb_dir)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    bench = wb.load_checked(store, Searcher(LocalBackend(settings.kb_dir), embedder).reader())
+    assert [(i.gone, i.passage_id) for i in bench.items()] == [(False, collected.passage.id)]
+
+    library.reingest_document(settings, collected.document.path, embedder=embedder)
+    reader = Searcher(LocalBackend(settings.kb_dir), embedder).reader()
+    passages, _ = reader.fetch([collected.passage.id])
+    assert collected.passage.id not in passages  # the old id holds nothing now
+    bench = wb.load_checked(store, reader)
+    [item] = bench.items()
+    assert not item.gone and item.passage_id != collected.passage.id
+    assert item.hit.passage.text == collected.passage.text and item.hit.document.path == collected.document.path
+    assert reader.fetch([item.passage_id])[0][item.passage_id].text == collected.passage.text
+    assert [i.passage_id for i in store.load().items()] == [item.passage_id]  # saved under the new id
+    assert [h.passage.id for a in wb.sources(bench.items()) for h in a.hits] == [item.passage_id]
+
+
 # ---- the PDF page beside the answers ----------------------------------------------------------------
 
 def test_the_pdf_close_up_is_the_marked_lines_at_page_scale(tmp_path):

@@ -967,3 +967,30 @@ def test_a_table_or_title_set_inside_a_sentence_goes_after_its_paragraph():
     assert (title, "Deduction for Exemptions Worksheet—Line 39") in page.headings
     assert any("income that is effectively connected with a U.S. trade or business." in p.text
                for p in split_pages(irs))
+
+
+def test_a_footnote_numbered_35_dot_is_not_spliced_into_a_sentence_over_the_page():
+    """Issue 26: "… between member 35. These include … states still remain". A note opened by a
+    plain "35." (not raised), under a page that cites 35 with a raised marker, is a footnote: the
+    sentence broken at the foot of the page goes on with the next page, and the note is apart."""
+    from ingest.split import split_pages
+
+    def lines(texts: list[str], y: float, size: float, pitch: float) -> str:
+        return "".join(f"BT /F1 {size} Tf 72 {y - pitch * i} Td ({t}) Tj ET\n" for i, t in enumerate(texts))
+
+    first = lines(["Cross-border cooperation in child protection has grown over the last decade, and most",
+                   "countries now share case files when a family moves abroad. Agreements on data exchange",
+                   "were signed by twenty countries.) Tj /F1 7 Tf 4 Ts (35) Tj /F1 11 Tf 0 Ts "
+                   "( However, the procedures between member"], 700, 11, 14)
+    first += lines(["35. These include the exchange of data on cross-border cases and joint training.",
+                    "See the annual report of the network for the full list of agreements."], 90, 8, 10)
+    second = lines(["states still remain large, and a family that moves may wait months for a first visit.",
+                    "The network therefore proposes common forms for referrals."], 700, 11, 14)
+    pages = lay_out_pages(make_pdf([first, second]))
+    assert pages[0].footnotes and pages[0].text[pages[0].footnotes[0][0]:].startswith("35. These include")
+    passages = split_pages(pages)
+    sentence = next(p for p in passages if "between member" in p.text)
+    assert "the procedures between member states still remain large," in sentence.text
+    assert "These include" not in sentence.text
+    note = next(p for p in passages if "These include" in p.text)
+    assert note.footnote

@@ -490,6 +490,8 @@ _MARKED = re.compile(f"{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
 _LEADING_MARK = re.compile(f"^\\s*{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
 # a footnote's own marker: "13 More than", "*Per 100,000", "2 \u201cCopying\u201d" (not "1st")
 _FOOTNOTE_START = re.compile(r"^(?:\d{1,3}\s+|[*\u2020\u2021\u00a7\u00b6]{1,3}\s*)(?=[^\W\d_]|[\u201c\u2018\"'(])")
+# ... or a number and a full stop ("35. These include"), counted only when the page cites that number
+_NUMBERED_NOTE = re.compile(r"^(\d{1,3})[.)]\s+(?=[^\W\d_]|[\u201c\u2018\"'(])")
 _SENTENCE_END = (".", "!", "?", ";", ")", "]", '"', "\u201d", "\u2019", ">")
 _FIGURE = re.compile(r"[-+\u2013\u2014*(<>\u2264\u2265]*[$\u20ac\u00a3]?\d[\d,.\s\u2013\u2014-]*%?\)?\*?|[-\u2013\u2014*]+|\(?[XxNn]/?[Aa]?\)?")
 _YEAR = re.compile(r"(?:19|20)\d\d")
@@ -1522,6 +1524,7 @@ def _split_footnotes(blocks: list[list[_Line]]) -> tuple[list[list[_Line]], list
     carried over to the next column).
     """
     lines = [(i, line) for i, block in enumerate(blocks) for line in block if line.table_id is None]
+    cited = {marker for _, line in lines for _, marker in line.refs}
     notes: list[list[_Line]] = []
     taken: set[int] = set()
     for i, block in enumerate(blocks):
@@ -1540,7 +1543,7 @@ def _split_footnotes(blocks: list[list[_Line]]) -> tuple[list[list[_Line]], list
                for line in column):
             continue  # larger text of the column goes on right below: not at the foot
         first = block[0].text
-        if block[0].marker is not None or _opens_note(first):
+        if block[0].marker is not None or _opens_note(first) or _opens_numbered_note(first, cited):
             notes.append(list(block))
         elif notes and (first[:1].islower() or not notes[-1][-1].text.endswith(_SENTENCE_END)):
             notes[-1].extend(block)
@@ -1548,6 +1551,14 @@ def _split_footnotes(blocks: list[list[_Line]]) -> tuple[list[list[_Line]], list
             continue
         taken.add(i)
     return [block for i, block in enumerate(blocks) if i not in taken], notes
+
+
+def _opens_numbered_note(line: str, cited: set[str]) -> bool:
+    """"35. These include …" under a page that cites 35 with a raised marker: a footnote
+    numbered like a list item. Left in the text it is spliced into a sentence that goes on
+    over the page ("between member 35. These include … states still remain")."""
+    match = _NUMBERED_NOTE.match(line)
+    return bool(match) and match.group(1) in cited and _opens_note(match.group(1) + " " + line[match.end():])
 
 
 def _opens_note(line: str) -> bool:

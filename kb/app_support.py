@@ -1,8 +1,8 @@
 """Helpers for the Streamlit app (app.py) that are plain Python and testable without it:
 escaping document text for display, highlighted passages, the shared searcher (loaded when
 the server starts), the corpus folder setting, filters and facets, the best answer and the
-by-state view, exports, history and collections, publishing an ingested source file for
-the browser, ingest progress, and the rows of the library table.
+by-state view, exports, history and collections, an ingested source file handed to the
+browser, ingest progress, and the rows of the library table.
 
 Nothing here imports Streamlit.
 """
@@ -12,9 +12,7 @@ import functools
 import hashlib
 import html
 import ipaddress
-import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +25,7 @@ from .backends import Backend
 from .errors import KBError
 from .models import Answer, Document, Filters, Hit, Passage
 
-SOURCES_SUBDIR = "sources"  # under the app's static/ folder, served at app/static/sources/
-STATIC_URL = "app/static"  # relative, so it also works under server.baseUrlPath
+SOURCES_SUBDIR = "sources"  # under the app's static/ folder, where versions before 27.3 published originals
 
 
 class SourceUnavailable(KBError):
@@ -490,73 +487,9 @@ def progress_state(stage: str, done: int, total: int) -> tuple[float, str] | Non
 
 @dataclass
 class SourceLink:
-    url: str  # relative URL under the app's static route, with #page=N for PDFs
+    url: str  # the original's media URL, with #page=N for PDFs or a text fragment
     label: str
     as_text: bool  # served as plain text (HTML, Markdown, text), not in its own format
-
-
-def source_file_name(document: Document, paged: bool) -> str:
-    """Content-addressed name in static/sources/: paged documents (PDFs) keep .pdf (the
-    browser's viewer opens them at #page=N); every other kind is served as .txt, i.e.
-    text/plain with nosniff, so an HTML document never runs as a page of the app's origin."""
-    return f"{document.sha256}.pdf" if paged else f"{document.sha256}.txt"
-
-
-def publish_source(document: Document, static_dir: Path | str, paged: bool, kb_dir: Path | str | None = None) -> Path:
-    """Copy an ingested document's file into static/sources/ under its sha256, once.
-
-    Only a file whose content still has the sha256 recorded at ingestion is published, so
-    what is served is exactly what was ingested; the destination name comes from the hash,
-    never from the document's path or name. A web document's bytes are the copy fetched at
-    ingestion and kept in the knowledge-base folder (`kb_dir`).
-    """
-    if not document.sha256 or len(document.sha256) != 64 or not all(c in "0123456789abcdef" for c in document.sha256):
-        raise SourceUnavailable(f"{document.name} has no recorded content hash; re-ingest it to open the source.")
-    folder = Path(static_dir) / SOURCES_SUBDIR
-    target = folder / source_file_name(document, paged)
-    if target.is_file():
-        return target
-    source = web_copies.source_path(document, kb_dir) if kb_dir is not None else Path(document.path)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".publish-", dir=folder)
-        try:
-            digest = hashlib.sha256()
-            with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    digest.update(chunk)
-                    dst.write(chunk)
-            if digest.hexdigest() != document.sha256:
-                raise SourceUnavailable(
-                    f"{document.name} changed since it was ingested; re-ingest it (Library page) to open the source.")
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, target)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
-    except FileNotFoundError:
-        raise SourceUnavailable(f"The source file of {document.name} is no longer at {document.path}.") from None
-    except OSError as exc:
-        raise SourceUnavailable(f"The source file of {document.name} cannot be read ({exc.strerror or exc}).") from None
-    return target
-
-
-def source_link(document: Document, passage: Passage | None, static_dir: Path | str, paged: bool,
-                highlights: list[tuple[int, int]] | None = None, kb_dir: Path | str | None = None) -> SourceLink:
-    """Publish the source if needed and return its URL: at the cited page for PDFs; for text,
-    with a text fragment that scrolls to the highlighted sentence where the browser can."""
-    path = publish_source(document, static_dir, paged, kb_dir)
-    url = f"{STATIC_URL}/{SOURCES_SUBDIR}/{quote(path.name)}"
-    as_text = not path.name.endswith(".pdf")
-    if not as_text and passage is not None and passage.page is not None:
-        url += f"#page={int(passage.page)}"
-        label = f"Open original (p. {passage.page})"
-    elif as_text and passage is not None:
-        start, end = (highlights or [(0, len(passage.text))])[0]
-        url += _text_fragment(passage.text[start:end])
-        label = "Open original (text)"
-    else:
-        label = "Open original"
-    return SourceLink(url, label, as_text)
 
 
 def _text_fragment(text: str, words: int = 6) -> str:
@@ -702,26 +635,9 @@ def _when(iso: str | None) -> str:
     return (iso or "").replace("T", " ").replace("+00:00", " UTC")
 
 
-_CLEANED: dict[str, int] = {}  # static folder -> generation its published copies were checked against
-_CLEANING = threading.Lock()
-
-
-def clean_published_sources(static_dir: Path | str, backend: Backend) -> int | None:
-    """Whenever the knowledge base's generation has moved on (an ingest, a deletion, from this
-    app or any other process), delete the published copies of documents it no longer holds,
-    so a removed document stops being served. Returns how many were deleted (None: nothing
-    to check)."""
-    generation = backend.current_generation()
-    with _CLEANING:
-        if _CLEANED.get(str(static_dir)) == generation:
-            return None
-        removed = remove_stale_sources(static_dir, set(known_hashes(backend)))
-        _CLEANED[str(static_dir)] = generation
-    return removed
-
-
 def remove_stale_sources(static_dir: Path | str, keep: set[str]) -> int:
-    """Delete published copies whose hash is no longer in the knowledge base; returns how many."""
+    """Delete copies an earlier version published under static/sources/ whose hash is not in
+    `keep` (the app, at start, keeps none: originals now go through the session); returns how many."""
     folder = Path(static_dir) / SOURCES_SUBDIR
     removed = 0
     if folder.is_dir():

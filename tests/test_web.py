@@ -288,8 +288,8 @@ def test_library_works_on_a_web_document(site, run_ingest, kb_dir, settings, emb
                                                                 "Department of Early Childhood")
     library.edit_metadata(settings, url, {"year": None})  # empty: what the page said
     assert documents(kb_dir)[url].year == 2021
-    published = sup.publish_source(documents(kb_dir)[url], tmp_path / "static", paged=False, kb_dir=kb_dir)
-    assert published.read_bytes() == site.pages["/iecmh"][2]  # the kept copy, no network
+    original = sup.source_file(documents(kb_dir)[url], paged=False, kb_dir=kb_dir)
+    assert original.data == site.pages["/iecmh"][2] and original.mime == "text/plain"  # the kept copy, no network
     assert library.reingest_document(settings, url, embedder=embedder).added == [url.removeprefix("http://")]
     removal = library.delete_document(settings, url, tmp_path / "corpus")
     assert not removal.file_deleted and url not in documents(kb_dir)

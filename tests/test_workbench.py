@@ -113,23 +113,24 @@ def test_reingest_one_document_embeds_it_again(library, embedder):
     assert LocalBackend(settings.kb_dir).passage_counts()[again.id] == counts[doc.id]
 
 
-def test_delete_document_removes_file_passages_sidecar_entry_and_served_copy(library, embedder, tmp_path):
+def test_delete_document_removes_file_passages_sidecar_entry_and_served_original(library, embedder, tmp_path):
     from ingest import library as lib
 
     settings, corpus = library
     name = "iecmh-resources.txt"
     doc = _doc(settings, name)
-    static = tmp_path / "static"
-    published = sup.publish_source(doc, static, paged=False)
-    sup.clean_published_sources(static, LocalBackend(settings.kb_dir))
-    assert published.exists()  # still in the knowledge base: kept
+    original = (corpus / name).read_bytes()
+    assert sup.source_file(doc, paged=False).data == original
+    still_held = sup.document_hashes_check(settings)  # what the server asks before serving a handed-out original
+    assert still_held(doc.sha256)
 
     removal = lib.delete_document(settings, doc.path, corpus)
     assert removal.file_deleted and not (corpus / name).exists()
     assert name not in {d.name for d in LocalBackend(settings.kb_dir).documents()}
     assert name not in json.loads((corpus / "metadata.json").read_text())
-    assert sup.clean_published_sources(static, LocalBackend(settings.kb_dir)) == 1 and not published.exists()
-    assert sup.clean_published_sources(static, LocalBackend(settings.kb_dir)) is None  # same generation: not again
+    assert not still_held(doc.sha256)  # a session still holding its address gets 404
+    with pytest.raises(sup.SourceUnavailable, match="no longer at"):
+        sup.source_file(doc, paged=False)
     answer = _searcher(settings, embedder).ask("IECMH resources", k=50)
     assert all(h.document.name != name for h in answer.hits)
     with pytest.raises(UsageError, match="not in the knowledge base"):

@@ -994,3 +994,22 @@ def test_a_footnote_numbered_35_dot_is_not_spliced_into_a_sentence_over_the_page
     assert "These include" not in sentence.text
     note = next(p for p in passages if "These include" in p.text)
     assert note.footnote
+
+
+def test_dmca_bold_capital_title_headings_set_smaller_than_the_text_are_sections():
+    """Issue 26: the DMCA memo sets "TITLE II: ONLINE COPYRIGHT INFRINGEMENT LIABILITY
+    LIMITATION" in 11 pt bold capitals over 12 pt text. It is the section of the passage below
+    it, not words run into its text under the heading before it."""
+    from ingest.split import split_pages
+
+    pages = lay_out(DMCA)
+    assert (pages[7].text.index("TITLE II: ONLINE"), "TITLE II: ONLINE COPYRIGHT INFRINGEMENT LIABILITY LIMITATION") \
+        in pages[7].headings
+    assert pages[1].headings[0][1] == "TITLE I: WIPO TREATY IMPLEMENTATION"
+    passages = split_pages(pages)
+    title_two = next(p for p in passages if "Title II of the DMCA adds" in p.text)
+    assert title_two.section == "TITLE II: ONLINE COPYRIGHT INFRINGEMENT LIABILITY LIMITATION"
+    assert title_two.text.startswith("Title II of the DMCA adds a new section 512")
+    assert not any("LIABILITY LIMITATION" in p.text for p in passages)
+    title_three = next(p for p in passages if "Title III expands" in p.text)
+    assert title_three.section == "TITLE III: COMPUTER MAINTENANCE OR REPAIR"

@@ -109,6 +109,7 @@ _PROSE_WORDS = 7.0  # ... one with this many, a line at a time, is text beside a
 _BIG_GAP = 3.0  # full-width whitespace this tall is cut before any column gutter
 _HEADING_RATIO = 1.15  # heading font size / body size
 _HEADING_MAX_WORDS = 15
+_CAPS_HEADING_SIZE = 0.85  # a bold all-capitals heading may be this x the body size
 _MARGIN_ROWS = 5  # rows at the top / bottom of a page that may be running headers
 _MARGIN_ZONE = 0.2  # ... and only within this fraction of the page height
 _FALLBACK_RATIO = 0.7  # layout text shorter than this x plain text -> fall back
@@ -1184,6 +1185,11 @@ def _pitch_ratio(lines: list[_Line]) -> float:
     return statistics.median(ratios) if ratios else 1.2
 
 
+def _all_capitals(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 4 and all(c.isupper() for c in letters)
+
+
 def _is_heading_text(text: str, running: frozenset[str] = frozenset()) -> bool:
     words = text.split()
     letters = sum(c.isalpha() for c in text)
@@ -1249,7 +1255,10 @@ def _blocks(
     # first line of a block whose other lines are not bold)
     for block in blocks:
         first = block[0]
-        if first.heading or first.table_id is not None or not first.bold or first.size < bold_body * 0.95:
+        # a bold all-capitals line may be set a little smaller than the text ("TITLE II: ONLINE
+        # COPYRIGHT INFRINGEMENT LIABILITY LIMITATION" at 11 pt over 12 pt text in the DMCA memo)
+        smallest = _CAPS_HEADING_SIZE if _all_capitals(first.text) else 0.95
+        if first.heading or first.table_id is not None or not first.bold or first.size < bold_body * smallest:
             continue
         bold_lead = 1
         while bold_lead < len(block) and block[bold_lead].bold:

@@ -1013,3 +1013,42 @@ def test_dmca_bold_capital_title_headings_set_smaller_than_the_text_are_sections
     assert not any("LIABILITY LIMITATION" in p.text for p in passages)
     title_three = next(p for p in passages if "Title III expands" in p.text)
     assert title_three.section == "TITLE III: COMPUTER MAINTENANCE OR REPAIR"
+
+
+def test_a_figure_caption_set_like_a_heading_is_quotable_text():
+    """Issue 26: the FDA guidance sets "Figure 4. Diagram of the Conceptual Framework of a PRO
+    Instrument" large, like a heading, with the figure's labels below it: it was only a section
+    label nobody saw. It is text of a passage now, so its words can be found and quoted."""
+    from ingest.split import split_pages
+
+    pages = lay_out(GOV / "fda_pro_guidance_excerpt.pdf")
+    assert not any(h.startswith("Figure 4") for page in pages for _, h in page.headings)
+    passages = split_pages(pages)
+    assert any("Figure 4. Diagram of the Conceptual Framework of a PRO Instrument" in p.text for p in passages)
+    # a table's caption set as a heading still names the table's passages
+    nclb = split_pages(lay_out(GOV / "ed_nclb_implementation_report_excerpt.pdf"))
+    assert any(p.table is not None and p.section == "Exhibit 9 Characteristics of Types of Assessments and "
+               "Participating Students" for p in nclb)
+
+
+def test_a_byline_in_bold_on_its_own_line_is_text_not_a_section():
+    """Issue 26: "Topic Editor: Jane Doe, PhD" and "By Maria Lopez" in bold on lines of their own
+    hold content; they are passage text (every word of a document quotable), while a real bold
+    heading above them stays the section."""
+    from ingest.split import split_pages
+
+    def line(font: str, y: float, text: str) -> str:
+        return f"BT /{font} 11 Tf 72 {y} Td ({text}) Tj ET\n"
+
+    content = (line("F2", 720, "Reflective Supervision")
+               + line("F2", 690, "Topic Editor: Jane Doe, PhD")
+               + line("F2", 660, "By Maria Lopez")
+               + line("F1", 630, "Reflective supervision is a framework for regular meetings between a")
+               + line("F1", 616, "practitioner and a supervisor, in which the work with families is")
+               + line("F1", 602, "discussed with attention to the feelings it raises."))
+    pages = lay_out_pages(make_pdf([content]))
+    assert [h for _, h in pages[0].headings] == ["Reflective Supervision"]
+    passages = split_pages(pages)
+    assert any("Topic Editor: Jane Doe, PhD" in p.text for p in passages)
+    assert any("By Maria Lopez" in p.text for p in passages)
+    assert all(p.section == "Reflective Supervision" for p in passages)

@@ -1052,3 +1052,18 @@ def test_a_byline_in_bold_on_its_own_line_is_text_not_a_section():
     assert any("Topic Editor: Jane Doe, PhD" in p.text for p in passages)
     assert any("By Maria Lopez" in p.text for p in passages)
     assert all(p.section == "Reflective Supervision" for p in passages)
+
+
+def test_a_topic_editor_line_in_a_text_copy_of_a_web_page_is_text():
+    """Issue 26's real case (the ECTA topic page saved as text, ../shared/seeds): the line
+    "Topic Editor: Andy Gomm" under the page title was read as a heading with no text under
+    it, so it was in no passage at all. The shared rule (blocks.holds_content) that keeps PDF
+    bylines in the text keeps it there too; the title stays the section."""
+    from ingest import formats
+    from ingest.split import split_pages
+
+    seed = SHARED / "seeds" / "001_0dda6adf06f96cff.txt"
+    extracted = formats.for_path(seed).extract(seed.read_bytes())
+    assert "Topic Editor: Andy Gomm" not in [h for _, h in extracted.pages[0].headings]
+    holder = next(p for p in split_pages(extracted.pages) if "Topic Editor: Andy Gomm" in p.text)
+    assert holder.section == "Infant and Early Childhood Mental Health (IECMH)"

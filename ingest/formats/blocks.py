@@ -20,6 +20,24 @@ from ..types import Page
 REF_OPEN, REF_CLOSE = "\ue002", "\ue003"
 _REF = re.compile(f"{REF_OPEN}([^{REF_CLOSE}]*){REF_CLOSE}")
 
+# short lines that hold content although set like headings (see holds_content)
+_CAPTION_LINE = re.compile(r"(?:figure|fig\.|chart|map|photo)\s+(?:[A-Z]{1,3}-?)?\d+[\w.-]*[.:]?(?:\s|$)",
+                           re.IGNORECASE)
+_ROLE_LINE = re.compile(r"(?:[\w.'-]+\s+){0,2}(?:editors?|authors?|reviewers?|contributors?|writers?|"
+                        r"prepared by|written by|edited by|photo(?:graph)?s?|credits?|contacts?)\s*:\s*\S",
+                        re.IGNORECASE)
+_BYLINE = re.compile(r"[Bb][Yy]\s+[A-Z][a-z.'-]*\.?\s+[A-Z]")
+_DEGREE = re.compile(r",\s*(?:Ph\.?\s?D|M\.?D|MPH|M\.?S\.?W|LCSW|LMFT|Psy\.?D|Ed\.?D|RN|IMH-E)\b")
+
+
+def holds_content(text: str) -> bool:
+    """A short line that says something of its own, set like a heading: a figure caption
+    ("Figure 4. Diagram of …"), a byline or credit ("Topic Editor: Jane Doe, PhD", "By Jane
+    Doe"). Its words must be quotable text of a passage, not only a section label. (A table's
+    caption set as a heading stays one: it is the section of the table's passages.)"""
+    return bool(_CAPTION_LINE.match(text) or _ROLE_LINE.match(text) or _BYLINE.match(text)
+                or _DEGREE.search(text))
+
 
 def reference(marker: str) -> str:
     """A footnote reference, placed in a block's text where the source cites the note."""

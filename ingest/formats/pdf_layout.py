@@ -85,6 +85,7 @@ import pypdf
 
 from ..limits import TextBudget
 from ..types import Page
+from .blocks import holds_content
 from .pdf_glyphs import repair_font_map
 from .pdf_labels import is_page_number, pdf_page_labels, printed_labels
 
@@ -493,14 +494,6 @@ _LEADING_MARK = re.compile(f"^\\s*{_MARK_OPEN}([^{_MARK_CLOSE}]*){_MARK_CLOSE}")
 _FOOTNOTE_START = re.compile(r"^(?:\d{1,3}\s+|[*\u2020\u2021\u00a7\u00b6]{1,3}\s*)(?=[^\W\d_]|[\u201c\u2018\"'(])")
 # ... or a number and a full stop ("35. These include"), counted only when the page cites that number
 _NUMBERED_NOTE = re.compile(r"^(\d{1,3})[.)]\s+(?=[^\W\d_]|[\u201c\u2018\"'(])")
-# short lines that hold content although set like headings (see _holds_content)
-_CAPTION_LINE = re.compile(r"(?:figure|fig\.|chart|map|photo)\s+(?:[A-Z]{1,3}-?)?\d+[\w.-]*[.:]?(?:\s|$)",
-                           re.IGNORECASE)
-_ROLE_LINE = re.compile(r"(?:[\w.'-]+\s+){0,2}(?:editors?|authors?|reviewers?|contributors?|writers?|"
-                        r"prepared by|written by|edited by|photo(?:graph)?s?|credits?|contacts?)\s*:\s*\S",
-                        re.IGNORECASE)
-_BYLINE = re.compile(r"[Bb][Yy]\s+[A-Z][a-z.'-]*\.?\s+[A-Z]")
-_DEGREE = re.compile(r",\s*(?:Ph\.?\s?D|M\.?D|MPH|M\.?S\.?W|LCSW|LMFT|Psy\.?D|Ed\.?D|RN|IMH-E)\b")
 _SENTENCE_END = (".", "!", "?", ";", ")", "]", '"', "\u201d", "\u2019", ">")
 _FIGURE = re.compile(r"[-+\u2013\u2014*(<>\u2264\u2265]*[$\u20ac\u00a3]?\d[\d,.\s\u2013\u2014-]*%?\)?\*?|[-\u2013\u2014*]+|\(?[XxNn]/?[Aa]?\)?")
 _YEAR = re.compile(r"(?:19|20)\d\d")
@@ -1193,15 +1186,6 @@ def _pitch_ratio(lines: list[_Line]) -> float:
     return statistics.median(ratios) if ratios else 1.2
 
 
-def _holds_content(text: str) -> bool:
-    """A short line that says something of its own, set like a heading: a figure caption
-    ("Figure 4. Diagram of …"), a byline or credit ("Topic Editor: Jane Doe, PhD", "By Jane
-    Doe"). Its words must be quotable text of a passage, not only its section. (A table's
-    caption set as a heading stays one: it is the section of the table's passages.)"""
-    return bool(_CAPTION_LINE.match(text) or _ROLE_LINE.match(text) or _BYLINE.match(text)
-                or _DEGREE.search(text))
-
-
 def _all_capitals(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     return len(letters) >= 4 and all(c.isupper() for c in letters)
@@ -1300,7 +1284,7 @@ def _blocks(
         if block[0].heading:
             lead = [line for line in block if line.heading]
             words = sum(len(line.text.split()) for line in lead)
-            if len(lead) > 3 or words > _HEADING_MAX_WORDS or _holds_content(" ".join(line.text for line in lead)):
+            if len(lead) > 3 or words > _HEADING_MAX_WORDS or holds_content(" ".join(line.text for line in lead)):
                 for line in lead:
                     line.heading = False
     result: list[list[_Line]] = []

@@ -11,6 +11,7 @@ from ..limits import check_text
 from ..sniff import decode_text, looks_like_text, markup_of
 from ..types import Extracted, Page
 from .base import Format
+from .blocks import holds_content
 
 ATX = re.compile(r"^ {0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 LISTISH = re.compile(r"^\s*(?:[-*•◦▪‣–·]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])\s+")
@@ -71,7 +72,8 @@ def _title_like(line: str) -> bool:
         return False
     if s[-1] in ".,;:" or LISTISH.match(line) or not (s[0].isupper() or s[0].isdigit()):
         return False
-    if s.lower().startswith(("see also", "http", "www.")) or "@" in s or not re.search(r"[^\W\d_]{2}", s):
+    if s.lower().startswith(("see also", "http", "www.")) or "@" in s or not re.search(r"[^\W\d_]{2}", s) \
+            or holds_content(s):  # "Topic Editor: Andy Gomm" is text, not a section
         return False
     long_words = [w for w in words if len(w.strip("()[]\"'“”:,")) >= 4]
     if not long_words:

@@ -708,8 +708,11 @@ def library_page() -> None:
     st.caption(f"{len(rows)} documents · {passages} passages · knowledge base at {sup.escape_markdown(str(s.kb_dir))}"
                + (" · read-only" if s.read_only else ""))
     if rows:
-        st.dataframe(rows, hide_index=True, width="stretch", column_config={  # each column wide enough for its text
-            name: st.column_config.TextColumn(width=width) for name, width in sup.column_widths(rows).items()})
+        # cells that wrap: every column readable in the page's width (a data grid cuts long titles and
+        # reaches the file only by scrolling sideways); the grid, to sort, search or download, on request
+        st.markdown(sup.LIBRARY_CSS + sup.library_table_html(rows, folder), unsafe_allow_html=True)
+        with st.expander("Sort, search or download the table", icon=":material/table_view:"):
+            st.dataframe(rows, hide_index=True, width="stretch")
     else:
         st.info("No documents yet: add some below, or ingest the corpus folder.")
     if problems:

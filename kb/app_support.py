@@ -618,16 +618,56 @@ def library_rows(backend: Backend) -> tuple[list[dict], list[dict]]:
     return rows, problems
 
 
-def column_widths(rows: list[dict], char_px: float = 7.5, padding: int = 28, widest: int = 460,
-                  title: int = 340) -> dict[str, int]:
-    """A pixel width per library column that shows its longest value whole (paths and problems up
-    to `widest`; the table scrolls sideways rather than cutting a publisher or a file name).
-    Titles get `title` px (whole on hover), so publisher and year fit beside them at 1280 px."""
-    widths = {}
-    for name in rows[0] if rows else ():
-        longest = max([len(str(name))] + [len(str(r.get(name, ""))) for r in rows])
-        widths[name] = int(min(max(longest * char_px + padding, 60), title if name == "Title" else widest))
-    return widths
+LIBRARY_COLUMNS = ("Title", "Publisher", "Year", "Type", "File", "Passages", "Pages", "Format", "Ingested",
+                   "Problems")
+_NUMERIC = {"Year", "Passages", "Pages", "Ingested"}  # kept on one line
+_LONG = {"Title", "Publisher", "File", "Problems"}
+
+LIBRARY_CSS = """
+<style>
+/* at 1280 px and wider every column fits; a narrower window scrolls the box sideways, never the page */
+.kb-lib-box {max-height: 36rem; overflow: auto; margin-bottom: .6rem;}
+.kb-lib {width: 100%; border-collapse: collapse; font-size: .85rem; line-height: 1.35;}
+.kb-lib th {position: sticky; top: 0; background: #f6f6f6; text-align: left; font-weight: 600; white-space: nowrap;}
+.kb-lib th, .kb-lib td {border-bottom: 1px solid #ddd; padding: .3rem .45rem; vertical-align: top;}
+/* long text breaks anywhere rather than widening the table; short columns only between words */
+.kb-lib td.kb-lib-long {overflow-wrap: anywhere; min-width: 6rem;}
+.kb-lib td.kb-lib-n {text-align: right; white-space: nowrap;}
+.kb-lib-path {display: block; color: #595959; font-size: .78rem;}
+</style>
+"""
+
+
+def library_table_html(rows: list[dict], corpus: Path | str | None = None) -> str:
+    """The library as an HTML table whose cells wrap, so every column, whole titles and file
+    names included, is readable in the page's width (a data grid cuts them or scrolls
+    sideways). Every value is escaped. Under the file name: where it is, when that is not
+    the corpus folder itself (its folder inside it, a path outside it, or a web address)."""
+    head = "".join(f"<th>{escape_html(name)}</th>" for name in LIBRARY_COLUMNS)
+    body = []
+    for row in rows:
+        cells = []
+        for name in LIBRARY_COLUMNS:
+            value = str(row.get(name, ""))
+            text = escape_html(value.split(" ")[0] if name == "Ingested" else value)  # the day; the grid has the time
+            if name == "File" and (where := _where(row.get("Path") or "", corpus)):
+                text += f'<span class="kb-lib-path">{escape_html(where)}</span>'
+            kind = "kb-lib-n" if name in _NUMERIC else "kb-lib-long" if name in _LONG else ""
+            cells.append(f'<td class="{kind}">{text}</td>' if kind else f"<td>{text}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return (f'<div class="kb-lib-box"><table class="kb-lib"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _where(path: str, corpus: Path | str | None) -> str:
+    """'' for a file directly in the corpus folder; its path inside the folder; else the whole path."""
+    if corpus is None or "://" in path:
+        return path
+    try:
+        inside = Path(path).relative_to(Path(corpus))
+    except ValueError:
+        return path
+    return "" if len(inside.parts) == 1 else str(inside)
 
 
 def _when(iso: str | None) -> str:

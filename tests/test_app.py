@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import os
 import re
 import shutil
@@ -496,6 +497,44 @@ def test_empty_knowledge_base_offers_to_ingest_the_corpus(tmp_path, use_kb, monk
     assert at.title[0].value.startswith("Ask")
     assert any("5 added" in s.value for s in at.success)
     assert any("diagnostic classification manual" in card_text(b) for b in cards(at))
+
+
+def at_rows(kb_dir):
+    from kb.backends.local import LocalBackend
+
+    return sup.library_rows(LocalBackend(kb_dir))[0]
+
+
+def test_library_table_shows_every_column_whole_and_escaped(tmp_path, use_kb):
+    """The Library's table wraps its cells (every column readable at 1280 px, the browser test
+    measures it) and shows document text as text: a title holding markup never becomes markup."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    name = "a-very-long-file-name-for-the-state-infant-and-early-childhood-mental-health-plan-2024.txt"
+    (corpus / name).write_text("Infant and early childhood mental health consultation in child care settings.\n")
+    title = ("<img src=x onerror=alert(1)> State Plan for Infant & Early Childhood Mental Health Consultation, "
+             "Workforce Development and Financing in Child Care and Home Visiting, 2024–2028")
+    (corpus / "metadata.json").write_text(json.dumps({name: {"title": title, "publisher": "Dept. of *Early* Care"}}))
+    kb = tmp_path / "kb"
+    _ingest([corpus], kb)
+    use_kb(kb, corpus)
+    at = open_page(app(), "library")
+    no_exception(at)
+    [table] = [m.value for m in at.markdown if 'class="kb-lib"' in m.value]
+    headers = re.findall(r"<th>(.*?)</th>", table)
+    assert headers == ["Title", "Publisher", "Year", "Type", "File", "Passages", "Pages", "Format", "Ingested",
+                       "Problems"]
+    assert "<img" not in table and sup.escape_html(title) in table  # whole and inert
+    assert sup.escape_html("Dept. of *Early* Care") in table
+    assert sup.escape_html(name) in table and 'class="kb-lib-path"' not in table  # in the corpus folder itself
+    assert "overflow-wrap: anywhere" in table
+    elsewhere = {**at_rows(kb)[0], "Path": "/srv/other/plan.txt"}
+    nested = {**elsewhere, "Path": str(corpus / "state" / "plan.txt")}
+    web = {**elsewhere, "Path": "https://example.gov/plan"}
+    assert sup.escape_html("/srv/other/plan.txt") in sup.library_table_html([elsewhere], corpus)
+    assert f'<span class="kb-lib-path">{sup.escape_html("state/plan.txt")}</span>' in sup.library_table_html([nested], corpus)
+    assert sup.escape_html("https://example.gov/plan") in sup.library_table_html([web], corpus)
+    assert at.dataframe[0].value["File"].tolist() == [name]  # the sortable grid, on request
 
 
 def test_upload_saves_ingests_and_search_uses_it(tmp_path, use_kb):

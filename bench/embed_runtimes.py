@@ -14,8 +14,12 @@ and ONNX Runtime (intra-op threads = the cores this process may use, inter-op 1)
   - int8 all MatMul + Attention: per-channel, 7-bit weights, on the fused graph;
   - int8 MatMul: the same, attention (QKV) left fp32;
   - int8 MatMul + Attention, down-proj fp32: QKV quantised too, FFN down-projections fp32;
-  - int8 default: MatMul, per-channel, 7-bit, FFN down-projections left fp32
-    = `OnnxEmbedder(precision="int8")`, runtime "onnx-int8".
+  - int8 dynamic, down-proj fp32: MatMul, per-channel, 7-bit, FFN down-projections left fp32,
+    each batch scaled by its own range (the product's recipe 1, until a passage's vector was
+    found to move with its batch-mates);
+  - int8 default: the same MatMuls with activation ranges fixed at export from
+    kb/embedders/calibration.json (static, recipe 2) = `OnnxEmbedder(precision="int8")`,
+    runtime "onnx-int8".
 Tables, all measured in this one run:
   1. passages/s on the same texts (--texts SciFact abstracts, title + " " + text, plus the
      passages ingestion makes of corpus/*.txt), each runtime once per round, rounds
@@ -50,13 +54,14 @@ from quality import ndcg_at_10
 from kb.config import DEFAULT_MODEL
 from kb.embedders.pytorch import TorchEmbedder as Embedder
 from kb.embedders import export
-from kb.embedders.onnx import (RECIPE, OnnxEmbedder, cpu_count, ensure_exported, model_digest, model_spec, open_session,
+from kb.embedders.onnx import (RECIPES, OnnxEmbedder, cpu_count, ensure_exported, model_digest, model_spec, open_session,
                                open_tokenizer, run_batches)
 
 CACHE = OUT / "embed-runtimes"
 TORCH = "torch fp32 (today)"
 FP32 = "onnx fp32 fused (`onnx`)"
-INT8 = "onnx int8 default, down-proj fp32 (`onnx-int8`)"
+INT8 = "onnx int8 default: static ranges, down-proj fp32 (`onnx-int8`)"
+DYNAMIC = "onnx int8 dynamic, down-proj fp32 (recipe 1)"
 MIXED = "int8 default passages + fp32 fused queries"
 
 
@@ -116,6 +121,8 @@ def build_variants(cache: Path) -> tuple[dict[str, Path], list[list]]:
         "int8-matmul.onnx": lambda out: export.quantise(paths["fp32"], out),
         "int8-matmul-attention-down-fp32.onnx": lambda out: export.quantise(
             paths["fp32"], out, op_types=("MatMul", "Attention"), keep_fp32=export.down_projections(paths["fp32"])),
+        "int8-dynamic-down-fp32.onnx": lambda out: export.quantise(
+            paths["fp32"], out, keep_fp32=export.down_projections(paths["fp32"])),
     }
     for name, make in builders.items():
         if not (folder / name).exists():
@@ -134,6 +141,7 @@ def runtimes(paths: dict[str, Path], cache: Path, batch_size: int) -> list[Runti
         file_runtime("onnx int8 MatMul, per-channel", paths["int8-matmul.onnx"], batch_size),
         file_runtime("onnx int8 MatMul + Attention, down-proj fp32", paths["int8-matmul-attention-down-fp32.onnx"],
                      batch_size),
+        file_runtime(DYNAMIC, paths["int8-dynamic-down-fp32.onnx"], batch_size),
         onnx_runtime(INT8, "int8", cache, batch_size),
     ]
 
@@ -273,7 +281,7 @@ def main() -> None:
     ap.add_argument("--cold", type=int, default=3, help="fresh-process runs per runtime")
     ap.add_argument("--only", choices=["speed", "quality"], help="one half of the tables")
     ap.add_argument("--product-only", action="store_true",
-                    help="only the runtimes KB_RUNTIME offers: torch, onnx (fp32 fused), onnx-int8")
+                    help="only the runtimes KB_RUNTIME offers (torch, onnx fp32 fused, onnx-int8) and int8 recipe 1")
     ap.add_argument("--max-load", type=float, default=None, help="wait until the 1-min load is below this")
     args = ap.parse_args()
 
@@ -283,7 +291,7 @@ def main() -> None:
     print(table(["export (once per model version; 0.0 s when already built)", "seconds", "size"], export_rows))
     rts = runtimes(paths, CACHE, args.batch_size)
     if args.product_only:
-        rts = [rt for rt in rts if rt.label in (TORCH, FP32, INT8)]
+        rts = [rt for rt in rts if rt.label in (TORCH, FP32, DYNAMIC, INT8)]
     texts = [" ".join(f"{d['title']} {d['text']}".split()) for d in scifact_docs()[:args.texts]]
     texts += passage_texts(ROOT / "corpus")
     if args.only != "quality":
@@ -294,7 +302,7 @@ def main() -> None:
         query_table(rts, questions())
         cold_table(rts, args.cold)
     if args.only != "speed":
-        quality_table(rts, f"{model_digest(model_spec(DEFAULT_MODEL), CACHE)[:16]}-r{RECIPE}")
+        quality_table(rts, f"{model_digest(model_spec(DEFAULT_MODEL), CACHE)[:16]}-r{RECIPES['fp32']}.{RECIPES['int8']}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from .rerank import Reranker
 
 DEPTH = 50  # candidates taken from each retriever before fusing
 RRF_K = 60
+TIE_ROOM = 50  # results read past the depth, so a tie across the cut is kept whole
 BLEND_DENSE_WEIGHT = 0.5
 FUSION = "blend"  # min-max blend; RRF measured lower on SciFact train (bench/quality.py)
 RERANK_DEPTH = 30
@@ -121,13 +122,14 @@ class Searcher:
         depth = max(DEPTH, depth)
         keyword = None
         if method in ("keyword", "fused") and reader.concurrent_retrieval:
-            keyword = _background().submit(reader.keyword, question, depth, filters)  # while we embed
+            keyword = _background().submit(reader.keyword, question, depth + TIE_ROOM, filters)  # while we embed
         qvec = self.embedder.encode_query(question)
         ranked: dict[str, Ranked] = {}
         if method in ("dense", "fused"):
-            ranked["dense"] = reader.dense(qvec, depth, filters)
+            ranked["dense"] = _cut_after_ties(reader.dense(qvec, depth + TIE_ROOM, filters), depth)
         if method in ("keyword", "fused"):
-            ranked["keyword"] = keyword.result() if keyword else reader.keyword(question, depth, filters)
+            found = keyword.result() if keyword else reader.keyword(question, depth + TIE_ROOM, filters)
+            ranked["keyword"] = _cut_after_ties(found, depth)
         cosines: dict[int, float] = {}
         if method == "fused":
             candidates, cosines = self._fuse(reader, qvec, question, ranked)
@@ -152,6 +154,8 @@ class Searcher:
                       else "The knowledge base has no passage to offer for this question.")
             return Answer(question, False, [], reason=reason, method=stages)
         wanted = max(k, CHECK_DEPTH, self.focus.depth if self.focus else 0)
+        while wanted < len(candidates) and candidates[wanted][1] == candidates[wanted - 1][1]:
+            wanted += 1  # a tie across the cut is ordered with the rest (below)
         ids = [pid for pid, _ in candidates[:wanted]]
         passages, documents = reader.fetch(ids)
         missing = [pid for pid in ids if pid not in known]  # fusion read the cosines of its candidates
@@ -167,7 +171,8 @@ class Searcher:
             # costs nothing (the reads before it all saw one generation). It re-orders only the
             # first few, all among the passages fetched.
             candidates, stages = self._focused(candidates, passages, qvec), stages + "+focus"
-            ids = [pid for pid, _ in candidates[:wanted]]
+        candidates = _ties_in_document_order(candidates, wanted, passages, documents)
+        ids = [pid for pid, _ in candidates[:wanted]]
         check = [passages[i] for i in ids[:CHECK_DEPTH] if i in passages]
         shown = [passages[pid] for pid, _ in candidates[:k] if pid in passages]
         verdict = abstain.judge(question, max(cosines.values(), default=0.0), check, documents, stats.idf(),
@@ -282,3 +287,24 @@ def _minmax(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     span = x.max() - x.min() if len(x) else 0.0
     return (x - x.min()) / span if span > 0 else np.zeros_like(x)
+
+
+def _ties_in_document_order(candidates: Ranked, n: int, passages: dict, documents: dict) -> Ranked:
+    """Equal scores (one text in two documents) ordered by document and place, not by passage
+    id: ids follow the order documents were ingested in, so a library grown in steps would
+    otherwise show the other copy first (bench/build_order.py)."""
+    def place(pid: int) -> tuple[str, int]:
+        p = passages.get(pid)
+        return (documents[p.document_id].path, p.ordinal) if p is not None else ("", pid)
+
+    return sorted(candidates[:n], key=lambda c: (-c[1], place(c[0]))) + candidates[n:]
+
+
+def _cut_after_ties(ranked: Ranked, depth: int) -> Ranked:
+    """The first `depth` results and every one tied with the last of them: which of several
+    equal scores (short table rows often tie in BM25) made the cut was decided by passage ids,
+    which follow ingest order, so fusion's candidates moved with how the library was built."""
+    if len(ranked) <= depth:
+        return ranked
+    last = ranked[depth - 1][1]
+    return ranked[:depth] + [r for r in ranked[depth:] if r[1] >= last]

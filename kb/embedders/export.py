@@ -5,13 +5,17 @@ attention, whose graph ONNX Runtime's BERT fusions recognise), then fused (atten
 LayerNorm, GELU) by `onnxruntime.transformers.optimizer`. Whatever is built must reproduce
 the torch model's vectors on probe texts, or the unfused graph is tried, or the build fails.
 
-int8: dynamic quantisation of the fused fp32 graph's MatMuls. Per-channel weights are what
-rescue accuracy (cosine to fp32 over SciFact abstracts: 0.937 with the library defaults, 0.993
-per channel). The down-projection after each GELU stays fp32 (0.998): its input has outliers
-that one per-tensor activation scale cannot represent; no other layer cost as much. Weights are
-7-bit (`reduce_range`): ONNX Runtime's u8s8 kernels on AVX2 CPUs without VNNI can saturate with
-8 bits; on this machine it made no measurable difference either way. Embeddings and attention
-stay fp32. bench/embed_runtimes.py measures the variants.
+int8: static quantisation of the fused fp32 graph's MatMuls. Each activation's range is fixed
+once, at export, from the texts in calibration.json, so a passage's vector depends on its own
+text only: dynamic quantisation scaled each batch by its own range, and a passage embedded
+beside other passages moved (cosine 0.9970 to itself in another batch, over SciFact
+abstracts), so a knowledge base grown in several ingests ranked differently from the same
+documents built in one. The fixed ranges are also closer to fp32 (mean cosine 0.9994 vs
+0.9984; bench/embed_runtimes.py). Per-channel weights are what rescue accuracy (0.937 with
+the library defaults, 0.993 per channel). The down-projection after each GELU stays fp32: its
+input has outliers that one per-tensor activation scale cannot represent. Weights are 7-bit
+(`reduce_range`): ONNX Runtime's u8s8 kernels on AVX2 CPUs without VNNI can saturate with 8
+bits. Embeddings and attention stay fp32.
 """
 from __future__ import annotations
 
@@ -79,7 +83,7 @@ def export_fp32(spec: ModelSpec, tmp: Path) -> Path:
 
 def export_int8(spec: ModelSpec, fp32_source: Path, tmp: Path) -> Path:
     quantised = tmp / "int8.onnx"
-    quantise(fp32_source, quantised, keep_fp32=down_projections(fp32_source))
+    quantise_static(fp32_source, quantised, calibration_inputs(spec), keep_fp32=down_projections(fp32_source))
     worst = min_cosine(onnx_vectors(quantised, spec, PROBES), onnx_vectors(fp32_source, spec, PROBES))
     if worst < INT8_MIN_COSINE:
         raise ModelUnavailable(f"int8 quantisation of {spec.name} drifts too far from fp32 (cosine {worst:.4f}); "
@@ -165,6 +169,48 @@ def quantise(source: Path, target: Path, keep_fp32: list[str] = (), op_types: tu
     quantize_dynamic(source, target, op_types_to_quantize=list(op_types), per_channel=per_channel,
                      reduce_range=reduce_range, nodes_to_exclude=list(keep_fp32),
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def calibration_texts() -> list[str]:
+    """Public-domain government passages (as the index embeds them), questions and odd inputs."""
+    import json
+
+    return json.loads((Path(__file__).with_name("calibration.json")).read_text(encoding="utf-8"))["texts"]
+
+
+def calibration_inputs(spec: ModelSpec, batch_size: int = 16) -> list[dict[str, np.ndarray]]:
+    tokenizer, pad = open_tokenizer(spec)
+    return [dict(inputs) for _, inputs in
+            token_batches(tokenizer, pad, calibration_texts(), spec.lowercase, batch_size)]
+
+
+def quantise_static(source: Path, target: Path, inputs: list[dict[str, np.ndarray]], keep_fp32: list[str] = (),
+                    per_channel: bool = True, reduce_range: bool = True) -> None:
+    """int8 MatMuls with activation ranges fixed from `inputs` (min-max), weights per channel."""
+    import logging
+
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+
+    wanted = {i.name for i in open_session(source).get_inputs()}
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{k: v for k, v in batch.items() if k in wanted} for batch in inputs])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    logging.getLogger().setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_static(str(source), str(target), Batches(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=["MatMul"], per_channel=per_channel, reduce_range=reduce_range,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=list(keep_fp32), calibrate_method=CalibrationMethod.MinMax,
+                        calibration_providers=["CPUExecutionProvider"],
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
+                                       "CalibTensorRangeSymmetric": False})
 
 
 def down_projections(path: Path) -> list[str]:

@@ -26,7 +26,9 @@ from kb.errors import ModelUnavailable, UsageError
 from .base import Embedder, Progress
 
 PRECISIONS = ("fp32", "int8")
-RECIPE = 1  # in every export's file name: bump it when export.py builds differently
+# In every export's file name: bump a precision's recipe when export.py builds it differently.
+# int8 2: static quantisation (fixed activation ranges), so vectors do not depend on batch-mates.
+RECIPES = {"fp32": 1, "int8": 2}
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def model_digest(spec: ModelSpec, cache_dir: Path) -> str:
 def export_path(spec: ModelSpec, precision: str, cache_dir: Path) -> Path:
     """Named for the model, the content of its files, the recipe and the precision."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.name).strip("_")[-60:]
-    return cache_dir / f"{slug}-{model_digest(spec, cache_dir)[:16]}-r{RECIPE}-{precision}.onnx"
+    return cache_dir / f"{slug}-{model_digest(spec, cache_dir)[:16]}-r{RECIPES[precision]}-{precision}.onnx"
 
 
 def ensure_exported(model_setting: str, precision: str, cache_dir: Path) -> Path:

@@ -707,7 +707,9 @@ def library_page() -> None:
     passages = sum(r["Passages"] for r in rows)
     st.caption(f"{len(rows)} documents · {passages} passages · knowledge base at {sup.escape_markdown(str(s.kb_dir))}"
                + (" · read-only" if s.read_only else ""))
-    if rows:
+    if len(rows) > sup.LIBRARY_TABLE_LIMIT:  # a page of HTML that long would slow every run: the grid alone
+        st.dataframe(rows, hide_index=True, width="stretch")
+    elif rows:
         # cells that wrap: every column readable in the page's width (a data grid cuts long titles and
         # reaches the file only by scrolling sideways); the grid, to sort, search or download, on request
         st.markdown(sup.LIBRARY_CSS + sup.library_table_html(rows, folder), unsafe_allow_html=True)

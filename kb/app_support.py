@@ -620,6 +620,7 @@ def library_rows(backend: Backend) -> tuple[list[dict], list[dict]]:
 
 LIBRARY_COLUMNS = ("Title", "Publisher", "Year", "Type", "File", "Passages", "Pages", "Format", "Ingested",
                    "Problems")
+LIBRARY_TABLE_LIMIT = 1000  # documents; above it the app shows the data grid alone
 _NUMERIC = {"Year", "Passages", "Pages", "Ingested"}  # kept on one line
 _LONG = {"Title", "Publisher", "File", "Problems"}
 

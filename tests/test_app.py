@@ -505,7 +505,7 @@ def at_rows(kb_dir):
     return sup.library_rows(LocalBackend(kb_dir))[0]
 
 
-def test_library_table_shows_every_column_whole_and_escaped(tmp_path, use_kb):
+def test_library_table_shows_every_column_whole_and_escaped(tmp_path, use_kb, monkeypatch):
     """The Library's table wraps its cells (every column readable at 1280 px, the browser test
     measures it) and shows document text as text: a title holding markup never becomes markup."""
     corpus = tmp_path / "corpus"
@@ -535,6 +535,11 @@ def test_library_table_shows_every_column_whole_and_escaped(tmp_path, use_kb):
     assert f'<span class="kb-lib-path">{sup.escape_html("state/plan.txt")}</span>' in sup.library_table_html([nested], corpus)
     assert sup.escape_html("https://example.gov/plan") in sup.library_table_html([web], corpus)
     assert at.dataframe[0].value["File"].tolist() == [name]  # the sortable grid, on request
+    monkeypatch.setattr(sup, "LIBRARY_TABLE_LIMIT", 0)  # a library too long for a page of HTML: the grid alone
+    at = open_page(app(), "library")
+    assert not [m for m in at.markdown if 'class="kb-lib"' in m.value]
+    assert "Sort, search or download the table" not in [e.label for e in at.expander]
+    assert at.dataframe[0].value["File"].tolist() == [name]
 
 
 def test_upload_saves_ingests_and_search_uses_it(tmp_path, use_kb):

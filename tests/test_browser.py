@@ -270,7 +270,9 @@ def test_the_analysts_workbench_in_a_browser(ingested_kb, tmp_path):
                 page.wait_for_function(IDLE, timeout=60_000)
                 page.get_by_label("Year").fill("2021")
                 page.get_by_role("button", name="Save metadata").click()
-                expect(page.get_by_text("without embedding anything again")).to_be_visible(timeout=60_000)
+                # the flash after the save (the form's caption says "without embedding anything again" too)
+                expect(page.get_by_text(re.compile(r"Metadata of .* saved in .*without embedding anything again"))
+                       ).to_be_visible(timeout=60_000)
                 page.screenshot(path=str(shots / "library-edit.png"))
                 page.goto(f"{url}/?q=What%20is%20DC%3A0-5%3F")
                 expect(page.locator(".kb-cite").first).to_have_text(

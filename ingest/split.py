@@ -102,7 +102,7 @@ def split_pages(pages: list[Page], target_words: int = TARGET_WORDS, max_words: 
             shape = table_shape(page, t, shape)
             if not _figure_table(page, t) and _regular_table(page, t, shape.width):
                 shapes[t] = shape
-        for start, end, heading in _regions(page, section, taken.get(i)):
+        for start, end, heading in _regions(page, section, taken.get(i), first_page=i == 0):
             section = heading
             units = _units(page, start, end, max_words, max_chars, anchors)
             pieces += _merge_short([Piece(span, heading, context, row) for span, context, row in
@@ -223,26 +223,32 @@ def _numeric(block: str) -> bool:
     return sum(any(ch.isdigit() for ch in t) for t in tokens) >= max(1, sum(t.isalpha() for t in tokens))
 
 
-def _regions(page: Page, section: str | None, taken: tuple[int, int] | None = None):
+def _regions(page: Page, section: str | None, taken: tuple[int, int] | None = None, first_page: bool = False):
     """(start, end, governing heading) spans of a page, cut at headings. A region starts after
     its heading's own text: the heading is the passage's `section`, never part of its quote.
 
-    A heading with no text under it (the next heading follows at once) joins the region
-    below, which is governed by the nearer heading.
+    A heading with no text under it (the next heading follows at once: "TITLE IV: MISCELLANEOUS
+    PROVISIONS" over its first section) heads the region below together with the nearer heading
+    ("A › B"), so its words stay findable and in the citation's section. The document's first
+    heading, its title, does not: the citation names the title already.
     """
     text = page.text
     cuts = [(0, 0, section)] + [(off, heading_end(text, off, h), h) for off, h in page.headings
                                 if 0 <= off < len(text)]
     cuts.sort(key=lambda c: c[0])
     regions = []
+    above = None  # the heading before, when nothing stood under it
     for i, (_, body_start, heading) in enumerate(cuts):
         end = cuts[i + 1][0] if i + 1 < len(cuts) else len(text)
         spans = [(body_start, end)]
         if taken and taken[0] < end and body_start < taken[1]:  # the previous page's sentence is not here
             spans = [(body_start, taken[0]), (taken[1], end)]
-        for s, e in spans:
-            if e > s and text[s:e].strip():
-                regions.append((s, e, heading))
+        kept = [(s, e) for s, e in spans if e > s and text[s:e].strip()]
+        shown = f"{above} \u203a {heading}" if above and heading and above != heading else heading
+        regions += [(s, e, shown) for s, e in kept]
+        title = first_page and i == 1 and not section
+        # one level only: in a run of empty headings the last one heads what follows
+        above = heading if not kept and i > 0 and not title else None
     return regions
 
 

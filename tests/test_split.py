@@ -221,3 +221,19 @@ def test_a_long_table_of_figures_alone_packs_rows_like_text_with_its_header_as_c
     assert all(p.context == "At least But less than Single Married" for p in passages[1:])
     for row in rows:
         assert sum(" ".join(row.split()) in p.text for p in passages) == 1
+
+
+def test_a_heading_with_nothing_under_it_heads_the_section_below_too():
+    """Issue 26: every word of a document can be found. "TITLE IV: MISCELLANEOUS PROVISIONS"
+    followed at once by its first subsection was in no passage's text or section; the document's
+    own title (its first heading) stays out of sections, which the citation's title covers."""
+    title, part, sub, other = ("The Digital Millennium Copyright Act of 1998", "TITLE IV: MISCELLANEOUS PROVISIONS",
+                               "Clarification of the authority of the Copyright Office", "TITLE V: VESSEL HULLS")
+    body = ("Section 401(b) adds a provision to section 701 of the Copyright Act confirming the Copyright "
+            "Office's authority to continue to perform the policy and international functions it has carried out.")
+    text = f"{title}\n{part}\n{sub}\n{body}\n{other}\nTitle V creates a new form of protection for the design of vessel hulls."
+    headings = [(text.index(h), h) for h in (title, part, sub, other)]
+    passages = split_pages([Page(1, text, headings=headings)])
+    sections = [p.section for p in passages]
+    assert sections == [f"{part} \u203a {sub}", other]
+    assert all(title not in (s or "") for s in sections)

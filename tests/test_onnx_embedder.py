@@ -101,6 +101,12 @@ def test_int8_vector_depends_on_its_own_text_only(onnx_cache):
     assert np.array_equal(together, alone) and np.array_equal(together, beside_long)
 
 
+def test_exports_are_readable_by_other_users(onnx_cache):
+    """A server running as another user reads the knowledge base's export (the static
+    quantiser writes its file 0600)."""
+    assert export_path(model_spec(MODEL), "int8", onnx_cache).stat().st_mode & 0o044 == 0o044
+
+
 def test_a_knowledge_base_grown_in_steps_ranks_as_one_built_at_once(onnx_cache, tmp_path):
     """Issue 30: two ingests (one document, then the rest) and one ingest of the same files give
     the same vectors and the same top 10 for every question, on the default int8 runtime."""

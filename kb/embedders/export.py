@@ -61,6 +61,7 @@ def build(spec: ModelSpec, precision: str, target: Path, fp32_source: Path | Non
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise ModelUnavailable(f"Could not build the ONNX export of {spec.name} ({first}); "
                                    "use the torch runtime (KB_RUNTIME=torch).") from exc
+        os.chmod(built, 0o644)  # readable by the server's user, as any model file (the static quantiser writes 0600)
         fsync(built)
         os.replace(built, target)
         fsync(target.parent)

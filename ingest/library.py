@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -19,6 +18,7 @@ from kb.backends import Changes, open_backend
 from kb import web_copies
 from kb.config import Settings
 from kb.errors import UsageError
+from kb.files import write_text_atomically
 from kb.models import Document
 
 from . import metadata, web
@@ -129,7 +129,7 @@ def _edit_sidecar(source: Path, change: Callable[[dict], dict]) -> None:
                 data[source.name] = entry
             else:
                 data.pop(source.name, None)
-            _write_atomically(sidecar, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+            write_text_atomically(sidecar, json.dumps(data, ensure_ascii=False, indent=2) + "\n", mode=0o644)
     except OSError as exc:
         raise UsageError(f"Could not save {sidecar} ({exc.strerror or exc}); check that the folder is writable.") \
             from None
@@ -144,19 +144,6 @@ def _read_sidecar(sidecar: Path) -> dict:
     except metadata.SidecarError as exc:
         reason = str(exc).split(";")[0]  # what is wrong; the fix is by hand
         raise UsageError(f"{reason}; fix it by hand before editing metadata here.") from None
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".metadata-", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 # ---- delete, re-ingest, rejected files -------------------------------------------------------

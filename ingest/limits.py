@@ -80,7 +80,3 @@ def check_text(text: str) -> str:
         raise too_much_text(active().max_chars)
     return text
 
-
-def check_passages(count: int) -> None:
-    if count > active().max_passages:
-        raise too_many_passages(count, active().max_passages)

@@ -151,11 +151,6 @@ def highlighted_html(text: str, spans: list[tuple[int, int]], mentions: list[tup
     return "".join(out).replace("</mark><mark>", "")
 
 
-def state_mentions(text: str, code: str) -> list[tuple[int, int]]:
-    """Where `text` names the state `code` (its name as a name, or its code in an address)."""
-    return us_states.mentions(text, code)
-
-
 def meta_parts(document: Document, passage: Passage | None = None) -> list[str]:
     """Publisher, year, type, page and section as short plain-text labels."""
     parts = [document.publisher or "Publisher unknown", str(document.year) if document.year else "n.d."]
@@ -181,7 +176,7 @@ def card_html(hit: Hit, rank: int, best: bool = False, state: str | None = None)
     meta = " · ".join(escape_html(p) for p in meta_parts(doc, passage))
     above = passage.context_label
     badge = '<span class="kb-best-badge">Best answer from this passage</span>' if best else ""
-    mentions = state_mentions(passage.text, state) if state else []
+    mentions = us_states.mentions(passage.text, state) if state else []
     return (
         f'<div class="kb-card{" kb-card-best" if best else ""}">'
         f'<div class="kb-title"><span class="kb-rank">{rank}.</span> <strong>{escape_html(doc.title)}</strong>{badge}</div>'

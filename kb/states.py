@@ -46,31 +46,26 @@ def name_of(code: str) -> str:
     return STATES.get(code.upper(), code)
 
 
-def in_text(text: str) -> tuple[str, ...]:
-    """Codes of the states a text names, sorted. Names must be capitalised as names are, so
-    "new york" in running lower-case text does not count but "New York" does."""
-    found = set()
+def _named(text: str):
+    """(code, (start, end)) for each place the text names a state: a name capitalised as names
+    are ("new york" in running lower-case text does not count, "New York" does), or a code in
+    an address ("Boston, MA")."""
     for m in _NAMES.finditer(text):
-        words = m.group(1).split()
-        if all(w[:1].isupper() or w.lower() in ("of",) for w in words):
-            found.add(_BY_NAME[m.group(1).lower()])
+        if all(w[:1].isupper() or w.lower() in ("of",) for w in m.group(1).split()):
+            yield _BY_NAME[m.group(1).lower()], m.span(1)
     for m in _CODE_IN_ADDRESS.finditer(text):
-        found.add(m.group(1) or m.group(2))
-    return tuple(sorted(found))
+        group = 1 if m.group(1) else 2
+        yield m.group(group), m.span(group)
+
+
+def in_text(text: str) -> tuple[str, ...]:
+    """Codes of the states a text names, sorted."""
+    return tuple(sorted({code for code, _ in _named(text)}))
 
 
 def mentions(text: str, code: str) -> list[tuple[int, int]]:
     """(start, end) of each place `text` names the state `code`, as in_text finds them."""
-    spans = []
-    for m in _NAMES.finditer(text):
-        words = m.group(1).split()
-        if _BY_NAME[m.group(1).lower()] == code and all(w[:1].isupper() or w.lower() in ("of",) for w in words):
-            spans.append(m.span(1))
-    for m in _CODE_IN_ADDRESS.finditer(text):
-        group = 1 if m.group(1) else 2
-        if m.group(group) == code:
-            spans.append(m.span(group))
-    return sorted(spans)
+    return sorted(span for named, span in _named(text) if named == code)
 
 
 def without_names(text: str, keep: tuple[str, ...] = ()) -> str:

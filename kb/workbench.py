@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import write_text_atomically
 from .models import Answer, Document, Hit, Passage, TableRow
 
 FOLDER = "workbench"
@@ -239,9 +237,7 @@ class WorkbenchStore:
         """The saved workbench (an empty one when none was saved or the file is unreadable)."""
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return Workbench()
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # none saved yet, or unreadable
             return Workbench()
         return from_json(raw)
 
@@ -254,25 +250,13 @@ class WorkbenchStore:
             self._write(bench)
         return bench
 
-    @contextlib.contextmanager
     def _locked(self):
-        with open(self._lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        from filelock import FileLock
+
+        return FileLock(str(self._lock_path))
 
     def _write(self, bench: Workbench) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".workbench-", dir=self.folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(to_json(bench, self.user), f, ensure_ascii=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_text_atomically(self.path, json.dumps(to_json(bench, self.user), ensure_ascii=False))
 
 
 def to_json(bench: Workbench, user: str = LOCAL_USER) -> dict:

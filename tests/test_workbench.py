@@ -15,6 +15,7 @@ import pytest
 
 from conftest import CORPUS, GOV_PDFS, ROOT, kb_cli, make_pdf
 from kb import app_support as sup
+from kb import states as us_states
 from kb import citations as cite
 from kb import viewer
 from kb.backends.local import LocalBackend
@@ -238,7 +239,7 @@ def test_by_state_groups_the_answering_passages(corpus_searcher):
 def test_by_state_card_marks_the_state_and_shows_its_states_as_chips(corpus_searcher):
     answer = corpus_searcher.ask("How are states building the IECMH workforce?", k=10)
     hit = next(h for h in answer.hits if len(h.passage.states) >= 2 and
-               sup.state_mentions(h.passage.text, h.passage.states[-1]))
+               us_states.mentions(h.passage.text, h.passage.states[-1]))
     code = hit.passage.states[-1]
     body = sup.card_html(hit, 1, state=code)
     chips = re.findall(r'<span class="kb-chip( kb-chip-current)?" title="([A-Z]{2})">', body)

@@ -281,6 +281,7 @@ def test_the_analysts_workbench_in_a_browser(ingested_kb, tmp_path):
                 # "Open original" hands each ingested file to this session (media files), as plain text
                 links = page.locator("a", has_text="Open original")
                 expect(links.first).to_be_visible()
+                expect(links.nth(4)).to_be_attached(timeout=60_000)  # the cards render one after another
                 assert links.count() >= 5  # one per card (Streamlit may draw a link button as two anchors)
                 served = set()
                 for i in range(links.count()):

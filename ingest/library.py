@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -232,7 +233,7 @@ def folder_bytes(folder: Path | str) -> int:
                 st = os.lstat(os.path.join(root, name))
             except OSError:
                 continue
-            if not os.path.islink(os.path.join(root, name)):
+            if not stat.S_ISLNK(st.st_mode):
                 total += st.st_size
     return total
 

@@ -78,8 +78,7 @@ def ingest(paths: list[Path | str], settings: Settings, *, rebuild: bool = False
     embedder = embedder or for_settings(settings, shared=False)
     backend = open_backend(settings)
     with backend.writer(wait=settings.lock_wait_s, on_wait=on_wait) as writer:
-        run = _Run(writer, backend.location, settings, embedder, progress or (lambda stage, done, total: None))
-        run.quota = quota
+        run = _Run(writer, backend.location, settings, embedder, progress or (lambda stage, done, total: None), quota)
         run.plan([Path(p) for p in paths if not web.is_address(p)], rebuild)
         run.plan_addresses([p for p in paths if web.is_address(p)])
         run.read_embed_commit()
@@ -100,7 +99,8 @@ class _Pending:
 class _Run:
     """One ingest: its plan, the batch waiting to be committed, and the report."""
 
-    def __init__(self, writer, location: str, settings: Settings, embedder: Embedder, progress: Progress):
+    def __init__(self, writer, location: str, settings: Settings, embedder: Embedder, progress: Progress,
+                 quota=None):
         self.writer, self.settings, self.embedder, self.progress = writer, settings, embedder, progress
         self.report = IngestReport(kb_dir=location)
         self.changes = Changes()
@@ -110,7 +110,7 @@ class _Run:
         self.last_commit = time.perf_counter()
         self.files: list[discover.Found] = []
         self.jobs: list[web.Job] = []
-        self.quota = None  # ingest.library.UploadQuota: fetched pages count against it
+        self.quota = quota  # ingest.library.UploadQuota: fetched pages count against it
 
     def plan(self, paths: list[Path], rebuild: bool) -> None:
         writer, report = self.writer, self.report

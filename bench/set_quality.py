@@ -297,6 +297,12 @@ def cell_table(name: str, outcomes: list[Outcome]) -> str | None:
 
 
 def print_failures(name: str, outcomes: list[Outcome]) -> None:
+    """Each miss, classified; held-out questions are left out (only their number is said), so
+    tuning never reads them."""
+    held = sum(o.held_out for o in outcomes)
+    if held:
+        print(f"\n({name}: {held} held-out questions are not listed)")
+    outcomes = [o for o in outcomes if not o.held_out]
     misses = [o for o in outcomes if o.failure]
     print(f"\n#### {name}: answerable questions without a hit at rank 1 ({len(misses)})\n")
     for kind in sorted({o.failure for o in misses}):
@@ -323,6 +329,10 @@ def print_failures(name: str, outcomes: list[Outcome]) -> None:
         print(f"\n{name}: evidence in the top 3 but not in the best answer ({len(wrong_best)}):")
         for o in wrong_best:
             print(f"  - {o.id} (rank {o.rank}): {o.question} → “{(o.best_text or '(none)')[:160]}”")
+    wrong_cell = [o for o in outcomes if o.cell_ok is False and o.rank == 1]
+    if wrong_cell:
+        print(f"\n{name}: row first but the highlight misses the cell ({len(wrong_cell)}): "
+              + "; ".join(f"{o.id} “{o.question}” → “{(o.best_text or '(none)')[:60]}”" for o in wrong_cell))
     bad_start = [o for o in outcomes if o.answered and o.highlight_at_start is False]
     if bad_start:
         print(f"\n{name}: top highlight not at a sentence start: {', '.join(o.id for o in bad_start)}")

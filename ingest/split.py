@@ -669,13 +669,19 @@ def _anchors(page: Page) -> dict[int, str]:
     """Each footnote of the page that its body cites by marker (index into page.footnotes) ->
     the sentence that cites it ("… greater than a certain threshold¹³ would cause …" for "13
     More than 10 degrees …"): a footnote alone often makes no sense ("More than 10 degrees
-    difference for more than 10 seconds")."""
+    difference for more than 10 seconds"). A table's notes, set right after it, note its caption."""
+    found: dict[int, str] = {}
+    for note, (start, _) in enumerate(page.footnotes):
+        table = next((a for a, b, _ in page.tables if b <= start and not page.text[b:start].strip()), None)
+        if table is not None and (caption := _caption_before(page, table)):
+            found[note] = _short(caption)
     if not page.footnotes or not page.footnote_refs:
-        return {}
+        return found
     # the paragraphs, whole where a column or page region broke one ("… of any MCAS" + "command …")
     blocks = list(_blocks(page.text, 0, len(page.text)))
-    found: dict[int, str] = {}
     for note, (start, end) in enumerate(page.footnotes):
+        if note in found:
+            continue
         mark = FOOTNOTE_MARK.match(page.text, start, end)
         if mark is None:
             continue

@@ -52,6 +52,7 @@ def extract_pdf(data: bytes) -> Extracted:
     except Exception as exc:  # pypdf raises many types on damaged content streams
         raise ExtractionError(f"corrupt or unreadable PDF ({_short(exc)})") from None
     _ruled_tables(data, pages)
+    _notes_apart(pages)
     letters = [sum(ch.isalnum() for ch in p.text) for p in pages]
     image_pages = [i for i, n in enumerate(letters) if n < MIN_PDF_CHARS and _has_images(reader, i)]
     warnings = []
@@ -85,6 +86,14 @@ def _ruled_tables(data: bytes, pages) -> None:
     from .pdf_tables import read_tables
 
     read_tables(data, [p for p in pages if p.tables and p.number is not None])
+
+
+def _notes_apart(pages) -> None:
+    """A table's notes ("*Per 100,000 …", "Source: …") are set apart from its rows, never read as one."""
+    from .pdf_tables import notes_apart
+
+    for page in pages:
+        notes_apart(page)
 
 
 def _ocr(data: bytes, layout, indices: list[int]):

@@ -54,6 +54,37 @@ def read_tables(data: bytes, pages: list) -> None:
         join_cut_figures(page)
 
 
+# A table's notes: a line that opens with a note mark or a note's word ("*Per 100,000 …",
+# "Source: …", "Abbreviation: CI = …", "DISCLAIMERS"), or a symbol's legend ("– Represents or
+# rounds to zero.", "(X) Not applicable.").
+NOTE_OPEN = re.compile(r"(?:[*†‡§¶#]+\s*\S|(?:sources?|notes?|abbreviations?|disclaimers?|footnotes?|legend|key)\b"
+                       r"|(?:[–—-]|\(X\)|\(NA\)|NA|Z|\.\.\.)\s+[A-Z])", re.IGNORECASE)
+
+
+def notes_apart(page) -> int:
+    """The notes at the foot of each of the page's tables moved out of its rows: from the first
+    body line that is one cell opening like a note, when every line after it is one cell too,
+    the lines are a note block of their own after the table (`Page.footnotes`: no note is read
+    as a row, or as the label of the rows below it, or run into the text). Returns how many tables had notes taken out."""
+    done = 0
+    for t in reversed(range(len(page.tables))):
+        start, end, header_end = page.tables[t]
+        lines, pos = [], header_end
+        for line in page.text[header_end:end].split("\n"):
+            lines.append((pos, [c.strip() for c in line.split("\t") if c.strip()]))
+            pos += len(line) + 1
+        opener = next((k for k, (_, cells) in enumerate(lines) if len(cells) == 1 and NOTE_OPEN.match(cells[0])
+                       and all(len(c) <= 1 for _, c in lines[k:])), None)
+        if opener is None or not any(len(c) > 1 for _, c in lines[:opener]):
+            continue  # no notes, or nothing but notes: the table stays as read
+        cut = lines[opener][0]  # just past the newline that ends the last row
+        _replace(page, cut - 1, cut, "\n\n", keep_tables=True)
+        page.tables[t] = (start, cut - 1, header_end)
+        page.footnotes = sorted(page.footnotes + [(cut + 1, end + 1)])  # the table's notes, a note block
+        done += 1
+    return done
+
+
 def _figures_only(page, index: int) -> bool:
     """A table of FIGURE_ROWS or more rows that hold figures and no words (a tax table)."""
     start, end, header_end = page.tables[index]

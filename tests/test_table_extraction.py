@@ -33,3 +33,15 @@ def test_a_tables_notes_are_a_note_to_the_table_never_a_row():
     assert any(p.footnote and p.context_label.startswith("Note to: “TABLE 1. Number of deaths") for p in notes)
     census = [p for p in passages(CENSUS.name) if "Represents or rounds to zero" in p.text]
     assert census and all(p.table is None and p.footnote for p in census)
+
+
+def test_a_small_table_of_narrow_columns_beside_the_text_is_found():
+    """The campus report's Table 1 (three columns a few characters wide, set beside a paragraph)
+    was read as lines of text ("14-17 231,000 1.3")."""
+    rows = [p for p in passages(CAMPUS.name) if p.table is not None and p.table.label == "Table 1"]
+    assert [p.table.cells[0] for p in rows] == ["14-17", "18-19", "20-21", "22-24", "25-29", "30-34", "Over 35", "Total"]
+    over_35 = rows[6]
+    assert over_35.table.headers == ("Age", "Enrollment", "%")
+    assert over_35.table.cells == ("Over 35", "3,107,000", "17.5")
+    assert over_35.table.caption == "Table 1: Student Enrollment, by Age Group, Fall 2006"
+    assert over_35.page == 2

@@ -101,6 +101,7 @@ _FRAGMENT_GAP = 1.0  # gap that splits a row into fragments
 _CELL_GAP = 0.5  # gap that splits a fragment into cells, inside a table
 _GUTTER_MIN = 1.0  # narrowest whitespace gutter that separates columns
 _COLUMN_MIN = 6.0  # narrowest column a gutter may produce
+_TABLE_COLUMN_MIN = 0.5  # ... and in a small table of narrow columns ("Age | Enrollment | %")
 _ROW_TOL = 0.45  # baselines closer than this (x the larger size) are one row
 _SCRIPT_TOL = 0.6  # ... and a super- or subscript may sit this far off its line
 _BOX_ASCENT = 0.7  # fragment box above the baseline
@@ -872,7 +873,7 @@ def _merge_coverage(
     return merged
 
 
-def _gutters(cover: list[tuple[float, float]], em: float) -> list[float]:
+def _gutters(cover: list[tuple[float, float]], em: float, column_min: float = _COLUMN_MIN) -> list[float]:
     """x positions of whitespace gutters that split `cover` into columns of useful width."""
     if len(cover) < 2:
         return []
@@ -882,7 +883,7 @@ def _gutters(cover: list[tuple[float, float]], em: float) -> list[float]:
         if cover[i + 1][0] - cover[i][1] >= _GUTTER_MIN * em
     ]
     left, right = cover[0][0], cover[-1][1]
-    min_width = _COLUMN_MIN * em
+    min_width = column_min * em
     while gaps:
         edges = [left] + [g[1] for g in gaps]
         ends = [g[0] for g in gaps] + [right]
@@ -970,6 +971,43 @@ def _is_table(columns: list[list[_Frag]], em: float) -> bool:
 
 
 _TABLE: Any = object()  # _split_region's answer for a table (a leaf read row by row)
+_FIGURE = re.compile(r"[(<>$€£*+–-]*\d[\d,.]*[%)*]?")
+
+
+def _narrow_table(region: list[_Frag], em: float) -> bool:
+    """A small table whose columns are narrower than any text column (a table of three short
+    columns set beside the text: "Age | Enrollment | %"): no gutter parts it into columns of
+    text width, but its rows share gutters between narrow columns of short cells."""
+    cuts = _gutters(_coverage(region), em, _TABLE_COLUMN_MIN)
+    if len(cuts) < 2:
+        return False
+    columns: list[list[_Frag]] = [[] for _ in range(len(cuts) + 1)]
+    for f in region:
+        columns[sum(1 for c in cuts if (f.x0 + f.x1) / 2.0 > c)].append(f)
+    figures = [f for column in columns[1:] for f in column if _FIGURE.fullmatch(_frag_text(f).strip())]
+    rows = {round(f.y) for f in figures}  # a figure past the first column on three rows or more (not a form's labels)
+    return len(rows) >= 3 and all(columns) and _is_table(columns, em)
+
+
+def _narrow_tables(groups: list[list[_Frag]], em: float) -> list[list[_Frag]]:
+    """Runs of three or more consecutive bands (none parted by a gutter of its own) that make a
+    narrow table together, merged into one group (read as a table); the rest as they were."""
+    out: list[list[_Frag]] = []
+    i = 0
+    while i < len(groups):
+        j, cover = i, []
+        while j < len(groups) and not _gutters(_coverage(groups[j]), em):
+            union = _merge_coverage(cover, _coverage(groups[j]))
+            if j > i and len(_gutters(union, em, _TABLE_COLUMN_MIN)) < 2:
+                break
+            cover, j = union, j + 1
+        if j - i >= 3 and _narrow_table(run := [f for g in groups[i:j] for f in g], em):
+            out.append(run)
+            i = j
+        else:
+            out.append(groups[i])
+            i += 1
+    return out
 
 
 def _split_region(region: list[_Frag], em: float) -> list[list[_Frag]] | None:
@@ -1000,6 +1038,8 @@ def _split_region(region: list[_Frag], em: float) -> list[list[_Frag]] | None:
         return columns
     if len(bands) < 2:
         return None
+    if len(bands) >= 3 and _narrow_table(region, em):
+        return _TABLE
     # merge consecutive bands back while they share a column gutter
     groups: list[list[_Frag]] = []
     cover: list[tuple[float, float]] = []
@@ -1013,8 +1053,9 @@ def _split_region(region: list[_Frag], em: float) -> list[list[_Frag]] | None:
                 continue
         groups.append(list(band))
         cover = band_cover
+    groups = _narrow_tables(groups, em)
     if len(groups) < 2:
-        return None  # cannot happen (the whole region had no gutter), but be safe
+        return None  # only when the region's bands make one narrow table (read as a table above)
     return groups
 
 

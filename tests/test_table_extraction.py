@@ -45,3 +45,22 @@ def test_a_small_table_of_narrow_columns_beside_the_text_is_found():
     assert over_35.table.cells == ("Over 35", "3,107,000", "17.5")
     assert over_35.table.caption == "Table 1: Student Enrollment, by Age Group, Fall 2006"
     assert over_35.page == 2
+
+
+def test_a_header_of_several_levels_names_each_column_from_where_its_words_stand():
+    """The census tables' headers: "2005" / "2010" / "Difference" centred over their columns,
+    "Margin of" over "error (±)" in one column, "Number" and "Percent" set lower than it. The
+    layout read those lines out of order, and the rows had no column names."""
+    all_ages = next(p for p in passages(CENSUS.name) if p.table is not None and p.table.cells[0] == "All ages")
+    assert all_ages.table.headers == (
+        "Category", "2005 Number", "2005 Margin of error (±)", "2005 Percent", "2005 Margin of error (±)",
+        "2010 Number", "2010 Margin of error (±)", "2010 Percent", "2010 Margin of error (±)",
+        "Difference Number", "Difference Percent")
+    assert "2010 Number: 303,858" in all_ages.context
+    male = next(p for p in passages(CENSUS.name) if p.table is not None and p.table.cells[0] == "Male")
+    assert male.table.label == "Table 2"
+    assert male.table.headers[1:5] == (
+        "Age-adjusted disability rate 2005 Estimate", "Age-adjusted disability rate 2005 Margin of error (±)",
+        "Age-adjusted disability rate 2010 Estimate", "Age-adjusted disability rate 2010 Margin of error (±)")
+    assert male.table.headers[6] == "Unadjusted disability rate 2005 Estimate"
+    assert dict(zip(male.table.headers, male.table.cells))["Unadjusted disability rate 2010 Estimate"] == "17.4"

@@ -971,7 +971,6 @@ def _is_table(columns: list[list[_Frag]], em: float) -> bool:
 
 
 _TABLE: Any = object()  # _split_region's answer for a table (a leaf read row by row)
-_FIGURE = re.compile(r"[(<>$€£*+–-]*\d[\d,.]*[%)*]?")
 
 
 def _narrow_table(region: list[_Frag], em: float) -> bool:
@@ -984,7 +983,8 @@ def _narrow_table(region: list[_Frag], em: float) -> bool:
     columns: list[list[_Frag]] = [[] for _ in range(len(cuts) + 1)]
     for f in region:
         columns[sum(1 for c in cuts if (f.x0 + f.x1) / 2.0 > c)].append(f)
-    figures = [f for column in columns[1:] for f in column if _FIGURE.fullmatch(_frag_text(f).strip())]
+    figures = [f for column in columns[1:] for f in column
+               if _FIGURE.fullmatch(_frag_text(f).strip()) and any(ch.isdigit() for ch in _frag_text(f))]
     rows = {round(f.y) for f in figures}  # a figure past the first column on three rows or more (not a form's labels)
     return len(rows) >= 3 and all(columns) and _is_table(columns, em)
 

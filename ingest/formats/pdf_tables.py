@@ -46,12 +46,16 @@ FIGURE_ROWS = 20
 
 def read_tables(data: bytes, pages: list) -> None:
     """For each `Page` (pages the layout found tables on), its ruled tables put in place of
-    the layout's reading of them (`splice`), and figures the layout cut apart joined."""
+    the layout's reading of them (`splice`), figures the layout cut apart joined, and the
+    columns of a table whose header lines the layout could not line up named (`name_columns`)."""
     by_number = {p.number: p for p in pages if not all(_figures_only(p, t) for t in range(len(p.tables)))}
     for number, grids in ruled_tables(data, sorted(by_number)).items():
         splice(by_number[number], grids)
     for page in pages:
         join_cut_figures(page)
+    unnamed = {n: ts for n, p in by_number.items() if (ts := _unnamed_tables(p))}
+    if unnamed:
+        name_columns(data, {n: (by_number[n], ts) for n, ts in unnamed.items()})
 
 
 # A table's notes: a line that opens with a note mark or a note's word ("*Per 100,000 …",
@@ -265,6 +269,171 @@ def _phrases(line: list[dict]) -> list[list[dict]]:
 def _distance(span: tuple[float, float], x: float) -> float:
     x0, x1 = span
     return 0.0 if x0 <= x <= x1 else min(abs(x - x0), abs(x - x1))
+
+
+# ---- column names from where the header's words stand -------------------------------------------
+
+def _unnamed_tables(page) -> list[int]:
+    """The page's tables with header lines that the layout's reading cannot line up with the
+    columns (a header of several levels whose words the layout read line by line, out of order)."""
+    from ingest.split import column_names, trimmed_lines
+
+    out = []
+    for t, (start, end, header_end) in enumerate(page.tables):
+        if header_end <= start or page.table_columns.get(start) or _figures_only(page, t):
+            continue
+        rows = [[" ".join(c.split()) for c in page.text[a:b].split("\t")] for a, b in trimmed_lines(page.text, start, end)]
+        head, body = rows[:page.text[start:header_end].strip().count("\n") + 1], rows[page.text[start:header_end].strip().count("\n") + 1:]
+        width = max((len(r) for r in body), default=0)
+        while head and sum(bool(c) for c in head[0]) <= 1 and width > 2:
+            head.pop(0)  # a title over the table (its caption), as the splitter reads it
+        if width >= MIN_COLUMNS and head and not column_names(head, width):
+            out.append(t)
+    return out
+
+
+def name_columns(data: bytes, tables: dict[int, tuple]) -> None:
+    """Column names for the given tables ({page number: (Page, table indices)}), read from where
+    the words of the header stand over the columns of the body (pdfplumber's words), into
+    `Page.table_columns`: a header word inside one column names it ("Margin of" over "error (±)"),
+    one over several columns ("2005" over Number, Margin of error, Percent, Margin of error) is an
+    upper level of the columns it is centred over, joined to each name below it ("2005 Number")."""
+    try:
+        import pdfplumber
+
+        pdf = pdfplumber.open(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - a second reader; the layout's reading stands
+        return
+    with pdf:
+        for number, (page, indices) in tables.items():
+            try:
+                plumbed = pdf.pages[number - 1]
+                words = plumbed.extract_words(x_tolerance=WORD_GAP, y_tolerance=LINE_TOLERANCE)
+                edges = [(e["x0"], e["x1"], e["top"], e["bottom"]) for e in plumbed.edges]
+            except Exception:  # noqa: BLE001
+                continue
+            for t in indices:
+                start, end, header_end = page.tables[t]
+                names = _names_from_positions(words, edges, page.text[start:header_end], page.text[header_end:end])
+                if names:
+                    page.table_columns[start] = names
+
+
+def _plain(word: str) -> bool:
+    return not re.fullmatch(r"\.+", word)  # leader dots are no word
+
+
+def _word_lines(words: list[dict]) -> list[list[dict]]:
+    lines: list[list[dict]] = []
+    for w in sorted(words, key=lambda w: (w["top"], w["x0"])):
+        if lines and abs(lines[-1][0]["top"] - w["top"]) < LINE_TOLERANCE:
+            lines[-1].append(w)
+        else:
+            lines.append([w])
+    return [sorted(line, key=lambda w: w["x0"]) for line in lines]
+
+
+def _names_from_positions(words: list[dict], edges: list[tuple], header: str, body: str) -> list[str] | None:
+    from collections import Counter
+
+    rows = [[" ".join(c.split()) for c in line.split("\t")] for line in body.split("\n") if line.strip()]
+    width = max((len(r) for r in rows), default=0)
+    lines = _word_lines([w for w in words if _plain(w["text"])])
+    texts = [[w["text"] for w in line] for line in lines]
+    # the body's columns: where the words of each full row stand
+    ink: list[list[float]] = [[] for _ in range(width)]
+    first_row = last_row = None
+    for row in rows:
+        if len(row) != width or not all(row[1:]):
+            continue
+        tokens = [w for c in row for w in c.split() if _plain(w)]
+        at = next((i for i, t in enumerate(texts) if t == tokens), None)
+        if at is None:
+            continue
+        first_row = at if first_row is None else min(first_row, at)
+        last_row = at if last_row is None else max(last_row, at)
+        k = 0
+        for col, cell in enumerate(row):
+            n = len([w for w in cell.split() if _plain(w)])
+            ink[col] += [x for w in lines[at][k:k + n] for x in (w["x0"], w["x1"])]
+            k += n
+    if first_row is None or not all(ink):
+        return None
+    spans = [(min(xs), max(xs)) for xs in ink]
+    if any(spans[c][1] > spans[c + 1][0] for c in range(width - 1)):
+        return None
+    # the header: the lines right above the body whose words the layout read as its header
+    want = Counter(w for w in header.split() if _plain(w))
+    head: list[list[dict]] = []
+    for line in reversed(lines[:first_row]):
+        inside = [w for w in line if w["x1"] > spans[0][0] - 2 and w["x0"] < spans[-1][1] + 2]
+        if not inside or any(want[w["text"]] <= 0 for w in inside):
+            break
+        for w in inside:
+            want[w["text"]] -= 1
+        head.insert(0, inside)
+    if not head:
+        return None
+    if len(_phrases(head[0])) == 1 and len(head) > 1:
+        head = head[1:]  # a title over the table ("(Numbers in thousands)"): its caption's
+    # where one column ends and the next begins: a rule between them (one drawn in the table), else
+    # the middle of the gap
+    top, bottom = head[0][0]["top"] - 3, max(w["bottom"] for w in lines[last_row]) + 3
+    edges = [x for x0, x1, e_top, e_bottom in edges if e_top >= top and e_bottom <= bottom for x in (x0, x1)]
+    bounds = [spans[0][0] - 2]
+    for c in range(width - 1):
+        rules = [x for x in edges if spans[c][1] - 0.5 <= x <= spans[c + 1][0] + 0.5]
+        bounds.append(min(rules, key=lambda x: abs(x - (spans[c][1] + spans[c + 1][0]) / 2))
+                      if rules else (spans[c][1] + spans[c + 1][0]) / 2)
+    bounds.append(spans[-1][1] + 2)
+    levels: list[list[tuple[float, str]]] = [[] for _ in range(width)]
+    for line in head:
+        upper = []
+        for phrase in _phrases(line):
+            x0, x1 = phrase[0]["x0"], phrase[-1]["x1"]
+            inside = [c for c in range(width) if bounds[c] - 1 <= x0 and x1 <= bounds[c + 1] + 1]
+            if inside:
+                levels[inside[0]].append((phrase[0]["top"], _text(phrase)))
+            else:
+                upper.append(phrase)
+        for phrase, (first, last) in zip(upper, _centred_runs(upper, bounds) or []):
+            for c in range(first, last + 1):
+                levels[c].append((phrase[0]["top"], _text(phrase)))
+    names = [_joined([text for _, text in sorted(parts)]) for parts in levels]
+    return names if sum(bool(n) for n in names) > width // 2 else None
+
+
+def _joined(parts: list[str]) -> str:
+    out: list[str] = []
+    for p in parts:
+        if not out or out[-1] != p:
+            out.append(p)
+    return " ".join(out)
+
+
+def _centred_runs(phrases: list[list[dict]], bounds: list[float]) -> list[tuple[int, int]] | None:
+    """For phrases set over several columns, left to right, the run of columns each is centred
+    over (within a quarter of a column): runs in order, apart, each holding its phrase, as wide
+    as can be. None when there is no such choice."""
+    width = len(bounds) - 1
+    pitch = (bounds[-1] - bounds[0]) / width
+    options = []
+    for phrase in phrases:
+        x0, x1 = phrase[0]["x0"], phrase[-1]["x1"]
+        options.append([(a, b) for a in range(width) for b in range(a, width)
+                        if bounds[a] - 1 <= x0 and x1 <= bounds[b + 1] + 1
+                        and abs((bounds[a] + bounds[b + 1]) / 2 - (x0 + x1) / 2) <= pitch / 4])
+    best: dict[int, tuple[int, list]] = {-1: (0, [])}  # last column used -> (columns covered, runs)
+    for runs in options:
+        nxt: dict[int, tuple[int, list]] = {}
+        for last, (covered, chosen) in best.items():
+            for a, b in runs:
+                if a > last and (b not in nxt or nxt[b][0] < covered + b - a + 1):
+                    nxt[b] = (covered + b - a + 1, chosen + [(a, b)])
+        if not nxt:
+            return None
+        best = nxt
+    return max(best.values())[1]
 
 
 # ---- into the page text ------------------------------------------------------------------------

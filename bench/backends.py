@@ -5,6 +5,7 @@ knowledge base, the same queries, in one run.
     python bench/backends.py latency --sizes 100k    # ask p50/p95 with/without a filter; 1/4/16 threads
     python bench/backends.py ab --base ../main --server DIR   # PostgreSQL: another tree's backend vs this one's
     python bench/backends.py ingest --files 150      # plain pipeline vs Ray, same backend, on this machine
+    python bench/backends.py grow --sizes 100k       # add one document (10 passages): seconds until it answers
 
 Each PostgreSQL knowledge base is a copy of the local one made with `kb migrate`'s code
 (copy_knowledge_base: no re-embedding, one commit), so any difference in answers is the
@@ -455,6 +456,143 @@ def ab(server: EmbeddedServer, emb, base: Path, n: int, queries: int, keep: bool
                 [[name, p50_p95_ms(times[name, "filter"]), p50_p95_ms(times[name, "plain"])] for name in searchers]))
 
 
+# ---- growing a library ----------------------------------------------------------------------
+
+def new_document(i: int, sents: list[list[str]], rng: random.Random) -> tuple[Document, list[Passage]]:
+    """A document of ten passages of SciFact sentences, like the latency knowledge base's."""
+    ps = []
+    for j in range(PER_DOC):
+        source = sents[rng.randrange(len(sents))] or ["Empty abstract."]
+        words, chosen = 0, []
+        while words < rng.randint(100, 150):
+            chosen.append(rng.choice(source))
+            words += len(chosen[-1].split())
+        text = " ".join(chosen)
+        ps.append(Passage(None, None, j, None, None, 0, len(text), text))
+    doc = Document(None, f"/bench/added/doc-{i:04d}.txt", f"added-{i:04d}.txt", f"{i + 10**9:064d}",
+                   sum(len(p.text) for p in ps), 0, f"Added document {i}", "ZERO TO THREE", 2025, "report", None,
+                   kind="text")
+    return doc, ps
+
+
+def timed_methods(targets: list[tuple[object, str, str]]) -> tuple[dict[str, float], callable]:
+    """Wrap methods to add their seconds to a dict; returns (the dict, a function that unwraps)."""
+    spent: dict[str, float] = {}
+    saved = []
+    for owner, method, label in targets:
+        inner = getattr(owner, method)
+        saved.append((owner, method, owner.__dict__[method]))
+
+        def call(*args, _inner=inner, _label=label, **kwargs):
+            started = time.perf_counter()
+            try:
+                return _inner(*args, **kwargs)
+            finally:
+                spent[_label] = spent.get(_label, 0.0) + time.perf_counter() - started
+
+        setattr(owner, method, staticmethod(call) if isinstance(owner.__dict__[method], staticmethod) else call)
+
+    def restore() -> None:
+        for owner, method, original in saved:
+            setattr(owner, method, original)
+
+    return spent, restore
+
+
+def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: list[str], keep: bool) -> None:
+    """Add one document (10 passages) at a time to a copy of the n-passage latency knowledge
+    base, with a Searcher open on it as a server keeps one: seconds from the commit's start
+    until that Searcher answers a question from the new generation (it reloads its reader),
+    then the same for removing the document again. Embedding the 10 passages is timed apart:
+    the same work for every backend. The local copy's first commit is timed apart too: a
+    knowledge base built before segmented keywords holds a bm25s index, rebuilt once."""
+    from kb.backends.local import backend as local_backend
+    from kb.backends.local import keywords as kw
+    from kb.backends.local import vectors as vec
+
+    _, sents = base_vectors(emb)
+    rng = random.Random(11)
+    rows, stage_rows = [], []
+    questions_ = questions()
+    for n in sizes:
+        source, _ = synthetic_local(n, emb)
+        with tempfile.TemporaryDirectory(dir=HERE) as tmp:
+            stores = {}
+            if "local" in backends:
+                started = time.perf_counter()
+                shutil.copytree(source.root, Path(tmp) / "kb", ignore=shutil.ignore_patterns("write.lock"))
+                log(f"copied the {n:,}-passage knowledge base in {time.perf_counter() - started:.0f} s")
+                stores["local"] = LocalBackend(Path(tmp) / "kb")
+            if "postgres" in backends:
+                stores["postgres"], seconds = latency_database(server, source, n, keep)
+                log(f"PostgreSQL copy ready ({seconds:.0f} s)")
+            for name, backend in stores.items():
+                searcher = Searcher(backend, emb, focus=False)
+                searcher.ask("warm up", k=5)
+                first = None
+                if name == "local" and isinstance(searcher.reader().keywords, getattr(kw, "LegacyKeywordIndex", ())):
+                    doc, ps = new_document(0, sents, rng)
+                    vectors = emb.encode_passages([p.text for p in ps])
+                    started = time.perf_counter()
+                    with backend.writer(on_wait=log) as writer:
+                        writer.commit(Changes(updates=[DocumentUpdate(doc, ps, vectors)]), model=emb.identity,
+                                      dimension=emb.dimension)
+                    searcher.ask(questions_[0], k=5)
+                    first = time.perf_counter() - started
+                    with backend.writer() as writer:
+                        writer.commit(Changes(removed_paths=[doc.path]), model=emb.identity, dimension=emb.dimension)
+                if name == "local":
+                    spent, restore = timed_methods([
+                        (vec, "write", "vectors: write"), (vec, "read", "vectors: read"),
+                        (local_backend.LocalWriter, "_write_keywords", "keywords: segment + manifest"),
+                        (local_backend.LocalWriter, "check", "open: check files"),
+                        (local_backend.LocalBackend, "reader", "reader: load generation")])
+                add_s, remove_s, embed_s = [], [], []
+                for i in range(1, adds + 1):
+                    doc, ps = new_document(i, sents, rng)
+                    started = time.perf_counter()
+                    vectors = emb.encode_passages([p.text for p in ps])
+                    embed_s.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    with backend.writer() as writer:
+                        writer.commit(Changes(updates=[DocumentUpdate(doc, ps, vectors)]), model=emb.identity,
+                                      dimension=emb.dimension)
+                    answer = searcher.ask(" ".join(ps[3].text.split()[:12]), k=5)
+                    add_s.append(time.perf_counter() - started)
+                    assert any(h.passage.text == ps[3].text for h in answer.hits), "the new document is not found"
+                    if i % 2 == 0:  # every second document is removed again
+                        started = time.perf_counter()
+                        with backend.writer() as writer:
+                            writer.commit(Changes(removed_paths=[doc.path]), model=emb.identity,
+                                          dimension=emb.dimension)
+                        answer = searcher.ask(" ".join(ps[3].text.split()[:12]), k=5)
+                        remove_s.append(time.perf_counter() - started)
+                        assert all(h.passage.text != ps[3].text for h in answer.hits), "the removed document is found"
+                if name == "local":
+                    restore()
+                    commits = len(add_s) + len(remove_s)
+                    stage_rows.append([f"{n:,}"] + [f"{1000 * spent.get(label, 0.0) / commits:.0f}" for label in (
+                        "open: check files", "vectors: read", "vectors: write", "keywords: segment + manifest",
+                        "reader: load generation")] + [f"{1000 * np.median(add_s):.0f}"])
+                plain = ask_times(searcher, questions_[:100], Filters())
+                rows.append([f"{n:,}", name, f"{first:.1f}" if first else "–", f"{np.median(embed_s):.2f}",
+                             f"{np.median(add_s):.2f} / {max(add_s):.2f}", f"{np.median(remove_s):.2f} / {max(remove_s):.2f}",
+                             p50_p95_ms(plain), f"{backend.status().bytes / 2**20:,.0f} MiB"])
+                log(f"{n:,} {name}: {rows[-1]}")
+            if "postgres" in stores and not keep:
+                server.drop_database(stores["postgres"].url)
+    print(f"\n### Add one document (10 passages) to a library of n, then ask: seconds until the new generation "
+          f"answers ({adds} documents added one at a time, every second one removed again) — {load_note()}\n")
+    print(table(["passages", "backend", "first commit (converts a bm25s index once) s",
+                 "embed 10 passages s (apart)", "add one: commit + first answer s, median / max",
+                 "remove one: s, median / max", "ask p50 / p95 ms afterwards (100 questions, no filter)", "size"],
+                rows))
+    if stage_rows:
+        print(f"\n### Where a local add or remove goes, ms per commit (mean) — {load_note()}\n")
+        print(table(["passages", "open: check files", "vectors: read", "vectors: write", "keywords: segment + manifest",
+                     "reader: load generation", "add one, median total"], stage_rows))
+
+
 # ---- ingest ---------------------------------------------------------------------------------
 
 def write_corpus(folder: Path, files: int, seed: int) -> None:
@@ -540,14 +678,21 @@ def ingest_rates(server: EmbeddedServer, emb, files: int) -> None:
                 rows))
 
 
+def parse_sizes(sizes: list[str]) -> list[int]:
+    return [int(float(s.lower().rstrip("km")) * (1_000_000 if s.lower().endswith("m") else 1000)) for s in sizes]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["quality", "latency", "ab", "ingest"])
+    ap.add_argument("what", choices=["quality", "latency", "ab", "ingest", "grow"])
     ap.add_argument("--base", type=Path, help="ab: the tree whose kb/backends/postgres is compared with this one's")
     ap.add_argument("--sizes", nargs="+", default=["100k"])
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 4, 16])
     ap.add_argument("--queries", type=int, default=200, help="questions timed per configuration")
     ap.add_argument("--files", type=int, default=150)
+    ap.add_argument("--adds", type=int, default=10, help="grow: documents added one at a time")
+    ap.add_argument("--backends", nargs="+", default=["local", "postgres"], choices=["local", "postgres"],
+                    help="grow: which backends")
     ap.add_argument("--query-runtime", default="onnx", choices=["onnx", "torch"],
                     help="embedding runtime for the latency questions (default: what `kb ask` uses on these fp32 KBs)")
     ap.add_argument("--server", type=Path, help="keep the PostgreSQL server and its latency databases in this "
@@ -563,9 +708,11 @@ def main() -> None:
                             settings={"shared_buffers": args.shared_buffers}) as server:
             if args.what == "quality":
                 quality(server, emb)
+            elif args.what == "grow":
+                grow(server, embedder(args.query_runtime), parse_sizes(args.sizes), args.adds, args.backends,
+                     keep=args.server is not None)
             elif args.what in ("latency", "ab"):
-                sizes = [int(float(s.lower().rstrip("km")) * (1_000_000 if s.lower().endswith("m") else 1000))
-                         for s in args.sizes]
+                sizes = parse_sizes(args.sizes)
                 if args.what == "latency":
                     latency(server, embedder(args.query_runtime), sizes, args.threads, args.queries,
                             keep=args.server is not None)

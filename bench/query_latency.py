@@ -124,7 +124,7 @@ def build_one(n: int, setting: str, folder: Path, seed: int, threshold: int) -> 
     from kb.backends import Changes
     from kb.backends.local import LocalBackend
     from kb.backends.local import backend as local
-    from kb.backends.local.keywords import KeywordIndex
+    from kb.backends.local import keywords as kw
 
     emb = embedder()
     t = time.perf_counter()
@@ -136,8 +136,8 @@ def build_one(n: int, setting: str, folder: Path, seed: int, threshold: int) -> 
     timers.wrap(local.vec, "build", "vectors: build")
     timers.wrap(local.vec, "write", "vectors: write")
     timers.wrap(local.LocalWriter, "_write_keywords", "keywords")
-    timers.wrap(local.db, "passage_texts", "keywords: read texts")
-    timers.wrap(KeywordIndex, "build", "keywords: tokenize + index")
+    timers.wrap(local.db, "passage_texts_of", "keywords: read texts")
+    timers.wrap(kw, "segment_from_texts", "keywords: tokenize + index")
     backend = LocalBackend(folder, index=setting, hnsw_threshold=threshold)
     rss_before = peak_rss_mib()
     t = time.perf_counter()
@@ -299,7 +299,7 @@ def add_one(folder: Path, threshold: int, empty: bool = False) -> None:
     from benchlib import write_text_corpus
     from ingest.pipeline import ingest
     from kb.backends.local import backend as local
-    from kb.backends.local.keywords import KeywordIndex
+    from kb.backends.local import keywords as kw
     from kb.config import load_settings
 
     emb = embedder()
@@ -316,7 +316,8 @@ def add_one(folder: Path, threshold: int, empty: bool = False) -> None:
     timers.wrap(local.vec, "write", "commit: vectors write + fsync")
     timers.wrap(writer, "_write_keywords", "commit: keywords (all)")
     timers.wrap(local.db, "passage_texts", "read all passage texts (passages_without_vectors; commit: keywords)")
-    timers.wrap(KeywordIndex, "build", "commit: keywords: tokenize + index")
+    timers.wrap(local.db, "passage_texts_of", "commit: keywords: read the new passages' texts")
+    timers.wrap(kw, "segment_from_texts", "commit: keywords: tokenize + index")
     timers.wrap(emb, "encode_passages", "embed")
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         if empty:

@@ -360,3 +360,154 @@ def test_repairs_reembed_only_what_lacks_a_vector(backend):
     best = reader.dense(EMBEDDER.encode_query(index_text(text, "Section")), 1, Filters())[0]
     assert reader.fetch([best[0]])[0][best[0]].text == text
     assert np.isclose(best[1], 1.0, atol=1e-5)  # the same vector as before the rebuild
+
+
+# ---- growing one document at a time ------------------------------------------------------------
+
+def another(backend, request, tmp_path):
+    """A second, empty backend of the same kind."""
+    if backend.__class__.__name__ == "LocalBackend":
+        return _local(request, tmp_path / "other")
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database("other")
+    request.addfinalizer(lambda: server.drop_database(url))
+    from kb.backends.postgres import PostgresBackend
+
+    return PostgresBackend(url)
+
+
+LIBRARY = {  # name -> passages
+    "alpha.txt": ("Home visiting programs serve infants and toddlers.", "Reflective supervision supports the home "
+                  "visitors and their supervision of home visits.", "Medicaid reimburses dyadic therapy."),
+    "beta.txt": ("Early intervention under IDEA Part C serves children from birth to three.",
+                 "The DC:0-5 manual classifies early childhood disorders."),
+    "gamma.txt": ("Medicaid and CHIP fund home visiting in some states.", "Infants and toddlers in child care."),
+    "delta.txt": ("Reflective supervision for early intervention providers.", "Part C eligibility by state.",
+                  "Home home home visiting visiting models."),
+    "epsilon.txt": ("Infant and early childhood mental health consultation in child care.",),
+}
+QUESTIONS = ["home visiting", "reflective supervision", "Medicaid dyadic therapy", "early intervention Part C",
+             "infants toddlers child care", "DC:0-5", "home home supervision", "mental health consultation"]
+
+
+def library_update(name: str) -> DocumentUpdate:
+    return update(document(name), passages(*LIBRARY[name]))
+
+
+def keyword_answers(backend) -> dict[str, list[tuple[str, float]]]:
+    """Each question's keyword ranking as (passage text, score): ids differ between builds."""
+    reader = backend.reader()
+    out = {}
+    for q in QUESTIONS:
+        ranked = reader.keyword(q, 20, Filters())
+        texts = reader.fetch(ids_of(ranked))[0]
+        out[q] = [(texts[pid].text, score) for pid, score in ranked]
+    return out
+
+
+def assert_same_ranking(grown, rebuilt):
+    for q in QUESTIONS:
+        assert [t for t, _ in grown[q]] == [t for t, _ in rebuilt[q]], q
+        assert [s for _, s in grown[q]] == pytest.approx([s for _, s in rebuilt[q]], rel=1e-5), q
+
+
+def test_adding_and_removing_one_document_ranks_as_a_rebuild(backend, request, tmp_path):
+    for name in ("alpha.txt", "beta.txt", "gamma.txt"):
+        commit(backend, Changes(updates=[library_update(name)]))
+    commit(backend, Changes(updates=[library_update("delta.txt")], removed_paths=["/docs/beta.txt"]))
+    commit(backend, Changes(updates=[library_update("epsilon.txt")]))
+    commit(backend, Changes(removed_paths=["/docs/alpha.txt"]))
+    rebuilt = another(backend, request, tmp_path)
+    commit(rebuilt, Changes(updates=[library_update(n) for n in ("gamma.txt", "delta.txt", "epsilon.txt")]))
+    grown, whole = keyword_answers(backend), keyword_answers(rebuilt)
+    assert grown["home visiting"] and not grown["DC:0-5"]  # beta's passages are gone, not just outranked
+    assert_same_ranking(grown, whole)
+    stats, whole_stats = backend.reader().keyword_stats("home visiting dyadic"), rebuilt.reader().keyword_stats(
+        "home visiting dyadic")
+    assert (stats.passages, stats.df) == (whole_stats.passages, whole_stats.df) == (6, {"home": 2, "visit": 2,
+                                                                                          "dyadic": 0})
+
+
+def test_readers_during_a_commit_see_one_generation(backend):
+    """Readers opened and searching while a commit runs answer as the old generation or as the
+    new one, never a mix (the new document without the removed one's removal)."""
+    commit(backend, Changes(updates=[library_update("alpha.txt"), library_update("beta.txt")]))
+    old = keyword_answers(backend)
+    done, seen, errors = threading.Event(), [], []
+
+    def read_until_done():
+        while not done.is_set():
+            try:
+                seen.append(keyword_answers(backend))
+            except StaleSnapshot:
+                pass  # the commit landed between opening and fetching: a reader asks again
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=read_until_done) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        commit(backend, Changes(updates=[library_update("gamma.txt"), library_update("delta.txt")],
+                                removed_paths=["/docs/alpha.txt"]))
+        seen_after_commit = len(seen)
+        while len(seen) < seen_after_commit + 2 and not errors:
+            threading.Event().wait(0.01)
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    new = keyword_answers(backend)
+    assert not errors, errors
+    assert seen and all(answers in (old, new) for answers in seen)
+    assert seen[-1] == new and old != new
+
+
+CRASH_POINTS = {  # backend class -> (module, class, method): the process dies right after it
+    "LocalBackend": ("kb.backends.local.backend", "LocalWriter", "_write_keywords"),
+    "PostgresBackend": ("kb.backends.postgres.backend", "PostgresWriter", "_insert_passages"),
+}
+
+
+def crash_during_commit(kind: str, location: str) -> None:
+    """Run in a child process: a commit that dies (os._exit, no cleanup) after writing the new
+    generation's keyword index or postings and before the commit that names it."""
+    import importlib
+    import os
+
+    from kb.backends.local import LocalBackend
+    from kb.backends.postgres import PostgresBackend
+
+    module, cls, method = CRASH_POINTS[kind]
+    owner = getattr(importlib.import_module(module), cls)
+    inner = getattr(owner, method)
+
+    def then_die(self, *args, **kwargs):
+        inner(self, *args, **kwargs)
+        os._exit(17)
+
+    setattr(owner, method, then_die)
+    backend = LocalBackend(location) if kind == "LocalBackend" else PostgresBackend(location)
+    commit(backend, Changes(updates=[library_update("gamma.txt")], removed_paths=["/docs/alpha.txt"]))
+
+
+def test_a_crash_in_the_middle_of_a_commit_keeps_the_last_generation(backend):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    commit(backend, Changes(updates=[library_update("alpha.txt"), library_update("beta.txt")]))
+    before, generation = keyword_answers(backend), backend.current_generation()
+    tests = Path(__file__).resolve().parent
+    child = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path[:0] = sys.argv[1:3]; import test_backend_contract as t; "
+                               "t.crash_during_commit(sys.argv[3], sys.argv[4])",
+         str(tests), str(tests.parent), type(backend).__name__, getattr(backend, "url", backend.location)],
+        capture_output=True, text=True, timeout=120)
+    assert child.returncode == 17, child.stderr
+    assert backend.current_generation() == generation
+    assert keyword_answers(backend) == before
+    assert {d.name for d in backend.documents()} == {"alpha.txt", "beta.txt"}
+    commit(backend, Changes(updates=[library_update("gamma.txt")], removed_paths=["/docs/alpha.txt"]))
+    assert backend.reader().generation.passages == 4
+    assert keyword_answers(backend)["infants toddlers child care"][0][0] == "Infants and toddlers in child care."

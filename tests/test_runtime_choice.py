@@ -1,6 +1,6 @@
 """The query path as a user runs it: `auto` picks ONNX at the knowledge base's precision, a
-question imports neither torch nor bm25s/scipy, and the saved keyword index scores exactly
-as bm25s does."""
+question imports neither torch nor bm25s/scipy, and an earlier version's saved bm25s index
+scores exactly as bm25s does."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from conftest import CORPUS, ROOT, kb_cli
 
-from kb.backends.local.keywords import KeywordIndex, SavedScores
+from kb.backends.local.keywords import KeywordIndex, LegacyKeywordIndex, SavedScores, build_legacy
 from kb.config import load_settings
 from kb.embedders import resolve_runtime
 from kb.tokens import tokenize
@@ -22,7 +22,7 @@ def test_saved_scores_equal_bm25s(tmp_path):
 
     texts = [p.strip() for f in sorted(CORPUS.glob("*.txt")) for p in f.read_text(encoding="utf-8").split("\n\n")
              if p.strip()]
-    KeywordIndex.build(range(100, 100 + len(texts)), texts).save(tmp_path)
+    build_legacy(tmp_path, range(100, 100 + len(texts)), texts)
     saved, reference = SavedScores(tmp_path), bm25s.BM25.load(str(tmp_path), show_progress=False)
     mask = (np.arange(len(texts)) % 3 == 0).astype(np.float32)
     for question in ["What is reflective supervision?", "Medicaid financing financing of IECMH consultation",
@@ -33,6 +33,7 @@ def test_saved_scores_equal_bm25s(tmp_path):
         assert np.array_equal(saved.get_scores_from_ids(ours), reference.get_scores_from_ids(theirs))
         assert np.array_equal(saved.get_scores_from_ids(ours, mask), reference.get_scores_from_ids(theirs, mask))
     loaded = KeywordIndex.load(tmp_path, mmap=True)
+    assert isinstance(loaded, LegacyKeywordIndex)
     assert loaded.scores("reflective supervision").argmax() == reference.get_scores(
         tokenize("reflective supervision")).argmax()
 

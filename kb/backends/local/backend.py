@@ -1,7 +1,8 @@
-"""The local backend: one SQLite database plus FAISS and bm25s files per generation, in a folder.
+"""The local backend: one SQLite database plus FAISS and keyword files per generation, in a folder.
 
 A generation is one committed state. SQLite holds documents, passages and the current
-generation number; `vectors-<gen>.faiss` and `keywords-<gen>/` are written beside it under
+generation number; `vectors-<gen>.faiss` and `keywords-<gen>/` (the keyword segments it
+names, in `keyword-segments/`, and its tombstones: keywords.py) are written beside it under
 new names, fsynced and renamed into place before the database transaction that names them
 commits. A reader reads the generation number first and loads the files it names, and checks
 the number again inside every read transaction, so it sees the old state or the new one,
@@ -20,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import Busy, CorruptKnowledgeBase, EmptyKnowledgeBase, KBError
-from ...files import fsync
 from ...models import Filters, Status
 from ...tokens import tokenize
 from ..base import Backend, Changes, Generation, KeywordStats, SqlReader, SqlWriter, StaleSnapshot
 from . import database as db
 from . import migrations
 from . import vectors as vec
+from . import keywords as kw
 from .keywords import KeywordIndex
 
 DB_NAME = "kb.sqlite"
@@ -34,6 +35,7 @@ LOCK_NAME = "write.lock"
 INDEX_KINDS = ("auto", "flat", "hnsw")
 # What opening for a shared read says when it cannot write beside the database: a read-only
 # folder, or a full disk ("disk I/O error" is SQLITE_IOERR_SHMSIZE: the -shm file cannot grow).
+ANNOUNCE_KEYWORD_BUILD = 20_000  # passages: from here a whole keyword build takes long enough to say so
 READ_FALLBACK_ERRORS = ("readonly", "unable to open", "disk I/O error", "database or disk is full")
 
 
@@ -217,7 +219,7 @@ class LocalBackend(Backend):
             raise storage_error(exc, self.root) from exc
         try:
             with self._database_errors():
-                writer = LocalWriter(self)
+                writer = LocalWriter(self, notify=on_wait)
             try:
                 yield writer
             finally:
@@ -287,7 +289,7 @@ class LocalReader(SqlReader):
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[scores[top] > 0]
+        top = top[scores[top] > 0]  # (a tombstoned row scores 0)
         return list(zip(self.keywords.ids[top].tolist(), scores[top].tolist()))
 
     def scores(self, ids, vector, question):
@@ -311,8 +313,9 @@ class LocalWriter(SqlWriter):
 
     db = db
 
-    def __init__(self, backend: LocalBackend):
+    def __init__(self, backend: LocalBackend, notify=None):
         self.backend = backend
+        self.notify = notify  # told of slow one-off work (converting an older keyword index)
         self.conn = db.connect(backend.db_path)
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = FULL")
@@ -321,6 +324,7 @@ class LocalWriter(SqlWriter):
         self._base: tuple[np.ndarray, np.ndarray] | None = None
         self._index = None  # the faiss index the base came from, reused to grow an HNSW graph
         self.vector_ids = np.zeros(0, np.int64)
+        self._keywords: KeywordIndex | None = None  # the current generation's, to add segments to
         self._damaged = False
         self.check()
 
@@ -335,15 +339,18 @@ class LocalWriter(SqlWriter):
         self._base = None
         self._index = None
         self.vector_ids = np.zeros(0, np.int64)
+        self._keywords = None
         self._damaged = False
         if not self.generation:
             return
         stored = db.passage_ids(self.conn)
         try:
             keywords = KeywordIndex.load(self.backend.keywords_path(self.generation), mmap=True)
-            keywords_ok = np.array_equal(keywords.ids, stored)
+            keywords_ok = np.array_equal(keywords.live_ids(), stored)
         except (OSError, ValueError, KeyError):
             keywords_ok = False
+        if keywords_ok and not rebuild and isinstance(keywords, KeywordIndex):
+            self._keywords = keywords  # (an earlier version's bm25s index is rebuilt by the next commit)
         try:
             index = vec.read(self.backend.vectors_path(self.generation), mmap=True)
             ids = vec.ids_of(index) if index.d == self.dimension else None
@@ -396,7 +403,7 @@ class LocalWriter(SqlWriter):
             else:
                 index = vec.build(all_ids, all_vecs, dim, kind)
             vec.write(index, self.backend.vectors_path(generation))
-            self._write_keywords(generation)
+            keywords = self._write_keywords(generation, all_ids)
             new_meta = {"generation": str(generation), "model": model, "dim": str(dim), "index_kind": kind,
                         "updated_at": now}
             conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", new_meta.items())
@@ -416,6 +423,7 @@ class LocalWriter(SqlWriter):
         self._base = (all_ids, all_vecs)
         self._index = index
         self.vector_ids = all_ids
+        self._keywords = keywords
         self._damaged = False
         self._remove_old_generations(keep={generation, generation - 1})
         return generation
@@ -453,19 +461,23 @@ class LocalWriter(SqlWriter):
                 "database; nothing was changed. Run `kb ingest --rebuild`.")
         return all_ids, all_vecs, dim, bool(keep.all())
 
-    def _write_keywords(self, generation: int) -> None:
-        rows = db.passage_texts(self.conn)
-        index = KeywordIndex.build([r[0] for r in rows], [r[1] for r in rows])
-        final = self.backend.keywords_path(generation)
-        tmp = final.with_name(final.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(final, ignore_errors=True)  # leftover of a crashed attempt at this generation
-        index.save(tmp)
-        for f in tmp.iterdir():
-            fsync(f)
-        fsync(tmp)
-        os.replace(tmp, final)
-        fsync(final.parent)
+    def _write_keywords(self, generation: int, stored: np.ndarray) -> KeywordIndex:
+        """The next generation's keyword index: the previous one plus a segment of the new
+        passages and tombstones for the ones gone; whole, from the stored texts, after a
+        repair or over an earlier version's bm25s index."""
+        previous = self._keywords
+        if previous is not None and len(previous.ids) and np.setdiff1d(stored, previous.live_ids()).min(
+                initial=np.iinfo(np.int64).max) <= previous.ids[-1]:
+            previous = None  # new ids inside the old range (never made by this writer): build whole
+        if previous is None and self.generation and self.notify and len(stored) >= ANNOUNCE_KEYWORD_BUILD:
+            self.notify(f"Building the keyword index of {len(stored):,} passages in its incremental form "
+                        "(once; about a minute per 200,000 passages)…")
+
+        def texts(ids: np.ndarray):
+            return db.passage_texts_of(self.conn, ids)
+
+        folder = kw.write_generation(self.backend.root, generation, previous, stored, texts)
+        return KeywordIndex.load(folder, mmap=True)
 
     def _remove_old_generations(self, keep: set[int]) -> None:
         for path in self.backend.root.iterdir():
@@ -481,6 +493,7 @@ class LocalWriter(SqlWriter):
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
+        kw.remove_unused_segments(self.backend.root, [self.backend.keywords_path(g) for g in keep])
 
     def close(self) -> None:
         """Fold the write-ahead log into the database file, so a reader that can only open the

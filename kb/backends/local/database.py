@@ -218,6 +218,14 @@ def passage_texts(conn) -> list[tuple[int, str, str]]:
     return [(pid, index_text(text, section, context), path) for pid, text, section, context, path in rows]
 
 
+def passage_texts_of(conn, ids) -> list[tuple[int, str]]:
+    """(id, text to index) of the given passages, by id."""
+    rows = conn.execute("SELECT p.id, p.text, p.section, p.context FROM passages p "
+                        "WHERE p.id IN (SELECT value FROM json_each(?)) ORDER BY p.id",
+                        (json.dumps([int(i) for i in ids]),))
+    return [(pid, index_text(text, section, context)) for pid, text, section, context in rows]
+
+
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     if readonly:  # a read-only folder or disk: nothing can change the file while we read it
         conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=ro&immutable=1", uri=True, timeout=30,

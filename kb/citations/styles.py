@@ -35,13 +35,15 @@ class UnknownStyle(ValueError):
 
 def format_citation(hit: Hit, style: str = HOUSE) -> Formatted:
     """The citation of one passage: the house citation, or the style's in-text citation with
-    the cited page (printed label, else PDF page) as locator."""
+    the cited page (printed label, else PDF page) as locator, and the table a row is from
+    where the document captions it ("Table 1, p. 1" in house style, "p. 1, Table 1" in APA)."""
     if _checked(style) == HOUSE:
         text = house.citation(hit.document, hit.passage)
         return Formatted(text, html.escape(text, quote=False))
     from . import csl_render
 
-    return Formatted(*csl_render.render_citation(style, hit.document, house.cited_page(hit.passage)))
+    table = hit.passage.table.label if hit.passage.table is not None else None
+    return Formatted(*csl_render.render_citation(style, hit.document, house.cited_page(hit.passage), table))
 
 
 def format_bibliography(sources: Sources, style: str = HOUSE) -> Formatted:

@@ -30,6 +30,7 @@ def corpus_texts() -> list[str]:
 
 
 def build(root, generation, previous, texts_by_id: dict[int, str]):
+    root.mkdir(exist_ok=True)
     ids = np.array(sorted(texts_by_id), dtype=np.int64)
     folder = kw.write_generation(root, generation, previous, ids, lambda want: [(int(i), texts_by_id[int(i)])
                                                                                  for i in want])
@@ -79,13 +80,15 @@ def test_growing_and_shrinking_by_documents_scores_as_a_rebuild(tmp_path):
         index = build(tmp_path, generation, index, live)
         assert len(index) == len(live) and np.array_equal(index.live_ids(), sorted(live))
         tombstones = max(tombstones, len(index.deleted))
+        if step % 10 == 9:
+            whole = build(tmp_path / f"whole-{step}", 1, None, live)
+            assert all(by_id(index, q) == by_id(whole, q) for q in QUESTIONS), step
     assert len(index.segments) < 2 * kw.FANOUT  # merged as they piled up
     assert tombstones  # some removals stayed tombstones for a while
     for gone in sorted(live)[::2]:
         del live[gone]
     index = build(tmp_path, generation + 1, index, live)
     assert not len(index.deleted)  # every segment rewritten without its removed rows
-    (tmp_path / "whole").mkdir()
     whole = build(tmp_path / "whole", 1, None, live)
     for question in QUESTIONS:
         grown, rebuilt = by_id(index, question), by_id(whole, question)

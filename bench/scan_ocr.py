@@ -9,6 +9,7 @@ before), and, with --ocrmypdf, after OCRmyPDF wrote a text layer into the scan.
 
     python bench/scan_ocr.py wer [--dpi 150 200] [--pages 2] [--ocrmypdf] [--docs NAME ...]
     python bench/scan_ocr.py retrieval [--dpi 200] [--skip irs_i1040nr_2007_instructions.pdf] [--no-before]
+                                      [--per-question]
     python bench/scan_ocr.py metadata [--dpi 200] [--pages 3]   # KB_OCR_CLEAN=0: before
     ... --before-code DIR    # 'before' read by an earlier commit's code: git archive COMMIT | tar -x -C DIR
 
@@ -76,7 +77,8 @@ def ocrmypdf(data: bytes) -> bytes:
         return target.read_bytes()
 
 
-def wer_tables(dpis: list[int], pages_per_doc: int, with_ocrmypdf: bool, only: list[str]) -> None:
+def wer_tables(dpis: list[int], pages_per_doc: int, with_ocrmypdf: bool, only: list[str],
+               only_after: bool = False) -> None:
     from ingest.formats import extract
 
     docs = [p for p in sorted(GOV_PDFS.glob("*.pdf")) if not only or p.name in only]
@@ -93,7 +95,7 @@ def wer_tables(dpis: list[int], pages_per_doc: int, with_ocrmypdf: bool, only: l
             ref_words = word_error_rate([original.pages[i] for i in pages], [original.pages[i] for i in pages])[1]
             scanned = scanned_copy(data, dpi, pages)
             variants = [("before", lambda: read("scan.pdf", scanned, clean=False)),
-                        ("after", lambda: read("scan.pdf", scanned, clean=True))]
+                        ("after", lambda: read("scan.pdf", scanned, clean=True))][1 if only_after else 0:]
             if with_ocrmypdf:
                 def via_ocrmypdf():
                     started = time.perf_counter()
@@ -126,7 +128,7 @@ def wer_tables(dpis: list[int], pages_per_doc: int, with_ocrmypdf: bool, only: l
         print(table(headers, rows))
 
 
-def retrieval(dpi: int, skip: list[str], with_before: bool = True) -> None:
+def retrieval(dpi: int, skip: list[str], with_before: bool = True, per_question: bool = False) -> None:
     from benchlib import QuestionSet, question_set
     from set_quality import set_row, set_table_header
 
@@ -148,7 +150,7 @@ def retrieval(dpi: int, skip: list[str], with_before: bool = True) -> None:
         copy = folder / path.name
         if not copy.exists():
             copy.write_bytes(scanned_copy(path.read_bytes(), dpi))
-    rows = []
+    rows, outcomes = [], {}
     runs = [("gov originals", docs, True), (f"scans {dpi} dpi, before", None, False),
             (f"scans {dpi} dpi, after", None, True)]
     for name, files, clean in [run for run in runs if with_before or "before" not in run[0]]:
@@ -156,7 +158,7 @@ def retrieval(dpi: int, skip: list[str], with_before: bool = True) -> None:
         qset = QuestionSet(f"scan{dpi}-{'after' if clean else 'before'}" if files is None else "govsubset",
                            questions, files or [folder / p.name for p in docs], {})
         started = time.perf_counter()
-        row, _ = set_row(qset, embedder, None, "fused")
+        row, outcomes[name] = set_row(qset, embedder, None, "fused")
         rows.append(row.replace(f"| {qset.name} |", f"| {name} |", 1))
         print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     os.environ.pop("KB_OCR_CLEAN", None)
@@ -164,6 +166,33 @@ def retrieval(dpi: int, skip: list[str], with_before: bool = True) -> None:
           f"{len(docs)} PDFs, {len(questions)} questions; {load_note()}\n")
     print(set_table_header())
     print("\n".join(rows))
+    if per_question:
+        print_differences(outcomes)
+
+
+def print_differences(outcomes: dict[str, list]) -> None:
+    """The questions whose first hit or cited page differs between the originals and a scanned
+    copy: rank of the first hit (– none in the top 5), printed page right (✓) or not, and why
+    the scan missed (the closest passage text when the evidence was garbled)."""
+    names = list(outcomes)
+    by_id = {name: {o.id: o for o in found} for name, found in outcomes.items()}
+
+    def cell(o) -> str:
+        rank = str(o.rank) if o.rank and o.rank <= 5 else "–"
+        return f"{rank} {'✓' if o.page_ok else '✗' if o.page_ok is False else ''}".strip()
+
+    rows = []
+    for o in outcomes[names[0]]:
+        if not o.answerable:
+            continue
+        others = [by_id[name][o.id] for name in names[1:]]
+        if all(cell(x) == cell(o) for x in others):
+            continue
+        last = others[-1] if others else o
+        why = "" if last.rank == 1 else f"{last.failure or ''}: {(last.detail or '')[:160]}"
+        rows.append([o.id, *(cell(by_id[name][o.id]) for name in names), why.replace("|", "/")])
+    print(f"\n## Questions that differ (first hit's rank, – none in 5; printed page ✓/✗), {len(rows)}\n")
+    print(table(["question", *names, "why, last copy"], rows))
 
 
 # What each gov PDF is, by reading it: (title, publisher, year); None where the file does not
@@ -236,7 +265,10 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=None)
     parser.add_argument("--ocrmypdf", action="store_true", help="add OCRmyPDF (needs ghostscript, unpaper)")
     parser.add_argument("--before-code", type=Path, help="the code before (a `git archive` of it), for 'before'")
-    parser.add_argument("--no-before", action="store_true", help="retrieval: leave out the scans read without cleaning")
+    parser.add_argument("--no-before", action="store_true",
+                        help="leave out the scans read without cleaning (retrieval), or the 'before' reader (wer)")
+    parser.add_argument("--per-question", action="store_true",
+                        help="retrieval: list the questions whose first hit or printed page differs between copies")
     parser.add_argument("--docs", nargs="*", default=[], help="wer: only these gov PDF file names")
     parser.add_argument("--skip", nargs="*", default=[], help="gov PDF file names left out (retrieval)")
     args = parser.parse_args()
@@ -245,9 +277,9 @@ def main() -> None:
     if args.ocrmypdf and not shutil.which("gs"):
         sys.exit("OCRmyPDF needs Ghostscript: apt-get install ghostscript unpaper")
     if args.what == "wer":
-        wer_tables(args.dpi or [150, 200], args.pages or 2, args.ocrmypdf, args.docs)
+        wer_tables(args.dpi or [150, 200], args.pages or 2, args.ocrmypdf, args.docs, args.no_before)
     elif args.what == "retrieval":
-        retrieval((args.dpi or [200])[0], args.skip, not args.no_before)
+        retrieval((args.dpi or [200])[0], args.skip, not args.no_before, args.per_question)
     else:
         metadata((args.dpi or [200])[0], args.pages or 3)
 

@@ -72,3 +72,55 @@ def test_closing_marks_read_as_words_go_back_against_their_word():
     assert ocr._join("All (100% ) of the panther's range".split()) == "All (100%) of the panther's range"
     assert ocr._join("states , and then ; done .".split()) == "states, and then; done."
     assert ocr._join("pages 4 - 6".split()) == "pages 4 - 6"
+
+
+ED_REPORT = "ed_nclb_implementation_report_excerpt.pdf"
+
+
+def test_page_numbers_under_a_footer_rule_are_read_on_every_page():
+    """The ED report prints "Chapter II ... 25" under a rule at each page's foot. Read with the
+    page cleaned and Sauvola-binarised, Tesseract took the 25 for "i) un" on one page, that debris
+    passed for a lone page number, and the page was cited by its PDF index ("2")."""
+    data = (GOV / ED_REPORT).read_bytes()
+    scanned = extract("scan.pdf", images_to_pdf(scan(data, 200, seed=7, tilt=1.0), 200))
+    assert [p.label for p in scanned.pages] == ["24", "25", "26"]
+
+
+@pytest.mark.parametrize("name, page, printed", [
+    # a capital I read as a bracket: "requires [HEs to"
+    ("campus_attacks_2010_report_excerpt.pdf", 1, "The amendment requires IHEs to “immediately notify” the campus"),
+    # a word read as two: "based on vary ing state laws"
+    ("fbi_nics_background_checks_2015-11.pdf", 0, "based on varying state laws pertaining to handgun permits"),
+    # a photograph beside the line read into it: 'to Pe eae ee "threatened"'
+    ("epa_mercury_ecorisk_excerpt.pdf", 1, 'status upgrade from "endangered" to "threatened" in five states'),
+])
+def test_ocr_slips_the_page_itself_shows_are_mended(name, page, printed):
+    """The whole report scanned as bench/scan_ocr.py does, the one page read."""
+    data = (GOV / name).read_bytes()
+    scanned = images_to_pdf(scan(data, 200, seed=7, tilt=1.0), 200)
+    assert printed in " ".join(ocr.recognise(scanned, [page]).pages[page].text.split())
+
+
+def test_a_word_is_mended_only_where_the_page_prints_the_mended_word():
+    from collections import Counter
+
+    def words(*texts: str, confidence: float = 95):
+        return [ocr._Word(text, (1, 1), (1, 1, 1), 35, confidence) for text in texts]
+
+    page = Counter("ihes in varying vary ing around round the".split())
+    assert ocr._mended(words("[HEs", "|n", "vary", "ing."), page) == ["IHEs", "In", "varying."]
+    # the page never prints these mended: an editor's bracket, a phrase, a word used on its own
+    assert ocr._mended(words("[Emphasis", "added]", "[HE", "a", "round", "on", "ing"), Counter(
+        "emphasis added he a round on ing ing".split())) == ["[Emphasis", "added]", "[HE", "a", "round", "on", "ing"]
+    assert ocr._mended(words("vary", "ing"), Counter("varying vary ing ing".split())) == ["vary", "ing"]
+
+
+def test_picture_pieces_read_into_a_line_are_left_out_and_tall_sure_words_kept():
+    def word(text: str, confidence: float, height: int = 35):
+        return ocr._Word(text, (1, 1), (1, 1, 1), height, confidence)
+
+    line = [word("to", 96), word("Pe", 26, 91), word("eae", 30, 91), word("“threatened”", 88), word("States", 40, 40),
+            word("TITLE", 95, 90)]
+    assert [w.text for w in ocr._without_debris(line)] == ["to", "“threatened”", "States", "TITLE"]
+    unsure = [word("Pe", 26, 91), word("eae", 30, 20)]
+    assert ocr._without_debris(unsure) == unsure  # nothing sure to measure against

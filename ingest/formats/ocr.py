@@ -27,6 +27,7 @@ import re
 import shutil
 import statistics
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -48,6 +49,8 @@ _LONE_YEAR = re.compile(r"(?:19|20)\d\d")
 _STRAY_UNDERSCORE = re.compile(r"(?<=[^\W\d_])_$")  # "on_": the LSTM's guess at a baseline after a word
 EDGE = 0.08  # share of the page height read again for a printed page number
 LOW_CONFIDENCE = 60  # mean word confidence (0-100) under which a page's text is flagged
+DEBRIS_CONFIDENCE = 50  # word confidence (0-100) under which a word far taller than its line is a picture's
+DEBRIS_HEIGHT = 2.0  # ... "far taller": this many times the height of the line's words Tesseract is sure of
 CLEAN = os.environ.get("KB_OCR_CLEAN", "1") != "0"  # clean page images first (bench/scan_ocr.py compares off/on)
 MAX_SKEW = 2.0  # degrees: a page fed in at a slant up to this much is turned straight
 MIN_SKEW = 0.5  # degrees: less, Tesseract's own layout copes (turning it gained nothing in bench/scan_ocr.py)
@@ -117,8 +120,10 @@ def recognise(data: bytes, indices: list[int]) -> Recognised:
                 image = clean(image)
             words = _words(image)
             page, margins, confidence = _layout(words, index + 1, image.size[1])
-            lone = [m for m in margins if is_page_number(m)]
-            out.margins[index] = margins if lone else _edge_numbers(image) + margins
+            # the edges are always read again: a page number under a footer rule can come out of
+            # the page read as debris that looks like one ("25" as "i)"), and printed_labels
+            # keeps only a number that the neighbouring pages agree with
+            out.margins[index] = margins + [text for text in _edge_numbers(image) if text not in margins]
             if page.text.strip():
                 out.pages[index] = page
                 if confidence < LOW_CONFIDENCE:
@@ -255,9 +260,10 @@ def _words(image) -> list[_Word]:
 def _edge_numbers(image) -> list[str]:
     """The first and last lines read at the top and bottom edges of the page, where the page
     number is printed. Tesseract's page layout takes a lone digit, or one set apart from the
-    running footer's words ("4      U.S. Census Bureau"), for a speck, so the two edges are
+    running footer's words ("4      U.S. Census Bureau"), for a speck, and reads one just under
+    a footer rule on a Sauvola-binarised page as debris ("25" as "i) un"), so the two edges are
     read again on their own, stacked into one picture (one Tesseract run), made black and
-    white and despeckled."""
+    white with one threshold over the page (Otsu) and despeckled."""
     import pytesseract
     from PIL import Image, ImageFilter
 
@@ -320,7 +326,10 @@ def _layout(words: list[_Word], number: int, page_height: int | None = None) -> 
             lines[-1][2].append(word)
         else:
             lines.append((word.block, "", [word]))
-    lines = [(block, _join(w.text for w in ws), ws) for block, _, ws in lines]
+    lines = [(block, ws) for block, _, ws in lines]
+    lines = [(block, ws) for block, ws in ((block, _without_debris(ws)) for block, ws in lines) if ws]
+    counts = Counter(token.casefold() for _, ws in lines for w in ws for token in _LETTERS.findall(w.text))
+    lines = [(block, _join(_mended(ws, counts)), ws) for block, ws in lines]
     lines = [line for line in lines if any(ch.isalnum() for ch in line[1])]  # specks read as "|" or "~"
     margins = []
     for edge in (0, -1):  # the top and bottom lines on the page, whatever order the columns were read in
@@ -364,6 +373,46 @@ def _layout(words: list[_Word], number: int, page_height: int | None = None) -> 
     page.ocr = True
     confidence = statistics.fmean(w.confidence for w in words) if words else 0.0
     return page, margins + [line for line in edge_lines if line not in margins], confidence
+
+
+def _without_debris(words: list[_Word]) -> list[_Word]:
+    """A line's words less the pieces of a picture beside it that Tesseract read into the
+    line ("to Pe eae ee "threatened"" beside a photograph): words it is unsure of
+    (DEBRIS_CONFIDENCE) and far taller (DEBRIS_HEIGHT) than the line's words it is sure of."""
+    sure = [w.height for w in words if w.confidence >= LOW_CONFIDENCE]
+    if not sure:
+        return words
+    typical = statistics.median(sure)
+    return [w for w in words if not (w.confidence < DEBRIS_CONFIDENCE and w.height > DEBRIS_HEIGHT * typical)]
+
+
+def _mended(words: list[_Word], counts: Counter) -> list[str]:
+    """A line's word texts with two slips of Tesseract's mended where the page itself shows the
+    right word (`counts`: the page's words, case-folded, and how often each is read):
+    - a capital I read as a bracket or bar ("[HEs", "|n"), when the word with I is on the page;
+    - a word read as two ("vary ing"), when the page prints it whole elsewhere and the second
+      piece is no word the page uses on its own."""
+    texts = [w.text for w in words]
+    for i, text in enumerate(texts):
+        if _BAR_FOR_I.match(text) and "]" not in text:
+            mended = "I" + text[1:]
+            if counts[_LETTERS.match(mended).group(0).casefold()]:
+                texts[i] = mended
+    out: list[str] = []
+    for text in texts:
+        if out and _SPLIT_LEFT.fullmatch(out[-1]) and (piece := _SPLIT_RIGHT.match(text)):
+            whole = (out[-1] + piece.group(1)).casefold()
+            if counts[whole] and counts[piece.group(1).casefold()] <= 1:
+                out[-1] += text
+                continue
+        out.append(text)
+    return out
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+_BAR_FOR_I = re.compile(r"[\[|](?=[^\W\d_])")
+_SPLIT_LEFT = re.compile(r"[^\W\d_]{2,}")  # a piece of a word: letters only, no closing mark
+_SPLIT_RIGHT = re.compile(r"([a-z]{2,})[.,;:!?)]*$")
 
 
 def _join(words) -> str:

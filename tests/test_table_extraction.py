@@ -64,3 +64,14 @@ def test_a_header_of_several_levels_names_each_column_from_where_its_words_stand
         "Age-adjusted disability rate 2010 Estimate", "Age-adjusted disability rate 2010 Margin of error (±)")
     assert male.table.headers[6] == "Unadjusted disability rate 2005 Estimate"
     assert dict(zip(male.table.headers, male.table.cells))["Unadjusted disability rate 2010 Estimate"] == "17.4"
+
+
+def test_a_tables_label_set_apart_from_its_title_goes_back_in_front_of_it():
+    """Census p. 1 prints "Table 1." on its own line over the title; the layout set it inside the
+    column of text beside ("… (18.7 percent) of the / Table 1. / 303.9 million …"), so the rows
+    were not cited as Table 1 and the sentence was broken."""
+    rows = [p for p in passages(CENSUS.name) if p.table is not None and p.page == 1]
+    assert rows and all(p.table.label == "Table 1" for p in rows)
+    assert rows[0].table.caption.startswith("Table 1. Prevalence of Disability for Selected Age Groups")
+    text = " ".join(p.text for p in passages(CENSUS.name) if p.page == 1)
+    assert "(18.7 percent) of the 303.9 million in the civilian" in text

@@ -89,11 +89,14 @@ def _ruled_tables(data: bytes, pages) -> None:
 
 
 def _notes_apart(pages) -> None:
-    """A table's notes ("*Per 100,000 …", "Source: …") are set apart from its rows, never read as one."""
-    from .pdf_tables import notes_apart
+    """A table's notes ("*Per 100,000 …", "Source: …") are set apart from its rows, never read as
+    one; a table's label the layout set apart from its title ("Table 1.") goes back in front of it."""
+    from .pdf_tables import label_orphan, notes_apart
 
     for page in pages:
         notes_apart(page)
+        if page.tables:
+            label_orphan(page)
 
 
 def _ocr(data: bytes, layout, indices: list[int]):

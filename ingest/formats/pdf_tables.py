@@ -89,6 +89,47 @@ def notes_apart(page) -> int:
     return done
 
 
+LABEL = re.compile(r"(?:table|exhibit)\s+[A-Z]?\d[\w.-]*", re.IGNORECASE)
+
+
+def label_orphan(page) -> bool:
+    """A table's label printed on a line of its own ("Table 1.") that the layout set apart from
+    the title under it (inside a column of text: "… of the / Table 1. / 303.9 million …") goes
+    back in front of the title ("Table 1. Prevalence of Disability …"), which heads the table,
+    so the table's rows are cited as Table 1. Only when the page has one such label and one
+    table under a title without one. Returns whether it moved a label."""
+    blocks = [m for m in re.finditer(r"[^\n]+(?:\n[^\n]+)*", page.text)]
+    orphans = [m for m in blocks if LABEL.fullmatch(m.group().strip().rstrip(".:"))
+               and not any(a <= m.start() < b for a, b, _ in page.tables)]
+    titles = {off: h for off, h in page.headings}
+    untitled = []
+    for start, _, _ in page.tables:
+        above = [m for m in blocks if m.end() <= start]
+        if above and above[-1].start() in titles and not LABEL.match(titles[above[-1].start()]):
+            untitled.append(above[-1].start())
+    labelled = [m for m in blocks if LABEL.match(m.group()) and m.start() in titles]
+    if len(orphans) != 1 or len(untitled) != 1 or labelled:
+        return False
+    orphan, at = orphans[0], untitled[0]
+    label = " ".join(orphan.group().split())
+    label += "" if label.endswith((".", ":")) else "."
+    # the label's own block goes (the text around it joins up), then the title grows by it
+    cut_start, cut_end = orphan.start(), orphan.end()
+    while cut_start > 0 and page.text[cut_start - 1] == "\n":
+        cut_start -= 1
+    while cut_end < len(page.text) and page.text[cut_end] == "\n":
+        cut_end += 1
+    gap = "" if cut_start == 0 or cut_end == len(page.text) else \
+        "\n\n" if page.text[:cut_start].rstrip().endswith((".", "!", "?", ":")) else "\n"
+    _replace(page, cut_start, cut_end, gap)
+    if at > cut_start:
+        at -= cut_end - cut_start - len(gap)
+    title = next(h for off, h in page.headings if off == at)
+    _replace(page, at, at, label + " ")
+    page.headings = sorted([(o, h) for o, h in page.headings if o != at + len(label) + 1] + [(at, f"{label} {title}")])
+    return True
+
+
 def _figures_only(page, index: int) -> bool:
     """A table of FIGURE_ROWS or more rows that hold figures and no words (a tax table)."""
     start, end, header_end = page.tables[index]

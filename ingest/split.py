@@ -563,7 +563,7 @@ def _without_captions(page: Page, pieces: list[Piece], shapes: dict) -> list[Pie
     """The pieces less those that hold only a caption set above a table read row by row:
     every row passage carries its caption as context, and a caption alone, dense in the words
     a question about the table uses, outranks both the rows and the prose about them."""
-    spans = [(at, page.tables[t][0]) for t in shapes if (at := _caption_start(page, page.tables[t][0])) is not None]
+    spans = [at for t in shapes if (at := _caption_span(page, page.tables[t][0])) is not None]
     if not spans:
         return pieces
     return [p for p in pieces if p.span.table is not None or p.span.footnote
@@ -590,18 +590,30 @@ def _caption_before(page: Page, start: int) -> str | None:
         if any(a <= b_start < b for a, b, _ in page.tables):
             return None
         if FLOAT_START.match(page.text, b_start):
-            return collapse(page.text[b_start:start])
+            return collapse(page.text[slice(*_caption_span(page, start))])
     return None
 
 
-def _caption_start(page: Page, start: int) -> int | None:
-    """Where the caption `_caption_before` reads begins in the page text (None for a caption
-    set as a heading, or none)."""
-    for b_start, _ in reversed(list(_blocks(page.text, max(0, start - 600), start))[-3:]):
+CAPTION_TAIL_WORDS = 12  # a block after a caption's first, this short or shorter, goes on with it ("Race", a subtitle)
+
+
+def _caption_span(page: Page, start: int) -> tuple[int, int] | None:
+    """Where the caption `_caption_before` reads stands in the page text: the block that opens
+    like a caption and the short blocks after it, up to a block of prose the layout set between
+    it and the table (the rest of a sentence from another column), which is no part of it. None
+    for a caption set as a heading, or none."""
+    blocks = list(_blocks(page.text, max(0, start - 600), start))[-3:]
+    for n in range(len(blocks) - 1, -1, -1):
+        b_start = blocks[n][0]
         if any(off == b_start for off, _ in page.headings) or any(a <= b_start < b for a, b, _ in page.tables):
             return None
         if FLOAT_START.match(page.text, b_start):
-            return b_start
+            end = blocks[n][1]
+            for a, b in blocks[n + 1:]:
+                if len(page.text[a:b].split()) > CAPTION_TAIL_WORDS:
+                    break
+                end = b
+            return b_start, end
     return None
 
 

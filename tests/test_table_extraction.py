@@ -75,3 +75,14 @@ def test_a_tables_label_set_apart_from_its_title_goes_back_in_front_of_it():
     assert rows[0].table.caption.startswith("Table 1. Prevalence of Disability for Selected Age Groups")
     text = " ".join(p.text for p in passages(CENSUS.name) if p.page == 1)
     assert "(18.7 percent) of the 303.9 million in the civilian" in text
+
+
+def test_a_caption_ends_where_prose_set_between_it_and_the_table_begins():
+    """CHD p. 3: the rest of a sentence from another column ("as diabetes, which varies
+    substantially …") stands between TABLE 4's caption and its rows; it was read into the caption
+    every row carries (and cites)."""
+    rows = [p for p in passages(CHD.name) if p.table is not None and (p.table.label or "") == "Table 4"]
+    assert rows
+    caption = rows[0].table.caption
+    assert caption.startswith("TABLE 4. Number of deaths and age-specific death rates* for stroke")
+    assert "United States, 2006" in caption and "diabetes" not in caption and "latency" not in caption

@@ -86,3 +86,29 @@ def test_a_caption_ends_where_prose_set_between_it_and_the_table_begins():
     caption = rows[0].table.caption
     assert caption.startswith("TABLE 4. Number of deaths and age-specific death rates* for stroke")
     assert "United States, 2006" in caption and "diabetes" not in caption and "latency" not in caption
+
+
+def test_a_word_tables_source_and_note_rows_are_a_note_to_the_table(tmp_path):
+    import docx
+
+    from ingest.formats.docx import extract_docx
+
+    document = docx.Document()
+    document.add_paragraph("Table 2. Home visiting slots by county, 2023")
+    values = [("County", "Funded slots", "Families waiting"), ("Adams", "1,250", "310"), ("Brown", "840", "95"),
+              ("Source: State home visiting program, annual report 2023.", "", ""), ("* Estimated.", "", "")]
+    table = document.add_table(rows=len(values), cols=3)
+    for r, row in enumerate(values):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    for r in (3, 4):  # a note row is one cell across the table
+        table.cell(r, 0).merge(table.cell(r, 2))
+        table.cell(r, 0).text = values[r][0]
+    document.add_paragraph("Waiting lists grew in both counties over the year.")
+    path = tmp_path / "slots.docx"
+    document.save(path)
+    passages = split_pages(extract_docx(path.read_bytes()).pages)
+    assert [p.table.cells[0] for p in passages if p.table] == ["Adams", "Brown"]
+    (note,) = [p for p in passages if "Source: State home visiting" in p.text]
+    assert note.table is None and note.footnote and "* Estimated." in note.text
+    assert note.context_label == "Note to: “Table 2. Home visiting slots by county, 2023”"

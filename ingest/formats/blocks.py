@@ -30,6 +30,23 @@ _BYLINE = re.compile(r"[Bb][Yy]\s+[A-Z][a-z.'-]*\.?\s+[A-Z]")
 _DEGREE = re.compile(r",\s*(?:Ph\.?\s?D|M\.?D|MPH|M\.?S\.?W|LCSW|LMFT|Psy\.?D|Ed\.?D|RN|IMH-E)\b")
 
 
+# A table's note: a line that opens with a note mark or a note's word ("*Per 100,000 …",
+# "Source: …", "Abbreviation: CI = …", "DISCLAIMERS"), or a symbol's legend ("– Represents or
+# rounds to zero.", "(X) Not applicable.").
+NOTE_OPEN = re.compile(r"(?:[*†‡§¶#]+\s*\S|(?:sources?|notes?|abbreviations?|disclaimers?|footnotes?|legend|key)\b"
+                       r"|(?:[–—-]|\(X\)|\(NA\)|NA|Z|\.\.\.)\s+[A-Z])", re.IGNORECASE)
+
+
+def table_notes(body: list[list[str]]) -> int:
+    """How many of a table's last body rows (each its non-empty cells) are its notes: from the
+    first row of one cell that opens like a note, when every row after it is one cell or none,
+    and some row above it has several cells."""
+    for k, cells in enumerate(body):
+        if len(cells) == 1 and NOTE_OPEN.match(cells[0]) and all(len(c) <= 1 for c in body[k:]):
+            return len(body) - k if any(len(c) > 1 for c in body[:k]) else 0
+    return 0
+
+
 def holds_content(text: str) -> bool:
     """A short line that says something of its own, set like a heading: a figure caption
     ("Figure 4. Diagram of …"), a byline or credit ("Topic Editor: Jane Doe, PhD", "By Jane
@@ -106,11 +123,16 @@ class PageBuilder:
             self._write("item", text)
 
     def table(self, rows: list[list[str]], header_rows: int = 0) -> None:
-        """Rows of cells; empty rows dropped, each cell on one line."""
+        """Rows of cells; empty rows dropped, each cell on one line. The table's notes, its last
+        rows of one cell that open like a note ("Source: …", "* Not significant."), follow it as a
+        note block, never a row."""
+        rows = [[collapse(cell) for cell in row] for row in rows]
+        notes = table_notes([[c for c in row if c] for row in rows[header_rows:]])
+        if notes:
+            rows, notes = rows[:len(rows) - notes], [next(c for c in row if c) for row in rows[len(rows) - notes:]]
         kept: list[str] = []
         header_chars = 0
-        for index, row in enumerate(rows):
-            cells = [collapse(cell) for cell in row]
+        for index, cells in enumerate(rows):
             if not any(cells):
                 continue
             kept.append("\t".join(cells))
@@ -120,6 +142,8 @@ class PageBuilder:
             text = "\n".join(kept)
             start = self._write("table", text)
             self.tables.append((start, start + len(text), start + header_chars))
+        if notes:
+            self.footnote(" ".join(notes))  # one note block, right after its table
 
     def footnote(self, text: str) -> None:
         text = collapse(text)

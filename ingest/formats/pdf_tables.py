@@ -18,6 +18,8 @@ import io
 import re
 from dataclasses import dataclass
 
+from .blocks import table_notes
+
 NUMBER = re.compile(r"^[(*$€£<>≤≥+–-]*\d[\d,.]*%?\)?\*?$")
 LINE_TOLERANCE = 2.0  # points: words whose tops differ by less are on one line
 WORD_GAP = 1.5  # points: pdfplumber's x_tolerance; a thin space ("98 452") still parts two words
@@ -58,13 +60,6 @@ def read_tables(data: bytes, pages: list) -> None:
         name_columns(data, {n: (by_number[n], ts) for n, ts in unnamed.items()})
 
 
-# A table's notes: a line that opens with a note mark or a note's word ("*Per 100,000 …",
-# "Source: …", "Abbreviation: CI = …", "DISCLAIMERS"), or a symbol's legend ("– Represents or
-# rounds to zero.", "(X) Not applicable.").
-NOTE_OPEN = re.compile(r"(?:[*†‡§¶#]+\s*\S|(?:sources?|notes?|abbreviations?|disclaimers?|footnotes?|legend|key)\b"
-                       r"|(?:[–—-]|\(X\)|\(NA\)|NA|Z|\.\.\.)\s+[A-Z])", re.IGNORECASE)
-
-
 def notes_apart(page) -> int:
     """The notes at the foot of each of the page's tables moved out of its rows: from the first
     body line that is one cell opening like a note, when every line after it is one cell too,
@@ -77,11 +72,10 @@ def notes_apart(page) -> int:
         for line in page.text[header_end:end].split("\n"):
             lines.append((pos, [c.strip() for c in line.split("\t") if c.strip()]))
             pos += len(line) + 1
-        opener = next((k for k, (_, cells) in enumerate(lines) if len(cells) == 1 and NOTE_OPEN.match(cells[0])
-                       and all(len(c) <= 1 for _, c in lines[k:])), None)
-        if opener is None or not any(len(c) > 1 for _, c in lines[:opener]):
+        notes = table_notes([cells for _, cells in lines])
+        if not notes:
             continue  # no notes, or nothing but notes: the table stays as read
-        cut = lines[opener][0]  # just past the newline that ends the last row
+        cut = lines[len(lines) - notes][0]  # just past the newline that ends the last row
         _replace(page, cut - 1, cut, "\n\n", keep_tables=True)
         page.tables[t] = (start, cut - 1, header_end)
         page.footnotes = sorted(page.footnotes + [(cut + 1, end + 1)])  # the table's notes, a note block

@@ -512,7 +512,7 @@ def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: lis
 
     _, sents = base_vectors(emb)
     rng = random.Random(11)
-    rows, stage_rows = [], []
+    rows, stage_rows, ab_rows = [], [], []
     questions_ = questions()
     for n in sizes:
         source, _ = synthetic_local(n, emb)
@@ -574,6 +574,23 @@ def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: lis
                     stage_rows.append([f"{n:,}"] + [f"{1000 * spent.get(label, 0.0) / commits:.0f}" for label in (
                         "open: check files", "vectors: read", "vectors: write", "keywords: segment + manifest",
                         "reader: load generation")] + [f"{1000 * np.median(add_s):.0f}"])
+                if name == "local" and first:
+                    # The same library before (its bm25s index, read as earlier versions read it) and
+                    # after (segments, plus the documents added and removed here), question by question
+                    # in a shuffled order so the load of other work falls on both alike.
+                    searchers = {"bm25s index (before)": Searcher(source, emb, focus=False), "segments": searcher}
+                    for s_ in searchers.values():
+                        ask_times(s_, questions_[:20], Filters())
+                    spent_ab = {(k, f): [] for k in searchers for f in ("plain", "filter")}
+                    order_rng = random.Random(5)
+                    for q in questions_[:200]:
+                        for label, filters in (("plain", Filters()), ("filter", FILTER)):
+                            for k in order_rng.sample(list(searchers), 2):
+                                started = time.perf_counter()
+                                searchers[k].ask(q, k=5, filters=filters)
+                                spent_ab[k, label].append(time.perf_counter() - started)
+                    ab_rows += [[f"{n:,}", k, p50_p95_ms(spent_ab[k, "plain"]), p50_p95_ms(spent_ab[k, "filter"])]
+                                for k in searchers]
                 plain = ask_times(searcher, questions_[:100], Filters())
                 rows.append([f"{n:,}", name, f"{first:.1f}" if first else "–", f"{np.median(embed_s):.2f}",
                              f"{np.median(add_s):.2f} / {max(add_s):.2f}", f"{np.median(remove_s):.2f} / {max(remove_s):.2f}",
@@ -587,6 +604,11 @@ def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: lis
                  "embed 10 passages s (apart)", "add one: commit + first answer s, median / max",
                  "remove one: s, median / max", "ask p50 / p95 ms afterwards (100 questions, no filter)", "size"],
                 rows))
+    if ab_rows:
+        print(f"\n### Searcher.ask(k=5) on the same library, keyword index before and after, interleaved, "
+              f"200 questions, ms — {load_note()}\n")
+        print(table(["passages", "keyword index", "no filter p50 / p95", "publisher filter (~1/6) p50 / p95"],
+                    ab_rows))
     if stage_rows:
         print(f"\n### Where a local add or remove goes, ms per commit (mean) — {load_note()}\n")
         print(table(["passages", "open: check files", "vectors: read", "vectors: write", "keywords: segment + manifest",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import weakref
 from collections import Counter
 from pathlib import Path
 
@@ -73,6 +74,22 @@ class Segment:
             terms[tid] = term
         term_of = np.repeat(np.arange(len(terms), dtype=np.int64), np.diff(self.indptr))
         return terms, term_of, np.asarray(self.rows, dtype=np.int64), np.asarray(self.tf)
+
+
+_OPEN: "weakref.WeakValueDictionary[tuple, Segment]" = weakref.WeakValueDictionary()
+
+
+def open_segment(folder: Path, mmap: bool = True) -> Segment:
+    """A segment some loaded generation already holds is shared, vocabulary parsed: a server
+    reloading after a commit reads only the new segments. (Keyed by the files' identity too,
+    so a name written again after a crashed attempt is read again.)"""
+    ids = (folder / "ids.npy").stat()
+    key = (str(folder), mmap, ids.st_ino, ids.st_mtime_ns)
+    segment = _OPEN.get(key)
+    if segment is None:
+        segment = Segment(folder, mmap)
+        _OPEN[key] = segment
+    return segment
 
 
 def write_segment(folder: Path, ids: np.ndarray, lengths: np.ndarray, terms: list[str], term_of: np.ndarray,
@@ -173,7 +190,7 @@ class KeywordIndex:
         data = json.loads(manifest.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
             raise ValueError(f"keyword index {folder} has format {data.get('format')!r}, not {FORMAT}")
-        segments = [Segment(folder.parent / SEGMENTS / name, mmap) for name in data["segments"]]
+        segments = [open_segment(folder.parent / SEGMENTS / name, mmap) for name in data["segments"]]
         return cls(segments, np.load(folder / "deleted.npy"))
 
     def _postings(self, term: str):

@@ -4,12 +4,14 @@ the citation (title, publisher, and a year printed in the document, never the sc
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from conftest import GOV_PDFS as GOV
 from scans import LETTER_PAGES, ScanPage, images_to_pdf, scan, typeset, word_error_rate
 
 from ingest.formats import extract, ocr
+from ingest.types import Page
 
 pytestmark = pytest.mark.skipif(ocr.unavailable() is not None, reason="needs Tesseract (scripts/setup.sh)")
 
@@ -77,13 +79,35 @@ def test_closing_marks_read_as_words_go_back_against_their_word():
 ED_REPORT = "ed_nclb_implementation_report_excerpt.pdf"
 
 
-def test_page_numbers_under_a_footer_rule_are_read_on_every_page():
+def test_page_numbers_under_a_footer_rule_are_read_on_every_page_and_the_footer_is_no_text():
     """The ED report prints "Chapter II ... 25" under a rule at each page's foot. Read with the
     page cleaned and Sauvola-binarised, Tesseract took the 25 for "i) un" on one page, that debris
-    passed for a lone page number, and the page was cited by its PDF index ("2")."""
+    passed for a lone page number, and the page was cited by its PDF index ("2"). The footer
+    itself is taken off the text, as the PDF layout takes it off the born-digital report."""
     data = (GOV / ED_REPORT).read_bytes()
     scanned = extract("scan.pdf", images_to_pdf(scan(data, 200, seed=7, tilt=1.0), 200))
     assert [p.label for p in scanned.pages] == ["24", "25", "26"]
+    assert not [p.number for p in scanned.pages if re.search(r"Chapter I", p.text)]
+    assert scanned.pages[0].headings[0] == (0, "INCLUDING ALL STUDENTS IN ASSESSMENTS")
+
+
+def test_a_running_header_read_a_little_differently_on_each_page_is_taken_off_the_text():
+    def page(number: int, text: str, headings=()) -> Page:
+        return Page(number, text, [(text.index(h), h) for h in headings], ocr=True)
+
+    out = ocr.Recognised(
+        pages={0: page(1, "Campus Attacks\n\nFirst page text.\n\nCampus Attacks Page 5", ["Campus Attacks"]),
+               1: page(2, "Campus Attacks Page 6\n\nA heading\n\nSecond page text\nand more.", ["A heading"]),
+               2: page(3, "Third page.\n\nCampus Atacks Page 7\n\nAfter it.\n\nOnce at this edge")},
+        margins={0: ["Campus Attacks", "Campus Attacks Page 5"], 1: ["Campus Attacks Page 6", "and more."],
+                 2: ["Third page.", "Campus Atacks Page 7", "Once at this edge"]})
+    ocr._drop_running_lines(out)
+    assert [p.text for p in out.pages.values()] == [
+        "Campus Attacks\n\nFirst page text.", "A heading\n\nSecond page text\nand more.",
+        "Third page.\n\nAfter it.\n\nOnce at this edge"]
+    assert out.pages[0].headings == [(0, "Campus Attacks")]  # the title the later pages repeat
+    assert out.pages[1].headings == [(0, "A heading")]
+    assert out.running == ["Campus Attacks Page 5", "Campus Attacks Page 6", "Campus Atacks Page 7"]
 
 
 @pytest.mark.parametrize("name, page, printed", [

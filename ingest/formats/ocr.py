@@ -50,6 +50,7 @@ _STRAY_UNDERSCORE = re.compile(r"(?<=[^\W\d_])_$")  # "on_": the LSTM's guess at
 EDGE = 0.08  # share of the page height read again for a printed page number
 LOW_CONFIDENCE = 60  # mean word confidence (0-100) under which a page's text is flagged
 DEBRIS_CONFIDENCE = 50  # word confidence (0-100) under which a word far taller than its line is a picture's
+RUNNING_LIKENESS = 0.85  # how alike (0-1) two pages' edge lines are when they are one running header or footer
 DEBRIS_HEIGHT = 2.0  # ... "far taller": this many times the height of the line's words Tesseract is sure of
 CLEAN = os.environ.get("KB_OCR_CLEAN", "1") != "0"  # clean page images first (bench/scan_ocr.py compares off/on)
 MAX_SKEW = 2.0  # degrees: a page fed in at a slant up to this much is turned straight
@@ -97,6 +98,7 @@ class Recognised:
     pages: dict[int, Page] = field(default_factory=dict)  # 0-based PDF index -> page (ocr=True)
     margins: dict[int, list[str]] = field(default_factory=dict)  # page numbers, first and last lines
     warnings: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)  # running headers and footers taken off the pages
 
 
 def recognise(data: bytes, indices: list[int]) -> Recognised:
@@ -131,6 +133,7 @@ def recognise(data: bytes, indices: list[int]) -> Recognised:
     finally:
         document.close()
     _drop_running_headings(out)
+    _drop_running_lines(out)
     if low:
         out.warnings.append(f"OCR was unsure of the text on page(s) {_ranges(low)} (poor scan?): check quotes "
                             "from them against the page")
@@ -153,6 +156,52 @@ def _drop_running_headings(out: Recognised) -> None:
             continue  # the title, which later pages repeat at their head
         page.headings = [(offset, text) for offset, text in page.headings
                          if len(seen.get(shape(text), set()) - {index}) == 0]
+
+
+def _drop_running_lines(out: Recognised) -> None:
+    """The running header and footer ("Campus Attacks Page 6", "Chapter II 25") taken off the
+    text of each page that shares it with another, as the PDF layout takes them off a born-digital
+    page: left in, they cut every sentence that runs over a page break and add their words to
+    each page's passages. They stay among the margins (printed page numbers) and go to
+    `out.running` (the year and agency they print). OCR reads them a little differently on each
+    page ("Chapter I 26"), so they are matched by likeness (RUNNING_LIKENESS), digits aside. A
+    line the first page sets as a heading stays: the title later pages repeat at their head."""
+    from difflib import SequenceMatcher
+
+    def shape(text: str) -> str:
+        return re.sub(r"\d+", "#", " ".join(text.split())).casefold()
+
+    edges = {index: {shape(text): text for text in texts
+                     if len(text) <= 120 and sum(map(len, _LETTERS.findall(text))) >= 3}
+             for index, texts in out.margins.items()}
+
+    def repeated(index: int, line_shape: str) -> bool:
+        return any(other != index and any(
+            SequenceMatcher(None, line_shape, s, autojunk=False).ratio() >= RUNNING_LIKENESS for s in shapes)
+            for other, shapes in edges.items())
+
+    for index, page in out.pages.items():
+        titles = {text for _, text in page.headings} if index == min(out.pages) else set()
+        running = {text for s, text in edges.get(index, {}).items() if text not in titles and repeated(index, s)}
+        if not running:
+            continue
+        lines = page.text.split("\n")
+        gone = [line.strip() in running for line in lines]
+        for i in range(len(lines)):  # with the blank line that set it apart, so paragraphs stay one blank line apart
+            if gone[i] and i + 1 < len(lines) and not lines[i + 1] and (i == 0 or not lines[i - 1] or gone[i - 1]):
+                gone[i + 1] = True
+        if not any(gone):
+            continue
+        out.running += [line.strip() for line, g in zip(lines, gone) if g and line.strip()]
+        starts = [0]
+        for line in lines:
+            starts.append(starts[-1] + len(line) + 1)
+
+        def moved(at: int) -> int:
+            return at - sum(starts[i + 1] - starts[i] for i, g in enumerate(gone) if g and starts[i] < at)
+
+        page.text = "\n".join(line for line, g in zip(lines, gone) if not g).rstrip("\n")
+        page.headings = [(moved(at), text) for at, text in page.headings if text not in running]
 
 
 def _check_time(done: int, total: int, started: float) -> None:

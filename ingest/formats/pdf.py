@@ -109,6 +109,7 @@ def _ocr(data: bytes, layout, indices: list[int]):
     if unavailable():
         return None
     recognised = recognise(data, indices)
+    layout.running.extend(recognised.running)  # a scan's running header and footer: the year and agency it prints
     pages = layout.pages
     margins = [recognised.margins.get(i, []) if i in indices else
                (layout.margins[i] if i < len(layout.margins) else []) for i in range(len(pages))]

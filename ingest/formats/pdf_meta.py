@@ -99,7 +99,7 @@ def pdf_metadata(reader: Any, pages: list[Page], running: list[str]) -> PdfMetad
     publisher = (clean_publisher(info.get("/Author")) or agency_named(printed) or heading_agency(pages, running)
                  or agency_block(pages))
     if is_scan(pages):  # the file's dates are the scanner's: only what the pages print counts
-        year = printed_year(scanned_running(pages), title_lines) or title_year(title)
+        year = printed_year([*running, *scanned_running(pages)], title_lines) or title_year(title)
     else:
         year = (printed_year(running, title_lines) or file_year(info)
                 or title_year(title or next((h for p in pages[:1] for _, h in p.headings), None)))

@@ -47,7 +47,8 @@ SETS_OUT = Path(os.environ["KB_BENCH_SETS"]) if os.environ.get("KB_BENCH_SETS") 
 K = 10
 # Modules that only answer questions: editing them does not change a built knowledge base,
 # so they are left out of the cache key. Anything else under ingest/ and kb/ is in it.
-QUERY_TIME_MODULES = {"search.py", "answer.py", "abstain.py", "highlight.py", "rerank.py", "focus.py", "cite.py", "app_support.py", "cli.py"}
+QUERY_TIME_MODULES = {"search.py", "answer.py", "abstain.py", "highlight.py", "rerank.py", "focus.py", "cite.py", "app_support.py", "cli.py",
+                      "tables.py"}
 SENTENCE_END = re.compile(r"""[.!?]["'”’)\]]*$""")
 # a list item's marker: a bullet (the DMCA summary prints "!"), 1. 2) (3), a. b) (c), ii. (iv)
 _ITEM = r"(?:[-*•▪◦!–—]|\(?[0-9]{1,2}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])"

@@ -18,6 +18,11 @@ YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 COUNT_WORDS = {"no", "number", "count", "total", "totals", "n"}
 RATE_WORDS = {"rate", "rates", "percent", "percentage", "share", "proportion", "ratio", "%"}
 SPREAD_WORDS = {"ci", "confidence", "interval", "margin", "error", "se"}
+# a confidence interval or range printed in parentheses, "(13.8–17.1)"; "(12.0)" alone is a percentage
+INTERVAL = re.compile(r"^\(\s*[-–]?[\d.,]+\s*[-–]\s*[\d.,]+\s*\)$")
+# a cell that is one figure: "$4,630,000", "(12.0)", "31.4%", "1,282.9", "*2,247"
+FIGURE = re.compile(r"^[*†‡]*[(\[]?[-–+]?[$€£]?\s?\d[\d,]*(?:\.\d+)?\s?%?[)\]]?[*†‡]*$")
+LETTER = re.compile(r"[^\W\d_]")
 HOW_MANY = re.compile(r"\bhow many\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
 ASKS_RATE = re.compile(r"\brate\b|\bpercent|\bshare\b|\bproportion\b|%", re.IGNORECASE)
 ASKS_SPREAD = re.compile(r"confidence|margin of error|\bCI\b|standard error", re.IGNORECASE)
@@ -75,6 +80,26 @@ def pick_cell(question: str, passage: Passage) -> Cell | None:
     return Cell(row.cells[best], row.headers[best] if row.headers else "", best, spans[best])
 
 
+def row_coverage(question: str, passage: Passage, idf: dict[str, float], title: str | None = None) -> float:
+    """How much of the question (its words weighted by idf) the asked cell's description holds:
+    the document's title, the passage's section, the table's caption, the row's group and label,
+    and the asked column's name. A row indexed
+    with every column named matches a question about any of them; this reads only the asked
+    one, so "Black women aged 75–84 … stroke" fits the stroke table's Black column over a row of
+    the same ages in the Hispanic table. 0.0 for other passages."""
+    row = passage.table
+    if row is None or not row.cells:
+        return 0.0
+    asked = set(tokenize(question))
+    total = sum(idf.get(t, 0.0) for t in asked)
+    if total <= 0:
+        return 0.0
+    cell = pick_cell(question, passage)
+    described = " ".join(x for x in (title, passage.section, row.caption, row.group, row.cells[0],
+                                      cell.column if cell else "") if x)
+    return sum(idf.get(t, 0.0) for t in asked & set(tokenize(described))) / total
+
+
 def column_scores(question: str, row: TableRow, choices: list[int]) -> dict[int, float]:
     asked = set(tokenize(question))
     years = set(YEAR.findall(question))
@@ -98,7 +123,12 @@ def column_scores(question: str, row: TableRow, choices: list[int]) -> dict[int,
         if years and named_years:
             score += 2.0 if years & named_years else -2.0
         kinds = plain[i]
-        is_spread = bool(kinds & SPREAD_WORDS) or row.cells[i].startswith("(")
+        is_spread = bool(kinds & SPREAD_WORDS) or bool(INTERVAL.match(row.cells[i]))
+        cell_words = set(tokenize(row.cells[i])) if LETTER.search(row.cells[i]) else set()
+        if cell_words and cell_words <= asked:  # the question states this cell ("per 15 minutes"): a given, not the answer
+            score -= 2.0
+        if (how_many or rate) and not FIGURE.match(row.cells[i]):  # a number is asked, and this cell is no figure
+            score -= 1.0
         if is_spread != wants_spread:  # a confidence interval or margin of error only when asked for
             score -= 1.5
         if how_many and kinds & COUNT_WORDS:
@@ -118,13 +148,14 @@ ASKS_TOTAL = re.compile(r"\b(?:totals?|all|national(?:ly)?|nationwide|overall|un
 
 
 def names_row(question: str, passage: Passage) -> bool:
-    """Whether the question names the row of a table-row passage: a word of its label (or of the
-    label of its group of rows) is among the question's words, or the row is a total the question
-    asks for ("national", "all states"). Other passages: True."""
+    """Whether the question names the row of a table-row passage: a word of its label is among
+    the question's words, or the row is a total the question asks for ("national", "all states").
+    Naming only its group ("women") names every row under it, so that weighs in `row_coverage`
+    instead. Other passages: True."""
     row = passage.table
     if row is None or not row.cells:
         return True
-    label = " ".join(x for x in (row.label, row.cells[0]) if x)
+    label = row.cells[0]
     if TOTAL_LABEL.match(row.cells[0]) and ASKS_TOTAL.search(question):
         return True
     return bool(set(tokenize(label)) & set(tokenize(question)))

@@ -206,3 +206,73 @@ def test_a_page_of_tax_tables_is_not_read_again_by_pdfplumber(monkeypatch):
     pdf_tables.read_tables(b"", [Page(1, tax, tables=[(0, len(tax), 0)]),
                                  Page(2, state, tables=[(0, len(state), state.index("\nKentucky"))])])
     assert asked == [[2]]
+
+
+def test_html_header_cells_spanning_rows_and_columns_name_every_column():
+    from ingest.formats.html import extract_html
+
+    html = b"""<html><head><title>Fee schedule</title></head><body><main><h1>Dyadic fee schedule</h1>
+    <p>Rates for dyadic services by the child's age, effective January 1, 2025, paid per unit of service.</p>
+    <table><caption>Table 1. Dyadic service rates by child's age group</caption>
+    <thead><tr><th rowspan="2">Service</th><th rowspan="2">Unit</th><th colspan="3">Rate by child's age</th></tr>
+    <tr><th>Birth to 11 months</th><th>12 to 35 months</th><th>3 to 5 years</th></tr></thead>
+    <tbody><tr><td>Child-parent psychotherapy</td><td>15 minutes</td><td>$38.62</td><td>$36.10</td><td>$33.85</td></tr>
+    <tr><td colspan="2">Travel add-on, any service</td><td>$41.00</td><td>$41.00</td><td>$41.00</td></tr></tbody></table>
+    </main></body></html>"""
+    passages = split_pages(extract_html(html).pages)
+    cpp = next(p for p in passages if p.table and p.table.cells[0] == "Child-parent psychotherapy")
+    assert cpp.table.headers == ("Service", "Unit", "Rate by child's age Birth to 11 months",
+                                 "Rate by child's age 12 to 35 months", "Rate by child's age 3 to 5 years")
+    assert cpp.text == "Child-parent psychotherapy 15 minutes $38.62 $36.10 $33.85"  # the row as printed
+    assert "Rate by child's age 3 to 5 years: $33.85" in cpp.context
+    travel = next(p for p in passages if p.table and p.table.cells[0].startswith("Travel"))
+    assert travel.text == "Travel add-on, any service $41.00 $41.00 $41.00"  # a spanning body cell stands once
+    assert pick_cell("What is the rate per 15 minutes of child-parent psychotherapy for a child of 12 to 35 months?",
+                     cpp).text == "$36.10"
+
+
+@pytest.mark.parametrize("question, cells, asked", [
+    # a percentage printed in parentheses is no confidence interval
+    ("What share of householders without a high school diploma had no working smoke alarm?",
+     ("Less than high school", "1,800", "(12.0)", "3.6", "(3.1–4.1)"), "(12.0)"),
+    ("How many householders without a high school diploma had no working smoke alarm?",
+     ("Less than high school", "1,800", "(12.0)", "3.6", "(3.1–4.1)"), "1,800"),
+])
+def test_a_percentage_in_parentheses_is_a_value_and_an_interval_is_not(question, cells, asked):
+    headers = ("Characteristic", "No working smoke alarm No.", "No working smoke alarm (%)",
+               "No working smoke alarm Unadjusted odds ratio", "No working smoke alarm (95% CI)")
+    p = Passage(None, None, 0, 1, None, 0, 0, " ".join(cells), table=TableRow(None, headers, cells))
+    assert pick_cell(question, p).text == asked
+
+
+def test_a_cell_the_question_states_is_a_given_and_a_number_is_asked_for():
+    headers = ("Service", "Unit", "Rate")
+    cells = ("Caregiver-only session", "15 minutes", "$29.70")
+    p = Passage(None, None, 0, 1, None, 0, 0, " ".join(cells), table=TableRow(None, (), cells))
+    assert pick_cell("What is the rate per 15 minutes for a caregiver-only session?", p).text == "$29.70"
+    named = Passage(None, None, 0, 1, None, 0, 0, " ".join(cells), table=TableRow(None, headers, cells))
+    assert pick_cell("How much is paid for a caregiver-only session?", named).text == "$29.70"
+
+
+def test_the_tables_own_name_does_not_name_a_row():
+    cells = ("2007", "66", "8", "3,482")
+    p = Passage(None, None, 0, 1, None, 0, 10, " ".join(cells),
+                table=TableRow("Table 1. Crimes reported by year", (), cells))
+    assert names_row("How many crimes does Table 1 report for 2005?", p) is False  # "Table 1" names the table
+    assert names_row("How many crimes were reported in 2007?", p) is True
+
+
+def test_the_row_that_answers_outranks_rows_of_other_tables_and_prose(tmp_path, run_ingest, searcher):
+    """The CDC report prints the same groups in six tables and discusses them in prose: the row
+    the question names, in the table its caption and column describe, comes first, and the
+    highlight is its asked cell (without the coverage weight, a 'Total' row of another table
+    came first)."""
+    pdf = GOV_PDFS / "cdc_mmwr_2011_v60_suppl_chd_stroke_deaths.pdf"
+    shutil.copy(pdf, tmp_path / pdf.name)
+    run_ingest(tmp_path)
+    answer = searcher.ask("What was the age-adjusted coronary heart disease death rate for Black Americans in 2006?")
+    top = answer.hits[0]
+    assert top.passage.table is not None and top.passage.table.cells[0] == "Black"
+    assert top.passage.table.caption.startswith("TABLE 1.")
+    (s, e), = top.highlights
+    assert top.passage.text[s:e] == "161.6"

@@ -659,21 +659,54 @@ def _flush(inline: list[str], out: PageBuilder, kind: str) -> None:
 
 
 def _table(table, out: PageBuilder) -> None:
-    """Row by row; a caption before it; header rows are those in <thead> or all <th>."""
+    """Row by row; a caption before it; header rows are those in <thead> or all <th>. Cells
+    spanning rows or columns are laid out on the grid, so each column has one cell per row: a
+    header cell is repeated under its span (a column's name joins the levels above it, as
+    "Rate per unit by child's age 3 to 5 years"), a body cell stands once with empty cells
+    beside it (the row reads as printed)."""
     caption = table.find("caption")
     if caption is not None and caption.find_parent("table") is table:
         out.paragraph(caption.get_text(" "))
     rows, header = [], 0
+    below: dict[int, tuple[int, str]] = {}  # column -> (rows still spanned, the text to repeat there)
     for tr in table.find_all("tr"):
         if tr.find_parent("table") is not table:
             continue  # a nested table's rows are read as the text of its cell
         cells = tr.find_all(("td", "th"), recursive=False)
         if not cells:
             continue
-        if len(rows) == header and (tr.find_parent("thead") is not None or all(c.name == "th" for c in cells)):
+        is_header = len(rows) == header and (tr.find_parent("thead") is not None or all(c.name == "th" for c in cells))
+        if is_header:
             header += 1
-        rows.append([c.get_text(" ") for c in cells])
+        row: list[str] = []
+        for cell in cells:
+            while len(row) in below:
+                row.append(_spanned(below, len(row)))
+            text = cell.get_text(" ")
+            across, down = _span(cell.get("colspan")), _span(cell.get("rowspan"))
+            for i in range(across):
+                if down > 1:
+                    below[len(row)] = (down - 1, text if is_header else "")
+                row.append(text if i == 0 or is_header else "")
+        while len(row) in below:
+            row.append(_spanned(below, len(row)))
+        rows.append(row)
     out.table(rows, header)
+
+
+def _span(value) -> int:
+    """A colspan or rowspan attribute as a count of 1 to 100 (browsers cap them too)."""
+    try:
+        return min(max(int(str(value).strip()), 1), 100)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _spanned(below: dict[int, tuple[int, str]], column: int) -> str:
+    left, text = below.pop(column)
+    if left > 1:
+        below[column] = (left - 1, text)
+    return text
 
 
 FORMAT = Format(kind="html", label="HTML page", suffixes=(".html", ".htm"), media_types=("text/html",

@@ -418,8 +418,11 @@ def export_text(sources, export: Export, style: str = cite.HOUSE) -> str:
 
 
 def quote_with_citation(hit: Hit, style: str = cite.HOUSE) -> cite.Formatted:
-    """The quote (whole sentences, kb.citations.short_quote) and the passage's citation in
-    `style`, as text and HTML."""
+    """The quote (whole sentences, kb.citations.short_quote; a table row's asked cell, with its
+    row and column named) and the passage's citation in `style`, as text and HTML."""
+    cell = cite.house.quoted_cell(hit)
+    if cell is not None:
+        return _quoted(cell[0], hit, style, cell[1] or None)
     return _quoted(cite.short_quote(hit), hit, style)
 
 

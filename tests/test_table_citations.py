@@ -53,3 +53,11 @@ def test_a_row_label_asked_for_is_quoted_without_naming_itself_as_its_row():
     rows = list(csv.DictReader(io.StringIO(to_csv(answer).lstrip("\ufeff"))))
     assert (rows[0]["quote"], rows[0]["row"], rows[0]["column"]) == ("Kentucky", "", "State / Territory")
     assert "> “Kentucky” (State / Territory)" in to_markdown(answer)
+
+
+def test_copying_a_table_rows_quote_gives_the_cell_with_its_row_column_and_table():
+    from kb.app_support import quote_with_citation
+
+    assert quote_with_citation(table_hit(), "apa").text == \
+        "“264,140” (Kentucky, Permit) (Federal Bureau of Investigation, 2015, Table 1, p. 1)"
+    assert quote_with_citation(table_hit(), "house").text.startswith("“264,140” (Kentucky, Permit; Federal Bureau")

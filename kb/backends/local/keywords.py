@@ -200,7 +200,8 @@ class KeywordIndex:
             if found is None:
                 continue
             rows, tf = found
-            rows = rows.astype(np.int64) + offset
+            if offset:
+                rows = rows + np.int32(offset) if offset < 2**31 - len(seg) else rows.astype(np.int64) + offset
             if dead:
                 keep = self.alive[rows]
                 rows, tf = rows[keep], tf[keep]
@@ -219,8 +220,12 @@ class KeywordIndex:
             if not df:
                 continue
             idf = np.float32(np.log(1 + (self.count - df + 0.5) / (df + 0.5)))
-            for rows, tf in parts:
-                scores[rows] += idf * (tf / (self.norm[rows] + tf))
+            for rows, tf in parts:  # idf * tf / (tf + norm), in one buffer
+                part = self.norm[rows]
+                part += tf
+                np.divide(tf, part, out=part)
+                part *= idf
+                scores[rows] += part
         if mask is not None:
             scores *= mask
         return scores

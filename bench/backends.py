@@ -499,7 +499,8 @@ def timed_methods(targets: list[tuple[object, str, str]]) -> tuple[dict[str, flo
     return spent, restore
 
 
-def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: list[str], keep: bool) -> None:
+def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: list[str], keep: bool,
+         queries: int = 200) -> None:
     """Add one document (10 passages) at a time to a copy of the n-passage latency knowledge
     base, with a Searcher open on it as a server keeps one: seconds from the commit's start
     until that Searcher answers a question from the new generation (it reloads its reader),
@@ -539,6 +540,7 @@ def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: lis
                                       dimension=emb.dimension)
                     searcher.ask(questions_[0], k=5)
                     first = time.perf_counter() - started
+                    log(f"first commit and answer: {first:.1f} s")
                     with backend.writer() as writer:
                         writer.commit(Changes(removed_paths=[doc.path]), model=emb.identity, dimension=emb.dimension)
                 if name == "local":
@@ -560,6 +562,7 @@ def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: lis
                     answer = searcher.ask(" ".join(ps[3].text.split()[:12]), k=5)
                     add_s.append(time.perf_counter() - started)
                     assert any(h.passage.text == ps[3].text for h in answer.hits), "the new document is not found"
+                    log(f"added document {i}: {add_s[-1]:.2f} s")
                     if i % 2 == 0:  # every second document is removed again
                         started = time.perf_counter()
                         with backend.writer() as writer:
@@ -583,7 +586,7 @@ def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: lis
                         ask_times(s_, questions_[:20], Filters())
                     spent_ab = {(k, f): [] for k in searchers for f in ("plain", "filter")}
                     order_rng = random.Random(5)
-                    for q in questions_[:200]:
+                    for q in questions_[:queries]:
                         for label, filters in (("plain", Filters()), ("filter", FILTER)):
                             for k in order_rng.sample(list(searchers), 2):
                                 started = time.perf_counter()
@@ -591,7 +594,7 @@ def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: lis
                                 spent_ab[k, label].append(time.perf_counter() - started)
                     ab_rows += [[f"{n:,}", k, p50_p95_ms(spent_ab[k, "plain"]), p50_p95_ms(spent_ab[k, "filter"])]
                                 for k in searchers]
-                plain = ask_times(searcher, questions_[:100], Filters())
+                plain = ask_times(searcher, questions_[:queries], Filters())
                 rows.append([f"{n:,}", name, f"{first:.1f}" if first else "–", f"{np.median(embed_s):.2f}",
                              f"{np.median(add_s):.2f} / {max(add_s):.2f}", f"{np.median(remove_s):.2f} / {max(remove_s):.2f}",
                              p50_p95_ms(plain), f"{backend.status().bytes / 2**20:,.0f} MiB"])
@@ -602,11 +605,11 @@ def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: lis
           f"answers ({adds} documents added one at a time, every second one removed again) — {load_note()}\n")
     print(table(["passages", "backend", "first commit (converts a bm25s index once) s",
                  "embed 10 passages s (apart)", "add one: commit + first answer s, median / max",
-                 "remove one: s, median / max", "ask p50 / p95 ms afterwards (100 questions, no filter)", "size"],
+                 "remove one: s, median / max", f"ask p50 / p95 ms afterwards ({queries} questions, no filter)", "size"],
                 rows))
     if ab_rows:
         print(f"\n### Searcher.ask(k=5) on the same library, keyword index before and after, interleaved, "
-              f"200 questions, ms — {load_note()}\n")
+              f"{queries} questions, ms — {load_note()}\n")
         print(table(["passages", "keyword index", "no filter p50 / p95", "publisher filter (~1/6) p50 / p95"],
                     ab_rows))
     if stage_rows:
@@ -732,7 +735,7 @@ def main() -> None:
                 quality(server, emb)
             elif args.what == "grow":
                 grow(server, embedder(args.query_runtime), parse_sizes(args.sizes), args.adds, args.backends,
-                     keep=args.server is not None)
+                     keep=args.server is not None, queries=args.queries)
             elif args.what in ("latency", "ab"):
                 sizes = parse_sizes(args.sizes)
                 if args.what == "latency":

@@ -112,3 +112,12 @@ def test_a_word_tables_source_and_note_rows_are_a_note_to_the_table(tmp_path):
     (note,) = [p for p in passages if "Source: State home visiting" in p.text]
     assert note.table is None and note.footnote and "* Estimated." in note.text
     assert note.context_label == "Note to: “Table 2. Home visiting slots by county, 2023”"
+
+
+def test_a_column_name_broken_at_a_hyphen_over_two_lines_reads_whole():
+    """The Clery table's "Non-" / "Forcible" / "Sex" / "Offense" is one name, "Non-Forcible Sex Offense"."""
+    row = next(p for p in passages(CAMPUS.name) if p.table is not None and p.table.cells[0] == "2008")
+    named = dict(zip(row.table.headers, row.table.cells))
+    assert named["Non-Forcible Sex Offense"] == "49"
+    assert named["Murder / Non-Negligent Manslaughter"] == "55"
+    assert named["Motor Vehicle Theft"] == "7,465"

@@ -439,11 +439,14 @@ def _names_from_positions(words: list[dict], edges: list[tuple], header: str, bo
 
 
 def _joined(parts: list[str]) -> str:
-    out: list[str] = []
+    """A column's name from its lines, top to bottom; a word broken at a line's hyphen reads whole
+    ("Non-" over "Negligent": "Non-Negligent")."""
+    out, last = "", None
     for p in parts:
-        if not out or out[-1] != p:
-            out.append(p)
-    return " ".join(out)
+        if p != last:
+            out += p if out.endswith("-") and p[:1].isalpha() else (" " + p if out else p)
+        last = p
+    return out
 
 
 def _centred_runs(phrases: list[list[dict]], bounds: list[float]) -> list[tuple[int, int]] | None:

@@ -596,7 +596,7 @@ def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: lis
                                 for k in searchers]
                 plain = ask_times(searcher, questions_[:queries], Filters())
                 rows.append([f"{n:,}", name, f"{first:.1f}" if first else "–", f"{np.median(embed_s):.2f}",
-                             f"{np.median(add_s):.2f} / {max(add_s):.2f}", f"{np.median(remove_s):.2f} / {max(remove_s):.2f}",
+                             f"{np.median(add_s):.2f} / {max(add_s):.2f}", f"{np.median(remove_s):.2f} / {max(remove_s):.2f}" if remove_s else "–",
                              p50_p95_ms(plain), f"{backend.status().bytes / 2**20:,.0f} MiB"])
                 log(f"{n:,} {name}: {rows[-1]}")
             if "postgres" in stores and not keep:

@@ -148,3 +148,13 @@ def test_picture_pieces_read_into_a_line_are_left_out_and_tall_sure_words_kept()
     assert [w.text for w in ocr._without_debris(line)] == ["to", "“threatened”", "States", "TITLE"]
     unsure = [word("Pe", 26, 91), word("eae", 30, 20)]
     assert ocr._without_debris(unsure) == unsure  # nothing sure to measure against
+
+
+def test_a_scans_title_that_its_later_pages_repeat_in_their_running_header_stays_its_title():
+    """The IRS instructions print "Instructions for Form 1040NR" large on the first page and in
+    every later page's header: the header taken off the later pages gives the year, not a reason
+    to pass the title over for the next heading ("U.S. Nonresident Alien Income Tax Return")."""
+    name = "irs_i1040nr_2007_instructions.pdf"
+    scanned = extract(name, images_to_pdf(scan((GOV / name).read_bytes(), 200, seed=7, tilt=1.0, pages=[0, 1, 2]), 200))
+    assert (scanned.title, scanned.publisher, scanned.year) == ("Instructions for Form 1040NR", "Internal Revenue Service",
+                                                                2007)

@@ -56,10 +56,12 @@ def extract_pdf(data: bytes) -> Extracted:
     letters = [sum(ch.isalnum() for ch in p.text) for p in pages]
     image_pages = [i for i, n in enumerate(letters) if n < MIN_PDF_CHARS and _has_images(reader, i)]
     warnings = []
+    scan_running: list[str] = []  # a scan's running header and footer: the year and agency it prints
     if image_pages:
         recognised = _ocr(data, layout, image_pages)
         if recognised is not None:
             warnings += recognised.warnings
+            scan_running = recognised.running
             letters = [sum(ch.isalnum() for ch in p.text) for p in pages]
             image_pages = [i for i in image_pages if i not in recognised.pages]
     if sum(letters) < MIN_PDF_CHARS or len(image_pages) == count:
@@ -68,7 +70,7 @@ def extract_pdf(data: bytes) -> Extracted:
         raise ExtractionError("no extractable text in this PDF")
     if image_pages:
         warnings.append(_unread(image_pages, count))
-    meta = pdf_metadata(reader, pages, layout.running)
+    meta = pdf_metadata(reader, pages, [*layout.running, *scan_running])  # not for the title: later pages repeat it
     return Extracted(pages, "pdf", title=meta.title or title_heading(pages, layout.running), publisher=meta.publisher,
                      year=meta.year, page_count=count, warnings=warnings)
 
@@ -109,7 +111,6 @@ def _ocr(data: bytes, layout, indices: list[int]):
     if unavailable():
         return None
     recognised = recognise(data, indices)
-    layout.running.extend(recognised.running)  # a scan's running header and footer: the year and agency it prints
     pages = layout.pages
     margins = [recognised.margins.get(i, []) if i in indices else
                (layout.margins[i] if i < len(layout.margins) else []) for i in range(len(pages))]

@@ -217,14 +217,7 @@ def _columns_under(columns: list[tuple[float, float]], bbox) -> tuple[int, int]:
 
 def _lines(page, bbox) -> list[list[dict]]:
     """The words inside one cell's box, grouped into lines, top to bottom."""
-    words = page.crop(bbox, strict=False).extract_words(x_tolerance=WORD_GAP, y_tolerance=LINE_TOLERANCE)
-    lines: list[list[dict]] = []
-    for w in sorted(words, key=lambda w: (w["top"], w["x0"])):
-        if lines and abs(lines[-1][0]["top"] - w["top"]) < LINE_TOLERANCE:
-            lines[-1].append(w)
-        else:
-            lines.append([w])
-    return [sorted(line, key=lambda w: w["x0"]) for line in lines]
+    return _word_lines(page.crop(bbox, strict=False).extract_words(x_tolerance=WORD_GAP, y_tolerance=LINE_TOLERANCE))
 
 
 def _text(line: list[dict]) -> str:

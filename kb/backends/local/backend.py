@@ -1,7 +1,8 @@
 """The local backend: one SQLite database plus FAISS and keyword files per generation, in a folder.
 
 A generation is one committed state. SQLite holds documents, passages and the current
-generation number; `vectors-<gen>.faiss` and `keywords-<gen>/` (the keyword segments it
+generation number; its vectors (`vectors-<gen>.faiss`, or a delta and tombstones over an
+earlier generation's file: vectors.py) and `keywords-<gen>/` (the keyword segments it
 names, in `keyword-segments/`, and its tombstones: keywords.py) are written beside it under
 new names, fsynced and renamed into place before the database transaction that names them
 commits. A reader reads the generation number first and loads the files it names, and checks
@@ -161,14 +162,14 @@ class LocalBackend(Backend):
             counts = db.counts(conn)
             problems = db.problems(conn)
         gen = int(meta.get("generation", 0))
-        vector_file = self.vectors_path(gen)
+        vector_files = [f for f in vec.files(self.vectors_path(gen)) if f.exists()] if gen else []
         return Status(
             location=str(self.root), backend="local", documents=counts["documents"], passages=counts["passages"],
             model=meta.get("model"), dimension=int(meta["dim"]) if meta.get("dim") else None,
             index=meta.get("index_kind"), generation=gen, updated_at=meta.get("updated_at"),
             schema=int(meta.get("schema", 0)),
             bytes=sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file()),
-            vector_bytes=vector_file.stat().st_size if vector_file.exists() else 0, problems=problems)
+            vector_bytes=sum(f.stat().st_size for f in vector_files), problems=problems)
 
     def reader(self, attempts: int = 5) -> "LocalReader":
         """Load the current generation's indexes (memory-mapped: they open fast and share
@@ -323,6 +324,7 @@ class LocalWriter(SqlWriter):
         self.meta = db.meta(self.conn)
         self._base: tuple[np.ndarray, np.ndarray] | None = None
         self._index = None  # the faiss index the base came from, reused to grow an HNSW graph
+        self._current = None  # the current generation's vectors (memory-mapped), to layer the next on
         self.vector_ids = np.zeros(0, np.int64)
         self._keywords: KeywordIndex | None = None  # the current generation's, to add segments to
         self._damaged = False
@@ -338,6 +340,7 @@ class LocalWriter(SqlWriter):
         """
         self._base = None
         self._index = None
+        self._current = None
         self.vector_ids = np.zeros(0, np.int64)
         self._keywords = None
         self._damaged = False
@@ -358,6 +361,7 @@ class LocalWriter(SqlWriter):
             ids = None
         if ids is not None and not rebuild:
             self.vector_ids = ids
+            self._current = index
         self._damaged = rebuild or not keywords_ok or ids is None or not np.array_equal(np.sort(ids), stored)
 
     @property
@@ -392,17 +396,27 @@ class LocalWriter(SqlWriter):
             db.delete_documents(conn, set(changes.removed_paths) | {u.document.path for u in changes.updates})
             db.update_metadata(conn, changes.metadata)
             new_ids, new_vectors = self._insert(changes, now)
-            all_ids, all_vecs, dim, only_added = self._next_vectors(changes, new_ids, new_vectors, dimension)
             generation = self.generation + 1
-            kind = vec.choose_kind(len(all_ids), self.backend.index_setting, self.backend.hnsw_threshold)
-            if kind == "hnsw" and self._index is not None and vec.kind_of(self._index) == "hnsw" and only_added:
-                # Only additions: grow the existing graph instead of building it again.
-                index = self._index
-                added = np.isin(all_ids, np.concatenate([new_ids, list(changes.repaired_vectors)]).astype(np.int64))
-                index.add_with_ids(all_vecs[added], all_ids[added])
+            for stale in vec.generation_files(self.backend.vectors_path(generation)):
+                stale.unlink(missing_ok=True)  # what a commit that crashed before naming it left
+            layered = self._layered(changes, new_ids, new_vectors, dimension)
+            if layered is not None:
+                index, all_ids = layered
+                all_vecs, dim, kind = None, index.d, vec.kind_of(index)
+                vec.write_layered(index, self.backend.vectors_path(generation))
             else:
-                index = vec.build(all_ids, all_vecs, dim, kind)
-            vec.write(index, self.backend.vectors_path(generation))
+                all_ids, all_vecs, dim, only_added = self._next_vectors(changes, new_ids, new_vectors, dimension)
+                kind = vec.choose_kind(len(all_ids), self.backend.index_setting, self.backend.hnsw_threshold)
+                grown = self._index.base if isinstance(self._index, vec.Layered) and not len(self._index.deleted) \
+                    else self._index
+                if kind == "hnsw" and grown is not None and vec.kind_of(grown) == "hnsw" and only_added:
+                    # Only additions: grow the existing graph instead of building it again.
+                    index = grown
+                    added = ~np.isin(all_ids, vec.ids_of(grown))
+                    index.add_with_ids(all_vecs[added], all_ids[added])
+                else:
+                    index = vec.build(all_ids, all_vecs, dim, kind)
+                vec.write(index, self.backend.vectors_path(generation))
             keywords = self._write_keywords(generation, all_ids)
             new_meta = {"generation": str(generation), "model": model, "dim": str(dim), "index_kind": kind,
                         "updated_at": now}
@@ -414,14 +428,17 @@ class LocalWriter(SqlWriter):
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-            self._index = None  # it may hold additions that were just rolled back
+            self._index = self._current = None  # they may hold additions that were just rolled back
             self._remove_old_generations(keep={self.generation, self.generation - 1})  # half-written files
             if isinstance(exc, (OSError, sqlite3.DatabaseError, RuntimeError)) and not isinstance(exc, KBError):
                 raise storage_error(exc, self.backend.root, removed_partial=True) from exc
             raise
         self.meta.update(new_meta)
-        self._base = (all_ids, all_vecs)
-        self._index = index
+        if all_vecs is None:  # layered: the whole (ids, vectors) are read again if a rewrite needs them
+            self._base, self._index = None, None
+        else:
+            self._base, self._index = (all_ids, all_vecs), index
+        self._current = index
         self.vector_ids = all_ids
         self._keywords = keywords
         self._damaged = False
@@ -438,6 +455,41 @@ class LocalWriter(SqlWriter):
         dim = next((v.shape[1] for v in vecs if v.ndim == 2 and v.size), 0)
         stacked = np.concatenate([v.reshape(-1, dim) for v in vecs]) if ids else np.zeros((0, dim), np.float32)
         return np.asarray(ids, dtype=np.int64), stacked.astype(np.float32)
+
+    def _layered(self, changes: Changes, new_ids, new_vectors, dimension) -> tuple[vec.Layered, np.ndarray] | None:
+        """The next generation as the current one's base plus a delta and tombstones (and its
+        passage ids), or None
+        where a whole index is due: a repair, a change of kind or dimension, or the delta or
+        tombstones past vec.REWRITE_SHARE of the base."""
+        current = self._current
+        if current is None or self._damaged or changes.repaired_vectors or not len(self.vector_ids):
+            return None
+        if dimension and dimension != current.d:
+            return None
+        stored = db.passage_ids(self.conn)
+        if vec.choose_kind(len(stored), self.backend.index_setting, self.backend.hnsw_threshold) != \
+                vec.kind_of(current):
+            return None
+        if isinstance(current, vec.Layered):
+            base, base_generation = current.base, current.base_generation
+            delta_ids, delta_vectors, deleted = current.delta_ids, current.delta_vectors, current.deleted
+        else:
+            base, base_generation = current, self.generation
+            delta_ids, delta_vectors = np.zeros(0, np.int64), np.zeros((0, current.d), np.float32)
+            deleted = np.zeros(0, np.int64)
+        removed = np.setdiff1d(self.vector_ids, stored)
+        kept = ~np.isin(delta_ids, removed)
+        deleted = np.union1d(deleted, removed[~np.isin(removed, delta_ids)])
+        delta_ids = np.concatenate([delta_ids[kept], new_ids]).astype(np.int64)
+        delta_vectors = np.concatenate([delta_vectors[kept], new_vectors.reshape(-1, current.d)])
+        if max(len(delta_ids), len(deleted)) > vec.REWRITE_SHARE * base.ntotal:
+            return None
+        live = np.sort(np.concatenate([np.setdiff1d(self.vector_ids, removed), new_ids]))
+        if not np.array_equal(stored, live):
+            raise CorruptKnowledgeBase(
+                f"Internal error: vectors for {len(np.setxor1d(stored, live))} passages do not match the "
+                "database; nothing was changed. Run `kb ingest --rebuild`.")
+        return vec.Layered(base, base_generation, delta_ids, delta_vectors, deleted), live
 
     def _next_vectors(self, changes: Changes, new_ids, new_vectors, dimension):
         """(ids, vectors, dim, only additions) of the next generation, checked against the database."""
@@ -480,6 +532,13 @@ class LocalWriter(SqlWriter):
         return KeywordIndex.load(folder, mmap=True)
 
     def _remove_old_generations(self, keep: set[int]) -> None:
+        """Files of generations not in `keep`, except the whole vector files that theirs layer on."""
+        bases = set()
+        for g in keep:
+            try:
+                bases.add(vec.base_generation(self.backend.vectors_path(g)))
+            except (OSError, ValueError, KeyError):
+                pass  # (a half-written manifest of a failed commit: its generation's files go)
         for path in self.backend.root.iterdir():
             stem = path.name.split(".")[0]
             if not stem.startswith(("vectors-", "keywords-")):
@@ -488,7 +547,8 @@ class LocalWriter(SqlWriter):
                 gen = int(stem.split("-")[1])
             except (IndexError, ValueError):
                 continue
-            if gen not in keep or path.name.endswith(".tmp"):
+            if path.name.endswith(".tmp") or not (gen in keep or stem.startswith("vectors-") and gen in bases
+                                                  and path.suffix == ".faiss" and ".delta" not in path.name):
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
                 else:

@@ -63,14 +63,12 @@ def build(docs: list[Path], work: Path, one_by_one: bool) -> tuple[Path, float]:
 
 
 def vectors_by_text(kb: Path) -> dict[tuple[str, str], np.ndarray]:
-    import faiss
-
-    passages, documents = LocalBackend(kb).reader().fetch(list(range(1, 200_000)))
-    index = faiss.read_index(str(sorted(kb.glob("vectors-*.faiss"))[-1]))  # the current generation
-    out = {}
-    for pid, p in passages.items():
-        out[(Path(documents[p.document_id].path).name, p.text)] = index.reconstruct(int(pid))
-    return out
+    reader = LocalBackend(kb).reader()  # the current generation's vectors, whole or in layers
+    passages, documents = reader.fetch(list(range(1, 200_000)))
+    ids = np.array(sorted(passages), dtype=np.int64)
+    vectors = reader.vectors.reconstruct_batch(ids)
+    return {(Path(documents[passages[pid].document_id].path).name, passages[pid].text): v
+            for pid, v in zip(ids.tolist(), vectors)}
 
 
 def main() -> None:

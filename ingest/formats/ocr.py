@@ -144,18 +144,20 @@ def _drop_running_headings(out: Recognised) -> None:
     """A line set large at the top or bottom of several pages ("Supplement") is the running
     header, not a section: it is kept in the text but is no heading. On the first page it is
     kept: a document's title is what its later pages repeat at their head."""
-    def shape(text: str) -> str:
-        return re.sub(r"\d+", "#", " ".join(text.split())).casefold()
-
     seen: dict[str, set[int]] = {}
     for index, margins in out.margins.items():
         for text in margins:
-            seen.setdefault(shape(text), set()).add(index)
+            seen.setdefault(_line_shape(text), set()).add(index)
     for index, page in out.pages.items():
         if index == 0:
             continue  # the title, which later pages repeat at their head
         page.headings = [(offset, text) for offset, text in page.headings
-                         if len(seen.get(shape(text), set()) - {index}) == 0]
+                         if len(seen.get(_line_shape(text), set()) - {index}) == 0]
+
+
+def _line_shape(text: str) -> str:
+    """A margin line with its numbers as '#', spaces and case evened: one running line on every page."""
+    return re.sub(r"\d+", "#", " ".join(text.split())).casefold()
 
 
 def _drop_running_lines(out: Recognised) -> None:
@@ -168,10 +170,7 @@ def _drop_running_lines(out: Recognised) -> None:
     line the first page sets as a heading stays: the title later pages repeat at their head."""
     from difflib import SequenceMatcher
 
-    def shape(text: str) -> str:
-        return re.sub(r"\d+", "#", " ".join(text.split())).casefold()
-
-    edges = {index: {shape(text): text for text in texts
+    edges = {index: {_line_shape(text): text for text in texts
                      if len(text) <= 120 and sum(map(len, _LETTERS.findall(text))) >= 3}
              for index, texts in out.margins.items()}
 

@@ -36,7 +36,7 @@ class UnknownStyle(ValueError):
 def format_citation(hit: Hit, style: str = HOUSE) -> Formatted:
     """The citation of one passage: the house citation, or the style's in-text citation with
     the cited page (printed label, else PDF page) as locator, and the table a row is from
-    where the document captions it ("Table 1, p. 1" in house style, "p. 1, Table 1" in APA)."""
+    where the document captions it ("Table 1, p. 1" in house style and APA, "1, tbl. 1" in Chicago)."""
     if _checked(style) == HOUSE:
         text = house.citation(hit.document, hit.passage)
         return Formatted(text, html.escape(text, quote=False))

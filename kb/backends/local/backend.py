@@ -485,10 +485,7 @@ class LocalWriter(SqlWriter):
         if max(len(delta_ids), len(deleted)) > vec.REWRITE_SHARE * base.ntotal:
             return None
         live = np.sort(np.concatenate([np.setdiff1d(self.vector_ids, removed), new_ids]))
-        if not np.array_equal(stored, live):
-            raise CorruptKnowledgeBase(
-                f"Internal error: vectors for {len(np.setxor1d(stored, live))} passages do not match the "
-                "database; nothing was changed. Run `kb ingest --rebuild`.")
+        _check_vectors_match(stored, live)
         return vec.Layered(base, base_generation, delta_ids, delta_vectors, deleted), live
 
     def _next_vectors(self, changes: Changes, new_ids, new_vectors, dimension):
@@ -507,10 +504,7 @@ class LocalWriter(SqlWriter):
         ]).astype(np.float32)
         order = np.argsort(all_ids, kind="stable")
         all_ids, all_vecs = all_ids[order], all_vecs[order]
-        if not np.array_equal(stored, all_ids):
-            raise CorruptKnowledgeBase(
-                f"Internal error: vectors for {len(np.setxor1d(stored, all_ids))} passages do not match the "
-                "database; nothing was changed. Run `kb ingest --rebuild`.")
+        _check_vectors_match(stored, all_ids)
         return all_ids, all_vecs, dim, bool(keep.all())
 
     def _write_keywords(self, generation: int, stored: np.ndarray) -> KeywordIndex:
@@ -596,3 +590,11 @@ def _nearly_full(root: Path) -> bool:
         return shutil.disk_usage(root).free < 1024 * 1024
     except OSError:
         return False
+
+
+def _check_vectors_match(stored: np.ndarray, ids: np.ndarray) -> None:
+    """The next generation's vectors must be for exactly the passages the database holds."""
+    if not np.array_equal(stored, ids):
+        raise CorruptKnowledgeBase(
+            f"Internal error: vectors for {len(np.setxor1d(stored, ids))} passages do not match the "
+            "database; nothing was changed. Run `kb ingest --rebuild`.")

@@ -125,7 +125,12 @@ def quote(hit: Hit) -> str:
     """What an export quotes: the asked cell of a table row with its row and column named outside
     the quotation marks ("“264,140” (Kentucky, Permit)"), else the short quote."""
     cell = quoted_cell(hit)
-    return f"“{cell[0]}” ({cell[1]})" if cell is not None and cell[1] else (cell[0] if cell else short_quote(hit))
+    return cell_in_quotes(*cell) if cell is not None and cell[1] else (cell[0] if cell else short_quote(hit))
+
+
+def cell_in_quotes(cell: str, where: str) -> str:
+    """“264,140” (Kentucky, Permit): a table cell as printed, what locates it outside the marks."""
+    return f"“{cell}” ({where})" if where else f"“{cell}”"
 
 
 def table_locator(passage: Passage) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..models import Answer, Document, Hit
-from .house import cited_page, quoted_cell, table_locator
+from .house import cell_in_quotes, cited_page, quoted_cell, table_locator
 
 # An Answer, a Hit, or any iterable mixing them (a collection built across several questions).
 Sources = Answer | Hit | Iterable[Answer | Hit]
@@ -66,7 +66,7 @@ def cited_documents(hits: Iterable[CitedHit]) -> list[CitedDocument]:
         cell = quoted_cell(cited.hit)
         if cell is not None:
             where = "; ".join(x for x in (cell[1], table_locator(cited.hit.passage)) if x)
-            quoted = f"“{cell[0]}” ({where})" if where else f"“{cell[0]}”"
+            quoted = cell_in_quotes(cell[0], where)
             if quoted not in by_doc[identity].cells:
                 by_doc[identity].cells.append(quoted)
     for entry in by_doc.values():

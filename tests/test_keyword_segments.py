@@ -152,3 +152,26 @@ def test_an_earlier_versions_bm25s_index_answers_and_is_rebuilt_once(tmp_path, m
         writer.commit(Changes(removed_paths=["/docs/delta.txt"]), model=MODEL, dimension=EMBEDDER.dimension)
     assert told == []
     assert keyword_answers(backend) == expected
+
+
+def test_a_questions_document_frequencies_reuse_the_postings_its_scores_read(tmp_path, monkeypatch):
+    texts = corpus_texts()
+    half = len(texts) // 2
+    index = build(tmp_path, 1, None, dict(enumerate(texts[:half], start=100)))
+    index = build(tmp_path, 2, index, {**dict(enumerate(texts[:half], start=100)),
+                                       **dict(enumerate(texts[half:], start=1000))})  # two segments
+    fresh = kw.KeywordIndex.load(tmp_path / "keywords-000002", mmap=True)
+    question = "home visiting infant mental health zebra"
+    terms = set(tokenize(question))
+    expected = fresh.document_frequencies(terms)  # counted from the postings, nothing remembered
+    reads = []
+    postings = kw.Segment.postings
+    monkeypatch.setattr(kw.Segment, "postings", lambda self, term: reads.append(term) or postings(self, term))
+    index.scores(question)
+    assert reads  # the scores read each term's postings once per segment
+    reads.clear()
+    assert index.document_frequencies(terms) == expected
+    assert reads == []  # ... and the question's statistics read none again
+    assert index.document_frequencies({"supervision"}) == {"supervision": sum(
+        "supervision" in set(tokenize(t)) for t in texts)}  # a term the scores did not read is counted
+    assert reads

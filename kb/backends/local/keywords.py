@@ -34,6 +34,7 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 FANOUT = 8  # this many segments of one size class are merged into one
 SMALLEST = 100  # rows; segments below this are all of the lowest size class
+REMEMBERED_TERMS = 4096  # document frequencies kept per loaded generation (scores() counts them anyway)
 PURGE_SHARE = 0.3  # a segment with this share of its rows deleted is rewritten without them
 
 
@@ -175,6 +176,9 @@ class KeywordIndex:
         # BM25's length part of each row, k1 * (1 - b + b * dl / avgdl), in float64 as bm25s computes it
         self.norm = (K1 * ((1 - B) + B * lengths / mean)).astype(np.float32)
         self._dead_in = [bool((~self.alive[a:b]).any()) for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+        # term -> live passages holding it, as scores() counted them: a question's statistics
+        # (document_frequencies) then read no postings again. Fixed per generation.
+        self._df: dict[str, int] = {}
 
     def __len__(self) -> int:
         return self.count
@@ -216,7 +220,7 @@ class KeywordIndex:
             if term not in found:
                 found[term] = list(self._postings(term))
             parts = found[term]
-            df = sum(len(rows) for rows, _ in parts)
+            df = self._remember(term, sum(len(rows) for rows, _ in parts))
             if not df:
                 continue
             idf = np.float32(np.log(1 + (self.count - df + 0.5) / (df + 0.5)))
@@ -231,8 +235,19 @@ class KeywordIndex:
         return scores
 
     def document_frequencies(self, tokens: set[str]) -> dict[str, int]:
-        """How many live passages hold each token (0 for tokens the corpus never uses)."""
-        return {t: sum(len(rows) for rows, _ in self._postings(t)) for t in tokens}
+        """How many live passages hold each token (0 for tokens the corpus never uses); the
+        terms scores() has just summed are not read again."""
+        out = {}
+        for t in tokens:
+            df = self._df.get(t)
+            out[t] = df if df is not None else self._remember(t, sum(len(rows) for rows, _ in self._postings(t)))
+        return out
+
+    def _remember(self, term: str, df: int) -> int:
+        if len(self._df) >= REMEMBERED_TERMS:
+            self._df.clear()
+        self._df[term] = df
+        return df
 
     def rows(self, ids) -> np.ndarray:
         """Row of each passage id (ids must be in the index)."""

@@ -8,10 +8,11 @@ import shutil
 
 import numpy as np
 import pytest
-from test_backend_contract import EMBEDDER, commit, document, passages, update
+from test_backend_contract import EMBEDDER, MODEL, commit, document, passages, update
 
 from kb.backends import Changes
 from kb.backends.local import LocalBackend
+from kb.backends.local import backend as local_backend
 from kb.backends.local import vectors as vec
 from kb.models import Filters
 from kb.tokens import index_text
@@ -116,6 +117,24 @@ def test_the_base_is_rewritten_once_the_delta_passes_its_share(grown):
     files = sorted(p.name for p in grown.root.glob("vectors-*"))
     assert "vectors-000001.faiss" not in files  # no generation kept names the old base
     assert "vectors-000005.faiss" in files and grown.reader().vectors.ntotal == 360
+
+
+def test_a_commit_reads_the_databases_passage_ids_once(grown, monkeypatch):
+    """At a million passages each read of the id list costs a good part of a second: the
+    commit that passes the share (layered first, then whole) reads it once, as one that layers."""
+    for n in range(3):
+        commit(grown, Changes(updates=[doc_update(100 + n)]))
+    reads = []
+    passage_ids = local_backend.db.passage_ids
+    monkeypatch.setattr(local_backend.db, "passage_ids", lambda conn: reads.append(1) or passage_ids(conn))
+    for n, whole in ((3, True), (4, False)):  # 40 passages over 300 (a whole index), then 10 over 340
+        with grown.writer(wait=5) as writer:
+            reads.clear()  # (opening the writer checks the files against the database)
+            generation = writer.commit(Changes(updates=[doc_update(100 + n)]), model=MODEL,
+                                       dimension=EMBEDDER.dimension)
+        assert (vec.base_generation(grown.vectors_path(generation)) is None) == whole
+        assert len(reads) == 1
+    assert grown.reader().vectors.ntotal == 350
 
 
 def test_a_whole_file_left_by_a_crashed_commit_does_not_shadow_a_layered_generation(grown):

@@ -396,16 +396,18 @@ class LocalWriter(SqlWriter):
             db.delete_documents(conn, set(changes.removed_paths) | {u.document.path for u in changes.updates})
             db.update_metadata(conn, changes.metadata)
             new_ids, new_vectors = self._insert(changes, now)
+            stored = db.passage_ids(conn)  # what the next generation must hold, read once
             generation = self.generation + 1
             for stale in vec.generation_files(self.backend.vectors_path(generation)):
                 stale.unlink(missing_ok=True)  # what a commit that crashed before naming it left
-            layered = self._layered(changes, new_ids, new_vectors, dimension)
+            layered = self._layered(changes, stored, new_ids, new_vectors, dimension)
             if layered is not None:
                 index, all_ids = layered
                 all_vecs, dim, kind = None, index.d, vec.kind_of(index)
                 vec.write_layered(index, self.backend.vectors_path(generation))
             else:
-                all_ids, all_vecs, dim, only_added = self._next_vectors(changes, new_ids, new_vectors, dimension)
+                all_ids, all_vecs, dim, only_added = self._next_vectors(changes, stored, new_ids, new_vectors,
+                                                                        dimension)
                 kind = vec.choose_kind(len(all_ids), self.backend.index_setting, self.backend.hnsw_threshold)
                 grown = self._index.base if isinstance(self._index, vec.Layered) and not len(self._index.deleted) \
                     else self._index
@@ -456,7 +458,8 @@ class LocalWriter(SqlWriter):
         stacked = np.concatenate([v.reshape(-1, dim) for v in vecs]) if ids else np.zeros((0, dim), np.float32)
         return np.asarray(ids, dtype=np.int64), stacked.astype(np.float32)
 
-    def _layered(self, changes: Changes, new_ids, new_vectors, dimension) -> tuple[vec.Layered, np.ndarray] | None:
+    def _layered(self, changes: Changes, stored: np.ndarray, new_ids, new_vectors,
+                 dimension) -> tuple[vec.Layered, np.ndarray] | None:
         """The next generation as the current one's base plus a delta and tombstones (and its
         passage ids), or None
         where a whole index is due: a repair, a change of kind or dimension, or the delta or
@@ -466,7 +469,6 @@ class LocalWriter(SqlWriter):
             return None
         if dimension and dimension != current.d:
             return None
-        stored = db.passage_ids(self.conn)
         if vec.choose_kind(len(stored), self.backend.index_setting, self.backend.hnsw_threshold) != \
                 vec.kind_of(current):
             return None
@@ -488,9 +490,9 @@ class LocalWriter(SqlWriter):
         _check_vectors_match(stored, live)
         return vec.Layered(base, base_generation, delta_ids, delta_vectors, deleted), live
 
-    def _next_vectors(self, changes: Changes, new_ids, new_vectors, dimension):
-        """(ids, vectors, dim, only additions) of the next generation, checked against the database."""
-        stored = db.passage_ids(self.conn)
+    def _next_vectors(self, changes: Changes, stored: np.ndarray, new_ids, new_vectors, dimension):
+        """(ids, vectors, dim, only additions) of the next generation, checked against the
+        database's passage ids (`stored`)."""
         base_ids, base_vecs = self.base
         keep = np.isin(base_ids, stored)
         rep_ids = np.fromiter(changes.repaired_vectors, dtype=np.int64, count=len(changes.repaired_vectors))

@@ -119,6 +119,27 @@ def test_the_base_is_rewritten_once_the_delta_passes_its_share(grown):
     assert "vectors-000005.faiss" in files and grown.reader().vectors.ntotal == 360
 
 
+def vectors_in_memory(index) -> bool:
+    """Whether a whole index holds its vectors in memory it owns (not a map of its file)."""
+    inner = vec.faiss().downcast_index(index.index)
+    flat = vec.faiss().downcast_index(inner.storage) if vec.kind_of(index) == "hnsw" else inner
+    return flat.codes.is_owned
+
+
+def test_a_reader_maps_the_vector_files_instead_of_reading_them(grown):
+    """A server loads each new generation: the base's vectors (1.5 GB at a million passages)
+    are mapped from the file, not read, whole or under a delta."""
+    assert not vectors_in_memory(grown.reader().vectors)
+    commit(grown, Changes(updates=[doc_update(100)]))
+    reader = grown.reader()
+    assert isinstance(reader.vectors, vec.Layered) and not vectors_in_memory(reader.vectors.base)
+    text = doc_update(3).passages[2].text
+    best = reader.dense(EMBEDDER.encode_query(index_text(text, "Section")), 1, Filters())[0]
+    assert reader.fetch([best[0]])[0][best[0]].text == text
+    with grown.writer(wait=5) as writer:  # what a writer grows or rewrites is its own copy
+        assert vectors_in_memory(writer.base and writer._index.base)
+
+
 def test_a_commit_reads_the_databases_passage_ids_once(grown, monkeypatch):
     """At a million passages each read of the id list costs a good part of a second: the
     commit that passes the share (layered first, then whole) reads it once, as one that layers."""

@@ -6,6 +6,8 @@ knowledge base, the same queries, in one run.
     python bench/backends.py ab --base ../main --server DIR   # PostgreSQL: another tree's backend vs this one's
     python bench/backends.py ingest --files 150      # plain pipeline vs Ray, same backend, on this machine
     python bench/backends.py grow --sizes 100k       # add one document (10 passages): seconds until it answers
+    python bench/backends.py layers --sizes 100k     # HNSW recall@10 with tombstones / a delta standing
+    python bench/backends.py latency --sizes 1m --backends local   # the local backend only (no PostgreSQL copy)
 
 Each PostgreSQL knowledge base is a copy of the local one made with `kb migrate`'s code
 (copy_knowledge_base: no re-embedding, one commit), so any difference in answers is the
@@ -184,7 +186,18 @@ def synthetic_local(n: int, emb) -> tuple[LocalBackend, float]:
         return backend, float("nan")
     base, sents = base_vectors(emb)
     vectors, parts = mixtures(base, n, seed=7)
-    rng = random.Random(7)
+    updates = synthetic_updates(vectors, parts, sents, random.Random(7))
+    started = time.perf_counter()
+    with backend.writer() as writer:
+        writer.commit(Changes(updates=updates), model=emb.identity, dimension=emb.dimension)
+    return backend, time.perf_counter() - started
+
+
+def synthetic_updates(vectors: np.ndarray, parts: np.ndarray, sents: list[list[str]], rng: random.Random,
+                      first: int = 0) -> list[DocumentUpdate]:
+    """Documents of PER_DOC passages over `vectors`, each passage's text sentences of the SciFact
+    abstracts its vector mixes (`parts`), as the latency knowledge base's; numbered from `first`."""
+    n = len(vectors)
     updates = []
     for d0 in range(0, n, PER_DOC):
         ps = []
@@ -198,15 +211,12 @@ def synthetic_local(n: int, emb) -> tuple[LocalBackend, float]:
                 words += len(s.split())
             text = " ".join(chosen)
             ps.append(Passage(None, None, j - d0, None, None, 0, len(text), text))
-        i = d0 // PER_DOC
+        i = first + d0 // PER_DOC
         doc = Document(None, f"/bench/synthetic/doc-{i:06d}.txt", f"doc-{i:06d}.txt", f"{i:064d}",
                        sum(len(p.text) for p in ps), 0, " ".join(ps[0].text.split()[:8]), rng.choice(PUBLISHERS),
                        rng.randint(2000, 2024), rng.choice(DOC_TYPES), None, kind="text")
         updates.append(DocumentUpdate(doc, ps, vectors[d0:d0 + len(ps)]))
-    started = time.perf_counter()
-    with backend.writer() as writer:
-        writer.commit(Changes(updates=updates), model=emb.identity, dimension=emb.dimension)
-    return backend, time.perf_counter() - started
+    return updates
 
 
 def ask_times(searcher: Searcher, qs: list[str], filters: Filters) -> list[float]:
@@ -359,23 +369,32 @@ def stage_times(searcher: Searcher, qs: list[str], filters: Filters) -> dict[str
 
 
 def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], queries: int,
-            keep: bool) -> None:
+            keep: bool, backends: tuple[str, ...] = ("local", "postgres")) -> None:
     qs = questions()
     random.Random(3).shuffle(qs)
     qs = qs[:queries]
     rows, build_rows, tp_rows, path_rows, stage_rows = [], [], [], [], []
     for n in sizes:
         local, local_build = synthetic_local(n, emb)
-        pg, pg_build = latency_database(server, local, n, keep)
-        status = pg.status()
-        build_rows.append([f"{n:,}", f"{local_build:.0f} s" if local_build == local_build else "(cached)",
-                           f"{pg_build:.0f} s" if pg_build == pg_build else "(kept)",
-                           f"{n / pg_build:,.0f}" if pg_build == pg_build else "", status.index,
-                           f"{status.bytes / 2**20:,.0f} MiB", f"{status.bytes / n:,.0f}",
-                           f"{status.vector_bytes / n:,.0f}"])
-        if status.index == "hnsw":
-            path_rows += [[f"{n:,}"] + r for r in dense_paths(pg, emb, qs[:100])]
-        for name, backend in (("local", local), ("postgres", pg)):
+        stores = {"local": local}
+        if "postgres" in backends:
+            stores["postgres"], pg_build = latency_database(server, local, n, keep)
+            status = stores["postgres"].status()
+            build_rows.append([f"{n:,}", f"{local_build:.0f} s" if local_build == local_build else "(cached)",
+                               f"{pg_build:.0f} s" if pg_build == pg_build else "(kept)",
+                               f"{n / pg_build:,.0f}" if pg_build == pg_build else "", status.index,
+                               f"{status.bytes / 2**20:,.0f} MiB", f"{status.bytes / n:,.0f}",
+                               f"{status.vector_bytes / n:,.0f}"])
+            if status.index == "hnsw":
+                path_rows += [[f"{n:,}"] + r for r in dense_paths(stores["postgres"], emb, qs[:100])]
+        else:
+            status = local.status()
+            build_rows.append([f"{n:,}", f"{local_build:.0f} s" if local_build == local_build else "(cached)",
+                               "(not asked)", "", status.index, f"(local) {status.bytes / 2**20:,.0f} MiB",
+                               f"{status.bytes / n:,.0f}", f"{status.vector_bytes / n:,.0f}"])
+        for name, backend in stores.items():
+            if name not in backends:
+                continue
             # The sentence focus (kb/focus.py) is the same CPU work whatever the backend, ~0.2 s of
             # encoding on 2 cores: off here, so the table shows what each backend costs.
             searcher = Searcher(backend, emb, focus=False)
@@ -390,8 +409,8 @@ def latency(server: EmbeddedServer, emb, sizes: list[int], threads: list[int], q
                 medians = {stage: 1000 * float(np.median(v)) for stage, v in spent.items()}
                 stage_rows.append([f"{n:,}", name, label] + [f"{medians[stage]:.1f}" for stage in STAGES])
             tp_rows.append([f"{n:,}", name] + [f"{throughput(searcher, qs, t):.1f}" for t in threads])
-        if not keep:
-            server.drop_database(pg.url)
+        if "postgres" in stores and not keep:
+            server.drop_database(stores["postgres"].url)
     print(f"\n### Building (one commit) and size — {load_note()}\n")
     print(table(["passages", "local build", "postgres copy (commit)", "postgres passages/s committed", "index",
                  "postgres size", "bytes/passage", "of which vectors"], build_rows))
@@ -618,6 +637,112 @@ def grow(server: EmbeddedServer, emb, sizes: list[int], adds: int, backends: lis
                      "reader: load generation", "add one, median total"], stage_rows))
 
 
+# ---- layered vectors: recall with tombstones or a delta standing ----------------------------
+
+def top10_recall(found: list[list[int]], truth: list[list[int]]) -> float:
+    return float(np.mean([len(set(f[:10]) & set(t[:10])) / max(1, len(t[:10])) for f, t in zip(found, truth)]))
+
+
+def exact_top(ids: np.ndarray, vectors: np.ndarray, qvecs: np.ndarray, k: int = 10) -> list[list[int]]:
+    sims = qvecs @ vectors.T
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return [ids[cand[np.argsort(-row[cand], kind="stable")]].tolist() for row, cand in zip(sims, top)]
+
+
+def layers(emb, n: int, queries: int, steps: int = 4) -> None:
+    """On a copy of the n-passage latency knowledge base: remove documents in `steps` layered
+    commits until the tombstones stand just under vec.REWRITE_SHARE of the base (and, on a
+    second copy, add documents until the flat delta does), then for `queries` questions compare
+    the reader's dense top 10 and the Searcher's fused top 10 with exact search over the same
+    vectors and with a clean HNSW build of them; then time the commit that passes the share
+    (the whole index written again) and measure once more."""
+    from kb.backends.local import vectors as vec
+
+    source, _ = synthetic_local(n, emb)
+    base_vecs, sents = base_vectors(emb)
+    qs = questions()
+    random.Random(3).shuffle(qs)
+    qs = qs[:queries]
+    qvecs = np.stack([emb.encode_query(q) for q in qs]).astype(np.float32)
+    under = int(vec.REWRITE_SHARE * n) // PER_DOC - 1  # documents: just under the share
+    rows, commit_rows = [], []
+
+    def measure(backend: LocalBackend, label: str) -> None:
+        searcher = Searcher(backend, emb, focus=False)
+        reader = searcher.reader()
+        ids, vectors = vec.contents(reader.vectors)
+        started = time.perf_counter()
+        clean = vec.build(ids, vectors, vectors.shape[1], "hnsw")
+        clean_s = time.perf_counter() - started
+        truth = exact_top(ids, vectors, qvecs)
+        layered = [[pid for pid, _ in reader.dense(q, 10, Filters())] for q in qvecs]
+        rebuilt = [vec.search(clean, q, 10)[1].tolist() for q in qvecs]
+        live = np.isin(ids, reader.allowed(FILTER))
+        truth_f = exact_top(ids[live], vectors[live], qvecs)
+        layered_f = [[pid for pid, _ in reader.dense(q, 10, FILTER)] for q in qvecs]
+        fused = {}
+        for name, index in (("layered", reader.vectors), ("exact", vec.build(ids, vectors, vectors.shape[1], "flat")),
+                            ("clean", clean)):
+            other = backend.reader()
+            other.vectors = index
+            fused[name] = [[pid for pid, _ in searcher.retrieve(other, q, 10, Filters(), "fused")[0][:10]] for q in qs]
+        current = reader.vectors
+        rows.append([label, f"{len(ids):,}",
+                     f"{len(current.deleted):,} / {len(current.delta_ids):,}" if isinstance(current, vec.Layered)
+                     else "(whole)",
+                     f"{top10_recall(layered, truth):.4f}", f"{top10_recall(rebuilt, truth):.4f}",
+                     f"{top10_recall(layered, rebuilt):.4f}", f"{top10_recall(layered_f, truth_f):.4f}",
+                     f"{top10_recall(fused['layered'], fused['exact']):.4f}",
+                     f"{top10_recall(fused['layered'], fused['clean']):.4f}", f"{clean_s:.0f}"])
+        log(f"{label}: {rows[-1]}")
+
+    def commit(backend: LocalBackend, changes: Changes) -> float:
+        started = time.perf_counter()
+        with backend.writer() as writer:
+            writer.commit(changes, model=emb.identity, dimension=emb.dimension)
+        return time.perf_counter() - started
+
+    rng = random.Random(17)
+    for scenario in ("tombstones", "delta"):
+        with tempfile.TemporaryDirectory(dir=HERE) as tmp:
+            started = time.perf_counter()
+            shutil.copytree(source.root, Path(tmp) / "kb", ignore=shutil.ignore_patterns("write.lock"))
+            log(f"copied the {n:,}-passage knowledge base in {time.perf_counter() - started:.0f} s")
+            backend = LocalBackend(Path(tmp) / "kb")
+            if scenario == "tombstones":
+                paths = rng.sample(sorted(d.path for d in backend.documents()), under + 2)
+                batches = [Changes(removed_paths=paths[i * under // steps:(i + 1) * under // steps])
+                           for i in range(steps)]
+                crossing = Changes(removed_paths=paths[under:])
+            else:
+                vectors, parts = mixtures(base_vecs, (under + 2) * PER_DOC, seed=13)
+                updates = synthetic_updates(vectors, parts, sents, random.Random(13), first=10 ** 7)
+                batches = [Changes(updates=updates[i * under // steps:(i + 1) * under // steps]) for i in range(steps)]
+                crossing = Changes(updates=updates[under:])
+            spent = [commit(backend, c) for c in batches]
+            log(f"{scenario}: {steps} layered commits, {', '.join(f'{s:.1f}' for s in spent)} s")
+            measure(backend, f"{scenario} just under {vec.REWRITE_SHARE:.0%} (layered)")
+            searcher = Searcher(backend, emb, focus=False)
+            searcher.ask("warm up", k=5)
+            started = time.perf_counter()
+            seconds = commit(backend, crossing)
+            searcher.ask(qs[0], k=5)
+            answered = time.perf_counter() - started
+            commit_rows.append([scenario, f"{np.median(spent):.1f} / {max(spent):.1f}", f"{seconds:.1f}",
+                                f"{answered:.1f}"])
+            log(f"{scenario}: the commit past the share {seconds:.1f} s, answering {answered:.1f} s")
+            measure(backend, f"{scenario}: after the commit past {vec.REWRITE_SHARE:.0%} (whole)")
+    print(f"\n### HNSW recall@10 with layered vectors, {n:,} passages, {len(qs)} questions — {load_note()}\n")
+    print(table(["state", "passages", "tombstones / delta", "dense: layered vs exact", "dense: clean HNSW vs exact",
+                 "dense: layered vs clean", "dense, publisher filter: layered vs exact",
+                 "Searcher fused top 10: layered vs exact dense", "Searcher: layered vs clean HNSW",
+                 "clean HNSW build s"], rows))
+    print(f"\n### Commits, {n:,} passages: {steps} layered commits of ~{under // steps} documents, then the one "
+          f"past the share (seconds; answering: until a Searcher open before it answers) — {load_note()}\n")
+    print(table(["scenario", "layered commit s median / max", "commit past the share s", "until it answers s"],
+                commit_rows))
+
+
 # ---- ingest ---------------------------------------------------------------------------------
 
 def write_corpus(folder: Path, files: int, seed: int) -> None:
@@ -709,7 +834,7 @@ def parse_sizes(sizes: list[str]) -> list[int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["quality", "latency", "ab", "ingest", "grow"])
+    ap.add_argument("what", choices=["quality", "latency", "ab", "ingest", "grow", "layers"])
     ap.add_argument("--base", type=Path, help="ab: the tree whose kb/backends/postgres is compared with this one's")
     ap.add_argument("--sizes", nargs="+", default=["100k"])
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 4, 16])
@@ -717,7 +842,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=150)
     ap.add_argument("--adds", type=int, default=10, help="grow: documents added one at a time")
     ap.add_argument("--backends", nargs="+", default=["local", "postgres"], choices=["local", "postgres"],
-                    help="grow: which backends")
+                    help="grow, latency: which backends")
     ap.add_argument("--query-runtime", default="onnx", choices=["onnx", "torch"],
                     help="embedding runtime for the latency questions (default: what `kb ask` uses on these fp32 KBs)")
     ap.add_argument("--server", type=Path, help="keep the PostgreSQL server and its latency databases in this "
@@ -727,10 +852,15 @@ def main() -> None:
     args = ap.parse_args()
     HERE.mkdir(parents=True, exist_ok=True)
     emb = embedder()
+    if args.what == "layers":  # the local backend only: no server
+        for n in parse_sizes(args.sizes):
+            layers(embedder(args.query_runtime), n, args.queries)
+        return
     folder = args.server or Path(tempfile.mkdtemp(prefix="kb-bench-pg-"))
     try:
-        with EmbeddedServer(folder, keep=args.server is not None,
-                            settings={"shared_buffers": args.shared_buffers}) as server:
+        local_only = args.what in ("grow", "latency") and "postgres" not in args.backends
+        with contextlib.nullcontext() if local_only else EmbeddedServer(  # (no server for the local backend alone)
+                folder, keep=args.server is not None, settings={"shared_buffers": args.shared_buffers}) as server:
             if args.what == "quality":
                 quality(server, emb)
             elif args.what == "grow":
@@ -740,7 +870,7 @@ def main() -> None:
                 sizes = parse_sizes(args.sizes)
                 if args.what == "latency":
                     latency(server, embedder(args.query_runtime), sizes, args.threads, args.queries,
-                            keep=args.server is not None)
+                            keep=args.server is not None, backends=tuple(args.backends))
                 else:
                     if args.base is None:
                         ap.error("ab needs --base TREE")

@@ -26,6 +26,7 @@ from ...models import Filters, Status
 from ...tokens import tokenize
 from ..base import Backend, Changes, Generation, KeywordStats, SqlReader, SqlWriter, StaleSnapshot
 from . import database as db
+from . import idsets
 from . import migrations
 from . import vectors as vec
 from . import keywords as kw
@@ -362,7 +363,8 @@ class LocalWriter(SqlWriter):
         if ids is not None and not rebuild:
             self.vector_ids = ids
             self._current = index
-        self._damaged = rebuild or not keywords_ok or ids is None or not np.array_equal(np.sort(ids), stored)
+        self._damaged = rebuild or not keywords_ok or ids is None or \
+            not np.array_equal(np.sort(ids, kind="stable"), stored)
 
     @property
     def base(self) -> tuple[np.ndarray, np.ndarray]:
@@ -479,14 +481,14 @@ class LocalWriter(SqlWriter):
             base, base_generation = current, self.generation
             delta_ids, delta_vectors = np.zeros(0, np.int64), np.zeros((0, current.d), np.float32)
             deleted = np.zeros(0, np.int64)
-        removed = np.setdiff1d(self.vector_ids, stored)
+        removed = idsets.difference(self.vector_ids, stored)
         kept = ~np.isin(delta_ids, removed)
-        deleted = np.union1d(deleted, removed[~np.isin(removed, delta_ids)])
+        deleted = idsets.union(deleted, removed[~np.isin(removed, delta_ids)])
         delta_ids = np.concatenate([delta_ids[kept], new_ids]).astype(np.int64)
         delta_vectors = np.concatenate([delta_vectors[kept], new_vectors.reshape(-1, current.d)])
         if max(len(delta_ids), len(deleted)) > vec.REWRITE_SHARE * base.ntotal:
             return None
-        live = np.sort(np.concatenate([np.setdiff1d(self.vector_ids, removed), new_ids]))
+        live = np.sort(np.concatenate([idsets.difference(self.vector_ids, removed), new_ids]), kind="stable")
         _check_vectors_match(stored, live)
         return vec.Layered(base, base_generation, delta_ids, delta_vectors, deleted), live
 
@@ -514,7 +516,7 @@ class LocalWriter(SqlWriter):
         passages and tombstones for the ones gone; whole, from the stored texts, after a
         repair or over an earlier version's bm25s index."""
         previous = self._keywords
-        if previous is not None and len(previous.ids) and np.setdiff1d(stored, previous.live_ids()).min(
+        if previous is not None and len(previous.ids) and idsets.difference(stored, previous.live_ids()).min(
                 initial=np.iinfo(np.int64).max) <= previous.ids[-1]:
             previous = None  # new ids inside the old range (never made by this writer): build whole
         if previous is None and self.generation and self.notify and len(stored) >= ANNOUNCE_KEYWORD_BUILD:

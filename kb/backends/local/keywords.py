@@ -27,6 +27,7 @@ import numpy as np
 
 from ...files import fsync
 from ...tokens import tokenize
+from . import idsets
 
 K1, B = 1.2, 0.75
 SEGMENTS = "keyword-segments"
@@ -98,7 +99,7 @@ def write_segment(folder: Path, ids: np.ndarray, lengths: np.ndarray, terms: lis
     """Write postings given as (term index, row, tf) triples, in any order; files fsynced,
     the folder renamed into place last."""
     order = np.lexsort((rows, term_of))
-    used, term_of = np.unique(term_of[order], return_inverse=True)  # terms with postings left
+    used, term_of = idsets.runs(term_of[order])  # terms with postings left
     vocab = {terms[int(t)]: i for i, t in enumerate(used)}
     indptr = np.zeros(len(used) + 1, dtype=np.int64)
     np.cumsum(np.bincount(term_of, minlength=len(used)), out=indptr[1:])
@@ -302,8 +303,8 @@ def write_generation(root: Path, generation: int, previous: "KeywordIndex | None
         deleted = np.zeros(0, np.int64)
     else:
         live = previous.live_ids()
-        added = np.setdiff1d(stored_ids, live)
-        gone = np.setdiff1d(live, stored_ids)
+        added = idsets.difference(stored_ids, live)
+        gone = idsets.difference(live, stored_ids)
         if len(added) and len(previous.ids) and added[0] <= previous.ids[-1]:
             raise ValueError("new passage ids are not past the index's last id")
         segments = list(previous.segments)
@@ -312,7 +313,7 @@ def write_generation(root: Path, generation: int, previous: "KeywordIndex | None
             path = new_name()
             segment_from_texts(path, [p for p, _ in pairs], [t for _, t in pairs])
             segments.append(Segment(path))
-        deleted = np.union1d(previous.deleted, gone)
+        deleted = idsets.union(previous.deleted, gone)
         segments, deleted = _merge(segments, deleted, new_name)
         names = [s.name for s in segments]
     tmp = folder.with_name(folder.name + ".tmp")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ...files import fsync
+from . import idsets
 
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -37,7 +38,7 @@ class Layered:
         self.base_generation = base_generation
         self.delta_ids = np.asarray(delta_ids, dtype=np.int64)
         self.delta_vectors = np.asarray(delta_vectors, dtype=np.float32).reshape(-1, base.d)
-        self.deleted = np.unique(np.asarray(deleted, dtype=np.int64))
+        self.deleted = idsets.unique(deleted)
         self.delta = build(self.delta_ids, self.delta_vectors, base.d, "flat")
         self.d = base.d
         self.ntotal = base.ntotal - len(self.deleted) + len(self.delta_ids)
@@ -108,7 +109,7 @@ def contents(index) -> tuple[np.ndarray, np.ndarray]:
 def ids_of(index) -> np.ndarray:
     if isinstance(index, Layered):
         base = ids_of(index.base)
-        return np.sort(np.concatenate([base[~np.isin(base, index.deleted)], index.delta_ids]))
+        return np.sort(np.concatenate([base[~np.isin(base, index.deleted)], index.delta_ids]), kind="stable")
     return faiss().vector_to_array(index.id_map).astype(np.int64)
 
 

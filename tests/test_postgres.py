@@ -80,38 +80,101 @@ def test_bm25_is_numerically_the_local_backends(both):
         assert local.keyword_stats(question) == pg.keyword_stats(question)
 
 
-def test_pruned_keyword_search_is_the_full_sum(postgres_url, monkeypatch):
-    """The keyword top k that scores the common terms only for the best `head` passages by the
-    rarer ones is the full sum's, whether its bound holds or it falls back to the full sum: 600
-    passages of words drawn by Zipf's law, so questions have common terms, with and without a filter."""
-    from kb.backends.postgres import keywords as kw
-
-    rng = np.random.default_rng(5)
-    words = [f"word{i}" for i in range(400)]
+def zipf_texts(seed: int):
+    """Passages of words drawn by Zipf's law: questions of them have common and rare terms."""
+    rng = np.random.default_rng(seed)
+    words = [f"word{i}" for i in range(300)]
     zipf = 1 / np.arange(1, len(words) + 1)
     zipf /= zipf.sum()
-    text = lambda n: " ".join(rng.choice(words, size=n, p=zipf))  # noqa: E731
-    backend = PostgresBackend(postgres_url)
-    commit(backend, Changes(updates=[update(document(f"d{i}.txt", publisher=f"P{i % 3}"),
-                                            passages(*(text(int(rng.integers(20, 80))) for _ in range(10))))
-                                     for i in range(60)]))
+    return lambda n: " ".join(rng.choice(words, size=n, p=zipf)), rng
+
+
+def keyword_view(backend, questions, filters=Filters()):
+    """Per question: the keyword top 15 and every live passage's BM25, each passage named by its
+    document and place (ids differ between two databases), and the keyword statistics."""
     reader = backend.reader()
-    outcomes = []
-    pruned = kw._pruned
-    monkeypatch.setattr(kw, "_pruned", lambda *args: outcomes.append(pruned(*args)) or outcomes[-1])
-    questions = [text(int(rng.integers(2, 9))) for _ in range(40)]
-    with backend.read() as conn:
-        for head in (10, 40, 400):
-            monkeypatch.setattr(kw, "PRUNE_HEAD", head)
-            for filters in (Filters(), Filters(publishers=("P1",))):
-                allowed = reader._allowed_ids(conn, filters)
-                for question in questions:
-                    q = kw.Question(conn, question, reader.generation.passages)
-                    full = kw.Question(conn, question, reader.generation.passages)
-                    full.common = set()  # nothing to prune with: the full sum
-                    assert_same_ranking(kw.top(conn, q, reader.avgdl, 10, allowed),
-                                        kw.top(conn, full, reader.avgdl, 10, allowed), depth=9)
-    assert any(found is None for found in outcomes) and sum(found is not None for found in outcomes) > 20
+    names = {p.id: (d.name, p.ordinal) for d in backend.documents() for p in reader.document_passages(d.id)}
+    ids = sorted(names)
+    vector = np.zeros(EMBEDDER.dimension, np.float32)
+    out = []
+    for question in questions:
+        top = [(names[pid], score) for pid, score in reader.keyword(question, 15, filters)]
+        bm25 = dict(zip((names[i] for i in ids), reader.scores(ids, vector, question)[1].tolist()))
+        out.append((top, bm25, reader.keyword_stats(question)))
+    return out
+
+
+def test_keyword_segments_score_as_a_whole_rebuild(postgres_server, monkeypatch):
+    """A library grown in many commits (new segments, tombstones, merges, a purged segment, a
+    replaced document) scores every passage exactly as the same passages committed at once."""
+    from kb.backends.postgres import keywords as kw
+
+    monkeypatch.setattr(kw, "FANOUT", 3)  # merges after a few commits
+    text, rng = zipf_texts(5)
+    grown = PostgresBackend(postgres_server.create_database("grown"))
+    whole = PostgresBackend(postgres_server.create_database("whole"))
+    live = {}
+    for c in range(10):
+        added = {f"d{c}-{i}.txt": [text(int(rng.integers(5, 40))) for _ in range(int(rng.integers(1, 5)))]
+                 for i in range(3)}
+        gone = [name for name in sorted(live) if rng.random() < 0.15]
+        if live and c % 4 == 3:  # a document re-ingested with new text
+            added[sorted(live)[0]] = [text(12), text(20)]
+        commit(grown, Changes(updates=[update(document(n, publisher=f"P{sum(map(ord, n)) % 3}"), passages(*ts))
+                                       for n, ts in added.items()],
+                              removed_paths=[f"/docs/{n}" for n in gone]))
+        live = {n: ts for n, ts in live.items() if n not in gone} | added
+    commit(whole, Changes(updates=[update(document(n, publisher=f"P{sum(map(ord, n)) % 3}"), passages(*ts))
+                                   for n, ts in live.items()]))
+    with grown.read() as conn:
+        segments = conn.execute("SELECT count(*) FROM keyword_segments").fetchone()[0]
+        merged = conn.execute("SELECT max(id) FROM keyword_segments").fetchone()[0]
+        counted = conn.execute("SELECT count(*), sum(length) FROM passages").fetchone()
+        meta = dict(conn.execute("SELECT key, value FROM kb_meta").fetchall())
+    assert (int(meta["passages"]), int(meta["tokens"])) == counted  # kept by adding and taking away
+    assert 1 < segments < 10 < merged  # segments were merged and rewritten, some stand side by side
+    questions = [text(int(rng.integers(1, 7))) for _ in range(30)]
+    for filters in (Filters(), Filters(publishers=("P1",))):
+        views = keyword_view(grown, questions, filters), keyword_view(whole, questions, filters)
+        assert sum(len(top) for top, _, _ in views[0]) > 60  # (questions find passages)
+        for a, b in zip(*views):
+            assert [score for _, score in a[0]] == [score for _, score in b[0]]  # (ties go by id, which differ)
+            assert all(a[1][name] == score for name, score in a[0])
+            assert a[1] == b[1]  # bit for bit: the same float32 sums
+            assert a[2] == b[2]
+
+
+def test_schema_3_postings_upgrade_to_segments(postgres_url):
+    """A database whose keyword index is schema 3's postings table migrates to segments with
+    the same scores."""
+    from kb.backends.postgres import keywords as kw
+    from kb.backends.postgres import migrations
+
+    text, rng = zipf_texts(7)
+    backend = PostgresBackend(postgres_url)
+    for c in range(3):
+        commit(backend, Changes(updates=[update(document(f"d{c}-{i}.txt"), passages(*(text(20) for _ in range(3))))
+                                         for i in range(4)], removed_paths=["/docs/d0-1.txt"] if c == 2 else []))
+    questions = [text(int(rng.integers(1, 6))) for _ in range(20)]
+    before = keyword_view(backend, questions)
+    assert sum(len(top) for top, _, _ in before) > 100
+    with connect(postgres_url, autocommit=True) as conn:  # back to schema 3, as that version kept it
+        conn.execute("CREATE TABLE postings (term_id integer NOT NULL, passage_id bigint NOT NULL, tf integer NOT "
+                     "NULL, dl integer NOT NULL, PRIMARY KEY (term_id, passage_id) INCLUDE (tf, dl))")
+        for pid, t, section, context, length in conn.execute(
+                "SELECT id, text, section, context, length FROM passages").fetchall():
+            counts = kw.passage_tokens(t, section, context)
+            ids = dict(conn.execute("SELECT term, id FROM terms WHERE term = ANY(%s)", (list(counts),)).fetchall())
+            for term, n in counts.items():
+                conn.execute("INSERT INTO postings VALUES (%s, %s, %s, %s)", (ids[term], pid, n, length))
+        conn.execute("DROP TABLE keyword_segments, keyword_postings, keyword_deleted; "
+                     "DROP SEQUENCE keyword_segment_ids; UPDATE kb_meta SET value = '3' WHERE key = 'schema'")
+    with pytest.raises(KBError, match="older version"):
+        backend.reader()
+    with backend.writer(wait=5):
+        pass  # the writer upgrades
+    assert migrations.version(connect(postgres_url)) == migrations.LATEST
+    assert keyword_view(backend, questions) == before
 
 
 @pytest.mark.parametrize("filters", [
@@ -185,7 +248,7 @@ def test_readers_are_never_blocked_by_the_writer(postgres_url):
     with backend.writer(wait=5):  # the writer's lock is held...
         with connect(postgres_url) as other:  # ...and a transaction has deleted everything, uncommitted
             other.execute("DELETE FROM passage_vectors")
-            other.execute("DELETE FROM postings")
+            other.execute("DELETE FROM keyword_postings")
             other.execute("DELETE FROM documents")
             other.execute("UPDATE kb_meta SET value = '99' WHERE key = 'generation'")
             done = threading.Event()
@@ -212,8 +275,8 @@ def test_a_killed_writer_leaves_the_last_generation_and_frees_the_lock(postgres_
         with backend.writer(wait=5) as writer:
             original = writer._check_and_count
 
-            def crash():
-                original()
+            def crash(*args, **kwargs):
+                original(*args, **kwargs)
                 raise RuntimeError("power cut")  # mid-commit, after every row was written
 
             writer._check_and_count = crash

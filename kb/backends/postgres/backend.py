@@ -1,5 +1,5 @@
-"""The PostgreSQL backend: documents, passages, vectors (pgvector) and the BM25 postings in
-one database, so a commit is one transaction.
+"""The PostgreSQL backend: documents, passages, vectors (pgvector) and the BM25 keyword
+segments in one database, so a commit is one transaction.
 
 Generations: the writer bumps `generation` in kb_meta inside the commit's transaction. A
 reader remembers the generation it loaded; a question runs in one REPEATABLE READ transaction
@@ -110,8 +110,8 @@ class PostgresBackend(Backend):
             problems = db.problems(conn)
             size, vector_size = conn.execute(
                 "SELECT sum(pg_total_relation_size(c)), pg_total_relation_size('passage_vectors') FROM unnest("
-                "array['kb_meta', 'documents', 'passages', 'passage_states', 'passage_vectors', 'terms', 'postings', "
-                "'problems']::regclass[]) c").fetchone()
+                "array['kb_meta', 'documents', 'passages', 'passage_states', 'passage_vectors', 'terms', "
+                "'keyword_segments', 'keyword_postings', 'keyword_deleted', 'problems']::regclass[]) c").fetchone()
         return Status(
             location=self.location, backend="postgres", documents=counts["documents"], passages=counts["passages"],
             model=meta.get("model"), dimension=int(meta["dim"]) if meta.get("dim") else None,
@@ -130,7 +130,7 @@ class PostgresBackend(Backend):
                                      "`kb ingest corpus/` to add documents.")
         generation = Generation(number, meta["model"], int(meta["dim"]), meta.get("index_kind", "flat"),
                                 int(meta["passages"]))
-        return PostgresReader(self, generation, float(meta["avgdl"]))
+        return PostgresReader(self, generation)
 
     @contextmanager
     def writer(self, wait: float = 600.0, on_wait=None):
@@ -162,12 +162,13 @@ class PostgresReader(SqlReader):
     # dense(): the two are separate server processes, so they overlap on a multi-core server.
     concurrent_retrieval = True
 
-    def __init__(self, backend: PostgresBackend, generation: Generation, avgdl: float):
+    def __init__(self, backend: PostgresBackend, generation: Generation):
         self.backend = backend
         self.generation = generation
-        self.avgdl = avgdl
         self._allowed: dict[Filters, kw.Allowed] = {}
         self._questions: dict[str, kw.Question] = {}
+        self._keywords: kw.SegmentIndex | None = None  # this generation's, read at its first keyword question
+        self._keyword_scores: dict[str, np.ndarray] = {}  # question -> BM25 of every row, for the last few
         self._cosines: dict[bytes, dict[int, float]] = {}  # query vector -> the cosines dense() read
         self._lock = threading.Lock()
         self._session = threading.local()  # .conn: the connection of this thread's open session
@@ -223,7 +224,7 @@ class PostgresReader(SqlReader):
         with self._lock:
             q = self._questions.get(question)
         if q is None:
-            q = kw.Question(conn, question, self.generation.passages)
+            q = kw.Question(conn, question)
             with self._lock:
                 self._questions[question] = q
                 if len(self._questions) > 256:
@@ -259,16 +260,31 @@ class PostgresReader(SqlReader):
         self._remember(self._cosines, _vector_key(vector), found)
         return found
 
+    def _bm25(self, conn, question: str) -> tuple[kw.SegmentIndex, np.ndarray]:
+        """The generation's keyword index and the question's BM25 for each of its rows, kept for
+        the last few questions: fusion and scores() read the scores keyword() computed (a score
+        does not depend on the filter)."""
+        with self._lock:
+            index, scores = self._keywords, self._keyword_scores.get(question)
+        if index is None:
+            index = kw.SegmentIndex.load(conn)
+            with self._lock:
+                self._keywords = index = self._keywords or index
+        if scores is None:
+            scores = index.scores(conn, self._question(conn, question))
+            with self._lock:
+                self._keyword_scores[question] = scores
+                if len(self._keyword_scores) > 8:
+                    self._keyword_scores.pop(next(iter(self._keyword_scores)))
+        return index, scores
+
     def keyword(self, question, k, filters):
         with self._read() as conn:
             allowed = self._allowed_ids(conn, filters)
             if allowed is not None and not allowed:
                 return []
-            q = self._question(conn, question)
-            found = kw.top(conn, q, self.avgdl, k, allowed)
-        with self._lock:
-            q.known.update(found)
-        return found
+            index, scores = self._bm25(conn, question)
+        return index.top(scores, k, allowed)
 
     def scores(self, ids, vector, question):
         if not ids:
@@ -277,33 +293,31 @@ class PostgresReader(SqlReader):
         with self._read() as conn:
             cosine = dict(conn.execute("SELECT passage_id, -(embedding <#> %s::vector) FROM passage_vectors "
                                        "WHERE passage_id = ANY(%s)", (vector_literal(vector), ids)).fetchall())
-            bm25 = kw.scores_of(conn, self._question(conn, question), self.avgdl, ids)
-        return (np.array([cosine.get(i, 0.0) for i in ids], dtype=np.float32),
-                np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32))
+            index, bm25 = self._bm25(conn, question)
+        return np.array([cosine.get(i, 0.0) for i in ids], dtype=np.float32), index.scores_of(bm25, ids)
 
     def fusion_inputs(self, ids, vector, question):
-        """Cosine, BM25 and footnote flag of every candidate in one statement, which reads only
-        what this question's dense() and keyword() did not already return (the same generation,
-        the same sums): fusion's candidates are their results."""
+        """Cosine, BM25 and footnote flag of every candidate: one statement reads the footnote
+        flags and the cosines dense() did not already return (the same generation); BM25 comes
+        from the scores keyword() computed for every row. Fusion's candidates are their results."""
         if not ids:
             return np.zeros(0, np.float32), np.zeros(0, np.float32), set()
         ids = [int(i) for i in ids]
         with self._lock:
             cosines = dict(self._cosines.get(_vector_key(vector), {}))
         with self._read() as conn:
-            q = self._question(conn, question)
-            with self._lock:
-                bm25 = dict(q.known)
-            rows = kw.fusion_inputs(conn, q, self.avgdl, ids, vector_literal(vector),
-                                    [i for i in ids if i not in cosines], [i for i in ids if i not in bm25])
+            index, bm25 = self._bm25(conn, question)
+            rows = conn.execute(
+                "SELECT s.id, -(v.embedding <#> %(q)s::vector), s.footnote FROM passages s "
+                "LEFT JOIN passage_vectors v ON v.passage_id = s.id AND v.passage_id = ANY(%(cosine_ids)s) "
+                "WHERE s.id = ANY(%(ids)s)",
+                {"q": vector_literal(vector), "ids": ids, "cosine_ids": [i for i in ids if i not in cosines]}).fetchall()
         notes = set()
-        for pid, cosine, score, note in rows:
+        for pid, cosine, note in rows:
             cosines.setdefault(pid, cosine or 0.0)
-            bm25.setdefault(pid, score)
             if note:
                 notes.add(pid)
-        return (np.array([cosines.get(i, 0.0) for i in ids], dtype=np.float32),
-                np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32), notes)
+        return np.array([cosines.get(i, 0.0) for i in ids], dtype=np.float32), index.scores_of(bm25, ids), notes
 
     def _remember(self, cache: dict, key, found: list[tuple[int, float]]) -> None:
         """Keep the (passage id, score) pairs read for `key`, for the last 64 keys."""
@@ -341,6 +355,9 @@ class PostgresWriter(SqlWriter):
 
         register_vector(conn)
         self.meta = db.meta(conn)
+        # A copy made by an earlier version left the id sequence behind the ids it kept.
+        conn.execute("SELECT setval('passage_ids', m) FROM (SELECT max(id) AS m FROM passages) x "
+                     "WHERE m >= (SELECT last_value FROM passage_ids)")
         self._damaged = False
         self._drop_vectors = False
         self.check()
@@ -349,10 +366,11 @@ class PostgresWriter(SqlWriter):
         """Every passage has a vector of the recorded dimension (the database keeps them in
         step; this catches a knowledge base edited by hand). `rebuild` drops them all."""
         self._drop_vectors = rebuild
-        missing = self.conn.execute(
-            "SELECT count(*) FROM passages p WHERE NOT EXISTS "
-            "(SELECT 1 FROM passage_vectors v WHERE v.passage_id = p.id)").fetchone()[0]
-        self._damaged = rebuild or missing > 0
+        # Two counts, not an anti-join (88 ms of a 640 ms add at 100k): every vector's passage
+        # exists (a foreign key), so fewer vectors than passages is a passage without one.
+        passages, vectors = self.conn.execute(
+            "SELECT (SELECT count(*) FROM passages), (SELECT count(*) FROM passage_vectors)").fetchone()
+        self._damaged = rebuild or vectors < passages
 
     def passages_without_vectors(self, skip_paths):
         where = "" if self._drop_vectors else \
@@ -371,12 +389,14 @@ class PostgresWriter(SqlWriter):
             dim = dimension or self.dimension or next((len(v) for v in changes.repaired_vectors.values()), 0)
             self._prepare_vectors(dim)
             gone = list(set(changes.removed_paths) | {u.document.path for u in changes.updates})
-            kw.remove_postings(conn, "document_id IN (SELECT id FROM documents WHERE path = ANY(%s))", (gone,))
+            removed = kw.remove_passages(conn, "document_id IN (SELECT id FROM documents WHERE path = ANY(%s))",
+                                         (gone,))
             conn.execute("DELETE FROM documents WHERE path = ANY(%s)", (gone,))
             db.update_metadata(conn, changes.metadata)
-            self._insert(changes, now, dim)
+            added = self._insert(changes, now, dim)
+            kw.maintain(conn)
             self._store_vectors(changes.repaired_vectors)
-            stats = self._check_and_count()
+            stats = self._check_and_count(added, removed, whole=self._damaged or bool(changes.repaired_vectors))
             kind = self._choose_index(stats["passages"])
             new_meta = {"generation": str(self.generation + 1), "model": model, "dim": str(dim), "index_kind": kind,
                         "updated_at": now, **{k: str(v) for k, v in stats.items()}}
@@ -395,8 +415,9 @@ class PostgresWriter(SqlWriter):
             self.conn.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
             self.conn.execute(f"ALTER TABLE passage_vectors ALTER COLUMN embedding TYPE vector({int(dim)})")
 
-    def _insert(self, changes: Changes, now: str, dim: int) -> None:
-        """Documents, passages, states, postings and vectors of the updates, by COPY."""
+    def _insert(self, changes: Changes, now: str, dim: int) -> tuple[int, int]:
+        """Documents, passages, states, vectors (by COPY) and a keyword segment of the updates;
+        returns how many passages and tokens were added."""
         passages, states, vectors = [], [], []
         for update in changes.updates:
             doc_id = db.insert_document(self.conn, update.document, now)
@@ -411,13 +432,14 @@ class PostgresWriter(SqlWriter):
                 passages.append((pid, doc_id, p))
                 states += [(s, pid, s in p.states) for s in sorted(set(p.states) | doc_states)]
                 vectors.append((pid, v))
+        added = self._insert_passages(passages)
         if any(p.id is not None for _, _, p in passages):
-            db.advance_passage_ids(self.conn)
-        self._insert_passages(passages)
+            db.advance_passage_ids(self.conn)  # past the kept ids, now that they are in the table
         db.copy_rows(self.conn, "COPY passage_states (state, passage_id, named) FROM STDIN", states)
         self._store_vectors(dict(vectors))
+        return added
 
-    def _insert_passages(self, rows: list) -> None:
+    def _insert_passages(self, rows: list) -> tuple[int, int]:
         tokens = {pid: kw.passage_tokens(p.text, p.section, p.context) for pid, _, p in rows}
         ids = kw.term_ids(self.conn, {t for c in tokens.values() for t in c})
         db.copy_rows(self.conn, 'COPY passages (id, document_id, ordinal, page, section, start, "end", text, '
@@ -427,10 +449,9 @@ class PostgresWriter(SqlWriter):
                        p.context, sum(tokens[pid].values()), sorted(ids[t] for t in tokens[pid]), p.end_page,
                        p.end_page_label, p.footnote, table_json(p.table))
                       for pid, doc_id, p in rows))
-        db.copy_rows(self.conn, "COPY postings (term_id, passage_id, tf, dl) FROM STDIN WITH (FORMAT BINARY)",
-                     ((ids[t], pid, n, sum(c.values())) for pid, c in tokens.items() for t, n in c.items()),
-                     ["int4", "int8", "int4", "int4"])
+        kw.add_segment(self.conn, tokens, ids)
         kw.add_document_frequencies(self.conn, Counter(ids[t] for c in tokens.values() for t in c))
+        return len(tokens), sum(sum(c.values()) for c in tokens.values())
 
     def _store_vectors(self, vectors: dict[int, np.ndarray]) -> None:
         if not vectors:
@@ -439,15 +460,22 @@ class PostgresWriter(SqlWriter):
         db.copy_rows(self.conn, "COPY passage_vectors (passage_id, embedding) FROM STDIN WITH (FORMAT BINARY)",
                      ((int(pid), np.asarray(v, dtype=np.float32)) for pid, v in vectors.items()), ["int8", "vector"])
 
-    def _check_and_count(self) -> dict[str, float]:
-        """Passages and BM25 totals of the next generation; a passage without a vector aborts."""
+    def _check_and_count(self, added: tuple[int, int], removed: tuple[int, int], whole: bool) -> dict[str, float]:
+        """Passages and BM25 totals of the next generation: the last generation's, plus the
+        (passages, tokens) added, less those removed (a scan of every passage took 280 ms of a
+        640 ms add at 100k), or counted `whole` (a repair, a first commit, a database from before
+        the token count was kept), where a passage without a vector aborts."""
+        if not whole and "passages" in self.meta and "tokens" in self.meta:
+            n = int(self.meta["passages"]) + added[0] - removed[0]
+            total = int(self.meta["tokens"]) + added[1] - removed[1]
+            return {"passages": n, "avgdl": total / n if n else 0.0, "tokens": total}
         n, total, missing = self.conn.execute(
             "SELECT count(*), COALESCE(sum(length), 0), count(*) FILTER (WHERE NOT EXISTS "
             "(SELECT 1 FROM passage_vectors v WHERE v.passage_id = p.id)) FROM passages p").fetchone()
         if missing:
             raise CorruptKnowledgeBase(f"Internal error: {missing} passages would have no vector; nothing was changed. "
                                        "Run `kb ingest --rebuild`.")
-        return {"passages": n, "avgdl": total / n if n else 0.0}
+        return {"passages": n, "avgdl": total / n if n else 0.0, "tokens": int(total)}
 
     def _choose_index(self, passages: int) -> str:
         """HNSW (built once, then grown by pgvector on insert) from the threshold on; none below."""

@@ -1,37 +1,34 @@
-"""BM25 in PostgreSQL over the library's tokens, numerically the local backend's (bm25s,
-method "lucene"): idf = ln(1 + (N - df + 0.5) / (df + 0.5)), term weight
-tf / (tf + k1 (1 - b + b dl / avgdl)), summed over the question's tokens (repeats count).
+"""BM25 in PostgreSQL over the library's tokens, in immutable segments as the local backend
+keeps them, scored on the client by the local backend's own code (kb/backends/local/keywords.py
+KeywordIndex), so the two backends' scores are the same float32 numbers.
 
-The writer stores raw counts (postings: term, passage, tf, passage length) and keeps each
-term's df and the corpus totals; scores are computed at query time, so a commit touches only
-the postings of the passages it adds or removes, never the whole index.
+A segment (keyword_segments) holds its passages' ids and lengths; its postings
+(keyword_postings) are one row per (term, segment): the term's rows in the segment and their
+term frequencies, packed arrays in bytea (big-endian int4 and float4, what int4send and
+float4send write, so a migration can pack them in SQL). A question reads the rows of its
+terms, a few MB at a million passages, and numpy sums them; the database sums nothing. A commit
+writes one new segment for the passages it adds and tombstones (keyword_deleted) the ones it
+removes; small segments merge FANOUT at a time and a segment PURGE_SHARE deleted is rewritten,
+by the local backend's rules. Each term's df and the corpus totals stay in `terms` and kb_meta,
+so idf and the mean length are the generation's. Readers see one generation: every table here
+changes only inside the writer's commit transaction, and a question reads in one snapshot.
+(Measured against the postings table this replaces: bench/pg_keywords.py.)
 """
 from __future__ import annotations
 
+import copy
+import secrets
+import threading
+import weakref
 from collections import Counter
 
-from ...tokens import idf, index_text, tokenize
+import numpy as np
+
+from ...tokens import index_text, tokenize
+from ..local.keywords import FANOUT, PURGE_SHARE, KeywordIndex, segment_size_class
 from .connection import Int8Array
-from ..local.keywords import B, K1
 
-
-def _term(p: str) -> str:
-    """One term's BM25 in posting `p` (below the term's weight q.weight: tf / (tf + ...) < 1).
-    float8 constants: a bare 0.75 is numeric, and numeric arithmetic on every posting made the
-    sum three times slower (the result is the same: dl is an integer)."""
-    return f"q.weight * {p}.tf / ({p}.tf + {K1}::float8 * ({1 - B}::float8 + {B}::float8 * {p}.dl / %(avgdl)s))"
-
-
-SCORE = f"sum({_term('p')})"
-# Pruning (top): terms in at least this share of the passages are "common"; the commonest are
-# left out of the first pass while their weights sum to at most PRUNE_BOUND, and the first
-# pass's best PRUNE_HEAD passages get the common terms' scores by key. Measured at 100k
-# passages (200 questions, k 50): 49 -> 30 ms p50 unfiltered, 15 -> 12 with the publisher
-# filter; 1 in 7 (1 in 6 filtered) of the pruned tries fell back to the full sum. A bound of 4
-# pruned more per question but fell back more often; a head of 200 fell back too often.
-PRUNE_DF = 0.1
-PRUNE_BOUND = 3.0
-PRUNE_HEAD = 400
+__all__ = ["FANOUT", "PURGE_SHARE"]
 
 
 def passage_tokens(text: str, section: str | None, context: str | None) -> Counter:
@@ -40,10 +37,9 @@ def passage_tokens(text: str, section: str | None, context: str | None) -> Count
 
 class Allowed:
     """The passages a filter allows, as sorted ids and as a bitmap (bit i set: passage i
-    allowed). Queries test the bitmap with get_bit: a big id array sent as a constant costs the
-    planner ~10 ms to estimate and tempts it to scan the postings by passage id, and psycopg
-    takes ~40 ms to send a list of 17,000 ints (`array` is their binary int8[], made once, for
-    the readers' connections, which know its type)."""
+    allowed). The dense search tests the bitmap with get_bit (a big id array sent as a
+    constant costs the planner ~10 ms to estimate) or takes `array`, their binary int8[],
+    made once; the keyword search masks its rows (`rows_mask`, made once per index)."""
 
     def __init__(self, ids):
         self.ids = [int(i) for i in ids]
@@ -53,6 +49,8 @@ class Allowed:
         for i in self.ids:
             bits[i >> 3] |= 1 << (i & 7)  # get_bit numbers the bits of a byte from the lowest
         self.bits = bytes(bits)
+        self._masks: "weakref.WeakKeyDictionary[SegmentIndex, np.ndarray]" = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -63,116 +61,147 @@ class Allowed:
     def params(self) -> dict:
         return {"bits": self.bits, "nbits": self.size}
 
+    def rows_mask(self, index: "SegmentIndex") -> np.ndarray:
+        """True for the index's rows these passages are."""
+        with self._lock:
+            mask = self._masks.get(index)
+        if mask is None:
+            mask = np.zeros(len(index.ids), bool)
+            rows = index.rows(np.asarray(self.ids, dtype=np.int64))
+            mask[rows[rows >= 0]] = True
+            with self._lock:
+                self._masks[index] = mask
+        return mask
+
 
 class Question:
-    """A question's tokens resolved against one generation: term ids and idf-weighted counts,
-    and the BM25 scores already read for it (`known`: passage id -> score; a score does not
-    depend on the filter), so fusion need not sum the keyword search's own results again."""
+    """A question's tokens resolved against one generation: term ids and document frequencies
+    (what keyword_stats reports)."""
 
-    def __init__(self, conn, question: str, passages: int):
+    def __init__(self, conn, question: str):
+        self.text = question
         counts = Counter(tokenize(question))
         rows = conn.execute("SELECT term, id, df FROM terms WHERE term = ANY(%s)", (list(counts),)).fetchall()
         self.df = {t: 0 for t in counts} | {term: df for term, _, df in rows}
-        self.term_ids = [tid for _, tid, df in rows if df > 0]
-        self.weights = [counts[term] * idf(df, passages) for term, _, df in rows if df > 0]
-        self.known: dict[int, float] = {}
-        # top()'s pruning: the commonest terms (lightest first) while their weights sum to at most
-        # PRUNE_BOUND, each in at least PRUNE_DF of the passages; `bound` is that sum.
-        self.common: set[int] = set()
-        self.bound = 0.0
-        for weight, df, tid in sorted(zip(self.weights, (df for _, _, df in rows if df > 0), self.term_ids)):
-            if df < PRUNE_DF * passages or self.bound + weight > PRUNE_BOUND:
-                break
-            self.common.add(tid)
-            self.bound += weight
+        self.terms = {term: tid for term, tid, df in rows if df > 0}  # term -> id, those some passage holds
 
     def __bool__(self) -> bool:
-        return bool(self.term_ids)
+        return bool(self.terms)
 
 
-def top(conn, q: Question, avgdl: float, k: int, allowed: Allowed | None) -> list[tuple[int, float]]:
-    """The k best passages (score > 0), best first, ties by passage id. Each term's postings
-    are read by its index (a lateral join: never a merge join over the whole table), the
-    filter tested on each; a question with common terms first tries `_pruned`, which gives the
-    same top k with less work or declines."""
-    if not q or k <= 0:
-        return []
-    restrict = "AND " + allowed.sql("x.passage_id") if allowed is not None else ""
-    params = {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl, "k": k,
-              **(allowed.params() if allowed is not None else {})}
-    if q.common and len(q.common) < len(q.term_ids):
-        found = _pruned(conn, q, k, restrict, params)
-        if found is not None:
-            return found
-    rows = conn.execute(
-        "SELECT p.passage_id, " + SCORE + " AS score "
-        "FROM unnest(%(terms)s::int[], %(weights)s::float8[]) AS q(term_id, weight) CROSS JOIN LATERAL "
-        f"(SELECT x.passage_id, x.tf, x.dl FROM postings x WHERE x.term_id = q.term_id {restrict}) p "
-        "GROUP BY p.passage_id ORDER BY score DESC, p.passage_id LIMIT %(k)s", params).fetchall()
-    return [(pid, float(score)) for pid, score in rows if score > 0]
+# ---- reading ----------------------------------------------------------------------------------
+
+class StoredSegment:
+    """One segment's passage ids and lengths (rows in id order), shared by every loaded
+    generation that holds it: a reader loading the next generation reads only new segments."""
+
+    def __init__(self, number: int, nonce: int, ids: np.ndarray, lengths: np.ndarray):
+        self.number, self.nonce = number, nonce
+        self.ids, self.lengths = ids, lengths
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
-# The full sum of the rarer terms (each term's postings by its index, the filter tested on
-# each) for every passage holding one; the best %(head)s of them completed with the common
-# terms' scores by key; their top k, and one more row (id NULL) holding the next-best partial
-# sum, the (head + 1)-th, when there is one.
-_PRUNED = (
-    "WITH q AS (SELECT * FROM unnest(%(terms)s::int[], %(weights)s::float8[], %(common)s::bool[]) "
-    "AS q(term_id, weight, common)), "
-    "part AS (SELECT p.passage_id, " + SCORE + " AS s FROM q CROSS JOIN LATERAL (SELECT x.passage_id, x.tf, x.dl "
-    "FROM postings x WHERE x.term_id = q.term_id {restrict}) p WHERE NOT q.common GROUP BY p.passage_id "
-    "ORDER BY s DESC, p.passage_id LIMIT %(head)s + 1), "
-    "head AS (SELECT * FROM part ORDER BY s DESC, passage_id LIMIT %(head)s), "
-    "done AS (SELECT h.passage_id, h.s + COALESCE(sum(" + _term("c") + "), 0) AS score "
-    "FROM head h CROSS JOIN (SELECT * FROM q WHERE q.common) q "
-    "LEFT JOIN postings c ON c.term_id = q.term_id AND c.passage_id = h.passage_id GROUP BY h.passage_id, h.s) "
-    "(SELECT passage_id, score FROM done ORDER BY score DESC, passage_id LIMIT %(k)s) "
-    "UNION ALL (SELECT NULL, min(s) FROM part HAVING count(*) > %(head)s)")
+# (segment number, nonce) -> StoredSegment; the nonce (random, per segment) tells a segment from
+# one of the same number in another database, or in this one after it was dropped and made again.
+_LOADED: "weakref.WeakValueDictionary[tuple[int, int], StoredSegment]" = weakref.WeakValueDictionary()
 
 
-def _pruned(conn, q: Question, k: int, restrict: str, params: dict) -> list[tuple[int, float]] | None:
-    """top() without summing the common terms' long postings for every passage (MaxScore's
-    bound): a common term adds less than its weight to any passage (tf / (tf + ...) < 1), so a
-    passage outside the completed head scores below the next-best partial sum plus `q.bound`
-    (or below `q.bound` alone if it holds no rarer term). When the head's k-th score is above
-    that, the head's top k is the answer; otherwise None (the caller sums everything)."""
-    head = max(PRUNE_HEAD, k)
-    rows = conn.execute(_PRUNED.format(restrict=restrict),
-                        {**params, "head": head, "common": [t in q.common for t in q.term_ids]}).fetchall()
-    found = [(pid, float(score)) for pid, score in rows if pid is not None]
-    outside = next((score for pid, score in rows if pid is None), 0.0) + q.bound
-    if len(found) == k and found[-1][1] > outside * (1 + 1e-9):  # a margin for the sums' rounding
+class _Found:
+    """A segment with one question's postings (term -> rows, tf), as KeywordIndex reads them."""
+
+    def __init__(self, segment: StoredSegment, postings: dict):
+        self.ids, self.lengths = segment.ids, segment.lengths
+        self._postings = postings
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def postings(self, term: str):
+        return self._postings.get(term)
+
+
+def _array(data: bytes, dtype: str) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder(">")).astype(dtype)
+
+
+class SegmentIndex:
+    """A generation's keyword index: its segments in order (rows run through them) and its
+    tombstones, with the local backend's KeywordIndex (lengths' BM25 norms, live rows) over
+    them. Postings are read per question."""
+
+    def __init__(self, segments: list[StoredSegment], deleted: np.ndarray):
+        self.segments = segments
+        self.index = KeywordIndex(segments, deleted)
+        self.ids = self.index.ids
+        # Rows by passage id; ids run ascending unless a commit kept older ids (a migration).
+        self._sorter = None if np.all(np.diff(self.ids) > 0) else np.argsort(self.ids, kind="stable")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @classmethod
+    def load(cls, conn) -> "SegmentIndex":
+        listed = conn.execute("SELECT id, nonce FROM keyword_segments ORDER BY first_id, id").fetchall()
+        segments = {key: _LOADED.get(key) for key in listed}
+        missing = [number for (number, _), seg in segments.items() if seg is None]
+        if missing:
+            for number, nonce, ids, lengths in conn.execute(
+                    "SELECT id, nonce, ids, lengths FROM keyword_segments WHERE id = ANY(%s)", (missing,),
+                    binary=True):
+                seg = StoredSegment(number, nonce, _array(ids, "int64"), _array(lengths, "int32"))
+                segments[number, nonce] = _LOADED[number, nonce] = seg
+        deleted = conn.execute("SELECT passage_id FROM keyword_deleted ORDER BY passage_id").fetchall()
+        return cls([segments[key] for key in listed], np.array([d for d, in deleted], dtype=np.int64))
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Row of each passage id; -1 for ids the index lacks."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(self.ids):
+            return np.full(len(ids), -1, np.int64)
+        at = np.minimum(np.searchsorted(self.ids, ids, sorter=self._sorter), len(self.ids) - 1)
+        rows = at if self._sorter is None else self._sorter[at]
+        return np.where(self.ids[rows] == ids, rows, -1)
+
+    def postings(self, conn, q: Question) -> list[dict]:
+        """Each segment's postings of the question's terms (term -> rows, tf), read in one statement."""
+        by_number = {seg.number: i for i, seg in enumerate(self.segments)}
+        found = [{} for _ in self.segments]
+        term_of = {tid: term for term, tid in q.terms.items()}
+        for tid, number, rows, tf in conn.execute(
+                "SELECT term_id, segment, rows, tf FROM keyword_postings WHERE term_id = ANY(%s) AND segment = ANY(%s)",
+                (list(term_of), list(by_number)), binary=True):
+            found[by_number[number]][term_of[tid]] = (_array(rows, "int32"), _array(tf, "float32"))
         return found
-    return None
+
+    def scores(self, conn, q: Question) -> np.ndarray:
+        """BM25 of every row for the question (0 for tombstoned rows), by the local backend's code."""
+        if not q:
+            return np.zeros(len(self.ids), np.float32)
+        view = copy.copy(self.index)
+        view.segments = [_Found(seg, found) for seg, found in zip(self.segments, self.postings(conn, q))]
+        return view.scores(q.text)
+
+    def top(self, scores: np.ndarray, k: int, allowed: Allowed | None) -> list[tuple[int, float]]:
+        """The k best (passage id, score), score > 0, best first, ties by passage id."""
+        if k <= 0:
+            return []
+        candidates = np.flatnonzero(scores > 0)
+        if allowed is not None:
+            candidates = candidates[allowed.rows_mask(self)[candidates]]
+        if len(candidates) > k:
+            kth = scores[candidates[np.argpartition(-scores[candidates], k - 1)[k - 1]]]
+            candidates = candidates[scores[candidates] >= kth]
+        order = candidates[np.lexsort((self.ids[candidates], -scores[candidates]))[:k]]
+        return list(zip(self.ids[order].tolist(), scores[order].astype(float).tolist()))
+
+    def scores_of(self, scores: np.ndarray, ids: list[int]) -> np.ndarray:
+        rows = self.rows(np.asarray(ids, dtype=np.int64))
+        return np.where(rows >= 0, scores[np.maximum(rows, 0)], 0).astype(np.float32)
 
 
-# BM25 of the passages in %(ids)s that hold a question term: (passage_id, score) rows.
-_BM25_OF_IDS = ("SELECT p.passage_id, " + SCORE + " AS score FROM postings p "
-                "JOIN unnest(%(terms)s::int[], %(weights)s::float8[]) AS q(term_id, weight) ON p.term_id = q.term_id "
-                "WHERE p.passage_id = ANY(%(ids)s) GROUP BY p.passage_id")
-
-
-def scores_of(conn, q: Question, avgdl: float, ids: list[int]) -> dict[int, float]:
-    if not q or not ids:
-        return {}
-    rows = conn.execute(_BM25_OF_IDS, {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl,
-                                       "ids": ids}).fetchall()
-    return {pid: float(score) for pid, score in rows}
-
-
-def fusion_inputs(conn, q: Question, avgdl: float, ids: list[int], vector: str, cosine_ids: list[int],
-                  bm25_ids: list[int]) -> list[tuple[int, float | None, float, bool]]:
-    """(passage id, cosine, BM25, footnote) of the passages, one statement: the footnote flag of
-    each, the cosine of those in `cosine_ids` (by the vectors' key; None for the others) and the
-    BM25 of those in `bm25_ids` (the same sum as scores_of; 0 for the others)."""
-    return conn.execute(
-        "WITH bm AS (" + _BM25_OF_IDS.replace("%(ids)s", "%(bm25_ids)s") + ") "
-        "SELECT s.id, -(v.embedding <#> %(q)s::vector), COALESCE(bm.score, 0), s.footnote FROM passages s "
-        "LEFT JOIN passage_vectors v ON v.passage_id = s.id AND v.passage_id = ANY(%(cosine_ids)s) "
-        "LEFT JOIN bm ON bm.passage_id = s.id WHERE s.id = ANY(%(ids)s)",
-        {"terms": q.term_ids, "weights": q.weights, "avgdl": avgdl, "ids": ids, "q": vector,
-         "cosine_ids": cosine_ids, "bm25_ids": bm25_ids}).fetchall()
-
+# ---- writing ----------------------------------------------------------------------------------
 
 def term_ids(conn, terms: set[str]) -> dict[str, int]:
     """Ids of the terms, adding those the vocabulary lacks."""
@@ -189,10 +218,99 @@ def add_document_frequencies(conn, counts: Counter) -> None:
                      "WHERE terms.id = x.id", (list(ids), list(ns)))
 
 
-def remove_postings(conn, passage_where: str, params) -> None:
-    """Drop the postings (and df counts) of the passages selected by `passage_where`."""
+def remove_passages(conn, passage_where: str, params) -> tuple[int, int]:
+    """Tombstone the passages selected by `passage_where` and take them off the df counts;
+    returns how many passages and tokens they hold."""
     rows = conn.execute(f"SELECT t, count(*) FROM passages, unnest(terms) AS t WHERE {passage_where} GROUP BY t",
                         params).fetchall()
     add_document_frequencies(conn, Counter({t: -n for t, n in rows}))
-    conn.execute(f"DELETE FROM postings USING (SELECT id, unnest(terms) AS t FROM passages WHERE {passage_where}) g "
-                 "WHERE postings.term_id = g.t AND postings.passage_id = g.id", params)
+    conn.execute(f"INSERT INTO keyword_deleted (passage_id) SELECT id FROM passages WHERE {passage_where} "
+                 "ON CONFLICT DO NOTHING", params)
+    n, tokens = conn.execute(f"SELECT count(*), COALESCE(sum(length), 0) FROM passages WHERE {passage_where}",
+                             params).fetchone()
+    return n, int(tokens)
+
+
+def write_segment(conn, ids: np.ndarray, lengths: np.ndarray, term_of: np.ndarray, rows: np.ndarray,
+                  tf: np.ndarray) -> int | None:
+    """One new segment: passages `ids` (row order) with their `lengths`, and postings given as
+    (term id, row, tf) triples in any order. Returns its number (None: no passages)."""
+    if not len(ids):
+        return None
+    number = conn.execute("SELECT nextval('keyword_segment_ids')").fetchone()[0]
+    conn.execute("INSERT INTO keyword_segments (id, nonce, first_id, size, ids, lengths) VALUES (%s, %s, %s, %s, %s, %s)",
+                 (number, secrets.randbits(62), int(np.min(ids)), len(ids), np.asarray(ids, ">i8").tobytes(),
+                  np.asarray(lengths, ">i4").tobytes()))
+    order = np.lexsort((rows, term_of))
+    term_of, rows, tf = np.asarray(term_of)[order], np.asarray(rows)[order], np.asarray(tf)[order]
+    bounds = np.r_[0, np.flatnonzero(np.diff(term_of)) + 1, len(term_of)]
+    packed_rows, packed_tf = rows.astype(">i4").tobytes(), tf.astype(">f4").tobytes()
+    with conn.cursor().copy("COPY keyword_postings (term_id, segment, rows, tf) FROM STDIN WITH (FORMAT BINARY)") \
+            as copy_:
+        copy_.set_types(["int4", "int4", "bytea", "bytea"])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            copy_.write_row((int(term_of[a]), number, packed_rows[4 * a:4 * b], packed_tf[4 * a:4 * b]))
+    return number
+
+
+def add_segment(conn, tokens: dict[int, Counter], ids: dict[str, int]) -> None:
+    """A segment of new passages: `tokens` maps passage id -> term counts, `ids` term -> id."""
+    passages = sorted(tokens)
+    term_of, rows, tf = [], [], []
+    for row, pid in enumerate(passages):
+        for term, n in tokens[pid].items():
+            term_of.append(ids[term])
+            rows.append(row)
+            tf.append(n)
+    write_segment(conn, np.array(passages, dtype=np.int64), np.array([sum(tokens[p].values()) for p in passages]),
+                  np.array(term_of, dtype=np.int64), np.array(rows, dtype=np.int64), np.array(tf, dtype=np.float32))
+
+
+def _merge(conn, segments: list[StoredSegment], dead: np.ndarray) -> None:
+    """The live rows of `segments` (in order) as one new segment; theirs and their tombstones go."""
+    numbers = [s.number for s in segments]
+    offsets = np.cumsum([0] + [len(s) for s in segments])
+    alive = ~np.isin(np.concatenate([s.ids for s in segments]), dead)
+    new_row = np.cumsum(alive) - 1
+    term_of, rows, tf = [], [], []
+    position = {n: i for i, n in enumerate(numbers)}
+    for tid, number, r, f in conn.execute("SELECT term_id, segment, rows, tf FROM keyword_postings "
+                                          "WHERE segment = ANY(%s)", (numbers,), binary=True):
+        r = _array(r, "int32").astype(np.int64) + offsets[position[number]]
+        keep = alive[r]
+        term_of.append(np.full(int(keep.sum()), tid, np.int64))
+        rows.append(new_row[r[keep]])
+        tf.append(_array(f, "float32")[keep])
+    ids = np.concatenate([s.ids for s in segments])
+    lengths = np.concatenate([s.lengths for s in segments])
+    conn.execute("DELETE FROM keyword_postings WHERE segment = ANY(%s)", (numbers,))
+    conn.execute("DELETE FROM keyword_segments WHERE id = ANY(%s)", (numbers,))
+    conn.execute("DELETE FROM keyword_deleted WHERE passage_id = ANY(%s)", (ids[~alive].tolist(),))
+    if alive.any():
+        write_segment(conn, ids[alive], lengths[alive], np.concatenate(term_of), np.concatenate(rows),
+                      np.concatenate(tf))
+
+
+def maintain(conn) -> None:
+    """The local backend's merge rules (kb/backends/local/keywords.py _merge) on this database's
+    segments: a wholly deleted segment goes, the newest run of FANOUT segments of one size class
+    becomes one, a segment PURGE_SHARE deleted is rewritten without its tombstoned rows."""
+    while True:
+        index = SegmentIndex.load(conn)
+        deleted = index.index.deleted
+        dead = [np.isin(s.ids, deleted) if len(deleted) else np.zeros(len(s), bool) for s in index.segments]
+        gone = [s for s, d in zip(index.segments, dead) if len(s) and d.all()]
+        if gone:
+            _merge(conn, gone, deleted)
+            continue
+        classes = [segment_size_class(int(len(s) - d.sum())) for s, d in zip(index.segments, dead)]
+        run = 1
+        while run < len(classes) and classes[-run - 1] == classes[-1]:
+            run += 1
+        if run >= FANOUT:
+            _merge(conn, index.segments[-run:], deleted)
+            continue
+        purge = next((s for s, d in zip(index.segments, dead) if len(s) and d.mean() >= PURGE_SHARE), None)
+        if purge is None:
+            return
+        _merge(conn, [purge], deleted)

@@ -2,9 +2,10 @@
 each step in its own transaction. Add a step by appending to MIGRATIONS; never edit one that
 has shipped.
 
-The keyword index is a postings table (term, passage, term frequency, passage length) with
-per-term document frequencies kept by the writer: BM25 is computed at query time from raw
-counts, so a commit only adds and removes the postings of the passages it changes.
+The keyword index was a postings table (term, passage, term frequency, passage length) up to
+schema 3; from 4 it is in segments of packed postings (keywords.py). Per-term document
+frequencies are kept by the writer in both: BM25 is computed at query time from raw counts, so
+a commit only adds and removes the postings of the passages it changes.
 """
 from __future__ import annotations
 
@@ -94,10 +95,54 @@ V3 = """
 ALTER TABLE passages ADD COLUMN table_row text;
 """
 
+# The keyword index in segments (keywords.py): each segment's passages (ids, lengths) and per
+# (term, segment) its rows and term frequencies, packed (big-endian int8 / int4 / float4: what
+# int8send, int4send and float4send write), stored uncompressed (EXTERNAL: read whole, never
+# decompressed); tombstones of removed passages until their segment is rewritten.
+KEYWORD_SEGMENTS_SQL = """
+CREATE SEQUENCE keyword_segment_ids;
+CREATE TABLE keyword_segments (
+    id integer PRIMARY KEY,
+    nonce bigint NOT NULL,     -- random: tells readers' caches this segment from any other of its number
+    first_id bigint NOT NULL,  -- its lowest passage id: the order rows run through the segments
+    size integer NOT NULL,
+    ids bytea NOT NULL,
+    lengths bytea NOT NULL
+);
+ALTER TABLE keyword_segments ALTER COLUMN ids SET STORAGE EXTERNAL, ALTER COLUMN lengths SET STORAGE EXTERNAL;
+CREATE TABLE keyword_postings (
+    term_id integer NOT NULL,
+    segment integer NOT NULL,
+    rows bytea NOT NULL,
+    tf bytea NOT NULL,
+    PRIMARY KEY (term_id, segment)
+);
+ALTER TABLE keyword_postings ALTER COLUMN rows SET STORAGE EXTERNAL, ALTER COLUMN tf SET STORAGE EXTERNAL;
+CREATE INDEX keyword_postings_by_segment ON keyword_postings (segment);
+CREATE TABLE keyword_deleted (passage_id bigint PRIMARY KEY);
+"""
+
+# The postings table's rows become one segment of every passage, then the table goes.
+V4 = KEYWORD_SEGMENTS_SQL + """
+CREATE TEMPORARY TABLE keyword_rows ON COMMIT DROP AS
+    SELECT id, length, (row_number() OVER (ORDER BY id) - 1)::integer AS row FROM passages;
+CREATE INDEX ON keyword_rows (id);
+INSERT INTO keyword_segments (id, nonce, first_id, size, ids, lengths)
+    SELECT nextval('keyword_segment_ids'), (random() * 4e18)::bigint, min(id), count(*),
+           string_agg(int8send(id), ''::bytea ORDER BY id), string_agg(int4send(length), ''::bytea ORDER BY id)
+    FROM keyword_rows HAVING count(*) > 0;
+INSERT INTO keyword_postings (term_id, segment, rows, tf)
+    SELECT p.term_id, (SELECT max(id) FROM keyword_segments), string_agg(int4send(r.row), ''::bytea ORDER BY r.row),
+           string_agg(float4send(p.tf::float4), ''::bytea ORDER BY r.row)
+    FROM postings p JOIN keyword_rows r ON r.id = p.passage_id GROUP BY p.term_id;
+DROP TABLE postings;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "documents, passages, states, vectors (pgvector), BM25 postings, problems", V1),
     (2, "the page a passage ends on when its last sentence runs over a page break; footnotes", V2),
     (3, "a table row's caption, column names and cells", V3),
+    (4, "the keyword index in segments of packed postings, scored on the client", V4),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -57,6 +57,8 @@ MAX_SKEW = 2.0  # degrees: a page fed in at a slant up to this much is turned st
 MIN_SKEW = 0.5  # degrees: less, Tesseract's own layout copes (turning it gained nothing in bench/scan_ocr.py)
 BLANK_INK = 0.001  # share of dark pixels under which a page is blank paper (its specks are no text)
 TESSERACT_CONFIG = "--psm 3 -c thresholding_method=2"  # automatic page layout; Sauvola binarisation
+TABLE_CONFIG = "--psm 6 -c thresholding_method=2"  # a ruled table, wiped of its rules: one block of rows
+GRID_MARGIN = 10  # pixels around a ruled table read with it
 
 _deadline: float | None = None
 _limit_s: float | None = None
@@ -120,8 +122,8 @@ def recognise(data: bytes, indices: list[int]) -> Recognised:
                 continue
             if CLEAN:
                 image = clean(image)
-            words = _words(image)
-            page, margins, confidence = _layout(words, index + 1, image.size[1])
+            words, tables = _read_page(image)
+            page, margins, confidence = _layout(words, index + 1, image.size[1], tables)
             # the edges are always read again: a page number under a footer rule can come out of
             # the page read as debris that looks like one ("25" as "i)"), and printed_labels
             # keeps only a number that the neighbouring pages agree with
@@ -287,12 +289,52 @@ class _Word:
     height: int
     confidence: float
     top: int = 0  # pixels from the top of the page
+    left: int = 0
+    width: int = 0
 
 
-def _words(image) -> list[_Word]:
+def _read_page(image) -> tuple[list[_Word], list[tuple]]:
+    """The page's words as Tesseract lays them out, and its ruled tables read apart, each as
+    (top in pixels, caption lines, rows of cells, header rows): each grid wiped of its rules and
+    read as one block, its words put in the cells their centres fall in (ocr_tables)."""
+    import numpy as np
+    from PIL import Image
+
+    from . import ocr_tables
+
+    if not CLEAN:
+        return _words(image), []
+    pixels = np.asarray(image, dtype=np.uint8)
+    grids, wiped = ocr_tables.find_grids(pixels)
+    if not grids:
+        return _words(image), []
+    rest = wiped.copy()
+    for grid in grids:  # the rest of the page is read without the tables
+        ocr_tables.blank(grid, rest)
+    page_words = _words(Image.fromarray(rest))
+    read = []
+    for grid in grids:
+        top, left = max(grid.top - GRID_MARGIN, 0), max(grid.left - GRID_MARGIN, 0)
+        crop = Image.fromarray(wiped[top:grid.bottom + GRID_MARGIN, left:grid.right + GRID_MARGIN])
+        read.append((grid, top, left, _words(crop, TABLE_CONFIG)))
+    # a capital I read as a bracket is mended where the page prints the word ("[nterview")
+    counts = Counter(token.casefold() for *_, words in read for w in words for token in _LETTERS.findall(w.text))
+    counts.update(token.casefold() for w in page_words for token in _LETTERS.findall(w.text))
+    tables = []
+    for grid, top, left, found in read:
+        words = [ocr_tables.TableWord(_bar_mended(w.text, counts), w.left + left, w.top + top, w.width, w.height)
+                 for w in found]
+        caption, rows, header = ocr_tables.table_rows(grid, [w for w in words if ocr_tables.inside(grid, w)],
+                                                      frozenset(counts))
+        if rows or caption:
+            tables.append((grid.top, caption, rows, header))
+    return page_words, tables
+
+
+def _words(image, config: str | None = None) -> list[_Word]:
     import pytesseract
 
-    config = TESSERACT_CONFIG if CLEAN else "--psm 3"
+    config = config or (TESSERACT_CONFIG if CLEAN else "--psm 3")
     found = _tesseract(pytesseract.image_to_data, image, config, output_type=pytesseract.Output.DICT)
     words = []
     for i, text in enumerate(found["text"]):
@@ -301,7 +343,8 @@ def _words(image) -> list[_Word]:
             continue
         words.append(_Word(_STRAY_UNDERSCORE.sub("", text.strip()), (found["block_num"][i], found["par_num"][i]),
                            (found["block_num"][i], found["par_num"][i], found["line_num"][i]),
-                           int(found["height"][i]), confidence, int(found["top"][i])))
+                           int(found["height"][i]), confidence, int(found["top"][i]), int(found["left"][i]),
+                           int(found["width"][i])))
     return words
 
 
@@ -359,7 +402,8 @@ def _tesseract(function, image, config: str, **kwargs):
             os.environ["OMP_THREAD_LIMIT"] = env_threads
 
 
-def _layout(words: list[_Word], number: int, page_height: int | None = None) -> tuple[Page, list[str], float]:
+def _layout(words: list[_Word], number: int, page_height: int | None = None,
+            tables: list[tuple] = ()) -> tuple[Page, list[str], float]:
     """(page, margin texts, mean word confidence). The margin texts are the lone page
     numbers taken off the page's top and bottom, then its top and bottom lines and any line in
     the top or bottom EDGE of the page as they stand ("MMWR / January 14, 2011 / Vol. 60 63",
@@ -401,7 +445,13 @@ def _layout(words: list[_Word], number: int, page_height: int | None = None) -> 
     vocab = _vocabulary([[text for text, _ in paragraph] for paragraph in paragraphs])
     blocks: list[tuple[bool, str, float]] = []  # (heading, text, median word height)
     in_title_lines = number == 1  # the first page's lines above its first body paragraph
+    tables = sorted(tables, key=lambda t: t[0])
+    placed: list[tuple] = []  # (blocks before it, caption, rows, header rows) of each table
     for paragraph in paragraphs:
+        top = min(w.top for _, ws in paragraph for w in ws)
+        while tables and tables[0][0] < top:  # a table goes before the first paragraph below it
+            placed.append((len(blocks), *tables[0][1:]))
+            tables = tables[1:]
         texts = _dehyphenate([text for text, _ in paragraph], vocab)
         height = statistics.median(w.height for _, ws in paragraph for w in ws)
         in_title_lines = in_title_lines and sum(len(ws) for _, ws in paragraph) < TITLE_LINES_WORDS
@@ -414,9 +464,16 @@ def _layout(words: list[_Word], number: int, page_height: int | None = None) -> 
                 blocks.append((True, " ".join(texts), height))
         else:
             blocks.append((False, "\n".join(texts), height))
+    placed += [(len(blocks), *table[1:]) for table in tables]
     out = PageBuilder()
-    for heading, text, _ in blocks:
-        (out.heading if heading else out.paragraph)(text)
+    for at in range(len(blocks) + 1):
+        for _, caption, rows, header in (t for t in placed if t[0] == at):
+            if caption:
+                out.paragraph(" ".join(caption))
+            out.table(rows, header)
+        if at < len(blocks):
+            heading, text, _ = blocks[at]
+            (out.heading if heading else out.paragraph)(text)
     page = out.page(number)
     page.ocr = True
     confidence = statistics.fmean(w.confidence for w in words) if words else 0.0
@@ -440,12 +497,7 @@ def _mended(words: list[_Word], counts: Counter) -> list[str]:
     - a capital I read as a bracket or bar ("[HEs", "|n"), when the word with I is on the page;
     - a word read as two ("vary ing"), when the page prints it whole elsewhere and the second
       piece is no word the page uses on its own."""
-    texts = [w.text for w in words]
-    for i, text in enumerate(texts):
-        if _BAR_FOR_I.match(text) and "]" not in text:
-            mended = "I" + text[1:]
-            if counts[_LETTERS.match(mended).group(0).casefold()]:
-                texts[i] = mended
+    texts = [_bar_mended(w.text, counts) for w in words]
     out: list[str] = []
     for text in texts:
         if out and _SPLIT_LEFT.fullmatch(out[-1]) and (piece := _SPLIT_RIGHT.match(text)):
@@ -455,6 +507,14 @@ def _mended(words: list[_Word], counts: Counter) -> list[str]:
                 continue
         out.append(text)
     return out
+
+
+def _bar_mended(text: str, counts: Counter) -> str:
+    if _BAR_FOR_I.match(text) and "]" not in text:
+        mended = "I" + text[1:]
+        if counts[_LETTERS.match(mended).group(0).casefold()]:
+            return mended
+    return text
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")

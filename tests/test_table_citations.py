@@ -61,3 +61,16 @@ def test_copying_a_table_rows_quote_gives_the_cell_with_its_row_column_and_table
     assert quote_with_citation(table_hit(), "apa").text == \
         "“264,140” (Kentucky, Permit) (Federal Bureau of Investigation, 2015, Table 1, p. 1)"
     assert quote_with_citation(table_hit(), "house").text.startswith("“264,140” (Kentucky, Permit; Federal Bureau")
+
+
+def test_a_cell_of_a_table_that_names_neither_row_nor_column_is_quoted_with_the_citation_alone():
+    """A grid of figures with no row label and no column names: nothing to name outside the
+    quotation marks, so no empty "(; …)" before the citation."""
+    from kb.citations import quote_citation
+
+    row = TableRow(None, (), ("", "264,140", "12,155"))
+    text = "264,140 12,155"
+    passage = Passage(9, 1, 5, 1, None, 0, len(text), text, page_label="1", table=row)
+    hit = Hit(passage, DOC, 0.9, "", highlights=[cell_spans(passage)[1]])
+    assert quote_citation(hit).startswith("“264,140” (Federal Bureau of Investigation")
+    assert "(;" not in quote_citation(hit)

@@ -42,8 +42,9 @@ def test_the_nics_table_scanned_reads_row_by_row_with_every_figure():
 @needs_tesseract
 def test_a_ruled_table_of_prose_cells_keeps_each_row_together():
     """The FDA's Table 2 (four columns of prose and bullet lists), scanned: Tesseract's layout
-    read it column by column; a row's cells now stand on one line, each cell's lines joined,
-    the bullets read as letters ("e", "¢") left out."""
+    read it column by column; a row's cells now stand on one line, each cell's lines joined
+    (a cell of prose read alone: read with the others, its lines ran into theirs), the bullets
+    read as letters ("e", "¢") left out."""
     data = (GOV / "fda_pro_guidance_excerpt.pdf").read_bytes()
     page = extract("fda.pdf", images_to_pdf(scan(data, 200, seed=7, tilt=1.0, pages=[3]), 200)).pages[0]
     rows = _rows(page)
@@ -51,7 +52,9 @@ def test_a_ruled_table_of_prose_cells_keeps_each_row_together():
     consistency = next(row for row in rows if row[1] == "Internal consistency")
     assert consistency[3].startswith("Cronbach’s alpha for summary scores")
     assert "Item-total correlations" in consistency[3]
-    assert not any(cell.startswith(("e ", "¢ ", "« ")) for row in rows for cell in row)
+    assert not any(cell.startswith(("e ", "e_", "¢ ", "« ", "= ")) for row in rows for cell in row)
+    content = next(row for row in rows if row[1] == "Content validity")  # its cells read one by one
+    assert "relative to its intended measurement concept, population, and use." in content[2]
     assert "Table 2. Measurement Properties" in page.text[:page.tables[0][0]]
 
 

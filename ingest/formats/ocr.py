@@ -59,6 +59,7 @@ BLANK_INK = 0.001  # share of dark pixels under which a page is blank paper (its
 TESSERACT_CONFIG = "--psm 3 -c thresholding_method=2"  # automatic page layout; Sauvola binarisation
 TABLE_CONFIG = "--psm 6 -c thresholding_method=2"  # a ruled table, wiped of its rules: one block of rows
 GRID_MARGIN = 10  # pixels around a ruled table read with it
+CELL_GAP = 40  # pixels of paper between the cells stacked to be read again (ocr_tables.prose_cells)
 
 _deadline: float | None = None
 _limit_s: float | None = None
@@ -322,13 +323,40 @@ def _read_page(image) -> tuple[list[_Word], list[tuple]]:
     counts.update(token.casefold() for w in page_words for token in _LETTERS.findall(w.text))
     tables = []
     for grid, top, left, found in read:
-        words = [ocr_tables.TableWord(_bar_mended(w.text, counts), w.left + left, w.top + top, w.width, w.height)
-                 for w in found]
-        caption, rows, header = ocr_tables.table_rows(grid, [w for w in words if ocr_tables.inside(grid, w)],
-                                                      frozenset(counts))
+        words = [ocr_tables.TableWord(w.text, w.left + left, w.top + top, w.width, w.height) for w in found]
+        words = [w for w in words if ocr_tables.inside(grid, w)]
+        boxes = ocr_tables.prose_cells(grid, words)
+        if boxes:
+            words = [w for w in words if not any(box.holds(w) for box in boxes)] + _cells_read(wiped, boxes)
+        words = [ocr_tables.TableWord(_bar_mended(w.text, counts), w.left, w.top, w.width, w.height) for w in words]
+        caption, rows, header = ocr_tables.table_rows(grid, words, frozenset(counts))
         if rows or caption:
             tables.append((grid.top, caption, rows, header))
     return page_words, tables
+
+
+def _cells_read(pixels, boxes) -> list:
+    """The words of the given cells, read in one Tesseract run: the cells cut out and stacked
+    one under another, apart by a blank band, each word then put back where its cell is."""
+    from PIL import Image
+
+    from .ocr_tables import TableWord
+
+    width = max(box.right - box.left for box in boxes)
+    height = sum(box.bottom - box.top + CELL_GAP for box in boxes) + CELL_GAP
+    stack = Image.new("L", (width + 2 * CELL_GAP, height), 255)
+    offsets, y = [], CELL_GAP
+    for box in boxes:
+        stack.paste(Image.fromarray(pixels[box.top:box.bottom, box.left:box.right]), (CELL_GAP, y))
+        offsets.append(y)
+        y += box.bottom - box.top + CELL_GAP
+    out = []
+    for w in _words(stack, TABLE_CONFIG):
+        centre = w.top + w.height / 2
+        at = max((i for i, o in enumerate(offsets) if o - CELL_GAP / 2 <= centre), default=0)
+        box = boxes[at]
+        out.append(TableWord(w.text, w.left - CELL_GAP + box.left, w.top - offsets[at] + box.top, w.width, w.height))
+    return out
 
 
 def _words(image, config: str | None = None) -> list[_Word]:

@@ -180,6 +180,72 @@ def _index(rules: list[Rule], along: float, across: float) -> int:
     return max(sum(rule.position(along) < across for rule in rules) - 1, 0)
 
 
+def _cells(grid: Grid, words: list[TableWord]) -> dict[tuple[int, int], list[TableWord]]:
+    """Words by the (ruled row, column) their centres fall in."""
+    columns, ruled_rows = len(grid.verticals) - 1, len(grid.horizontals) - 1
+    cells: dict[tuple[int, int], list[TableWord]] = {}
+    for word in words:
+        x, y = word.centre
+        row = min(_index(grid.horizontals, x, y), ruled_rows - 1)
+        column = min(_index(grid.verticals, y, x), columns - 1)
+        cells.setdefault((row, column), []).append(word)
+    return cells
+
+
+@dataclass
+class CellBox:
+    """A cell (or cells joined where no rule parts them) as a rectangle inside its rules, pixels."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    def holds(self, word: TableWord) -> bool:
+        x, y = word.centre
+        return self.left <= x <= self.right and self.top <= y <= self.bottom
+
+
+def prose_cells(grid: Grid, words: list[TableWord]) -> list[CellBox]:
+    """The cells to read again one by one: those of several lines in rows of prose. Read as one
+    block, a grid whose cells' lines stand at different heights from column to column comes
+    out with words of two lines run together ("Alternate Based on Assessment Modified"); a
+    cell read alone is one column of lines. Rows of figures, read well as one block, and the
+    header above them, where a cell may span columns line by line, are left as read."""
+    columns, ruled_rows = len(grid.verticals) - 1, len(grid.horizontals) - 1
+    if columns < 2 or ruled_rows < 1 or not words:
+        return []
+    slope = statistics.median(rule.slope for rule in grid.horizontals)
+    cells = _cells(grid, words)
+    figures = [r for r in range(ruled_rows) if any(NUMBER.match(w.text) for c in range(columns)
+                                                   for w in cells.get((r, c), []))]
+    out = []
+    for r in range(figures[0] if figures else 0, ruled_rows):
+        row_cells = {c: cells.get((r, c), []) for c in range(columns)}
+        if not any(row_cells.values()) or _printed_lines(row_cells, slope):
+            continue
+        mid = statistics.fmean(w.centre[1] for ws in row_cells.values() for w in ws)
+        first = list(range(columns))
+        for c in range(1, columns):
+            if not grid.verticals[c].covers(mid):
+                first[c] = first[c - 1]
+        for c in sorted(set(first)):
+            span = [k for k in range(columns) if first[k] == c]
+            words_in = [w for k in span for w in row_cells[k]]
+            if len(_lines(words_in, slope)) < 2:
+                continue
+            top_rule, bottom_rule = grid.horizontals[r], grid.horizontals[r + 1]
+            left_rule, right_rule = grid.verticals[c], grid.verticals[span[-1] + 1]
+            y0, y1 = top_rule.position(left_rule.at), bottom_rule.position(left_rule.at)
+            left = max(left_rule.position(y0), left_rule.position(y1))
+            right = min(right_rule.position(y0), right_rule.position(y1))
+            top = max(top_rule.position(left), top_rule.position(right))
+            bottom = min(bottom_rule.position(left), bottom_rule.position(right))
+            if right - left > 8 and bottom - top > 8:
+                out.append(CellBox(round(left) + 3, round(top) + 3, round(right) - 3, round(bottom) - 3))
+    return out
+
+
 def table_rows(grid: Grid, words: list[TableWord], vocabulary: frozenset[str] = frozenset()
                ) -> tuple[list[str], list[list[str]], int]:
     """The grid's caption lines (a line across the whole grid above its header: "NICS Firearm
@@ -188,12 +254,8 @@ def table_rows(grid: Grid, words: list[TableWord], vocabulary: frozenset[str] = 
     if columns < 2 or ruled_rows < 1 or not words:
         return [], [], 0
     slope = statistics.median(rule.slope for rule in grid.horizontals)
-    cells: dict[tuple[int, int], list[TableWord]] = {}
-    for word in words:
-        x, y = word.centre
-        row = min(_index(grid.horizontals, x, y), ruled_rows - 1)
-        column = min(_index(grid.verticals, y, x), columns - 1)
-        cells.setdefault((row, column), []).append(word)
+    cells = _cells(grid, words)
+    caption: list[str] = []
     rows: list[list[str]] = []
     origin: list[int | None] = []  # the ruled row a row is, None for a printed line cut from one
     for r in range(ruled_rows):
@@ -206,6 +268,9 @@ def table_rows(grid: Grid, words: list[TableWord], vocabulary: frozenset[str] = 
             origin += [None] * len(printed)
             continue
         mid = statistics.fmean(w.centre[1] for ws in row_cells.values() for w in ws)
+        if not rows and all(not grid.verticals[c].covers(mid) for c in range(1, columns)):
+            caption.append(_cell_text([w for ws in row_cells.values() for w in ws], slope, vocabulary))
+            continue  # one phrase across the whole grid above its rows: the table's title
         rows.append(_spanned(grid, row_cells, mid, slope, False, vocabulary))
         origin.append(r)
     header = _header_rows(rows)
@@ -219,7 +284,6 @@ def table_rows(grid: Grid, words: list[TableWord], vocabulary: frozenset[str] = 
             ids = {id(w) for w in line}
             on_line = {c: [w for w in ws if id(w) in ids] for c, ws in row_cells.items()}
             head.append(_spanned(grid, on_line, statistics.fmean(w.centre[1] for w in line), slope, True, vocabulary))
-    caption = []
     while head and len(set(head[0])) == 1:  # one phrase across every column: the table's title
         caption.append(head.pop(0)[0])
     return caption, head + rows[header:], len(head)
@@ -274,9 +338,9 @@ def _cell_text(words: list[TableWord], slope: float, vocabulary: frozenset[str] 
 _BROKEN = re.compile(r"([^\W\d_]+)-$")
 
 
-# A list bullet as Tesseract reads it at a line's start ("e", "¢", "«"), with the rule-like
-# debris it reads between the bullet and the item ("e —_Item-total correlations").
-_BULLET = re.compile(r"^(?:[•·e¢«°©]|e¢)\s+(?:[—_–-]+\s+)?[—_–-]*(?=\S)")
+# A list bullet as Tesseract reads it at a line's start ("e", "¢", "«", "="), with the rule-like
+# debris it reads between the bullet and the item ("e —_Item-total correlations"), before a word.
+_BULLET = re.compile(r"^(?:(?:[•·¢«°©=]|e¢?)(?:\s+|_+))+(?:[—_–-]+\s*)?(?=[^\W\d_])")
 
 
 def _without_bullet(line: str) -> str:

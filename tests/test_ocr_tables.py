@@ -37,6 +37,7 @@ def test_the_nics_table_scanned_reads_row_by_row_with_every_figure():
     states = [row for row in rows if len(row) == len(kentucky) and row[1][:1].isdigit()]
     assert len(states) >= 50
     assert "NICS Firearm Background Checks" in page.text[:page.tables[0][0]]  # the title, before the table
+    assert page.headings[0][1].startswith("NICS Firearm Background Checks")  # set large: the page's title
 
 
 @needs_tesseract
@@ -131,7 +132,7 @@ def test_a_header_cell_spanning_columns_names_each_and_a_title_across_all_is_the
              _word("Handgun", 420, 260), _word("Other", 620, 260),
              _word("Iowa", 120, 350), _word("12", 420, 350), _word("3", 620, 350)]
     caption, rows, header = table_rows(grid, words)
-    assert caption == ["NICS Checks"]
+    assert [line for line, _ in caption] == ["NICS Checks"]
     assert rows[:header] == [["State", "Pre-Pawn", "Pre-Pawn"], ["", "Handgun", "Other"]]
     assert rows[header:] == [["Iowa", "12", "3"]]
 

@@ -496,8 +496,12 @@ def _layout(words: list[_Word], number: int, page_height: int | None = None,
     out = PageBuilder()
     for at in range(len(blocks) + 1):
         for _, caption, rows, header in (t for t in placed if t[0] == at):
-            if caption:
-                out.paragraph(" ".join(caption))
+            if caption:  # a title set inside the table's box, a heading when set large (the page's title)
+                text = " ".join(line for line, _ in caption)
+                ratio = TITLE_HEIGHT if number == 1 and at == 0 else HEADING_HEIGHT
+                large = body_height and statistics.median(h for _, h in caption) >= ratio * body_height
+                (out.heading if large and len(text.split()) <= 30 and not text.endswith((".", ",", ";"))
+                 else out.paragraph)(text)
             out.table(rows, header)
         if at < len(blocks):
             heading, text, _ = blocks[at]

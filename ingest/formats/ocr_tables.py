@@ -247,15 +247,16 @@ def prose_cells(grid: Grid, words: list[TableWord]) -> list[CellBox]:
 
 
 def table_rows(grid: Grid, words: list[TableWord], vocabulary: frozenset[str] = frozenset()
-               ) -> tuple[list[str], list[list[str]], int]:
+               ) -> tuple[list[tuple[str, float]], list[list[str]], int]:
     """The grid's caption lines (a line across the whole grid above its header: "NICS Firearm
-    Background Checks"), its rows of cells, header rows first, and how many rows are header."""
+    Background Checks") with the height of their words, its rows of cells, header rows first,
+    and how many rows are header."""
     columns, ruled_rows = len(grid.verticals) - 1, len(grid.horizontals) - 1
     if columns < 2 or ruled_rows < 1 or not words:
         return [], [], 0
     slope = statistics.median(rule.slope for rule in grid.horizontals)
     cells = _cells(grid, words)
-    caption: list[str] = []
+    caption: list[tuple[str, float]] = []  # (line, height of its words)
     rows: list[list[str]] = []
     origin: list[int | None] = []  # the ruled row a row is, None for a printed line cut from one
     for r in range(ruled_rows):
@@ -269,24 +270,27 @@ def table_rows(grid: Grid, words: list[TableWord], vocabulary: frozenset[str] = 
             continue
         mid = statistics.fmean(w.centre[1] for ws in row_cells.values() for w in ws)
         if not rows and all(not grid.verticals[c].covers(mid) for c in range(1, columns)):
-            caption.append(_cell_text([w for ws in row_cells.values() for w in ws], slope, vocabulary))
+            title = [w for ws in row_cells.values() for w in ws]
+            caption.append((_cell_text(title, slope, vocabulary), statistics.median(w.height for w in title)))
             continue  # one phrase across the whole grid above its rows: the table's title
         rows.append(_spanned(grid, row_cells, mid, slope, False, vocabulary))
         origin.append(r)
     header = _header_rows(rows)
-    head: list[list[str]] = []
+    head: list[tuple[list[str], float]] = []  # (cells, height of the line's words)
     for i in range(header):  # header rows line by line, a cell over several columns naming each
         if origin[i] is None:
-            head.append(rows[i])
+            head.append((rows[i], 0.0))
             continue
         row_cells = {c: cells.get((origin[i], c), []) for c in range(columns)}
         for line in _lines([w for ws in row_cells.values() for w in ws], slope):
             ids = {id(w) for w in line}
             on_line = {c: [w for w in ws if id(w) in ids] for c, ws in row_cells.items()}
-            head.append(_spanned(grid, on_line, statistics.fmean(w.centre[1] for w in line), slope, True, vocabulary))
-    while head and len(set(head[0])) == 1:  # one phrase across every column: the table's title
-        caption.append(head.pop(0)[0])
-    return caption, head + rows[header:], len(head)
+            head.append((_spanned(grid, on_line, statistics.fmean(w.centre[1] for w in line), slope, True, vocabulary),
+                         statistics.median(w.height for w in line)))
+    while head and len(set(head[0][0])) == 1:  # one phrase across every column: the table's title
+        cells_, height = head.pop(0)
+        caption.append((cells_[0], height))
+    return caption, [cells_ for cells_, _ in head] + rows[header:], len(head)
 
 
 def _spanned(grid: Grid, row_cells: dict[int, list[TableWord]], y: float, slope: float, fill: bool,

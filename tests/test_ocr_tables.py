@@ -49,7 +49,7 @@ def test_a_ruled_table_of_prose_cells_keeps_each_row_together():
     data = (GOV / "fda_pro_guidance_excerpt.pdf").read_bytes()
     page = extract("fda.pdf", images_to_pdf(scan(data, 200, seed=7, tilt=1.0, pages=[3]), 200)).pages[0]
     rows = _rows(page)
-    assert rows[0] == ["Measurement", "Type", "What Is Assessed?", "FDA Review Considerations"]
+    assert rows[0] == ["Measurement Property", "Type", "What Is Assessed?", "FDA Review Considerations"]
     consistency = next(row for row in rows if row[1] == "Internal consistency")
     assert consistency[3].startswith("Cronbach’s alpha for summary scores")
     assert "Item-total correlations" in consistency[3]
@@ -148,3 +148,22 @@ def test_a_multi_line_cell_is_one_cell_and_a_compound_broken_at_its_edge_keeps_i
     _, rows, header = table_rows(grid, words, vocabulary=frozenset({"comprehensive"}))
     assert header == 1
     assert rows[1] == ["Test-retest or intra-interviewer reliability", "Stability of scores comprehensive"]
+
+
+@needs_tesseract
+def test_a_scanned_table_stays_whole_when_the_running_footer_is_taken_off_its_page():
+    """Three scanned pages of the ED report ("Chapter II 24/25/26" at their feet), Exhibit 9 a
+    ruled table on the second: the footer goes, the table's rows still start where the page
+    says they do, and the pages split into passages, the Exhibit's rows among them."""
+    from ingest.split import split_pages
+
+    data = (GOV / "ed_nclb_implementation_report_excerpt.pdf").read_bytes()
+    pages = extract("ed.pdf", images_to_pdf(scan(data, 200, seed=7, tilt=1.0, pages=[0, 1, 2]), 200)).pages
+    page = pages[1]
+    assert "Chapter II" not in page.text
+    start, end, header_end = page.tables[0]
+    assert page.text[start:].startswith("\tGeneral Assessment\tAlternate Assessment Based on Grade-Level")
+    assert page.text[end - 1] != "\n" and page.text[header_end] == "\n"
+    rows = [p for p in split_pages(pages) if p.table is not None]
+    achievement = next(p for p in rows if p.table.cells[0] == "Achievement standards")
+    assert achievement.table.cells[1:] == ("Grade level", "Grade level", "Modified level", "Alternate level")

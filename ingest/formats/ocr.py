@@ -188,22 +188,26 @@ def _drop_running_lines(out: Recognised) -> None:
         if not running:
             continue
         lines = page.text.split("\n")
-        gone = [line.strip() in running for line in lines]
+        starts = [0]
+        for line in lines:
+            starts.append(starts[-1] + len(line) + 1)
+        gone = [line.strip() in running and not any(s <= at < e for s, e, _ in page.tables)  # a row stays
+                for line, at in zip(lines, starts)]
         for i in range(len(lines)):  # with the blank line that set it apart, so paragraphs stay one blank line apart
             if gone[i] and i + 1 < len(lines) and not lines[i + 1] and (i == 0 or not lines[i - 1] or gone[i - 1]):
                 gone[i + 1] = True
         if not any(gone):
             continue
         out.running += [line.strip() for line, g in zip(lines, gone) if g and line.strip()]
-        starts = [0]
-        for line in lines:
-            starts.append(starts[-1] + len(line) + 1)
 
         def moved(at: int) -> int:
             return at - sum(starts[i + 1] - starts[i] for i, g in enumerate(gone) if g and starts[i] < at)
 
         page.text = "\n".join(line for line, g in zip(lines, gone) if not g).rstrip("\n")
         page.headings = [(moved(at), text) for at, text in page.headings if text not in running]
+        page.tables = [(moved(start), moved(end), moved(header)) for start, end, header in page.tables]
+        page.footnotes = [(moved(start), moved(end)) for start, end in page.footnotes]
+        page.footnote_refs = [(moved(at), marker) for at, marker in page.footnote_refs]
 
 
 def _check_time(done: int, total: int, started: float) -> None:

@@ -30,6 +30,7 @@ RULE_COVER = 0.4  # a rule parts rows (columns) when it runs across this share o
 MIN_GRID_WIDTH, MIN_GRID_HEIGHT = 0.15, 0.04  # shares of the page a grid spans at least
 LINE_GAP = 0.6  # words whose centres differ by less than this share of a word's height are on one line
 HEADER_ROWS_MAX = 3
+HEADER_WORDS = 8  # a column's name in a table of prose is at most this long ("Alternate Assessment Based on …")
 MAX_RULE_WIDTH = 12  # pixels: a rule is a thin stroke (1-4 px at 300 dpi); a chart's bars are wider
 
 
@@ -207,11 +208,12 @@ class CellBox:
 
 
 def prose_cells(grid: Grid, words: list[TableWord]) -> list[CellBox]:
-    """The cells to read again one by one: those of several lines in rows of prose. Read as one
-    block, a grid whose cells' lines stand at different heights from column to column comes
-    out with words of two lines run together ("Alternate Based on Assessment Modified"); a
-    cell read alone is one column of lines. Rows of figures, read well as one block, and the
-    header above them, where a cell may span columns line by line, are left as read."""
+    """The cells to read again one by one: those of the rows that are not rows of figures. Read
+    as one block, a grid whose cells' lines stand at different heights from column to column
+    comes out with words of two lines run together ("Alternate Based on Assessment Modified",
+    "Generel Asmecereerd"); a cell read alone is one column of lines. Rows of figures, read well
+    as one block, and the header above them, where a cell may span columns line by line, are
+    left as read."""
     columns, ruled_rows = len(grid.verticals) - 1, len(grid.horizontals) - 1
     if columns < 2 or ruled_rows < 1 or not words:
         return []
@@ -224,15 +226,10 @@ def prose_cells(grid: Grid, words: list[TableWord]) -> list[CellBox]:
         row_cells = {c: cells.get((r, c), []) for c in range(columns)}
         if not any(row_cells.values()) or _printed_lines(row_cells, slope):
             continue
-        mid = statistics.fmean(w.centre[1] for ws in row_cells.values() for w in ws)
-        first = list(range(columns))
-        for c in range(1, columns):
-            if not grid.verticals[c].covers(mid):
-                first[c] = first[c - 1]
+        first = _spans(grid, statistics.fmean(w.centre[1] for ws in row_cells.values() for w in ws))
         for c in sorted(set(first)):
             span = [k for k in range(columns) if first[k] == c]
-            words_in = [w for k in span for w in row_cells[k]]
-            if len(_lines(words_in, slope)) < 2:
+            if not any(row_cells[k] for k in span):
                 continue
             top_rule, bottom_rule = grid.horizontals[r], grid.horizontals[r + 1]
             left_rule, right_rule = grid.verticals[c], grid.verticals[span[-1] + 1]
@@ -282,7 +279,13 @@ def table_rows(grid: Grid, words: list[TableWord], vocabulary: frozenset[str] = 
             head.append((rows[i], 0.0))
             continue
         row_cells = {c: cells.get((origin[i], c), []) for c in range(columns)}
-        for line in _lines([w for ws in row_cells.values() for w in ws], slope):
+        lines = _lines([w for ws in row_cells.values() for w in ws], slope)
+        heights = [statistics.fmean(w.centre[1] for w in line) for line in lines]
+        if len({tuple(_spans(grid, y)) for y in heights}) == 1:  # the same cells on every line: one row
+            head.append((_spanned(grid, row_cells, heights[0], slope, True, vocabulary),
+                         statistics.median(w.height for line in lines for w in line)))
+            continue
+        for line in lines:
             ids = {id(w) for w in line}
             on_line = {c: [w for w in ws if id(w) in ids] for c, ws in row_cells.items()}
             head.append((_spanned(grid, on_line, statistics.fmean(w.centre[1] for w in line), slope, True, vocabulary),
@@ -298,15 +301,21 @@ def _spanned(grid: Grid, row_cells: dict[int, list[TableWord]], y: float, slope:
     """A row's cell texts; columns with no rule between them at height `y` are one cell, its
     text in each of them (`fill`, for a header) or in the first."""
     columns = len(row_cells)
-    first = list(range(columns))
-    for c in range(1, columns):
-        if not grid.verticals[c].covers(y):
-            first[c] = first[c - 1]
+    first = _spans(grid, y)
     texts = {}
     for c in range(columns):
         texts.setdefault(first[c], []).extend(row_cells[c])
     joined = {c: _cell_text(ws, slope, vocabulary) for c, ws in texts.items()}
     return [joined[first[c]] if (fill or first[c] == c) else "" for c in range(columns)]
+
+
+def _spans(grid: Grid, y: float) -> list[int]:
+    """For each column, the first column of the cell it is part of at height `y` (no rule parts them)."""
+    first = list(range(len(grid.verticals) - 1))
+    for c in range(1, len(first)):
+        if not grid.verticals[c].covers(y):
+            first[c] = first[c - 1]
+    return first
 
 
 def _lines(words: list[TableWord], slope: float) -> list[list[TableWord]]:
@@ -373,8 +382,11 @@ def _has_figure(cells: list[str]) -> bool:
 
 
 def _header_rows(rows: list[list[str]]) -> int:
+    """The rows above the first row with a figure; in a table of prose, its first row when its
+    cells are names (short, none a sentence)."""
     with_figures = [i for i, row in enumerate(rows) if _has_figure(row)]
     if with_figures:
         first = with_figures[0]
         return first if 0 < first <= HEADER_ROWS_MAX else 0
-    return 1 if len(rows) > 1 and all(len(cell.split()) <= 5 for cell in rows[0]) else 0
+    names = all(len(cell.split()) <= HEADER_WORDS and not cell.endswith(".") for cell in rows[0]) if rows else False
+    return 1 if len(rows) > 1 and names else 0

@@ -10,7 +10,7 @@ from conftest import GOV_PDFS as GOV
 from scans import images_to_pdf, scan
 
 from ingest.formats import extract, ocr
-from ingest.formats.ocr_tables import TableWord, blank, find_grids, table_rows
+from ingest.formats.ocr_tables import TableWord, find_grids, table_rows
 
 needs_tesseract = pytest.mark.skipif(ocr.unavailable() is not None, reason="needs Tesseract (scripts/setup.sh)")
 
@@ -47,7 +47,9 @@ def test_a_ruled_table_of_prose_cells_keeps_each_row_together():
     (a cell of prose read alone: read with the others, its lines ran into theirs), the bullets
     read as letters ("e", "¢") left out."""
     data = (GOV / "fda_pro_guidance_excerpt.pdf").read_bytes()
-    page = extract("fda.pdf", images_to_pdf(scan(data, 200, seed=7, tilt=1.0, pages=[3]), 200)).pages[0]
+    # the fourth page as a scan of the whole document makes it (bench/scan_ocr.py's noise)
+    page = extract("fda.pdf", images_to_pdf(scan(data, 200, seed=7, tilt=1.0)[3:], 200)).pages[0]
+    assert page.label == "11"  # the lone page number under the table is still read
     rows = _rows(page)
     assert rows[0] == ["Measurement Property", "Type", "What Is Assessed?", "FDA Review Considerations"]
     consistency = next(row for row in rows if row[1] == "Internal consistency")
@@ -81,11 +83,6 @@ def test_a_grid_is_found_between_its_rules_and_wiped_of_them():
     assert [round(r.position(350)) for r in grid.verticals] == pytest.approx(xs, abs=2)
     assert [round(r.position(700)) for r in grid.horizontals] == pytest.approx(ys, abs=2)
     assert wiped[150:550, 50:1350].min() == 255  # no rule left for Tesseract to read as "|"
-    page = _drawn(rules).copy()
-    page[180:188, 1200:1210] = 0  # a mark just above the table: the line over it, not the table
-    page[350:358, 600:610] = 0  # a mark in a cell
-    blank(grid, page)
-    assert page[180:188, 1200:1210].max() == 0 and page[190:510, 95:1305].min() == 255
 
 
 def test_a_chart_with_gridlines_and_bars_is_no_table():

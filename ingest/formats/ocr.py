@@ -313,10 +313,10 @@ def _read_page(image) -> tuple[list[_Word], list[tuple]]:
     grids, wiped = ocr_tables.find_grids(pixels)
     if not grids:
         return _words(image), []
-    rest = wiped.copy()
-    for grid in grids:  # the rest of the page is read without the tables
-        ocr_tables.blank(grid, rest)
-    page_words = _words(Image.fromarray(rest))
+    # The page is read as before and the words inside a grid left out: read without its tables, a
+    # page's lone page number went unread (the FDA's "11" under its Table 2).
+    page_words = [w for w in _words(image) if not any(ocr_tables.inside(
+        grid, ocr_tables.TableWord(w.text, w.left, w.top, w.width, w.height)) for grid in grids)]
     read = []
     for grid in grids:
         top, left = max(grid.top - GRID_MARGIN, 0), max(grid.left - GRID_MARGIN, 0)

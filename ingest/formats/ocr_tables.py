@@ -146,28 +146,6 @@ def _rules(mask, vertical: bool, left: int, top: int, span: int) -> list[Rule]:
     return out
 
 
-def corners(grid: Grid) -> list[tuple[int, int]]:
-    """The grid's corners where its outer rules cross: top left, top right, bottom right, bottom left."""
-    out = []
-    for v, h in ((grid.verticals[0], grid.horizontals[0]), (grid.verticals[-1], grid.horizontals[0]),
-                 (grid.verticals[-1], grid.horizontals[-1]), (grid.verticals[0], grid.horizontals[-1])):
-        x = v.position(h.position(v.position(h.at)))
-        out.append((round(x), round(h.position(x))))
-    return out
-
-
-def blank(grid: Grid, pixels) -> None:
-    """Paint the grid (inside its outer rules, and the rules) paper white, in place."""
-    import cv2
-    import numpy as np
-
-    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = corners(grid)
-    pad = 4
-    polygon = np.array([(x0 - pad, y0 - pad), (x1 + pad, y1 - pad), (x2 + pad, y2 + pad), (x3 - pad, y3 + pad)],
-                       dtype=np.int32)
-    cv2.fillPoly(pixels, [polygon], 255)
-
-
 def inside(grid: Grid, word: TableWord) -> bool:
     """Whether a word stands inside the grid's outer rules where it is (on a leaning page the
     box around the grid also holds the ends of the lines above and below it)."""

@@ -10,7 +10,9 @@ a title in capitals measures short), a lone page number at the top or bottom tak
 text and kept for the page's printed label, with the lines of the top and bottom bands (the
 running header and footer, "62 MMWR / January 14, 2011") offered to printed_labels as well.
 A large line that Tesseract is unsure of (a chart's labels) is no heading, nor is one that
-heads several pages (the running header). A blank page is skipped.
+heads several pages (the running header). A blank page is skipped. A ruled table is read
+apart, cell by cell between its rules (`ocr_tables`), and put among the paragraphs where it
+stands on the page.
 
 Each page image is cleaned before Tesseract reads it (`clean`): rendered at 300 dpi whatever
 the scan's resolution (a 150-dpi scan is brought up to what Tesseract is trained for), a 3x3

@@ -95,9 +95,9 @@ def find_grids(pixels) -> tuple[list[Grid], object]:
         if w < MIN_GRID_WIDTH * width or h < MIN_GRID_HEIGHT * height:
             continue
         box = (slice(top, top + h), slice(left, left + w))
-        inside = labels[box] == label
-        verticals = _rules(np.where(inside, vertical[box], 0), vertical=True, left=left, top=top, span=h)
-        horizontals = _rules(np.where(inside, horizontal[box], 0), vertical=False, left=left, top=top, span=w)
+        member = labels[box] == label
+        verticals = _rules(np.where(member, vertical[box], 0), vertical=True, left=left, top=top, span=h)
+        horizontals = _rules(np.where(member, horizontal[box], 0), vertical=False, left=left, top=top, span=w)
         if len(verticals) >= 3 and len(horizontals) >= 2:
             grids.append(Grid(left, top, left + w, top + h, verticals, horizontals))
     wiped = pixels.copy()

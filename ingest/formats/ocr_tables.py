@@ -329,9 +329,9 @@ def _cell_text(words: list[TableWord], slope: float, vocabulary: frozenset[str] 
 _BROKEN = re.compile(r"([^\W\d_]+)-$")
 
 
-# A list bullet as Tesseract reads it at a line's start ("e", "¢", "«", "="), with the rule-like
+# A list bullet as Tesseract reads it at a line's start ("e", "¢", "«", "=", "@"), with the rule-like
 # debris it reads between the bullet and the item ("e —_Item-total correlations"), before a word.
-_BULLET = re.compile(r"^(?:(?:[•·¢«°©=]|e¢?)(?:\s+|_+))+(?:[—_–-]+\s*)?(?=[^\W\d_])")
+_BULLET = re.compile(r"^(?:(?:[•·¢«°©=@]|e¢?)(?:\s+|_+))+(?:[—_–-]+\s*)?(?=[^\W\d_])")
 
 
 def _without_bullet(line: str) -> str:

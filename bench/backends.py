@@ -193,6 +193,19 @@ def synthetic_local(n: int, emb) -> tuple[LocalBackend, float]:
     return backend, time.perf_counter() - started
 
 
+def synthetic_text(sources_row, sents: list[list[str]], rng: random.Random) -> str:
+    """A passage of 100-150 words: sentences of the SciFact abstracts its vector mixes
+    (bench/pg_keywords.py draws the same texts with the same generator)."""
+    sources = [int(p) for p in sources_row if p >= 0]
+    words, chosen = 0, []
+    target = rng.randint(100, 150)
+    while words < target:
+        s = rng.choice(sents[rng.choice(sources)] or sents[rng.randrange(len(sents))])
+        chosen.append(s)
+        words += len(s.split())
+    return " ".join(chosen)
+
+
 def synthetic_updates(vectors: np.ndarray, parts: np.ndarray, sents: list[list[str]], rng: random.Random,
                       first: int = 0) -> list[DocumentUpdate]:
     """Documents of PER_DOC passages over `vectors`, each passage's text sentences of the SciFact
@@ -202,14 +215,7 @@ def synthetic_updates(vectors: np.ndarray, parts: np.ndarray, sents: list[list[s
     for d0 in range(0, n, PER_DOC):
         ps = []
         for j in range(d0, min(n, d0 + PER_DOC)):
-            sources = [int(p) for p in parts[j] if p >= 0]
-            words, chosen = 0, []
-            target = rng.randint(100, 150)
-            while words < target:
-                s = rng.choice(sents[rng.choice(sources)] or sents[rng.randrange(len(sents))])
-                chosen.append(s)
-                words += len(s.split())
-            text = " ".join(chosen)
+            text = synthetic_text(parts[j], sents, rng)
             ps.append(Passage(None, None, j - d0, None, None, 0, len(text), text))
         i = first + d0 // PER_DOC
         doc = Document(None, f"/bench/synthetic/doc-{i:06d}.txt", f"doc-{i:06d}.txt", f"{i:064d}",

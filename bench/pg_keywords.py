@@ -77,14 +77,7 @@ def corpus(n: int) -> dict[str, np.ndarray]:
     started = time.perf_counter()
     for d0 in range(0, n, bb.PER_DOC):
         for j in range(d0, min(n, d0 + bb.PER_DOC)):
-            sources = [int(p) for p in parts[j] if p >= 0]
-            words, chosen = 0, []
-            target = rng.randint(100, 150)
-            while words < target:
-                s = rng.choice(sents[rng.choice(sources)] or sents[rng.randrange(len(sents))])
-                chosen.append(s)
-                words += len(s.split())
-            counts = Counter(kw.passage_tokens(" ".join(chosen), None, None))
+            counts = Counter(kw.passage_tokens(bb.synthetic_text(parts[j], sents, rng), None, None))
             lengths.append(sum(counts.values()))
             for term, c in counts.items():
                 term_of.append(vocab.setdefault(term, len(vocab)))

@@ -128,7 +128,8 @@ def wer_tables(dpis: list[int], pages_per_doc: int, with_ocrmypdf: bool, only: l
         print(table(headers, rows))
 
 
-def retrieval(dpi: int, skip: list[str], with_before: bool = True, per_question: bool = False) -> None:
+def retrieval(dpi: int, skip: list[str], with_before: bool = True, per_question: bool = False,
+              set_name: str = "gov") -> None:
     from benchlib import QuestionSet, question_set
     from set_quality import set_row, set_table_header
 
@@ -139,7 +140,7 @@ def retrieval(dpi: int, skip: list[str], with_before: bool = True, per_question:
 
     # OCR of a 15-page scan on a busy 2-core machine outlasts the 120 s a file may take by default
     os.environ.setdefault("KB_EXTRACT_TIMEOUT_S", "1800")
-    gov = question_set("gov")
+    gov = question_set(set_name)
     docs = [p for p in gov.docs if p.name not in skip]
     questions = [q for q in gov.questions if not set(q.get("documents") or []) & set(skip)]
     settings = load_settings(kb_dir=OUT / "models")
@@ -162,7 +163,7 @@ def retrieval(dpi: int, skip: list[str], with_before: bool = True, per_question:
         rows.append(row.replace(f"| {qset.name} |", f"| {name} |", 1))
         print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     os.environ.pop("KB_OCR_CLEAN", None)
-    print(f"\n## gov questions on scanned copies ({dpi} dpi, noisy) and on the originals, fused; "
+    print(f"\n## {set_name} questions on scanned copies ({dpi} dpi, noisy) and on the originals, fused; "
           f"{len(docs)} PDFs, {len(questions)} questions; {load_note()}\n")
     print(set_table_header())
     print("\n".join(rows))
@@ -271,6 +272,8 @@ def main() -> None:
                         help="retrieval: list the questions whose first hit or printed page differs between copies")
     parser.add_argument("--docs", nargs="*", default=[], help="wer: only these gov PDF file names")
     parser.add_argument("--skip", nargs="*", default=[], help="gov PDF file names left out (retrieval)")
+    parser.add_argument("--set", default="gov", help="retrieval: the question set over the gov PDFs "
+                        "(gov, or tables: its cell questions, the same scans and knowledge bases)")
     args = parser.parse_args()
     global BEFORE_CODE
     BEFORE_CODE = args.before_code
@@ -279,7 +282,7 @@ def main() -> None:
     if args.what == "wer":
         wer_tables(args.dpi or [150, 200], args.pages or 2, args.ocrmypdf, args.docs, args.no_before)
     elif args.what == "retrieval":
-        retrieval((args.dpi or [200])[0], args.skip, not args.no_before, args.per_question)
+        retrieval((args.dpi or [200])[0], args.skip, not args.no_before, args.per_question, args.set)
     else:
         metadata((args.dpi or [200])[0], args.pages or 3)
 

@@ -164,3 +164,14 @@ def test_a_scanned_table_stays_whole_when_the_running_footer_is_taken_off_its_pa
     rows = [p for p in split_pages(pages) if p.table is not None]
     achievement = next(p for p in rows if p.table.cells[0] == "Achievement standards")
     assert achievement.table.cells[1:] == ("Grade level", "Grade level", "Modified level", "Alternate level")
+
+
+def test_thousands_commas_read_as_points_are_put_back_in_a_column_of_counts_only():
+    """"24.412" among "23,022" and "3,062" is 24,412 (NICS, Illinois); in a column of rates
+    ("12.345" among "1.5", "20.25") a point is a point."""
+    from ingest.formats.ocr_tables import _commas_mended
+
+    rows = [["Alabama", "23,022", "12.345"], ["Illinois", "24.412", "1.5"], ["Alaska", "3,062", "20.25"],
+            ["Guam", "100", "0.5"]]
+    assert _commas_mended(rows) == [["Alabama", "23,022", "12.345"], ["Illinois", "24,412", "1.5"],
+                                    ["Alaska", "3,062", "20.25"], ["Guam", "100", "0.5"]]

@@ -271,7 +271,7 @@ def table_rows(grid: Grid, words: list[TableWord], vocabulary: frozenset[str] = 
     while head and len(set(head[0][0])) == 1:  # one phrase across every column: the table's title
         cells_, height = head.pop(0)
         caption.append((cells_[0], height))
-    return caption, [cells_ for cells_, _ in head] + rows[header:], len(head)
+    return caption, [cells_ for cells_, _ in head] + _commas_mended(rows[header:]), len(head)
 
 
 def _spanned(grid: Grid, row_cells: dict[int, list[TableWord]], y: float, slope: float, fill: bool,
@@ -353,6 +353,27 @@ def _printed_lines(row_cells: dict[int, list[TableWord]], slope: float) -> list[
         return None
     return [[" ".join(w.text for w in sorted((w for w in words if line_of[id(w)] == i), key=lambda w: w.left))
              for words in row_cells.values()] for i in range(len(lines))]
+
+
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
+_THOUSANDS_AS_POINTS = re.compile(r"\d{1,3}(?:\.\d{3})+")
+COMMA_COLUMN = 0.5  # share of a column's figures written with thousands commas that makes it a column of counts
+
+
+def _commas_mended(rows: list[list[str]]) -> list[list[str]]:
+    """Thousands commas Tesseract read as points put back ("24.412" in a column of "23,022",
+    "3,062", ...): in a column where most figures over 999 are written with commas, a figure
+    whose points part groups of three digits is one of them. A column of decimals is left alone."""
+    width = max((len(row) for row in rows), default=0)
+    for c in range(width):
+        cells = [row[c] for row in rows if c < len(row)]
+        commas = sum(bool(_THOUSANDS.fullmatch(cell)) for cell in cells)
+        points = sum(bool(_THOUSANDS_AS_POINTS.fullmatch(cell)) for cell in cells)
+        if commas and commas >= COMMA_COLUMN * (commas + points):
+            for row in rows:
+                if c < len(row) and _THOUSANDS_AS_POINTS.fullmatch(row[c]):
+                    row[c] = row[c].replace(".", ",")
+    return rows
 
 
 def _has_figure(cells: list[str]) -> bool:

@@ -175,3 +175,17 @@ def test_thousands_commas_read_as_points_are_put_back_in_a_column_of_counts_only
             ["Guam", "100", "0.5"]]
     assert _commas_mended(rows) == [["Alabama", "23,022", "12.345"], ["Illinois", "24,412", "1.5"],
                                     ["Alaska", "3,062", "20.25"], ["Guam", "100", "0.5"]]
+
+
+@needs_tesseract
+def test_a_narrow_table_beside_the_text_follows_the_text_it_stands_beside():
+    """The campus report's Table 1 stands beside a column of text: the sentence running down
+    beside it ("they enrolled 55 percent of all college students") is not cut by the table's
+    rows, which follow it."""
+    data = (GOV / "campus_attacks_2010_report_excerpt.pdf").read_bytes()
+    page = extract("campus.pdf", images_to_pdf(scan(data, 200, seed=7, tilt=1.0)[1:2], 200)).pages[0]
+    start, end, _ = page.tables[0]
+    text = " ".join(page.text.split())
+    assert "enrolled 55 percent of all college students" in text
+    assert page.text.index("all college students") < start
+    assert [row.split("\t")[0] for row in page.text[start:end].split("\n")][-1] == "Total"

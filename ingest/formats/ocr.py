@@ -302,7 +302,7 @@ class _Word:
 
 def _read_page(image) -> tuple[list[_Word], list[tuple]]:
     """The page's words as Tesseract lays them out, and its ruled tables read apart, each as
-    (top in pixels, caption lines, rows of cells, header rows): each grid wiped of its rules and
+    (bottom in pixels, caption lines, rows of cells, header rows): each grid wiped of its rules and
     read as one block, its words put in the cells their centres fall in (ocr_tables)."""
     import numpy as np
     from PIL import Image
@@ -337,7 +337,7 @@ def _read_page(image) -> tuple[list[_Word], list[tuple]]:
         words = [ocr_tables.TableWord(_bar_mended(w.text, counts), w.left, w.top, w.width, w.height) for w in words]
         caption, rows, header = ocr_tables.table_rows(grid, words, frozenset(counts))
         if rows or caption:
-            tables.append((grid.top, caption, rows, header))
+            tables.append((grid.bottom, caption, rows, header))
     return page_words, tables
 
 
@@ -483,7 +483,9 @@ def _layout(words: list[_Word], number: int, page_height: int | None = None,
     placed: list[tuple] = []  # (blocks before it, caption, rows, header rows) of each table
     for paragraph in paragraphs:
         top = min(w.top for _, ws in paragraph for w in ws)
-        while tables and tables[0][0] < top:  # a table goes before the first paragraph below it
+        # a table goes before the first paragraph below it; text beside a narrow table comes first
+        # (placed by its top, the table cut "enrolled 55 percent of" from "all college students")
+        while tables and tables[0][0] < top:
             placed.append((len(blocks), *tables[0][1:]))
             tables = tables[1:]
         texts = _dehyphenate([text for text, _ in paragraph], vocab)

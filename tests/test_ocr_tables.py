@@ -189,3 +189,17 @@ def test_a_narrow_table_beside_the_text_follows_the_text_it_stands_beside():
     assert "enrolled 55 percent of all college students" in text
     assert page.text.index("all college students") < start
     assert [row.split("\t")[0] for row in page.text[start:end].split("\n")][-1] == "Total"
+
+
+@needs_tesseract
+def test_a_header_of_one_cell_per_column_is_read_cell_by_cell():
+    """The campus report's Table 2: each header cell is two to four lines, at other heights from
+    column to column; read with the whole grid they ran together ("te Negligent ;
+    Manslaughter"), read alone each names its column, a compound broken at its edge whole."""
+    data = (GOV / "campus_attacks_2010_report_excerpt.pdf").read_bytes()
+    page = extract("campus.pdf", images_to_pdf(scan(data, 200, seed=7, tilt=1.0)[2:3], 200)).pages[0]
+    rows = _rows(page)
+    assert rows[0] == ["", "Murder / Non-Negligent Manslaughter", "Negligent Manslaughter", "Forcible Sex Offense",
+                       "Non-Forcible Sex Offense", "Robbery", "Aggravated Assault", "Burglary", "Motor Vehicle Theft",
+                       "Arson"]
+    assert rows[-1] == ["Total", "174", "46", "13,842", "222", "19,900", "21,675", "137,785", "37,910", "4,045"]

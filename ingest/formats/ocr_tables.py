@@ -189,9 +189,9 @@ def prose_cells(grid: Grid, words: list[TableWord]) -> list[CellBox]:
     """The cells to read again one by one: those of the rows that are not rows of figures. Read
     as one block, a grid whose cells' lines stand at different heights from column to column
     comes out with words of two lines run together ("Alternate Based on Assessment Modified",
-    "Generel Asmecereerd"); a cell read alone is one column of lines. Rows of figures, read well
-    as one block, and the header above them, where a cell may span columns line by line, are
-    left as read."""
+    "Generel Asmecereerd", a header's "te Negligent ; Manslaughter"); a cell read alone is one
+    column of lines. Rows of figures, read well as one block, and a header whose cells span
+    columns line by line are left as read."""
     columns, ruled_rows = len(grid.verticals) - 1, len(grid.horizontals) - 1
     if columns < 2 or ruled_rows < 1 or not words:
         return []
@@ -200,10 +200,14 @@ def prose_cells(grid: Grid, words: list[TableWord]) -> list[CellBox]:
     figures = [r for r in range(ruled_rows) if any(NUMBER.match(w.text) for c in range(columns)
                                                    for w in cells.get((r, c), []))]
     out = []
-    for r in range(figures[0] if figures else 0, ruled_rows):
+    for r in range(ruled_rows):
         row_cells = {c: cells.get((r, c), []) for c in range(columns)}
         if not any(row_cells.values()) or _printed_lines(row_cells, slope):
             continue
+        lines = _lines([w for ws in row_cells.values() for w in ws], slope)
+        spans = {tuple(_spans(grid, statistics.fmean(w.centre[1] for w in line))) for line in lines}
+        if figures and r < figures[0] and len(spans) > 1:
+            continue  # a header whose cells span columns line by line ("Pre-Pawn" over three)
         first = _spans(grid, statistics.fmean(w.centre[1] for ws in row_cells.values() for w in ws))
         for c in sorted(set(first)):
             span = [k for k in range(columns) if first[k] == c]
@@ -318,9 +322,9 @@ def _cell_text(words: list[TableWord], slope: float, vocabulary: frozenset[str] 
     for line in _lines(words, slope):
         line = _without_bullet(" ".join(w.text for w in line))
         broken = _BROKEN.search(text)
-        if broken and line[:1].islower():
+        if broken and line[:1].isalpha():  # "Non-" / "Negligent": "Non-Negligent"
             whole = broken.group(1) + line.split()[0]
-            text = text[:-1] + line if whole.casefold() in vocabulary else text + line
+            text = text[:-1] + line if line[:1].islower() and whole.casefold() in vocabulary else text + line
         elif line:
             text = f"{text} {line}" if text else line
     return text

@@ -248,7 +248,7 @@ def table_rows(grid: Grid, words: list[TableWord], vocabulary: frozenset[str] = 
             origin += [None] * len(printed)
             continue
         mid = statistics.fmean(w.centre[1] for ws in row_cells.values() for w in ws)
-        if not rows and all(not grid.verticals[c].covers(mid) for c in range(1, columns)):
+        if not rows and len(set(_spans(grid, mid))) == 1:
             title = [w for ws in row_cells.values() for w in ws]
             caption.append((_cell_text(title, slope, vocabulary), statistics.median(w.height for w in title)))
             continue  # one phrase across the whole grid above its rows: the table's title

@@ -116,7 +116,7 @@ def _rules(mask, vertical: bool, left: int, top: int, span: int) -> list[Rule]:
     import numpy as np
 
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    pieces: list[tuple[float, float, float, float, float]] = []  # (position at the middle, slope, start, end, length)
+    pieces: list[Rule] = []
     for label in range(1, count):
         x0, y0, w, h, _ = (int(v) for v in stats[label])
         ys, xs = np.nonzero(labels[y0:y0 + h, x0:x0 + w] == label)
@@ -125,24 +125,21 @@ def _rules(mask, vertical: bool, left: int, top: int, span: int) -> list[Rule]:
         if along.max() - along.min() < 8 or len(along) / (along.max() - along.min() + 1) > MAX_RULE_WIDTH:
             continue  # a speck, or a solid shape (a chart's bar), no rule
         slope, at = np.polyfit(along.astype(float), across.astype(float), 1) if len(set(along)) > 1 else (0.0, across.mean())
-        pieces.append((float(at), float(slope), float(along.min()), float(along.max()), float(along.max() - along.min())))
-    if not pieces:
-        return []
+        pieces.append(Rule(float(at), float(slope), float(along.min()), float(along.max())))
     middle = (top + span / 2) if vertical else (left + span / 2)
-    pieces.sort(key=lambda p: p[0] + p[1] * middle)
-    merged: list[list[tuple]] = []
+    pieces.sort(key=lambda piece: piece.position(middle))
+    merged: list[list[Rule]] = []
     for piece in pieces:
-        if merged and abs((piece[0] + piece[1] * middle) - (merged[-1][-1][0] + merged[-1][-1][1] * middle)) <= 6:
+        if merged and abs(piece.position(middle) - merged[-1][-1].position(middle)) <= 6:
             merged[-1].append(piece)
         else:
             merged.append([piece])
     out = []
     for group in merged:
-        length = sum(p[4] for p in group)
-        if length < RULE_COVER * span:
+        if sum(piece.end - piece.start for piece in group) < RULE_COVER * span:
             continue
-        longest = max(group, key=lambda p: p[4])
-        out.append(Rule(longest[0], longest[1], min(p[2] for p in group), max(p[3] for p in group)))
+        longest = max(group, key=lambda piece: piece.end - piece.start)
+        out.append(Rule(longest.at, longest.slope, min(p.start for p in group), max(p.end for p in group)))
     return out
 
 

@@ -117,7 +117,7 @@ def quote_citation(hit: Hit) -> str:
     where = citation(hit.document, hit.passage).rstrip(".")
     cell = quoted_cell(hit)
     if cell is not None:
-        return f"“{cell[0]}” ({cell[1]}; {where})." if cell[1] else f"“{cell[0]}” ({where})."
+        return cell_in_quotes(cell[0], "; ".join(x for x in (cell[1], where) if x)) + "."
     return f"“{short_quote(hit)}” ({where})."
 
 

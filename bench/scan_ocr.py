@@ -174,8 +174,12 @@ def retrieval(dpi: int, skip: list[str], with_before: bool = True, per_question:
 def print_differences(outcomes: dict[str, list]) -> None:
     """The questions whose first hit or cited page differs between the originals and a scanned
     copy: rank of the first hit (– none in the top 5), printed page right (✓) or not, and why
-    the scan missed (the closest passage text when the evidence was garbled)."""
+    the scan missed (the closest passage text when the evidence was garbled). Held-out questions
+    are left out (only their number is said), as set_quality.print_failures leaves them out."""
     names = list(outcomes)
+    held = sum(o.held_out for o in outcomes[names[0]])
+    if held:
+        print(f"\n({held} held-out questions are not listed)")
     by_id = {name: {o.id: o for o in found} for name, found in outcomes.items()}
 
     def cell(o) -> str:
@@ -184,7 +188,7 @@ def print_differences(outcomes: dict[str, list]) -> None:
 
     rows = []
     for o in outcomes[names[0]]:
-        if not o.answerable:
+        if not o.answerable or o.held_out:
             continue
         others = [by_id[name][o.id] for name in names[1:]]
         if all(cell(x) == cell(o) for x in others):

@@ -229,6 +229,27 @@ def test_hnsw_index_and_filtered_iterative_scans_find_the_exact_neighbours(postg
             assert_same_ranking(graph.reader().dense(q, 10, agency), truth, depth=9)
 
 
+@pytest.mark.parametrize("server_setting, expected", [(None, "2GB"), ("3GB", "3GB")])
+def test_an_hnsw_build_asks_for_2gb_or_the_servers_larger_setting(postgres_url, monkeypatch, server_setting, expected):
+    """pgvector builds several times slower once its graph outgrows maintenance_work_mem: the
+    writer raises a small setting to 2 GB, and keeps one a DBA set higher (it used to cut it to 2 GB)."""
+    if server_setting:
+        with connect(postgres_url, autocommit=True) as conn:
+            database = conn.execute("SELECT current_database()").fetchone()[0]
+            conn.execute(f"ALTER DATABASE \"{database}\" SET maintenance_work_mem = '{server_setting}'")
+    during_build = []
+    choose = pg_backend.PostgresWriter._choose_index
+
+    def spy(self, passages):
+        kind = choose(self, passages)
+        during_build.append((kind, self.conn.execute("SHOW maintenance_work_mem").fetchone()[0]))
+        return kind
+
+    monkeypatch.setattr(pg_backend.PostgresWriter, "_choose_index", spy)
+    commit(PostgresBackend(postgres_url, hnsw_threshold=100), Changes(updates=_many(60)))
+    assert during_build == [("hnsw", expected)]
+
+
 def exact_top(backend, q, filters, k):
     """(id, cosine) of the k nearest passages, by numpy over every stored vector."""
     reader = backend.reader()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import CORPUS, ROOT
 
+from kb.embedders import onnx as onnx_module
 from kb.embedders.onnx import OnnxEmbedder, ensure_exported, export_path, model_spec
 from kb.errors import ModelUnavailable, UsageError
 
@@ -90,9 +91,10 @@ def test_int8_vectors_stay_close(onnx_cache, reference):
     assert onnx.runtime == "onnx-int8" and onnx.precision == "int8"
 
 
-def test_int8_vector_depends_on_its_own_text_only(onnx_cache):
+def test_int8_vector_depends_on_its_own_text_only(onnx_cache, monkeypatch):
     """Fixed activation ranges: the same passage gets the same bits alone, beside short texts,
     or padded beside the longest one (dynamic quantisation moved it, cosine down to ~0.997)."""
+    monkeypatch.setattr(onnx_module, "LENGTH_BAND", 0.0)  # batches by count alone, so the long text pads the rest
     onnx = OnnxEmbedder(MODEL, "int8", cache_dir=onnx_cache, batch_size=4)
     passages = corpus_paragraphs()[:6]
     together = onnx.encode_passages(passages)
@@ -163,12 +165,36 @@ def test_names_match_the_torch_runtime(onnx_cache):
         OnnxEmbedder(MODEL, "fp16", cache_dir=onnx_cache)
 
 
+def test_a_batch_holds_texts_of_like_length(onnx_cache):
+    """Longest first, at most `batch_size` texts, none shorter than 0.8 of its batch's first: the
+    best answer's sentences and pairs of sentences (9 to 256 tokens here) are not all padded to
+    the longest pair."""
+    onnx = OnnxEmbedder(MODEL, cache_dir=onnx_cache, batch_size=8)
+    onnx.load()
+    texts = []
+    for paragraph in [p for p in corpus_paragraphs() if p.count(". ") >= 4][:3]:
+        sentences = [s for s in paragraph.split(". ") if s]
+        texts += sentences + [a + ". " + b for a, b in zip(sentences, sentences[1:])]
+    lengths = [len(e.ids) for e in onnx._tokenizer.encode_batch(texts)]
+    batches = [rows for rows, _ in onnx_module.token_batches(onnx._tokenizer, onnx._pad, texts, False, 8)]
+    assert sorted(int(r) for rows in batches for r in rows) == list(range(len(texts)))
+    assert all(len(rows) <= 8 for rows in batches) and any(len(rows) == 8 for rows in batches)
+    firsts = [lengths[rows[0]] for rows in batches]
+    assert firsts == sorted(firsts, reverse=True)
+    assert all(lengths[r] >= onnx_module.LENGTH_BAND * lengths[rows[0]] for rows in batches for r in rows)
+    computed = sum(lengths[rows[0]] * len(rows) for rows in batches)  # token positions run, padding included
+    by_count = sorted(lengths, reverse=True)
+    computed_by_count = sum(by_count[i] * len(by_count[i:i + 8]) for i in range(0, len(by_count), 8))
+    assert computed <= 1.25 * sum(lengths) and computed < computed_by_count
+    assert np.array_equal(onnx.encode_passages(texts), np.vstack([onnx.encode_passages([t]) for t in texts]))
+
+
 def test_progress_is_told_per_batch_and_order_is_kept(onnx_cache):
     onnx = OnnxEmbedder(MODEL, cache_dir=onnx_cache, batch_size=4)
     texts = TEXTS[:10]
     calls = []
     together = onnx.encode_passages(texts, progress=calls.append)
-    assert calls == [4, 4, 2]
+    assert sum(calls) == 10 and max(calls) <= 4 and len(calls) >= 3
     one_by_one = np.stack([onnx.encode_query(t) for t in texts])
     assert cosines(together, one_by_one).min() >= 0.9999  # padding in a batch changes nothing
     assert onnx.encode_passages([]).shape == (0, 384)

@@ -247,14 +247,27 @@ def open_tokenizer(spec: ModelSpec):
     return tokenizer, pad
 
 
+# The best answer encodes ~30 sentence windows of 10-80 tokens per question; padded to the longest
+# in one batch of 32 they took 470-500 ms, cut at this band 240-280 (medians, two runs of
+# bench/answer_windows.py on 2 cores). Whole passages, mostly at the 256-token cut, still fill
+# batches of 32.
+LENGTH_BAND = 0.8
+
+
 def token_batches(tokenizer, pad: int, texts: list[str], lowercase: bool, size: int):
     """(rows, inputs) per batch, rows indexing `texts`. Texts are tokenised once and ordered
-    longest first, so similar lengths share a batch and little padding is computed."""
+    longest first, so similar lengths share a batch; a batch also ends where the next text is
+    shorter than `LENGTH_BAND` of its first, so at most a fifth of what it computes is padding."""
     encodings = tokenizer.encode_batch([t.lower() for t in texts] if lowercase else texts)
     lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
     order = np.argsort(-lengths, kind="stable")
-    for start in range(0, len(order), size):
-        rows = order[start:start + size]
+    start = 0
+    while start < len(order):
+        end = min(start + size, len(order))
+        end = start + 1 + int(np.searchsorted(-lengths[order[start + 1:end]], -LENGTH_BAND * lengths[order[start]],
+                                              side="right"))
+        rows = order[start:end]
+        start = end
         width = max(int(lengths[rows[0]]), 1)
         ids = np.full((len(rows), width), pad, dtype=np.int64)
         types = np.zeros((len(rows), width), dtype=np.int64)

@@ -42,7 +42,7 @@ from kb.backends import Changes, DocumentUpdate
 from kb.backends.copy import copy_knowledge_base
 from kb.backends.local import LocalBackend
 from kb.backends.postgres import PostgresBackend
-from kb.backends.postgres.connection import connect
+from kb.backends.postgres.connection import PG_EF_SEARCH, connect
 from kb.backends.postgres.embedded import EmbeddedServer
 from kb.config import load_settings
 from kb.embedders import make_embedder
@@ -298,7 +298,7 @@ def dense_paths(pg: PostgresBackend, emb, qs: list[str]) -> list[list]:
         finally:
             pgb.EXACT_FILTER_LIMIT = limit
         recall = np.mean([len(set(f[:10]) & set(t[:10])) / max(1, len(t[:10])) for f, t in zip(found, truths)])
-        rows.append([label, "HNSW (ef_search 512" + (", iterative scan)" if allowed is not None else ")"),
+        rows.append([label, f"HNSW (ef_search {PG_EF_SEARCH}" + (", iterative scan)" if allowed is not None else ")"),
                      p50_p95_ms(times), f"{recall:.3f}"])
     return rows
 

@@ -218,6 +218,8 @@ def test_hnsw_index_and_filtered_iterative_scans_find_the_exact_neighbours(postg
     assert reader.generation.index_kind == "hnsw" and reader.generation.passages == 121
     with connect(postgres_url) as conn:
         assert conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'passage_vectors_hnsw'").fetchone()
+    # more results than pgvector's largest ef_search: the scan goes on (a SET of ef_search past 1000 failed)
+    assert len(reader.dense(EMBEDDER.encode_query("okapi"), 1500, Filters())) == 121
     agency = Filters(publishers=("Agency A",))
     for question in ("home visiting okapi 7", "Medicaid dyadic therapy", "reflective supervision 12"):
         q = EMBEDDER.encode_query(question)

@@ -22,11 +22,11 @@ from ...models import Filters, Status
 from ...tokens import index_text
 from ..base import Backend, Changes, Generation, KeywordStats, SqlReader, SqlWriter, StaleSnapshot
 from ..local.database import table_json
-from ..local.vectors import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, choose_kind
+from ..local.vectors import HNSW_EF_CONSTRUCTION, HNSW_M, choose_kind
 from . import database as db
 from . import keywords as kw
 from . import migrations
-from .connection import connect, database_errors, pool_for, redact
+from .connection import PG_EF_SEARCH, connect, database_errors, pool_for, redact
 
 WRITER_LOCK = 0x6B62_7772  # pg_advisory_lock key: "kbwr"
 # Filtered HNSW searches over at most this many allowed passages score them exactly instead
@@ -247,11 +247,12 @@ class PostgresReader(SqlReader):
             elif self.generation.index_kind != "hnsw":
                 sql = "SELECT passage_id, -(embedding <#> %(q)s::vector) AS score FROM passage_vectors " + exact
             else:
-                if k > HNSW_EF_SEARCH:  # the connection's setting (connection.py) is HNSW_EF_SEARCH
-                    conn.execute(f"SET LOCAL hnsw.ef_search = {int(k)}")
                 where = ""
-                if allowed is not None:
+                if allowed is not None or k > PG_EF_SEARCH:
+                    # past ef_search (the connection's, at pgvector's maximum) results, or the filter's
+                    # share of them, the scan goes on searching the graph
                     conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+                if allowed is not None:
                     where = "WHERE " + allowed.sql("passage_id")
                 sql = f"SELECT passage_id, -(embedding <#> %(q)s::vector) FROM passage_vectors {where} " \
                       "ORDER BY embedding <#> %(q)s::vector LIMIT %(k)s"

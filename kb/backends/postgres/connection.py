@@ -12,11 +12,16 @@ from contextlib import contextmanager
 import numpy as np
 
 from ...errors import KBError
-from ..local.vectors import HNSW_EF_SEARCH
 
 POOL_MAX = 16  # per process: one per concurrent question is plenty
 _pools: dict[str, object] = {}
 _pools_lock = threading.Lock()
+
+
+# pgvector's largest ef_search. Its graph (m 32, ef_construction 200) at a million synthetic passages
+# kept 0.97-0.98 of the exact top 10 at 512, where FAISS's kept 0.996; 1000 keeps 0.999 for ~10 ms
+# more (docs/deploy.md, "HNSW recall at a million passages").
+PG_EF_SEARCH = 1000
 
 
 def _psycopg():
@@ -89,7 +94,7 @@ def _configure_reader(conn) -> None:
     conn.execute("SET jit = off")
     # The HNSW search breadth for the connection's life, not a SET LOCAL (one more round trip) per
     # search; a placeholder until pgvector loads in this session, which then adopts it.
-    conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
+    conn.execute(f"SET hnsw.ef_search = {PG_EF_SEARCH}")
     conn.commit()
     conn.adapters.register_dumper(Int8Array, _int8_array_dumper())
 

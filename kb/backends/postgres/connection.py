@@ -19,8 +19,8 @@ _pools_lock = threading.Lock()
 
 
 # pgvector's largest ef_search. Its graph (m 32, ef_construction 200) at a million synthetic passages
-# kept 0.97-0.98 of the exact top 10 at 512, where FAISS's kept 0.996; 1000 keeps 0.999 for ~10 ms
-# more (docs/deploy.md, "HNSW recall at a million passages").
+# kept 0.97-0.98 of the exact top 10 at 512, where FAISS's kept 0.996; 1000 keeps 0.998 for 10-30 ms
+# more per search (docs/deploy.md, "A million passages on PostgreSQL, measured whole").
 PG_EF_SEARCH = 1000
 
 

@@ -201,9 +201,7 @@ def prose_cells(grid: Grid, words: list[TableWord]) -> list[CellBox]:
         row_cells = {c: cells.get((r, c), []) for c in range(columns)}
         if not any(row_cells.values()) or _printed_lines(row_cells, slope):
             continue
-        lines = _lines([w for ws in row_cells.values() for w in ws], slope)
-        spans = {tuple(_spans(grid, statistics.fmean(w.centre[1] for w in line))) for line in lines}
-        if figures and r < figures[0] and len(spans) > 1:
+        if figures and r < figures[0] and not _line_layout(grid, row_cells, slope)[2]:
             continue  # a header whose cells span columns line by line ("Pre-Pawn" over three)
         first = _spans(grid, statistics.fmean(w.centre[1] for ws in row_cells.values() for w in ws))
         for c in sorted(set(first)):
@@ -258,9 +256,8 @@ def table_rows(grid: Grid, words: list[TableWord], vocabulary: frozenset[str] = 
             head.append((rows[i], 0.0))
             continue
         row_cells = {c: cells.get((origin[i], c), []) for c in range(columns)}
-        lines = _lines([w for ws in row_cells.values() for w in ws], slope)
-        heights = [statistics.fmean(w.centre[1] for w in line) for line in lines]
-        if len({tuple(_spans(grid, y)) for y in heights}) == 1:  # the same cells on every line: one row
+        lines, heights, one_layout = _line_layout(grid, row_cells, slope)
+        if one_layout:  # the same cells on every line: one row
             head.append((_spanned(grid, row_cells, heights[0], slope, True, vocabulary),
                          statistics.median(w.height for line in lines for w in line)))
             continue
@@ -286,6 +283,15 @@ def _spanned(grid: Grid, row_cells: dict[int, list[TableWord]], y: float, slope:
         texts.setdefault(first[c], []).extend(row_cells[c])
     joined = {c: _cell_text(ws, slope, vocabulary) for c, ws in texts.items()}
     return [joined[first[c]] if (fill or first[c] == c) else "" for c in range(columns)]
+
+
+def _line_layout(grid: Grid, row_cells: dict[int, list[TableWord]], slope: float
+                 ) -> tuple[list[list[TableWord]], list[float], bool]:
+    """A ruled row's lines, their heights, and whether the rules part the same cells on every line
+    (a header cell may span columns on one line and not on the next)."""
+    lines = _lines([w for ws in row_cells.values() for w in ws], slope)
+    heights = [statistics.fmean(w.centre[1] for w in line) for line in lines]
+    return lines, heights, len({tuple(_spans(grid, y)) for y in heights}) == 1
 
 
 def _spans(grid: Grid, y: float) -> list[int]:
